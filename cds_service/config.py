@@ -1,0 +1,58 @@
+"""One settings object for the whole service (environment prefix ``CDS_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = Field(
+        "development", description="`production` refuses development-only shortcuts."
+    )
+    host: str = Field("127.0.0.1", description="Address `cds-service serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `cds-service serve` listens on.")
+    database_url: str = Field(
+        "sqlite:///var/cds-service.sqlite3",
+        description="SQLAlchemy URL of the feedback store (SQLite file by default; PostgreSQL works too).",
+    )
+    max_body_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, description="Requests with a larger body are refused with 413."
+    )
+    cors_allowed_origins: list[str] = Field(
+        default_factory=lambda: ["https://sandbox.cds-hooks.org"],
+        description="Browser origins allowed to call the service (JSON list).",
+    )
+    afp_cutoff_ng_per_ml: float = Field(
+        400.0, gt=0, description="AFP cut-off for ramucirumab (REACH-2: AFP >= 400 ng/mL)."
+    )
+    afp_max_age_days: int = Field(
+        90,
+        ge=1,
+        description="An AFP result older than this is treated as missing (site choice; the review is silent).",
+    )
+    afp_iu_per_ml_to_ng_per_ml: float | None = Field(
+        None,
+        gt=0,
+        description="Site-validated factor converting AFP IU/mL to ng/mL; unset: IU/mL results are not compared.",
+    )
+    line_grouping_days: int = Field(
+        28, ge=0, description="Agents started within this many days form one regimen (one line of therapy)."
+    )
+    show_post_review_notes: bool = Field(
+        True, description="Show dated notes on evidence published after the 2021 review."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

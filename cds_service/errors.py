@@ -1,0 +1,42 @@
+"""The service's error hierarchy; the api layer maps each class to an HTTP status and an OperationOutcome.
+
+CdsServiceError
+ ├── InvalidRequest        400  body not JSON, required field missing, hook mismatch
+ ├── UnknownService        404  no service with that id
+ ├── PayloadTooLarge       413  body over CDS_MAX_BODY_BYTES
+ └── DataUnavailable       412  required FHIR data could not be obtained
+"""
+
+from __future__ import annotations
+
+
+class CdsServiceError(Exception):
+    """Base class: carries the HTTP status and the OperationOutcome issue code."""
+
+    status_code = 500
+    issue_code = "exception"
+
+    def __init__(self, diagnostics: str, *, expression: list[str] | None = None) -> None:
+        super().__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.expression = expression or []
+
+
+class InvalidRequest(CdsServiceError):
+    status_code = 400
+    issue_code = "invalid"
+
+
+class UnknownService(CdsServiceError):
+    status_code = 404
+    issue_code = "not-found"
+
+
+class PayloadTooLarge(CdsServiceError):
+    status_code = 413
+    issue_code = "too-long"
+
+
+class DataUnavailable(CdsServiceError):
+    status_code = 412
+    issue_code = "processing"

@@ -1,0 +1,152 @@
+"""Small helpers over ``fhir.resources.R4B`` models: lenient parsing, dates, concept matching."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from fhir.resources.R4B.codeableconcept import CodeableConcept
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medication import Medication
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from cds_service.mapping.resources import JsonObject, resource_reference
+from cds_service.mapping.terminology import field_of
+from cds_service.sequencing.facts import DataQualityNote
+from cds_service.sequencing.knowledge import ClinicalVocabulary, ConditionVocabulary
+
+R4B_MODELS: dict[str, Any] = {
+    "Condition": Condition,
+    "Observation": Observation,
+    "Medication": Medication,
+    "MedicationStatement": MedicationStatement,
+    "MedicationRequest": MedicationRequest,
+    "MedicationAdministration": MedicationAdministration,
+}
+
+
+def parse_r4(raw: JsonObject, notes: list[DataQualityNote]) -> Any | None:
+    """Validate one raw resource with its R4B model; on failure note it and return None (never raise)."""
+    model = R4B_MODELS.get(str(raw.get("resourceType")))
+    if model is None:
+        return None
+    try:
+        return model.model_validate(raw)
+    except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        first = str(exc).splitlines()[1] if "\n" in str(exc) else str(exc)
+        notes.append(DataQualityNote(resource_reference(raw), f"not valid FHIR R4 ({first.strip()}); left out"))
+        return None
+
+
+def parse_concept(raw: Any) -> CodeableConcept | None:
+    """Parse a lone CodeableConcept (used where the surrounding resource is not valid R4)."""
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return CodeableConcept.model_validate(raw)
+    except (ValidationError, ValueError, TypeError):
+        return None
+
+
+def as_date(value: Any) -> date | None:
+    """The calendar date of a FHIR date/dateTime/instant value (partial dates: their first day)."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        match = re.match(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value)
+        if match:
+            year, month, day = match.groups()
+            try:
+                return date(int(year), int(month or 1), int(day or 1))
+            except ValueError:
+                return None
+    return None
+
+
+def first_date(*values: Any) -> date | None:
+    for value in values:
+        found = as_date(value)
+        if found is not None:
+            return found
+    return None
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def codings(concepts: Any) -> Iterable[Any]:
+    """Every coding in one CodeableConcept or a list of them."""
+    for concept in _as_list(concepts):
+        yield from _as_list(field_of(concept, "coding"))
+
+
+def concept_texts(concepts: Any) -> Iterable[str]:
+    for concept in _as_list(concepts):
+        text = field_of(concept, "text")
+        if isinstance(text, str):
+            yield text
+        for coding in _as_list(field_of(concept, "coding")):
+            display = field_of(coding, "display")
+            if isinstance(display, str):
+                yield display
+
+
+def has_code(concepts: Any, system: str, code_values: Iterable[str]) -> bool:
+    wanted = set(code_values)
+    return any(field_of(c, "system") == system and field_of(c, "code") in wanted for c in codings(concepts))
+
+
+class ConceptMatcher:
+    """Matches a CodeableConcept against one vocabulary entry (codes with ``*`` prefixes, and text)."""
+
+    def __init__(self, vocab: ConditionVocabulary, systems: dict[str, str], extra_codes: Iterable[str] = ()):
+        self._exact: set[tuple[str, str]] = set()
+        self._prefixes: list[tuple[str, str]] = []
+        for ref in vocab.codes:
+            self._add(systems[ref.system], ref.code)
+        for extra in extra_codes:
+            system, _, code = extra.rpartition("|")
+            self._add(systems.get(system, system), code)
+        self._text = (
+            re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in vocab.text) + r")(?!\w)", re.IGNORECASE)
+            if vocab.text
+            else None
+        )
+
+    def _add(self, system: str, code: str) -> None:
+        if code.endswith("*"):
+            self._prefixes.append((system, code[:-1]))
+        else:
+            self._exact.add((system, code))
+
+    def matches(self, concepts: Any) -> bool:
+        for coding in codings(concepts):
+            system, code = field_of(coding, "system"), field_of(coding, "code")
+            if not isinstance(code, str):
+                continue
+            if (system, code) in self._exact:
+                return True
+            if any(system == s and code.startswith(p) for s, p in self._prefixes):
+                return True
+        return self._text is not None and any(self._text.search(t) for t in concept_texts(concepts))
+
+
+def loinc_codes_of(raw: JsonObject, vocabulary: ClinicalVocabulary) -> set[str]:
+    """LOINC codes of a raw Observation's ``code`` (cheap check before full validation)."""
+    loinc = vocabulary.systems["loinc"]
+    found: set[str] = set()
+    for coding in codings(raw.get("code")):
+        if isinstance(coding, dict) and coding.get("system") == loinc and isinstance(coding.get("code"), str):
+            found.add(coding["code"])
+    return found

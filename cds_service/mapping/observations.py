@@ -1,0 +1,347 @@
+"""Observations → AFP, Child-Pugh laboratory components, ECOG performance status."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, cast
+
+from cds_service.mapping.conditions import LiverFinding
+from cds_service.mapping.fhir import codings, first_date, loinc_codes_of, parse_r4
+from cds_service.mapping.resources import JsonObject, resource_reference
+from cds_service.mapping.terminology import field_of
+from cds_service.sequencing.facts import (
+    AfpResult,
+    ChildPugh,
+    DataQualityNote,
+    EcogStatus,
+    Provenance,
+)
+from cds_service.sequencing.knowledge import ClinicalVocabulary
+
+RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
+Comparator = Literal["<", "<=", ">", ">="]
+
+# UCUM mass concentrations → factor to ng/mL (ng/mL = ug/L).
+AFP_MASS_UNITS: dict[str, Decimal] = {
+    "ng/ml": Decimal(1),
+    "ug/l": Decimal(1),
+    "µg/l": Decimal(1),
+    "mcg/l": Decimal(1),
+    "ng/dl": Decimal("0.01"),
+    "ng/l": Decimal("0.001"),
+    "pg/ml": Decimal("0.001"),
+    "ug/ml": Decimal(1000),
+    "µg/ml": Decimal(1000),
+    "mg/l": Decimal(1000),
+    "ug/dl": Decimal(10),
+    "µg/dl": Decimal(10),
+    "mg/dl": Decimal(10000),
+}
+AFP_IU_UNITS = frozenset({"[iu]/ml", "iu/ml", "k[iu]/l", "kiu/l", "[iu]/l", "iu/l"})
+_IU_FACTORS = {
+    "[iu]/ml": Decimal(1),
+    "iu/ml": Decimal(1),
+    "k[iu]/l": Decimal(1),
+    "kiu/l": Decimal(1),
+    "[iu]/l": Decimal("0.001"),
+    "iu/l": Decimal("0.001"),
+}
+
+BILIRUBIN_TO_MG_PER_DL = {
+    "mg/dl": Decimal(1),
+    "umol/l": Decimal(1) / Decimal("17.1"),
+    "µmol/l": Decimal(1) / Decimal("17.1"),
+    "mg/l": Decimal("0.1"),
+}
+ALBUMIN_TO_G_PER_DL = {"g/dl": Decimal(1), "g/l": Decimal("0.1"), "mg/dl": Decimal("0.001")}
+
+_VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:[.,]\d+)?)\s*([^\d\s].*)?$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    value: Decimal
+    comparator: Comparator | None
+    unit: str | None
+    as_reported: str
+
+
+def _unit_key(unit: str | None) -> str | None:
+    return unit.strip().lower().replace("μ", "µ") if unit else None
+
+
+def _reading(observation: Any) -> _Reading | None:
+    quantity = observation.valueQuantity
+    if quantity is not None and quantity.value is not None:
+        unit = quantity.code or quantity.unit
+        comparator = cast("Comparator | None", quantity.comparator)
+        shown = f"{comparator or ''}{quantity.value:g} {quantity.unit or quantity.code or ''}".strip()
+        return _Reading(Decimal(quantity.value), comparator, unit, shown)
+    if observation.valueInteger is not None:
+        return _Reading(Decimal(observation.valueInteger), None, None, str(observation.valueInteger))
+    text = observation.valueString
+    if isinstance(text, str):
+        match = _VALUE_STRING.match(text)
+        if match:
+            comparator, number, unit = match.groups()
+            try:
+                value = Decimal(number.replace(",", "."))
+            except InvalidOperation:
+                return None
+            return _Reading(value, cast("Comparator | None", comparator), unit.strip() if unit else None, text)
+    return None
+
+
+def _effective(observation: Any) -> date | None:
+    period = observation.effectivePeriod
+    return first_date(
+        observation.effectiveDateTime,
+        observation.effectiveInstant,
+        period.start if period else None,
+        observation.issued,
+    )
+
+
+def _results(
+    raws: Iterable[JsonObject], codes: set[str], vocabulary: ClinicalVocabulary, notes: list[DataQualityNote]
+) -> list[tuple[Any, date, set[str]]]:
+    """Final/amended/corrected observations with one of ``codes``, newest first (undated ones noted)."""
+    found = []
+    for raw in raws:
+        loinc = loinc_codes_of(raw, vocabulary) & codes
+        if not loinc or raw.get("status") not in RESULT_STATUSES:
+            continue
+        observation = parse_r4(raw, notes)
+        if observation is None:
+            continue
+        when = _effective(observation)
+        if when is None:
+            notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
+            continue
+        found.append((observation, when, loinc))
+    found.sort(key=lambda item: item[1], reverse=True)
+    return found
+
+
+def map_afp(
+    raws: list[JsonObject],
+    vocabulary: ClinicalVocabulary,
+    iu_factor: Decimal | None,
+    notes: list[DataQualityNote],
+) -> tuple[AfpResult, ...]:
+    """AFP results newest first, in ng/mL where the unit allows (IU/mL only with a site factor)."""
+    codes = vocabulary.observations
+    mass_codes, unit_codes = set(codes.afp_mass), set(codes.afp_units)
+    series = []
+    for observation, when, loinc in _results(raws, mass_codes | unit_codes, vocabulary, notes):
+        reading = _reading(observation)
+        source = Provenance("Observation", observation.id, when)
+        if reading is None:
+            notes.append(DataQualityNote(source.reference, "AFP result has no numeric value; left out"))
+            continue
+        unit = _unit_key(reading.unit)
+        value: Decimal | None = None
+        note: str | None = None
+        if unit in AFP_MASS_UNITS:
+            value = reading.value * AFP_MASS_UNITS[unit]
+        elif unit is None and loinc & mass_codes:
+            value = reading.value
+            note = "no unit given: ng/mL assumed for a LOINC mass-concentration code"
+        elif unit in AFP_IU_UNITS or (unit is None and loinc <= unit_codes):
+            if iu_factor is not None:
+                value = reading.value * _IU_FACTORS.get(unit or "iu/ml", Decimal(1)) * iu_factor
+                note = f"converted from IU/mL with the site factor {iu_factor:g}"
+            else:
+                note = "reported in IU/mL: not comparable with the ng/mL cut-off"
+        else:
+            note = f"unit {reading.unit or 'missing'} cannot be converted to ng/mL"
+        series.append(
+            AfpResult(
+                value_ng_per_ml=value,
+                comparator=reading.comparator,
+                as_reported=reading.as_reported,
+                effective=when,
+                source=source,
+                comparable=value is not None,
+                note=note,
+            )
+        )
+    return tuple(series)
+
+
+def _points(value: Decimal, low: Decimal, high: Decimal, *, higher_is_worse: bool) -> int:
+    if higher_is_worse:
+        return 1 if value < low else (2 if value <= high else 3)
+    return 1 if value > high else (2 if value >= low else 3)
+
+
+@dataclass(frozen=True, slots=True)
+class _Component:
+    name: str
+    points_min: int
+    points_max: int
+    source: Provenance | None
+
+
+def _lab_component(
+    name: str,
+    results: list[tuple[Any, date, set[str]]],
+    units: dict[str, Decimal],
+    default_unit: str,
+    bounds: tuple[Decimal, Decimal],
+    higher_is_worse: bool,
+    notes: list[DataQualityNote],
+) -> _Component | None:
+    for observation, when, _ in results:
+        reading = _reading(observation)
+        if reading is None:
+            continue
+        unit = _unit_key(reading.unit) or default_unit
+        if unit not in units:
+            notes.append(
+                DataQualityNote(f"Observation/{observation.id}", f"{name} unit {reading.unit} not convertible")
+            )
+            continue
+        value = reading.value * units[unit]
+        points = _points(value, *bounds, higher_is_worse=higher_is_worse)
+        return _Component(name, points, points, Provenance("Observation", observation.id, when))
+    return None
+
+
+def child_pugh_class(score: int) -> Literal["A", "B", "C"]:
+    return "A" if score <= 6 else ("B" if score <= 9 else "C")
+
+
+def map_child_pugh(
+    raws: list[JsonObject],
+    vocabulary: ClinicalVocabulary,
+    ascites: LiverFinding | None,
+    encephalopathy: LiverFinding | None,
+    conditions_available: bool,
+    notes: list[DataQualityNote],
+    coded_observation: tuple[str, str] | None = None,
+) -> ChildPugh:
+    """Child-Pugh from a site-coded Observation, or computed (bilirubin, albumin, INR, ascites, HE).
+
+    Points (clinical-sequencing.md 1): bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL;
+    INR <1.7 / 1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe. A 5-6, B 7-9,
+    C 10-15. The class is given only when the missing components could not change it.
+    """
+    if coded_observation is not None:
+        coded = _coded_child_pugh(raws, coded_observation, notes)
+        if coded is not None:
+            return coded
+    codes = vocabulary.observations
+    labs = [
+        _lab_component(
+            "bilirubin",
+            _results(raws, set(codes.bilirubin_total), vocabulary, notes),
+            BILIRUBIN_TO_MG_PER_DL,
+            "mg/dl",
+            (Decimal(2), Decimal(3)),
+            True,
+            notes,
+        ),
+        _lab_component(
+            "albumin",
+            _results(raws, set(codes.albumin), vocabulary, notes),
+            ALBUMIN_TO_G_PER_DL,
+            "g/dl",
+            (Decimal("2.8"), Decimal("3.5")),
+            False,
+            notes,
+        ),
+        _lab_component(
+            "INR",
+            _results(raws, set(codes.inr), vocabulary, notes),
+            {"": Decimal(1), "{inr}": Decimal(1), "{ratio}": Decimal(1), "1": Decimal(1)},
+            "",
+            (Decimal("1.7"), Decimal("2.3")),
+            True,
+            notes,
+        ),
+    ]
+    components: list[_Component] = []
+    missing: list[str] = []
+    for name, lab in zip(("bilirubin", "albumin", "INR"), labs, strict=True):
+        if lab is None:
+            missing.append(name)
+            components.append(_Component(name, 1, 3, None))
+        else:
+            components.append(lab)
+    for name, finding in (("ascites", ascites), ("hepatic encephalopathy", encephalopathy)):
+        if finding is not None:
+            components.append(_Component(name, finding.points_min, finding.points_max, finding.source))
+        elif conditions_available:
+            components.append(_Component(name, 1, 1, None))
+        else:
+            missing.append(name)
+            components.append(_Component(name, 1, 3, None))
+    low = sum(c.points_min for c in components)
+    high = sum(c.points_max for c in components)
+    determined = child_pugh_class(low) == child_pugh_class(high)
+    sources = tuple(c.source for c in components if c.source is not None)
+    dates = [s.date for s in sources if s.date is not None]
+    return ChildPugh(
+        child_pugh_class=child_pugh_class(low) if determined else None,
+        score_min=low,
+        score_max=high,
+        missing=tuple(missing),
+        sources=sources,
+        effective=max(dates) if dates else None,
+    )
+
+
+def _coded_child_pugh(raws: list[JsonObject], code: tuple[str, str], notes: list[DataQualityNote]) -> ChildPugh | None:
+    system, value = code
+    for raw in raws:
+        if raw.get("status") not in RESULT_STATUSES:
+            continue
+        if not any(
+            isinstance(c, dict) and c.get("system") == system and c.get("code") == value
+            for c in codings(raw.get("code"))
+        ):
+            continue
+        observation = parse_r4(raw, notes)
+        if observation is None:
+            continue
+        when = _effective(observation)
+        source = Provenance("Observation", observation.id, when)
+        text = " ".join(t for t in (observation.valueString, *(_concept_codes(observation.valueCodeableConcept))) if t)
+        klass = re.search(r"\b(?:class\s*)?([ABC])\b", text, re.IGNORECASE)
+        if klass:
+            letter = cast("Literal['A', 'B', 'C']", klass.group(1).upper())
+            return ChildPugh(letter, None, None, (), (source,), when)
+        score = observation.valueInteger
+        if isinstance(score, int) and 5 <= score <= 15:
+            return ChildPugh(child_pugh_class(score), score, score, (), (source,), when)
+    return None
+
+
+def _concept_codes(concept: Any) -> list[str]:
+    if concept is None:
+        return []
+    values = [field_of(c, "code") for c in codings(concept)] + [field_of(concept, "text")]
+    return [v for v in values if isinstance(v, str)]
+
+
+def map_ecog(raws: list[JsonObject], vocabulary: ClinicalVocabulary, notes: list[DataQualityNote]) -> EcogStatus | None:
+    """Latest ECOG performance status (LOINC 89247-1), grade 0-5."""
+    for observation, when, _ in _results(raws, set(vocabulary.observations.ecog), vocabulary, notes):
+        grade: int | None = observation.valueInteger
+        concept = observation.valueCodeableConcept
+        if grade is None and concept is not None:
+            texts = [field_of(concept, "text")] + [field_of(c, "display") for c in codings(concept)]
+            texts += [field_of(c, "code") for c in codings(concept) if str(field_of(c, "code")).isdigit()]
+            for text in texts:
+                found = re.match(r"^\s*(?:ECOG\s*)?([0-5])\b", text) if isinstance(text, str) else None
+                if found:
+                    grade = int(found.group(1))
+                    break
+        if grade is not None and 0 <= grade <= 5:
+            return EcogStatus(grade, Provenance("Observation", observation.id, when))
+    return None

@@ -1,0 +1,144 @@
+"""FHIR data of one hook call → ``PatientFacts`` (the sequencing engine's input).
+
+Mapping never raises on input: a resource that fails R4B validation, belongs to another patient or has
+no usable date is left out with a data-quality note naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from cds_service.mapping.conditions import ConditionCodes, ConditionMapper
+from cds_service.mapping.fhir import parse_concept
+from cds_service.mapping.medications import episodes_from, group_into_lines
+from cds_service.mapping.observations import map_afp, map_child_pugh, map_ecog
+from cds_service.mapping.resources import JsonObject, collect_resources, resource_reference
+from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
+from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
+from cds_service.sequencing.knowledge import Knowledge
+
+MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
+
+
+@dataclass(frozen=True, slots=True)
+class MappingParameters:
+    """Site parameters of the mapping (documented in the README's settings table)."""
+
+    line_grouping_days: int = 28
+    afp_iu_per_ml_to_ng_per_ml: Decimal | None = None
+    condition_codes: ConditionCodes = field(default_factory=ConditionCodes)
+    child_pugh_observation_code: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DraftOrders:
+    selected: tuple[DraftOrder, ...]
+    others: tuple[DraftOrder, ...]
+    notes: tuple[DataQualityNote, ...] = ()
+
+    @property
+    def selects_hcc_agent(self) -> bool:
+        return any(order.agents and not order.contains_other_agents for order in self.selected)
+
+
+class PatientMapper:
+    """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
+
+    def __init__(self, knowledge: Knowledge, params: MappingParameters | None = None) -> None:
+        self.knowledge = knowledge
+        self.params = params or MappingParameters()
+        self.agents = AgentMatcher(knowledge.terminology)
+        self.conditions = ConditionMapper(knowledge.vocabulary, self.params.condition_codes)
+
+    def map_facts(
+        self,
+        values: Mapping[str, Any],
+        patient_id: str,
+        *,
+        conditions_available: bool = True,
+        medications_available: bool = True,
+    ) -> PatientFacts:
+        """Map every prefetch value (Bundle, resource, null) of one patient to facts with provenance."""
+        pool = collect_resources(values, patient_id)
+        notes = pool.notes
+        vocabulary = self.knowledge.vocabulary
+        condition_facts = self.conditions.map(
+            pool.of_type("Condition"), data_available=conditions_available, notes=notes
+        )
+        lines = group_into_lines(episodes_from(pool, self.agents, notes), self.params.line_grouping_days)
+        observations = pool.of_type("Observation")
+        factor = self.params.afp_iu_per_ml_to_ng_per_ml
+        afp_series = map_afp(observations, vocabulary, factor, notes)
+        child_pugh = map_child_pugh(
+            observations,
+            vocabulary,
+            condition_facts.ascites,
+            condition_facts.encephalopathy,
+            conditions_available,
+            notes,
+            self.params.child_pugh_observation_code,
+        )
+        return PatientFacts(
+            hcc=condition_facts.hcc,
+            lines=lines,
+            afp=afp_series[0] if afp_series else None,
+            afp_series=afp_series,
+            child_pugh=child_pugh,
+            ecog=map_ecog(observations, vocabulary, notes),
+            immunotherapy_cautions=condition_facts.cautions,
+            notes=tuple(dict.fromkeys(notes)),
+            medication_history_known=medications_available,
+        )
+
+    def order_agents(self, order: JsonObject) -> AgentMatch:
+        """Agents of one draft medication order (R4 MedicationRequest or DSTU2 MedicationOrder), leniently.
+
+        Draft orders are not validated as whole resources: the sandbox sends slightly invalid R4
+        (a single ``category`` object, no ``intent``); only the medication concept is parsed.
+        """
+        concept: Any = parse_concept(order.get("medicationCodeableConcept"))
+        reference = order.get("medicationReference")
+        if concept is None and isinstance(reference, dict):
+            ref = reference.get("reference")
+            if isinstance(ref, str) and ref.startswith("#"):
+                for contained in order.get("contained") or []:
+                    if isinstance(contained, dict) and contained.get("id") == ref[1:]:
+                        concept = parse_concept(contained.get("code"))
+            if concept is None and isinstance(reference.get("display"), str):
+                concept = {"text": reference["display"]}
+        return self.agents.match_concept(concept)
+
+    def map_draft_orders(self, draft_orders: Any, selections: list[str] | None) -> DraftOrders:
+        """Split ``context.draftOrders`` into the selected medication orders and the other drafts.
+
+        ``selections=None`` (order-sign) means every draft is under review.
+        """
+        notes: list[DataQualityNote] = []
+        entries = draft_orders.get("entry") if isinstance(draft_orders, dict) else None
+        by_reference: dict[str, JsonObject] = {}
+        for entry in entries if isinstance(entries, list) else []:
+            resource = entry.get("resource") if isinstance(entry, dict) else None
+            if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+                by_reference[resource_reference(resource)] = resource
+        wanted = list(by_reference) if selections is None else selections
+        for missing in (s for s in wanted if s not in by_reference):
+            notes.append(DataQualityNote(missing, "selection not found in draftOrders; skipped"))
+        selected: list[DraftOrder] = []
+        others: list[DraftOrder] = []
+        for reference, resource in by_reference.items():
+            if resource["resourceType"] not in MEDICATION_ORDER_TYPES:
+                continue
+            match = self.order_agents(resource)
+            concept = resource.get("medicationCodeableConcept")
+            text = field_of(concept, "text") if isinstance(concept, dict) else None
+            order = DraftOrder(
+                reference=reference,
+                agents=match.agents,
+                description=text if isinstance(text, str) else ", ".join(sorted(match.agents)) or "medication",
+                contains_other_agents=bool(match.other),
+            )
+            (selected if reference in wanted else others).append(order)
+        return DraftOrders(tuple(selected), tuple(others), tuple(notes))

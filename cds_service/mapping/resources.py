@@ -1,0 +1,120 @@
+"""Flatten FHIR data of a hook call into one pool of raw resources belonging to the patient.
+
+Accepts what prefetch values look like in practice: searchset/collection/transaction Bundles (with or
+without ``type``), a single resource, ``null``, an empty Bundle, or an OperationOutcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cds_service.sequencing.facts import DataQualityNote
+
+JsonObject = dict[str, Any]
+
+
+def resource_reference(resource: Mapping[str, Any]) -> str:
+    """``Type/id`` of a raw resource (``Type`` alone when it has no id)."""
+    rtype = str(resource.get("resourceType", "Resource"))
+    rid = resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else rtype
+
+
+@dataclass
+class ResourcePool:
+    """The patient's resources by type, plus an index to resolve references (``Type/id`` and fullUrl)."""
+
+    patient_id: str
+    by_type: dict[str, list[JsonObject]] = field(default_factory=dict)
+    index: dict[str, JsonObject] = field(default_factory=dict)
+    patient_aliases: set[str] = field(default_factory=set)
+    notes: list[DataQualityNote] = field(default_factory=list)
+
+    def of_type(self, resource_type: str) -> list[JsonObject]:
+        return self.by_type.get(resource_type, [])
+
+    def resolve(self, reference: str, container: Mapping[str, Any] | None = None) -> JsonObject | None:
+        """Resolve a reference to a contained resource (``#id``), a bundle entry, or ``Type/id``."""
+        if reference.startswith("#") and container is not None:
+            for contained in container.get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+                    return contained
+            return None
+        if reference in self.index:
+            return self.index[reference]
+        parts = reference.rstrip("/").split("/")
+        return self.index.get("/".join(parts[-2:])) if len(parts) >= 2 else None
+
+    def belongs_to_patient(self, reference: str | None) -> bool:
+        """True when the reference names this patient (relative, absolute, or the bundle's urn:uuid)."""
+        if reference is None:
+            return True
+        if reference in self.patient_aliases:
+            return True
+        parts = reference.rstrip("/").split("/")
+        return len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] == self.patient_id
+
+
+_SUBJECT_FIELDS = ("subject", "patient")
+
+
+def _subject_reference(resource: Mapping[str, Any]) -> str | None:
+    for name in _SUBJECT_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            return str(value["reference"])
+    return None
+
+
+def _entries(value: Any, key: str, notes: list[DataQualityNote]) -> Iterable[tuple[str | None, JsonObject]]:
+    if value is None:
+        return
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        notes.append(DataQualityNote(key, "prefetch value is not a FHIR resource; ignored"))
+        return
+    if value["resourceType"] != "Bundle":
+        yield None, value
+        return
+    entries = value.get("entry")
+    if entries is None:
+        return
+    if not isinstance(entries, list):
+        notes.append(DataQualityNote(key, "Bundle.entry is not a list; ignored"))
+        return
+    for position, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            notes.append(DataQualityNote(f"{key} entry {position}", "entry has no resource; ignored"))
+            continue
+        full_url = entry.get("fullUrl")
+        yield (full_url if isinstance(full_url, str) else None), resource
+
+
+def collect_resources(values: Mapping[str, Any], patient_id: str) -> ResourcePool:
+    """Pool the resources of every prefetch value; resources of another patient are left out with a note."""
+    pool = ResourcePool(patient_id=patient_id, patient_aliases={f"Patient/{patient_id}"})
+    gathered: list[tuple[str, JsonObject]] = []
+    for key, value in values.items():
+        for full_url, resource in _entries(value, key, pool.notes):
+            reference = resource_reference(resource)
+            pool.index.setdefault(reference, resource)
+            if full_url:
+                pool.index.setdefault(full_url, resource)
+                if resource["resourceType"] == "Patient" and resource.get("id") == patient_id:
+                    pool.patient_aliases.add(full_url)
+            gathered.append((key, resource))
+    for _key, resource in gathered:
+        rtype = resource["resourceType"]
+        if rtype == "OperationOutcome":
+            continue
+        if rtype == "Patient":
+            if resource.get("id") not in (None, patient_id):
+                pool.notes.append(DataQualityNote(resource_reference(resource), "another patient; left out"))
+                continue
+        elif not pool.belongs_to_patient(_subject_reference(resource)):
+            pool.notes.append(DataQualityNote(resource_reference(resource), "belongs to another patient; left out"))
+            continue
+        pool.by_type.setdefault(rtype, []).append(resource)
+    return pool

@@ -1,0 +1,94 @@
+"""Identify the systemic agents of clinical-sequencing.md section 5 in a medication concept.
+
+Matches RxNorm codes, generic and brand names in ``coding.code``, ``coding.display`` and ``text``,
+case-insensitively and on word boundaries (``nivolumab`` is not found in ``xnivolumabx``). A product
+with an agent outside the list (nivolumab + relatlimab) is reported with ``other`` agents so that it is
+never mistaken for the listed agent alone. The vocabulary lives in ``knowledge/terminology.yaml``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cds_service.sequencing.knowledge import Terminology
+
+RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
+
+
+@dataclass(frozen=True, slots=True)
+class AgentMatch:
+    agents: frozenset[str]  # agents of the HCC list
+    other: frozenset[str]  # recognised agents outside it
+
+    @property
+    def is_hcc_agent_product(self) -> bool:
+        """The product consists only of listed agents (and names at least one)."""
+        return bool(self.agents) and not self.other
+
+    def __bool__(self) -> bool:
+        return bool(self.agents or self.other)
+
+
+NO_MATCH = AgentMatch(frozenset(), frozenset())
+
+
+class AgentMatcher:
+    """Compiled once from the terminology; ``match`` is cheap and never raises."""
+
+    def __init__(self, terminology: Terminology) -> None:
+        self._hcc = frozenset(terminology.agents)
+        self._by_code: dict[str, frozenset[str]] = {}
+        self._by_name: dict[str, frozenset[str]] = {}
+        for agent_id, agent in {**terminology.agents, **terminology.other_agents}.items():
+            contains = frozenset({agent_id, *agent.also_contains})
+            for code in agent.rxnorm:
+                self._by_code[code] = contains
+            for name in (*agent.names, *agent.brands, agent_id):
+                self._by_name[name.lower()] = self._by_name.get(name.lower(), frozenset()) | contains
+        alternatives = sorted(self._by_name, key=len, reverse=True)
+        self._pattern = re.compile(
+            r"(?<![\w])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![\w])", re.IGNORECASE
+        )
+
+    def _split(self, agents: Iterable[str]) -> AgentMatch:
+        found = frozenset(agents)
+        return AgentMatch(found & self._hcc, found - self._hcc) if found else NO_MATCH
+
+    def match_text(self, text: str) -> frozenset[str]:
+        found: set[str] = set()
+        for hit in self._pattern.finditer(text):
+            found |= self._by_name[hit.group(1).lower()]
+        return frozenset(found)
+
+    def match_concept(self, concept: Any) -> AgentMatch:
+        """Agents named by a CodeableConcept (raw dict or R4B model): codes, displays and text."""
+        if concept is None:
+            return NO_MATCH
+        found: set[str] = set()
+        codings = field_of(concept, "coding")
+        for coding in codings if isinstance(codings, list) else []:
+            code, system, display = (
+                field_of(coding, "code"),
+                field_of(coding, "system"),
+                field_of(coding, "display"),
+            )
+            if isinstance(code, str):
+                if system in RXNORM_SYSTEMS and code in self._by_code:
+                    found |= self._by_code[code]
+                found |= self.match_text(code)
+            if isinstance(display, str):
+                found |= self.match_text(display)
+        text = field_of(concept, "text")
+        if isinstance(text, str):
+            found |= self.match_text(text)
+        return self._split(found)
+
+
+def field_of(element: Any, name: str) -> Any:
+    """A field of a raw JSON object or of a parsed FHIR model (None when absent)."""
+    if isinstance(element, Mapping):
+        return element.get(name)
+    return getattr(element, name, None)

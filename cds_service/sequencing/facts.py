@@ -1,0 +1,167 @@
+"""Patient facts: the plain, typed input of the sequencing engine.
+
+The mapping layer produces them from FHIR; nothing here knows about FHIR or HTTP. Every fact carries
+its provenance so that a card can show the clinician what the advice was based on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a fact came from: the FHIR resource type and id, and the clinically relevant date."""
+
+    resource_type: str
+    resource_id: str | None
+    date: date | None = None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.resource_id}" if self.resource_id else self.resource_type
+
+
+class DiagnosisStatus(StrEnum):
+    PRESENT = "present"
+    ABSENT = "absent"  # condition data was available and has no active HCC
+    UNKNOWN = "unknown"  # no condition data at all
+
+
+@dataclass(frozen=True, slots=True)
+class HccDiagnosis:
+    status: DiagnosisStatus
+    sources: tuple[Provenance, ...] = ()
+    description: str | None = None
+
+
+class StopReason(StrEnum):
+    PROGRESSION = "progression"
+    INTOLERANCE = "intolerance"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyEpisode:
+    """One agent given over a period, from one medication resource."""
+
+    agents: frozenset[str]
+    start: date | None
+    end: date | None
+    stop_reason: StopReason
+    source: Provenance
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class TherapyLine:
+    """Agents started within the grouping window: one regimen, one line of therapy."""
+
+    number: int
+    agents: frozenset[str]
+    start: date | None
+    end: date | None
+    stop_reason: StopReason
+    episodes: tuple[TherapyEpisode, ...]
+
+
+class CutoffRelation(StrEnum):
+    AT_OR_ABOVE = "at_or_above"
+    BELOW = "below"
+    UNDETERMINED = "undetermined"
+
+
+@dataclass(frozen=True, slots=True)
+class AfpResult:
+    """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off."""
+
+    value_ng_per_ml: Decimal | None
+    comparator: Literal["<", "<=", ">", ">="] | None
+    as_reported: str
+    effective: date | None
+    source: Provenance
+    comparable: bool
+    note: str | None = None
+
+    def relation_to(self, cutoff_ng_per_ml: Decimal) -> CutoffRelation:
+        """Compare honestly: ``>2000`` is above a 400 cut-off, ``<2`` below it, ``<1000`` undetermined."""
+        value = self.value_ng_per_ml
+        if value is None or not self.comparable:
+            return CutoffRelation.UNDETERMINED
+        match self.comparator:
+            case None:
+                return CutoffRelation.AT_OR_ABOVE if value >= cutoff_ng_per_ml else CutoffRelation.BELOW
+            case ">" | ">=":
+                return CutoffRelation.AT_OR_ABOVE if value >= cutoff_ng_per_ml else CutoffRelation.UNDETERMINED
+            case "<":
+                return CutoffRelation.BELOW if value <= cutoff_ng_per_ml else CutoffRelation.UNDETERMINED
+            case "<=":
+                return CutoffRelation.BELOW if value < cutoff_ng_per_ml else CutoffRelation.UNDETERMINED
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPugh:
+    """Child-Pugh class; ``child_pugh_class`` is None when the missing components could change it."""
+
+    child_pugh_class: Literal["A", "B", "C"] | None
+    score_min: int | None
+    score_max: int | None
+    missing: tuple[str, ...]
+    sources: tuple[Provenance, ...]
+    effective: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EcogStatus:
+    grade: int
+    source: Provenance
+
+
+class CautionKind(StrEnum):
+    ORGAN_TRANSPLANT = "organ_transplant"
+    AUTOIMMUNE_DISEASE = "autoimmune_disease"
+
+
+@dataclass(frozen=True, slots=True)
+class ImmunotherapyCaution:
+    kind: CautionKind
+    description: str
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class DataQualityNote:
+    """A resource left out of the answer, and why."""
+
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DraftOrder:
+    """A draft order selected by the clinician, reduced to the agents it names."""
+
+    reference: str
+    agents: frozenset[str]
+    description: str
+    contains_other_agents: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFacts:
+    """Everything the sequencing rules read about one patient."""
+
+    hcc: HccDiagnosis
+    lines: tuple[TherapyLine, ...] = ()
+    afp: AfpResult | None = None
+    afp_series: tuple[AfpResult, ...] = ()
+    child_pugh: ChildPugh | None = None
+    ecog: EcogStatus | None = None
+    immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()
+    notes: tuple[DataQualityNote, ...] = field(default=())
+    medication_history_known: bool = True
