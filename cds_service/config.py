@@ -49,6 +49,26 @@ class Settings(BaseSettings):
     show_post_review_notes: bool = Field(
         True, description="Show dated notes on evidence published after the 2021 review."
     )
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="External URL of this service (behind any proxy); names the override-reason CodeSystem.",
+    )
+    child_pugh_observation_code: str | None = Field(
+        None, description="`system|code` of a coded Child-Pugh Observation, if the site records one."
+    )
+    extra_hcc_codes: list[str] = Field(
+        default_factory=list, description="Extra `system|code` values meaning HCC (`code*` for a prefix)."
+    )
+    extra_transplant_codes: list[str] = Field(
+        default_factory=list, description="Extra `system|code` values meaning organ transplant status."
+    )
+    extra_autoimmune_codes: list[str] = Field(
+        default_factory=list, description="Extra `system|code` values meaning autoimmune disease."
+    )
+    extra_ascites_codes: list[str] = Field(default_factory=list, description="Extra codes meaning ascites.")
+    extra_encephalopathy_codes: list[str] = Field(
+        default_factory=list, description="Extra codes meaning hepatic encephalopathy."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 

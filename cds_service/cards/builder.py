@@ -114,8 +114,8 @@ def facts_markdown(facts: PatientFacts, knowledge: Knowledge) -> list[str]:
         rows.append(f"- ECOG: {facts.ecog.grade} ({facts.ecog.source.reference}, {_when(facts.ecog.source.date)})")
     for caution in facts.immunotherapy_cautions:
         rows.append(f"- Immunotherapy caution: {caution.description} ({caution.source.reference})")
-    for note in facts.notes[:10]:
-        rows.append(f"- Left out: {note.reference}: {note.reason}")
+    for left_out in facts.notes[:10]:
+        rows.append(f"- Left out: {left_out.reference}: {left_out.reason}")
     if len(facts.notes) > 10:
         rows.append(f"- Left out: {len(facts.notes) - 10} more resources")
     return rows
@@ -129,7 +129,7 @@ def _option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> l
         if option.trials:
             evidence += ": " + ", ".join(option.trials)
         key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
-        note = " ".join((*option.reasons, *option.caveats)) or option.rationale
+        note = " ".join((option.decisive_reason, *option.reasons[1:], *option.caveats))
         place = option.place.label + (" (extrapolated)" if option.extrapolated else "")
         rows.append(f"| {_md(option.label)} | {place} | {_md(evidence)} | {_md(key)} | {_md(note)} |")
     return rows
@@ -163,13 +163,14 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     """Card 1: the setting, every option with place and evidence, caveats, facts used, knowledge version."""
     knowledge = ctx.knowledge
     title = rec.setting_title or "Prior systemic therapy unknown"
+    phrase = rec.setting_phrase or "with prior therapy unknown"
     preferred = _preferred_names(rec)
     if preferred:
-        summary = f"HCC {title.lower()}: {preferred} preferred"
+        summary = f"HCC {phrase}: {preferred} preferred"
     elif rec.options:
-        summary = f"HCC {title.lower()}: no preferred option in the review; see options"
+        summary = f"HCC {phrase}: no option is preferred by the review; see options"
     else:
-        summary = f"HCC second line: {title.lower()}; no options can be ranked"
+        summary = f"HCC {phrase}: no second-line option can be ranked from the review"
     detail = [f"**Setting:** {title}"]
     detail += [f"> {note}" for note in rec.setting_notes]
     if rec.selected and hook != "patient-view":
@@ -245,15 +246,29 @@ def _replacement(
     )
 
 
+_MISFIT_PHRASES = {
+    Place.OPTION: "is an option, not the preferred choice,",
+    Place.LESS_PREFERABLE: "is less preferable",
+    Place.NOT_PREFERRED: "is not preferred",
+    Place.NOT_ADDRESSED: "is not addressed by the review",
+}
+
+
+def _misfit_phrase(selected: SelectedAssessment, rec: Recommendation) -> str:
+    if selected.already_received:
+        return "was already received"
+    if selected.place is Place.NOT_SUPPORTED:
+        return "is not supported for this patient"
+    return f"{_MISFIT_PHRASES[selected.place]} {rec.setting_phrase or 'with prior therapy unknown'}"
+
+
 def mismatch_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card | None:
     """Card 2 (warning): the selected regimen is not preferred, not supported, or already received."""
     misfits = [s for s in rec.selected if not s.fits]
     if not misfits:
         return None
     first = misfits[0]
-    status = "already received" if first.already_received else first.place.label
-    setting = (rec.setting_title or "this patient").lower()
-    summary = fit_summary(f"{first.label} is {status} {setting}: {first.reason}")
+    summary = fit_summary(f"Selected {first.label.lower()} {_misfit_phrase(first, rec)}: {first.reason}")
     alternatives = [o for o in _alternatives(rec) if not any(o.regimen_id == s.regimen_id for s in misfits)]
     suggestions = [
         _replacement(first, option, ctx, recommended=len(alternatives) == 1 and index == 0)

@@ -87,12 +87,12 @@ def _reading(observation: Any) -> _Reading | None:
     if isinstance(text, str):
         match = _VALUE_STRING.match(text)
         if match:
-            comparator, number, unit = match.groups()
+            sign, number, unit = match.groups()
             try:
                 value = Decimal(number.replace(",", "."))
             except InvalidOperation:
                 return None
-            return _Reading(value, cast("Comparator | None", comparator), unit.strip() if unit else None, text)
+            return _Reading(value, cast("Comparator | None", sign), unit.strip() if unit else None, text)
     return None
 
 

@@ -103,6 +103,7 @@ class Recommendation:
     facts: PatientFacts
     setting: SettingId | None = None
     setting_title: str | None = None
+    setting_phrase: str | None = None
     setting_notes: tuple[str, ...] = ()
     setting_source: SourceRef | None = None
     options: tuple[OptionAssessment, ...] = ()
@@ -173,6 +174,11 @@ class _Context:
 
     def had_agent(self, agent: str) -> bool:
         return any(agent in line.agents for line in self.facts.lines)
+
+
+def number_text(value: Decimal) -> str:
+    """400 rather than 400.0 or 4E+2."""
+    return format(value.normalize(), "f")
 
 
 def _stop_text(line: TherapyLine) -> str:
@@ -278,12 +284,13 @@ def _rule_afp_at_least_cutoff(a: _Assessor) -> None:
     if relation is CutoffRelation.BELOW:
         a.demote(
             Place.NOT_SUPPORTED,
-            f"{_afp_text(ctx)} is below {cutoff:g} ng/mL; REACH-2 benefit was limited to AFP ≥ {cutoff:g}.",
+            f"{_afp_text(ctx)} is below {number_text(cutoff)} ng/mL; ramucirumab is supported only at AFP ≥ "
+            f"{number_text(cutoff)} ng/mL (REACH-2).",
             RuleId.AFP_AT_LEAST_CUTOFF,
         )
         return
     if relation is CutoffRelation.AT_OR_ABOVE:
-        a.reasons.append(f"{_afp_text(ctx)} is at or above {cutoff:g} ng/mL.")
+        a.reasons.append(f"{_afp_text(ctx)} is at or above {number_text(cutoff)} ng/mL.")
         return
     if afp is None:
         why = "No AFP result on record"
@@ -292,8 +299,8 @@ def _rule_afp_at_least_cutoff(a: _Assessor) -> None:
     elif not ctx.afp_is_recent:
         why = f"The latest {_afp_text(ctx)} is older than {ctx.params.afp_max_age_days} days"
     else:
-        why = f"{_afp_text(ctx)} does not show whether AFP is at or above {cutoff:g} ng/mL"
-    a.caveats.append(f"{why}: ramucirumab is an option only if AFP ≥ {cutoff:g} ng/mL.")
+        why = f"{_afp_text(ctx)} does not show whether AFP is at or above {number_text(cutoff)} ng/mL"
+    a.caveats.append(f"{why}: ramucirumab is an option only if AFP ≥ {number_text(cutoff)} ng/mL.")
     if a.place.rank <= Place.OPTION.rank:
         ctx.add_gap(DataGap("afp", f"{why}. A current AFP (ng/mL) decides whether ramucirumab is an option."))
 
@@ -367,7 +374,7 @@ def _assess_selected(
     other_drafts: tuple[DraftOrder, ...],
     options: tuple[OptionAssessment, ...],
     ctx: _Context,
-    setting_title: str | None,
+    setting_phrase: str | None,
 ) -> tuple[SelectedAssessment, ...]:
     knowledge = ctx.knowledge
     by_regimen = {o.regimen_id: o for o in options}
@@ -379,7 +386,7 @@ def _assess_selected(
         option = by_regimen.get(regimen_id) if regimen_id else None
         if option is not None:
             place, reason = option.place, option.decisive_reason
-        elif setting_title is None:
+        elif setting_phrase is None:
             place, reason = (
                 Place.NOT_ADDRESSED,
                 "Prior systemic therapy is unknown, so the setting is unknown.",
@@ -389,7 +396,7 @@ def _assess_selected(
             reason = (
                 f"Already received as line {line.number} ({_stop_text(line)})."
                 if line
-                else f"The review does not address {label.lower()} {setting_title.lower()}."
+                else f"The review does not address {label.lower()} {setting_phrase}."
             )
         assessments.append(
             SelectedAssessment(
@@ -470,10 +477,11 @@ def recommend(
         facts=facts,
         setting=setting_id,
         setting_title=setting.title,
+        setting_phrase=setting.phrase,
         setting_notes=notes,
         setting_source=setting.source,
         options=options,
-        selected=_assess_selected(selected_orders, other_draft_orders, options, ctx, setting.title),
+        selected=_assess_selected(selected_orders, other_draft_orders, options, ctx, setting.phrase),
         data_gaps=tuple(ctx.gaps.values()),
         post_review_notes=post_review,
         trials_cited=trials,

@@ -184,6 +184,7 @@ class OptionRule(_Strict):
 
 class SettingRules(_Strict):
     title: str
+    phrase: str = Field(description="How the setting reads in a sentence: 'after sorafenib'.")
     source: SourceRef
     options: tuple[OptionRule, ...] = ()
     extrapolated_from: SettingId | None = None

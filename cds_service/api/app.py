@@ -1,0 +1,67 @@
+"""The FastAPI application: built by ``create_app``, everything heavy loaded once in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from cds_service import __version__
+from cds_service.api.body_limit import BodySizeLimit
+from cds_service.api.errors import install_error_handlers
+from cds_service.api.logs import configure_logging
+from cds_service.api.routes import router
+from cds_service.api.state import AppState
+from cds_service.config import Settings, get_settings
+from cds_service.hooks.pipeline import HookPipeline, split_code, utc_today
+from cds_service.hooks.services import service_definitions
+from cds_service.sequencing.knowledge import load_knowledge
+from cds_service.store.feedback import FeedbackStore
+
+logger = logging.getLogger("cds_service.api")
+
+
+def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = utc_today) -> FastAPI:
+    """Build the service; ``clock`` gives today's date to the rules (tests pin it)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        knowledge = load_knowledge()
+        store = FeedbackStore(settings.database_url)
+        services = service_definitions(knowledge, split_code(settings.child_pugh_observation_code))
+        pipeline = HookPipeline(knowledge, settings, clock=clock)
+        app.state.cds = AppState(settings, knowledge, services, pipeline, store)
+        logger.warning(
+            "client authentication is not enforced yet: every caller is admitted; "
+            "do not expose this service beyond a trusted network"
+        )
+        logger.info("ready", extra={"knowledge": knowledge.info.version, "services": list(services)})
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="HCC second-line sequencing CDS service",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allowed_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        max_age=600,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

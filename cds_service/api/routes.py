@@ -1,0 +1,133 @@
+"""HTTP routes: discovery, the CDS services, feedback, health, and the override-reason CodeSystem."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from cds_service.api.feedback_models import FeedbackRequest
+from cds_service.api.state import AppState, get_state
+from cds_service.cards.override_reasons import override_reason_code_system
+from cds_service.errors import InvalidRequest, UnknownService
+from cds_service.hooks.models import HookRequest
+from cds_service.hooks.services import ServiceDefinition
+from cds_service.security.clients import ClientIdentity, require_trusted_client
+from cds_service.store.feedback import FeedbackRecord
+
+logger = logging.getLogger("cds_service.hooks")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+router = APIRouter()
+State = Annotated[AppState, Depends(get_state)]
+TrustedClient = Annotated[ClientIdentity, Depends(require_trusted_client)]
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequest("Request body is not valid JSON") from exc
+
+
+def _validate(model: type[ModelT], payload: Any) -> ModelT:
+    if not isinstance(payload, dict):
+        raise InvalidRequest("Request body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        where = [".".join(str(p) for p in e["loc"]) or "(body)" for e in errors]
+        detail = "; ".join(f"{w}: {e['msg']}" for w, e in zip(where, errors, strict=True))
+        raise InvalidRequest(f"Invalid request: {detail}", expression=where) from exc
+
+
+def _service(state: AppState, service_id: str) -> ServiceDefinition:
+    service = state.services.get(service_id)
+    if service is None:
+        raise UnknownService(f"No CDS service with id {service_id!r}")
+    return service
+
+
+@router.get("/cds-services")
+async def discovery(state: State, client: TrustedClient) -> dict[str, Any]:
+    """CDS Hooks discovery: every service with its hook, id, title, description and prefetch templates."""
+    return {"services": [service.discovery_entry() for service in state.services.values()]}
+
+
+@router.post("/cds-services/{service_id}")
+async def call_service(service_id: str, request: Request, state: State, client: TrustedClient) -> JSONResponse:
+    """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
+    service = _service(state, service_id)
+    started = time.perf_counter()
+    hook_request = _validate(HookRequest, await _json_body(request))
+    result = await state.pipeline.run(service, hook_request)
+    logger.info(
+        "hook answered",
+        extra={
+            "service": service.id,
+            "hook": service.hook,
+            "hookInstance": hook_request.hookInstance,
+            "outcome": result.outcome,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return JSONResponse(result.response.to_json())
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def feedback(service_id: str, request: Request, state: State, client: TrustedClient) -> dict[str, Any]:
+    """Store CDS Hooks feedback durably; a repeated report of the same outcome is stored once."""
+    service = _service(state, service_id)
+    body = _validate(FeedbackRequest, await _json_body(request))
+    records = [
+        FeedbackRecord(
+            service_id=service.id,
+            card_uuid=item.card,
+            outcome=item.outcome,
+            outcome_timestamp=item.outcomeTimestamp,
+            accepted_suggestions=tuple(s.id for s in item.acceptedSuggestions or ()),
+            override_reason_system=item.overrideReason.reason.system
+            if item.overrideReason and item.overrideReason.reason
+            else None,
+            override_reason_code=item.overrideReason.reason.code
+            if item.overrideReason and item.overrideReason.reason
+            else None,
+            override_comment=item.overrideReason.userComment if item.overrideReason else None,
+        )
+        for item in body.feedback
+    ]
+    stored = await run_in_threadpool(state.store.save, records)
+    logger.info("feedback", extra={"service": service.id, "received": len(records), "stored": stored})
+    return {}
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(state: State) -> JSONResponse:
+    """Readiness: knowledge loaded and the feedback store reachable."""
+    store_ok = await run_in_threadpool(state.store.ping)
+    body = {
+        "status": "ready" if store_ok else "not-ready",
+        "knowledge": state.knowledge.info.version,
+        "store": "ok" if store_ok else "unreachable",
+    }
+    return JSONResponse(body, status_code=200 if store_ok else 503)
+
+
+@router.get("/CodeSystem/override-reason")
+async def override_reasons(state: State) -> dict[str, Any]:
+    """The CodeSystem of the override reasons offered on "does not fit" warnings."""
+    return override_reason_code_system(state.pipeline.override_reason_system)

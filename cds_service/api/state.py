@@ -1,0 +1,27 @@
+"""What the app builds once at start-up and hands to every request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from cds_service.config import Settings
+from cds_service.hooks.pipeline import HookPipeline
+from cds_service.hooks.services import ServiceDefinition
+from cds_service.sequencing.knowledge import Knowledge
+from cds_service.store.feedback import FeedbackStore
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    knowledge: Knowledge
+    services: dict[str, ServiceDefinition]
+    pipeline: HookPipeline
+    store: FeedbackStore
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.cds
+    return state

@@ -1,0 +1,117 @@
+"""Command line: ``cds-service serve | demo | knowledge table``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from cds_service.config import get_settings
+
+    settings = get_settings()
+    uvicorn.run(
+        "cds_service.api.app:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=args.workers,
+        proxy_headers=True,
+        access_log=False,
+    )
+    return 0
+
+
+def _print_cards(name: str, status: int, body: dict[str, Any], out: Any) -> None:
+    out.write(f"\n=== {name} -> HTTP {status}\n")
+    if status != 200:
+        issues = body.get("issue", [{}])
+        out.write(f"    {issues[0].get('diagnostics', body)}\n")
+        return
+    cards = body.get("cards", [])
+    if not cards:
+        out.write("    (no cards)\n")
+    for card in cards:
+        out.write(f"\n  [{card['indicator'].upper()}] {card['summary']}\n")
+        out.write(f"    source: {card['source']['label']}\n")
+        for line in card.get("detail", "").splitlines():
+            out.write(f"    {line}\n")
+        for suggestion in card.get("suggestions", []):
+            star = " (recommended)" if suggestion.get("isRecommended") else ""
+            out.write(f"    -> suggestion: {suggestion['label']}{star}\n")
+            for action in suggestion.get("actions", []):
+                out.write(f"         {action['type']}: {action['description']}\n")
+        for reason in card.get("overrideReasons", []):
+            out.write(f"    override reason: {reason['display']}\n")
+        for link in card.get("links", []):
+            out.write(f"    link: {link['label']} <{link['url']}>\n")
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from fastapi.testclient import TestClient
+
+    from cds_service.api.app import create_app
+    from cds_service.config import Settings
+    from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+
+    folder = Path(args.fixtures)
+    files = sorted(folder.glob("*.json"))
+    if not files:
+        sys.stderr.write(f"no hook requests in {folder}\n")
+        return 1
+    service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
+    as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    settings = Settings(database_url="sqlite:///:memory:", log_level="WARNING")
+    sys.stdout.write(f"Rules evaluated as of {as_of.isoformat()}\n")
+    with TestClient(create_app(settings, clock=lambda: as_of)) as client:
+        for path in files:
+            request = json.loads(path.read_text(encoding="utf-8"))
+            service = service_by_hook.get(request.get("hook"), ORDER_SELECT_ID)
+            response = client.post(f"/cds-services/{service}", json=request)
+            _print_cards(f"{path.name} ({request.get('hook')})", response.status_code, response.json(), sys.stdout)
+    return 0
+
+
+def _knowledge_table(args: argparse.Namespace) -> int:
+    from cds_service.sequencing.knowledge import load_knowledge
+    from cds_service.sequencing.table import decision_table, decision_table_markdown
+
+    knowledge = load_knowledge()
+    if args.format == "json":
+        sys.stdout.write(json.dumps(decision_table(knowledge), indent=2) + "\n")
+    else:
+        sys.stdout.write(decision_table_markdown(knowledge))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the CDS Hooks service with uvicorn")
+    serve.add_argument("--host", help="address to bind (default: CDS_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: CDS_PORT)")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(handler=_serve)
+    demo = commands.add_parser("demo", help="send every fixture hook request to the service and print the cards")
+    demo.add_argument("--fixtures", default="fixtures/fhir/requests", help="folder of hook request JSON files")
+    demo.add_argument("--as-of", help="evaluate the rules as of this date (YYYY-MM-DD; default today)")
+    demo.set_defaults(handler=_demo)
+    knowledge = commands.add_parser("knowledge", help="inspect the clinical knowledge base")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
+    table = knowledge_commands.add_parser("table", help="print the decision table (setting x regimen)")
+    table.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    table.set_defaults(handler=_knowledge_table)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.handler(args)
+    return result

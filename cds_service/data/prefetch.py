@@ -1,0 +1,123 @@
+"""Resolve the FHIR data of a hook call from prefetch (CDS Hooks 2.0, conformance checklist section 2.4).
+
+A key that is present is the answer, whatever it holds: a resource or Bundle is used, ``null`` or an
+empty Bundle means "none" (no refetch), an OperationOutcome is the client's error for that key. A key
+that is absent is fetched from ``fhirServer`` by a ``FhirFetcher`` when one is configured; required data
+that cannot be obtained is a ``DataUnavailable`` error (412).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from cds_service.errors import DataUnavailable
+
+Category = Literal["patient", "conditions", "medications", "observations"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchSpec:
+    """One prefetch template of a service, what it feeds, and whether the answer needs it."""
+
+    key: str
+    template: str
+    category: Category
+    required: bool
+
+
+class KeyStatus(StrEnum):
+    PROVIDED = "provided"  # a resource or a non-empty Bundle
+    NONE = "none"  # null or an empty Bundle: the client looked and found nothing
+    ERROR = "error"  # an OperationOutcome: the client failed to get it
+    MISSING = "missing"  # not sent and not fetched
+
+
+@dataclass
+class ResolvedData:
+    values: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, KeyStatus] = field(default_factory=dict)
+    specs: tuple[PrefetchSpec, ...] = ()
+
+    def available(self, category: Category) -> bool:
+        """True when every key feeding ``category`` gave an answer (data, or a definite "none")."""
+        keys = [s.key for s in self.specs if s.category == category]
+        return bool(keys) and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
+
+    def unavailable(self) -> list[PrefetchSpec]:
+        return [s for s in self.specs if self.status.get(s.key) in (KeyStatus.ERROR, KeyStatus.MISSING)]
+
+
+class FhirFetcher(Protocol):
+    """Fetches a prefetch key the client did not send (data-access fallback)."""
+
+    async def fetch_missing(self, specs: list[PrefetchSpec], context: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the values obtained, by key; keys it could not obtain are left out."""
+        ...
+
+
+def _is_error(value: Mapping[str, Any]) -> bool:
+    if value.get("resourceType") == "OperationOutcome":
+        return True
+    if value.get("resourceType") != "Bundle":
+        return False
+    entries = value.get("entry") or []
+    resources = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+    outcomes = [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"]
+    errors = [
+        o
+        for o in outcomes
+        if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in o.get("issue") or [])
+    ]
+    return bool(errors) and len(outcomes) == len(resources)
+
+
+def classify_value(value: Any) -> KeyStatus:
+    """What one present prefetch value means (null and empty Bundles are "none", never refetched)."""
+    if value is None:
+        return KeyStatus.NONE
+    if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
+        return KeyStatus.ERROR
+    if _is_error(value):
+        return KeyStatus.ERROR
+    if value["resourceType"] == "Bundle" and not value.get("entry"):
+        return KeyStatus.NONE
+    return KeyStatus.PROVIDED
+
+
+async def resolve_data(
+    specs: tuple[PrefetchSpec, ...],
+    prefetch: Mapping[str, Any] | None,
+    context: Mapping[str, Any],
+    fetcher: FhirFetcher | None,
+) -> ResolvedData:
+    """Use what the client sent, fetch what it left out, and fail with 412 when required data is missing."""
+    prefetch = prefetch or {}
+    resolved = ResolvedData(specs=specs)
+    missing: list[PrefetchSpec] = []
+    for spec in specs:
+        if spec.key in prefetch:
+            value = prefetch[spec.key]
+            resolved.status[spec.key] = classify_value(value)
+            resolved.values[spec.key] = value
+        else:
+            missing.append(spec)
+    if missing and fetcher is not None:
+        fetched = await fetcher.fetch_missing(missing, context)
+        for spec in missing:
+            if spec.key in fetched:
+                resolved.status[spec.key] = classify_value(fetched[spec.key])
+                resolved.values[spec.key] = fetched[spec.key]
+    for spec in missing:
+        resolved.status.setdefault(spec.key, KeyStatus.MISSING)
+    failed = [s for s in resolved.unavailable() if s.required]
+    if failed:
+        names = ", ".join(f"{s.key} ({s.template}): {resolved.status[s.key].value}" for s in failed)
+        how = "" if fetcher else "; fetching from fhirServer is not enabled"
+        raise DataUnavailable(
+            f"Required data could not be obtained: {names}{how}",
+            expression=[f"prefetch.{s.key}" for s in failed],
+        )
+    return resolved

@@ -1,0 +1,60 @@
+"""CDS Hooks 2.0 request models: lenient with what real clients send, strict about what the service needs.
+
+Unknown fields are kept and ignored (forward compatibility); ``draftOrders`` is only required to be a
+Bundle-shaped object (the sandbox omits ``Bundle.type`` and sends slightly invalid R4).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class FhirAuthorization(_Lenient):
+    access_token: str = Field(repr=False)
+    token_type: str
+    expires_in: int | None = None
+    scope: str | None = None
+    subject: str | None = None
+    patient: str | None = None
+
+
+class HookRequest(_Lenient):
+    hook: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1)
+    fhirServer: str | None = None
+    fhirAuthorization: FhirAuthorization | None = Field(None, repr=False)
+    context: dict[str, Any]
+    prefetch: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _server_with_token(self) -> HookRequest:
+        if self.fhirAuthorization is not None and not self.fhirServer:
+            raise ValueError("fhirServer is required when fhirAuthorization is present (cds-r-1)")
+        return self
+
+
+class PatientViewContext(_Lenient):
+    userId: str = Field(min_length=1)
+    patientId: str = Field(min_length=1, pattern=r"^[A-Za-z0-9\-\.]{1,64}$")
+    encounterId: str | None = None
+
+
+class OrderSignContext(PatientViewContext):
+    draftOrders: dict[str, Any]
+
+    @field_validator("draftOrders")
+    @classmethod
+    def _is_bundle(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("resourceType") != "Bundle":
+            raise ValueError("draftOrders must be a FHIR Bundle")
+        return value
+
+
+class OrderSelectContext(OrderSignContext):
+    selections: list[str] = Field(min_length=1)

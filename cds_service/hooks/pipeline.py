@@ -1,0 +1,125 @@
+"""One pipeline for every hook: relevance from the draft orders, data, mapping, sequencing, cards."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from cds_service.cards.builder import CardContext, build_cards
+from cds_service.cards.models import CdsResponse
+from cds_service.cards.override_reasons import override_reason_system
+from cds_service.config import Settings
+from cds_service.data.prefetch import FhirFetcher, resolve_data
+from cds_service.errors import InvalidRequest
+from cds_service.hooks.models import HookRequest
+from cds_service.hooks.services import ServiceDefinition
+from cds_service.mapping.conditions import ConditionCodes
+from cds_service.mapping.patient import DraftOrders, MappingParameters, PatientMapper
+from cds_service.sequencing.engine import SequencingParameters, recommend
+from cds_service.sequencing.facts import DataQualityNote
+from cds_service.sequencing.knowledge import Knowledge
+
+
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+@dataclass(frozen=True, slots=True)
+class HookOutcome:
+    """The response and a short, PHI-free word for logs and metrics."""
+
+    response: CdsResponse
+    outcome: str
+
+
+def split_code(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    system, _, code = value.rpartition("|")
+    return (system, code) if system and code else None
+
+
+def mapping_parameters(settings: Settings) -> MappingParameters:
+    factor = settings.afp_iu_per_ml_to_ng_per_ml
+    return MappingParameters(
+        line_grouping_days=settings.line_grouping_days,
+        afp_iu_per_ml_to_ng_per_ml=Decimal(str(factor)) if factor is not None else None,
+        condition_codes=ConditionCodes(
+            hcc=tuple(settings.extra_hcc_codes),
+            organ_transplant=tuple(settings.extra_transplant_codes),
+            autoimmune_disease=tuple(settings.extra_autoimmune_codes),
+            ascites=tuple(settings.extra_ascites_codes),
+            hepatic_encephalopathy=tuple(settings.extra_encephalopathy_codes),
+        ),
+        child_pugh_observation_code=split_code(settings.child_pugh_observation_code),
+    )
+
+
+class HookPipeline:
+    """Built once at start-up (knowledge, matchers, parameters); ``run`` is called per request."""
+
+    def __init__(
+        self,
+        knowledge: Knowledge,
+        settings: Settings,
+        *,
+        fetcher: FhirFetcher | None = None,
+        clock: Callable[[], date] = utc_today,
+    ) -> None:
+        self.knowledge = knowledge
+        self.mapper = PatientMapper(knowledge, mapping_parameters(settings))
+        self.params = SequencingParameters(
+            afp_cutoff_ng_per_ml=Decimal(str(settings.afp_cutoff_ng_per_ml)),
+            afp_max_age_days=settings.afp_max_age_days,
+            show_post_review_notes=settings.show_post_review_notes,
+        )
+        self.override_reason_system = override_reason_system(settings.public_base_url)
+        self.fetcher = fetcher
+        self.clock = clock
+
+    def _draft_orders(self, service: ServiceDefinition, context: object) -> DraftOrders | None:
+        if service.hook == "patient-view":
+            return None
+        selections = getattr(context, "selections", None) if service.hook == "order-select" else None
+        return self.mapper.map_draft_orders(getattr(context, "draftOrders", None), selections)
+
+    async def run(self, service: ServiceDefinition, request: HookRequest) -> HookOutcome:
+        """Answer one hook call; irrelevant orders are answered before any patient data is read."""
+        if request.hook != service.hook:
+            raise InvalidRequest(
+                f"Service {service.id} answers the {service.hook} hook, not {request.hook}", expression=["hook"]
+            )
+        context = service.parse_context(request.context)
+        drafts = self._draft_orders(service, context)
+        if drafts is not None and not drafts.selects_hcc_agent:
+            return HookOutcome(CdsResponse(cards=[]), "not-relevant")
+        resolved = await resolve_data(service.prefetch, request.prefetch, request.context, self.fetcher)
+        facts = self.mapper.map_facts(
+            resolved.values,
+            context.patientId,
+            conditions_available=resolved.available("conditions"),
+            medications_available=resolved.available("medications"),
+        )
+        gaps = [
+            DataQualityNote(f"prefetch {spec.key}", f"could not be obtained ({resolved.status[spec.key].value})")
+            for spec in resolved.unavailable()
+        ]
+        notes = (*(drafts.notes if drafts else ()), *gaps)
+        if notes:
+            facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
+        selected = tuple(o for o in drafts.selected if o.agents and not o.contains_other_agents) if drafts else ()
+        recommendation = recommend(
+            facts,
+            self.knowledge,
+            selected_orders=selected,
+            other_draft_orders=drafts.others if drafts else (),
+            params=self.params,
+            today=self.clock(),
+        )
+        card_context = CardContext(self.knowledge, context.patientId, request.hookInstance, self.override_reason_system)
+        cards = build_cards(recommendation, card_context, hook=service.hook)
+        outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(cards)}"
+        return HookOutcome(CdsResponse(cards=cards), outcome)

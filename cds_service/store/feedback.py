@@ -1,0 +1,114 @@
+"""Durable CDS Hooks feedback (SQLite by default, any SQLAlchemy database by URL).
+
+The same feedback posted twice is stored once: (service, card, outcome, outcomeTimestamp) is unique.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(128), nullable=False),
+    Column("card_uuid", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("accepted_suggestions", Text, nullable=True),
+    Column("override_reason_system", String(512), nullable=True),
+    Column("override_reason_code", String(128), nullable=True),
+    Column("override_comment", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_cds_feedback_once"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRecord:
+    service_id: str
+    card_uuid: str
+    outcome: str
+    outcome_timestamp: str
+    accepted_suggestions: tuple[str, ...] = ()
+    override_reason_system: str | None = None
+    override_reason_code: str | None = None
+    override_comment: str | None = None
+
+
+class FeedbackStore:
+    """Feedback persistence. Calls are blocking: call them from a worker thread, not the event loop."""
+
+    def __init__(self, database_url: str) -> None:
+        if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
+            Path(database_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def save(self, records: list[FeedbackRecord]) -> int:
+        """Insert the records, skipping any already stored; returns how many were new."""
+        if not records:
+            return 0
+        rows: list[dict[str, Any]] = [
+            {
+                "service_id": r.service_id,
+                "card_uuid": r.card_uuid,
+                "outcome": r.outcome,
+                "outcome_timestamp": r.outcome_timestamp,
+                "accepted_suggestions": json.dumps(list(r.accepted_suggestions)) if r.accepted_suggestions else None,
+                "override_reason_system": r.override_reason_system,
+                "override_reason_code": r.override_reason_code,
+                "override_comment": r.override_comment,
+                "received_at": datetime.now(UTC),
+            }
+            for r in records
+        ]
+        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = insert(feedback_table).values(rows).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            result = connection.execute(statement)
+        return int(result.rowcount or 0)
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(feedback_table)).scalar_one())
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(select(feedback_table))]
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,348 @@
+"""Write the synthetic patients and hook requests in fixtures/fhir/ (run again after editing them).
+
+Every patient here is invented for tests and the demo. For each one the script writes a FHIR R4
+transaction bundle (fixtures/fhir/patients/<name>.json, PUT entries so ids survive loading into a FHIR
+server) and a CDS Hooks request with full prefetch (fixtures/fhir/requests/<name>.json).
+Dates are chosen for rules evaluated as of 2026-11-25 (tests pin that date).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
+FHIR_SERVER = "https://ehr.example.org/fhir"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+UCUM = "http://unitsofmeasure.org"
+NAMESPACE = uuid.UUID("0d3f7a52-8f0e-4a40-9a53-5f1e2b7c9d11")
+Resource = dict[str, Any]
+
+
+def patient(pid: str, family: str, given: str, birth: str) -> Resource:
+    return {"resourceType": "Patient", "id": pid, "name": [{"family": family, "given": [given]}],
+            "gender": "unknown", "birthDate": birth}
+
+
+def condition(rid: str, pid: str, system: str, code: str, display: str, onset: str,
+              status: str = "active", severity: str | None = None) -> Resource:
+    resource: Resource = {
+        "resourceType": "Condition", "id": rid,
+        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                       "code": status}]},
+        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                                           "code": "confirmed"}]},
+        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{pid}"}, "onsetDateTime": onset,
+    }
+    if severity:
+        resource["severity"] = {"text": severity}
+    return resource
+
+
+HCC = (ICD10, "C22.0", "Liver cell carcinoma (hepatocellular carcinoma)")
+
+
+def med_concept(text: str, rxcui: str | None = None) -> Resource:
+    concept: Resource = {"text": text}
+    if rxcui:
+        concept["coding"] = [{"system": RXNORM, "code": rxcui, "display": text}]
+    return concept
+
+
+def stop(code: str | None = None, text: str | None = None) -> list[Resource]:
+    concept: Resource = {}
+    if code:
+        display = {"266721009": "No response to treatment", "407563006": "Treatment not tolerated"}[code]
+        concept["coding"] = [{"system": SNOMED, "code": code, "display": display}]
+    if text:
+        concept["text"] = text
+    return [concept]
+
+
+def statement(rid: str, pid: str, concept: Resource, start: str, end: str | None,
+              reason: list[Resource] | None = None, status: str = "completed") -> Resource:
+    period = {"start": start, **({"end": end} if end else {})}
+    resource: Resource = {"resourceType": "MedicationStatement", "id": rid, "status": status,
+                          "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pid}"},
+                          "effectivePeriod": period}
+    if reason:
+        resource["statusReason"] = reason
+    return resource
+
+
+def administration(rid: str, pid: str, concept: Resource, when: str, reason: list[Resource] | None = None) -> Resource:
+    resource: Resource = {"resourceType": "MedicationAdministration", "id": rid, "status": "completed",
+                          "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pid}"},
+                          "effectiveDateTime": when}
+    if reason:
+        resource["statusReason"] = reason
+    return resource
+
+
+def lab(rid: str, pid: str, code: str, display: str, when: str, value: float | None = None,
+        unit: str | None = None, ucum: str | None = None, comparator: str | None = None,
+        value_string: str | None = None) -> Resource:
+    resource: Resource = {
+        "resourceType": "Observation", "id": rid, "status": "final",
+        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                  "code": "laboratory"}]}],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+    }
+    if value_string is not None:
+        resource["valueString"] = value_string
+    elif value is not None:
+        quantity: Resource = {"value": value, "unit": unit, "system": UCUM, "code": ucum or unit}
+        if comparator:
+            quantity["comparator"] = comparator
+        resource["valueQuantity"] = quantity
+    return resource
+
+
+def afp(rid: str, pid: str, when: str, value: float, unit: str = "ng/mL", code: str = "1834-1") -> Resource:
+    display = "Alpha-1-Fetoprotein [Mass/volume] in Serum or Plasma" if code == "1834-1" else (
+        "Alpha-1-Fetoprotein [Units/volume] in Serum or Plasma")
+    ucum = {"ng/mL": "ng/mL", "IU/mL": "[IU]/mL", "ug/L": "ug/L"}[unit]
+    return lab(rid, pid, code, display, when, value, unit, ucum)
+
+
+def liver_panel(pid: str, when: str, bilirubin: float = 0.9, albumin: tuple[float, str] = (4.0, "g/dL"),
+                inr: float = 1.1) -> list[Resource]:
+    return [
+        lab(f"{pid}-bili", pid, "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", when, bilirubin,
+            "mg/dL"),
+        lab(f"{pid}-alb", pid, "1751-7", "Albumin [Mass/volume] in Serum or Plasma", when, albumin[0], albumin[1]),
+        lab(f"{pid}-inr", pid, "6301-6", "INR in Platelet poor plasma by Coagulation assay", when, inr, "{INR}"),
+    ]
+
+
+def ecog(pid: str, when: str, grade: int) -> Resource:
+    return {"resourceType": "Observation", "id": f"{pid}-ecog", "status": "final",
+            "code": {"coding": [{"system": LOINC, "code": "89247-1", "display": "ECOG Performance Status score"}]},
+            "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when, "valueInteger": grade}
+
+
+def draft(rid: str, pid: str, concept: Resource | None, resource_type: str = "MedicationRequest") -> Resource:
+    order: Resource = {"resourceType": resource_type, "id": rid, "status": "draft"}
+    if resource_type == "MedicationOrder":
+        order.update({"patient": {"reference": f"Patient/{pid}"}, "dateWritten": "2026-11-25"})
+    else:
+        order.update({"intent": "order", "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2026-11-25"})
+    if concept is not None:
+        order["medicationCodeableConcept"] = concept
+    return order
+
+
+CABOZANTINIB = med_concept("cabozantinib 60 MG Oral Tablet [Cabometyx]")
+REGORAFENIB = med_concept("regorafenib 40 MG Oral Tablet [Stivarga]")
+RAMUCIRUMAB = med_concept("ramucirumab 10 MG/ML Injectable Solution [Cyramza]", "1657775")
+NIVOLUMAB = med_concept("nivolumab 10 MG/ML Injectable Solution [Opdivo]")
+IPILIMUMAB = med_concept("ipilimumab 5 MG/ML Injectable Solution [Yervoy]", "1657005")
+SORAFENIB = med_concept("sorafenib 200 MG Oral Tablet [Nexavar]", "597747")
+LENVATINIB = med_concept("lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]", "1604345")
+ATEZOLIZUMAB = med_concept("atezolizumab 1200 MG in 20 ML Injection [Tecentriq]", "1792780")
+BEVACIZUMAB = med_concept("bevacizumab 25 MG/ML Injectable Solution [Avastin]", "1657066")
+AMLODIPINE = med_concept("amlodipine 5 MG Oral Tablet", "197361")
+
+
+def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
+    keys = {"Patient": "patient", "Condition": "conditions", "MedicationStatement": "medicationStatements",
+            "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
+            "Medication": "medicationRequests"}
+    grouped: dict[str, list[Resource]] = {k: [] for k in ("conditions", "medicationStatements",
+                                                         "medicationRequests", "medicationAdministrations",
+                                                         "afp", "liverLabs")}
+    for resource in resources:
+        rtype = resource["resourceType"]
+        if rtype == "Observation":
+            code = resource["code"]["coding"][0]["code"]
+            key = "afp" if code in ("1834-1", "19176-7") else "liverLabs"
+        else:
+            key = keys[rtype]
+        grouped.setdefault(key, []).append(resource)
+    return grouped
+
+
+def searchset(resources: list[Resource]) -> Resource:
+    bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
+    if resources:
+        bundle["entry"] = [{"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r,
+                            "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"}}
+                           for r in resources]
+    return bundle
+
+
+def transaction(resources: list[Resource]) -> Resource:
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r,
+         "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
+
+
+def hook_request(name: str, hook: str, pid: str, resources: list[Resource], drafts: list[Resource],
+                 selections: list[str] | None = None, prefetch: bool = True, bundle_type: bool = True) -> Resource:
+    context: Resource = {"userId": "Practitioner/onc-1", "patientId": pid}
+    if hook != "patient-view":
+        draft_bundle: Resource = {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}
+        if bundle_type:
+            draft_bundle["type"] = "collection"
+        context["draftOrders"] = draft_bundle
+    if hook == "order-select":
+        context["selections"] = selections or [f"{d['resourceType']}/{d['id']}" for d in drafts]
+    request: Resource = {"hook": hook, "hookInstance": str(uuid.uuid5(NAMESPACE, name)),
+                         "fhirServer": FHIR_SERVER, "context": context}
+    if prefetch:
+        grouped = _keyed(resources)
+        patients = [r for r in resources if r["resourceType"] == "Patient"]
+        request["prefetch"] = {"patient": patients[0] if patients else None,
+                               **{key: searchset(items) for key, items in grouped.items() if key != "patient"}}
+    return request
+
+
+Fixture = tuple[str, str, Callable[[], tuple[list[Resource], Resource]]]
+
+
+def sorafenib_history(pid: str, reason: list[Resource], end: str = "2026-09-30") -> Resource:
+    return statement(f"{pid}-sorafenib", pid, SORAFENIB, "2025-03-15", end, reason)
+
+
+def base(pid: str, family: str, given: str) -> list[Resource]:
+    return [patient(pid, family, given, "1958-04-02"), condition(f"{pid}-hcc", pid, *HCC, "2025-03-01")]
+
+
+def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
+    out: dict[str, tuple[list[Resource], Resource]] = {}
+
+    def add(name: str, resources: list[Resource], request: Resource) -> None:
+        out[name] = (resources, request)
+
+    pid = "hcc-sorafenib"
+    resources = [*base(pid, "Testpatient", "Sora"), sorafenib_history(pid, stop("266721009")),
+                 afp(f"{pid}-afp", pid, "2026-11-10", 1250), *liver_panel(pid, "2026-11-10"), ecog(pid, "2026-11-10", 1)]
+    add("01-hcc-after-sorafenib-cabozantinib", resources, hook_request(
+        "01", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+    add("02-hcc-after-sorafenib-patient-view", resources, hook_request("02", "patient-view", pid, resources, []))
+
+    pid = "no-hcc"
+    resources = [patient(pid, "Testpatient", "Nohcc", "1960-01-01"),
+                 condition(f"{pid}-htn", pid, SNOMED, "38341003", "Hypertension", "2010-05-01"),
+                 statement(f"{pid}-amlodipine", pid, AMLODIPINE, "2010-05-01", None, status="active")]
+    add("03-no-hcc-cabozantinib", resources, hook_request(
+        "03", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+
+    pid = "hcc-intolerant"
+    resources = [*base(pid, "Testpatient", "Intol"),
+                 sorafenib_history(pid, stop("407563006", "Hand-foot skin reaction grade 3"), "2025-06-01"),
+                 afp(f"{pid}-afp", pid, "2026-11-01", 35), *liver_panel(pid, "2026-11-01")]
+    add("04-hcc-sorafenib-intolerance-regorafenib", resources, hook_request(
+        "04", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+
+    pid = "hcc-lenvatinib"
+    lenvima: Resource = {"resourceType": "Medication", "id": f"{pid}-lenvima",
+                         "code": {"coding": [{"system": RXNORM, "code": "1604345",
+                                              "display": "lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]"}]}}
+    lenvatinib_order: Resource = {
+        "resourceType": "MedicationRequest", "id": f"{pid}-lenvatinib", "status": "completed", "intent": "order",
+        "medicationReference": {"reference": f"Medication/{pid}-lenvima"}, "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": "2025-01-10",
+        "dispenseRequest": {"validityPeriod": {"start": "2025-01-10", "end": "2026-08-15"}},
+        "statusReason": {"text": "Radiological disease progression"},
+    }
+    resources = [*base(pid, "Testpatient", "Lenva"), lenvima, lenvatinib_order,
+                 afp(f"{pid}-afp", pid, "2026-10-20", 88), *liver_panel(pid, "2026-10-20")]
+    add("05-hcc-after-lenvatinib-cabozantinib", resources, hook_request(
+        "05", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+
+    pid = "hcc-atezo-bev"
+    resources = [*base(pid, "Testpatient", "Imbrave")]
+    for cycle, when in enumerate(("2025-10-01", "2025-10-22", "2025-11-12", "2026-08-20"), start=1):
+        reason = stop("266721009") if cycle == 4 else None
+        resources.append(administration(f"{pid}-atezo-{cycle}", pid, ATEZOLIZUMAB, when, reason))
+        resources.append(administration(f"{pid}-bev-{cycle}", pid, BEVACIZUMAB, when, reason))
+    resources += [afp(f"{pid}-afp", pid, "2026-11-05", 820), *liver_panel(pid, "2026-11-05")]
+    add("06-hcc-after-atezolizumab-bevacizumab-ramucirumab", resources, hook_request(
+        "06", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+
+    pid = "hcc-two-lines"
+    resources = [*base(pid, "Testpatient", "Twoline"), sorafenib_history(pid, stop("266721009"), "2025-09-01"),
+                 statement(f"{pid}-regorafenib", pid, REGORAFENIB, "2025-09-20", "2026-10-15", stop("266721009")),
+                 afp(f"{pid}-afp", pid, "2026-11-12", 150), *liver_panel(pid, "2026-11-12")]
+    add("07-hcc-two-prior-lines-regorafenib", resources, hook_request(
+        "07", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+
+    pid = "hcc-child-pugh-b"
+    resources = [*base(pid, "Testpatient", "Pughb"), sorafenib_history(pid, stop("266721009")),
+                 condition(f"{pid}-ascites", pid, SNOMED, "389026000", "Ascites", "2026-09-01", severity="Mild"),
+                 afp(f"{pid}-afp", pid, "2026-11-02", 95),
+                 *liver_panel(pid, "2026-11-02", bilirubin=2.4, albumin=(30, "g/L"), inr=1.5)]
+    add("08-hcc-child-pugh-b-nivolumab", resources, hook_request(
+        "08", "order-select", pid, resources, [draft("draft-nivo", pid, NIVOLUMAB)]))
+
+    pid = "hcc-afp-low"
+    resources = [*base(pid, "Testpatient", "Lowafp"), sorafenib_history(pid, stop("266721009")),
+                 afp(f"{pid}-afp", pid, "2026-11-15", 35), *liver_panel(pid, "2026-11-15")]
+    add("09-hcc-afp-below-cutoff-ramucirumab", resources, hook_request(
+        "09", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+    add("10-hcc-afp-below-cutoff-order-sign", resources, hook_request(
+        "10", "order-sign", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+
+    pid = "hcc-afp-missing"
+    resources = [*base(pid, "Testpatient", "Noafp"), sorafenib_history(pid, stop("266721009")),
+                 *liver_panel(pid, "2026-11-15")]
+    add("11-hcc-afp-missing-ramucirumab", resources, hook_request(
+        "11", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+
+    pid = "hcc-afp-iu"
+    resources = [*base(pid, "Testpatient", "Iuafp"), sorafenib_history(pid, stop("266721009")),
+                 afp(f"{pid}-afp", pid, "2026-11-15", 600, "IU/mL", "19176-7"), *liver_panel(pid, "2026-11-15")]
+    add("12-hcc-afp-iu-ramucirumab", resources, hook_request(
+        "12", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+
+    pid = "hcc-transplant"
+    resources = [*base(pid, "Testpatient", "Graft"), sorafenib_history(pid, stop("266721009")),
+                 condition(f"{pid}-transplant", pid, ICD10, "Z94.4", "Liver transplant status", "2019-02-01"),
+                 afp(f"{pid}-afp", pid, "2026-11-15", 12), *liver_panel(pid, "2026-11-15")]
+    add("13-hcc-transplant-nivolumab-ipilimumab", resources, hook_request(
+        "13", "order-select", pid, resources,
+        [draft("draft-nivo", pid, NIVOLUMAB), draft("draft-ipi", pid, IPILIMUMAB)]))
+
+    pid = "hcc-naive"
+    resources = [*base(pid, "Testpatient", "Naive"), afp(f"{pid}-afp", pid, "2026-11-15", 40),
+                 *liver_panel(pid, "2026-11-15")]
+    add("14-hcc-first-line-regorafenib", resources, hook_request(
+        "14", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+
+    pid = "hcc-sorafenib"
+    resources = out["01-hcc-after-sorafenib-cabozantinib"][0]
+    sandbox_order = draft("order-123", pid, {"text": "Cabometyx 60 MG Oral Tablet"}, "MedicationOrder")
+    sandbox_order["reasonCodeableConcept"] = {"text": "Hepatocellular carcinoma"}
+    add("15-sandbox-dstu2-medicationorder", resources, hook_request(
+        "15", "order-select", pid, resources, [sandbox_order], bundle_type=False))
+    no_medication_yet = draft("request-123", pid, None)
+    no_medication_yet.pop("intent")
+    no_medication_yet["category"] = {"text": "outpatient"}
+    add("16-sandbox-no-medication-selected-yet", resources, hook_request(
+        "16", "order-select", pid, resources, [no_medication_yet], bundle_type=False))
+    return out
+
+
+def main() -> None:
+    (ROOT / "patients").mkdir(parents=True, exist_ok=True)
+    (ROOT / "requests").mkdir(parents=True, exist_ok=True)
+    written_patients: set[str] = set()
+    for name, (resources, request) in fixtures().items():
+        pid = request["context"]["patientId"]
+        if pid not in written_patients:
+            (ROOT / "patients" / f"{pid}.json").write_text(json.dumps(transaction(resources), indent=1) + "\n")
+            written_patients.add(pid)
+        (ROOT / "requests" / f"{name}.json").write_text(json.dumps(request, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
