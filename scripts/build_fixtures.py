@@ -26,20 +26,37 @@ Resource = dict[str, Any]
 
 
 def patient(pid: str, family: str, given: str, birth: str) -> Resource:
-    return {"resourceType": "Patient", "id": pid, "name": [{"family": family, "given": [given]}],
-            "gender": "unknown", "birthDate": birth}
+    return {
+        "resourceType": "Patient",
+        "id": pid,
+        "name": [{"family": family, "given": [given]}],
+        "gender": "unknown",
+        "birthDate": birth,
+    }
 
 
-def condition(rid: str, pid: str, system: str, code: str, display: str, onset: str,
-              status: str = "active", severity: str | None = None) -> Resource:
+def condition(
+    rid: str,
+    pid: str,
+    system: str,
+    code: str,
+    display: str,
+    onset: str,
+    status: str = "active",
+    severity: str | None = None,
+) -> Resource:
     resource: Resource = {
-        "resourceType": "Condition", "id": rid,
-        "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
-                                       "code": status}]},
-        "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
-                                           "code": "confirmed"}]},
+        "resourceType": "Condition",
+        "id": rid,
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
+        },
+        "verificationStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
+        },
         "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"}, "onsetDateTime": onset,
+        "subject": {"reference": f"Patient/{pid}"},
+        "onsetDateTime": onset,
     }
     if severity:
         resource["severity"] = {"text": severity}
@@ -66,35 +83,65 @@ def stop(code: str | None = None, text: str | None = None) -> list[Resource]:
     return [concept]
 
 
-def statement(rid: str, pid: str, concept: Resource, start: str, end: str | None,
-              reason: list[Resource] | None = None, status: str = "completed") -> Resource:
+def statement(
+    rid: str,
+    pid: str,
+    concept: Resource,
+    start: str,
+    end: str | None,
+    reason: list[Resource] | None = None,
+    status: str = "completed",
+) -> Resource:
     period = {"start": start, **({"end": end} if end else {})}
-    resource: Resource = {"resourceType": "MedicationStatement", "id": rid, "status": status,
-                          "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pid}"},
-                          "effectivePeriod": period}
+    resource: Resource = {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectivePeriod": period,
+    }
     if reason:
         resource["statusReason"] = reason
     return resource
 
 
 def administration(rid: str, pid: str, concept: Resource, when: str, reason: list[Resource] | None = None) -> Resource:
-    resource: Resource = {"resourceType": "MedicationAdministration", "id": rid, "status": "completed",
-                          "medicationCodeableConcept": concept, "subject": {"reference": f"Patient/{pid}"},
-                          "effectiveDateTime": when}
+    resource: Resource = {
+        "resourceType": "MedicationAdministration",
+        "id": rid,
+        "status": "completed",
+        "medicationCodeableConcept": concept,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+    }
     if reason:
         resource["statusReason"] = reason
     return resource
 
 
-def lab(rid: str, pid: str, code: str, display: str, when: str, value: float | None = None,
-        unit: str | None = None, ucum: str | None = None, comparator: str | None = None,
-        value_string: str | None = None) -> Resource:
+def lab(
+    rid: str,
+    pid: str,
+    code: str,
+    display: str,
+    when: str,
+    value: float | None = None,
+    unit: str | None = None,
+    ucum: str | None = None,
+    comparator: str | None = None,
+    value_string: str | None = None,
+) -> Resource:
     resource: Resource = {
-        "resourceType": "Observation", "id": rid, "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                  "code": "laboratory"}]}],
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "category": [
+            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
+        ],
         "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when,
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
     }
     if value_string is not None:
         resource["valueString"] = value_string
@@ -107,26 +154,35 @@ def lab(rid: str, pid: str, code: str, display: str, when: str, value: float | N
 
 
 def afp(rid: str, pid: str, when: str, value: float, unit: str = "ng/mL", code: str = "1834-1") -> Resource:
-    display = "Alpha-1-Fetoprotein [Mass/volume] in Serum or Plasma" if code == "1834-1" else (
-        "Alpha-1-Fetoprotein [Units/volume] in Serum or Plasma")
+    display = (
+        "Alpha-1-Fetoprotein [Mass/volume] in Serum or Plasma"
+        if code == "1834-1"
+        else ("Alpha-1-Fetoprotein [Units/volume] in Serum or Plasma")
+    )
     ucum = {"ng/mL": "ng/mL", "IU/mL": "[IU]/mL", "ug/L": "ug/L"}[unit]
     return lab(rid, pid, code, display, when, value, unit, ucum)
 
 
-def liver_panel(pid: str, when: str, bilirubin: float = 0.9, albumin: tuple[float, str] = (4.0, "g/dL"),
-                inr: float = 1.1) -> list[Resource]:
+def liver_panel(
+    pid: str, when: str, bilirubin: float = 0.9, albumin: tuple[float, str] = (4.0, "g/dL"), inr: float = 1.1
+) -> list[Resource]:
     return [
-        lab(f"{pid}-bili", pid, "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", when, bilirubin,
-            "mg/dL"),
+        lab(f"{pid}-bili", pid, "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", when, bilirubin, "mg/dL"),
         lab(f"{pid}-alb", pid, "1751-7", "Albumin [Mass/volume] in Serum or Plasma", when, albumin[0], albumin[1]),
         lab(f"{pid}-inr", pid, "6301-6", "INR in Platelet poor plasma by Coagulation assay", when, inr, "{INR}"),
     ]
 
 
 def ecog(pid: str, when: str, grade: int) -> Resource:
-    return {"resourceType": "Observation", "id": f"{pid}-ecog", "status": "final",
-            "code": {"coding": [{"system": LOINC, "code": "89247-1", "display": "ECOG Performance Status score"}]},
-            "subject": {"reference": f"Patient/{pid}"}, "effectiveDateTime": when, "valueInteger": grade}
+    return {
+        "resourceType": "Observation",
+        "id": f"{pid}-ecog",
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": "89247-1", "display": "ECOG Performance Status score"}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        "valueInteger": grade,
+    }
 
 
 def draft(rid: str, pid: str, concept: Resource | None, resource_type: str = "MedicationRequest") -> Resource:
@@ -153,12 +209,25 @@ AMLODIPINE = med_concept("amlodipine 5 MG Oral Tablet", "197361")
 
 
 def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
-    keys = {"Patient": "patient", "Condition": "conditions", "MedicationStatement": "medicationStatements",
-            "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
-            "Medication": "medicationRequests"}
-    grouped: dict[str, list[Resource]] = {k: [] for k in ("conditions", "medicationStatements",
-                                                         "medicationRequests", "medicationAdministrations",
-                                                         "afp", "liverLabs")}
+    keys = {
+        "Patient": "patient",
+        "Condition": "conditions",
+        "MedicationStatement": "medicationStatements",
+        "MedicationRequest": "medicationRequests",
+        "MedicationAdministration": "medicationAdministrations",
+        "Medication": "medicationRequests",
+    }
+    grouped: dict[str, list[Resource]] = {
+        k: []
+        for k in (
+            "conditions",
+            "medicationStatements",
+            "medicationRequests",
+            "medicationAdministrations",
+            "afp",
+            "liverLabs",
+        )
+    }
     for resource in resources:
         rtype = resource["resourceType"]
         if rtype == "Observation":
@@ -173,20 +242,42 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
 def searchset(resources: list[Resource]) -> Resource:
     bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
     if resources:
-        bundle["entry"] = [{"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r,
-                            "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"}}
-                           for r in resources]
+        bundle["entry"] = [
+            {
+                "fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"},
+            }
+            for r in resources
+        ]
     return bundle
 
 
 def transaction(resources: list[Resource]) -> Resource:
-    return {"resourceType": "Bundle", "type": "transaction", "entry": [
-        {"fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}", "resource": r,
-         "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"}} for r in resources]}
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}",
+                "resource": r,
+                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
+            }
+            for r in resources
+        ],
+    }
 
 
-def hook_request(name: str, hook: str, pid: str, resources: list[Resource], drafts: list[Resource],
-                 selections: list[str] | None = None, prefetch: bool = True, bundle_type: bool = True) -> Resource:
+def hook_request(
+    name: str,
+    hook: str,
+    pid: str,
+    resources: list[Resource],
+    drafts: list[Resource],
+    selections: list[str] | None = None,
+    prefetch: bool = True,
+    bundle_type: bool = True,
+) -> Resource:
     context: Resource = {"userId": "Practitioner/onc-1", "patientId": pid}
     if hook != "patient-view":
         draft_bundle: Resource = {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}
@@ -195,13 +286,19 @@ def hook_request(name: str, hook: str, pid: str, resources: list[Resource], draf
         context["draftOrders"] = draft_bundle
     if hook == "order-select":
         context["selections"] = selections or [f"{d['resourceType']}/{d['id']}" for d in drafts]
-    request: Resource = {"hook": hook, "hookInstance": str(uuid.uuid5(NAMESPACE, name)),
-                         "fhirServer": FHIR_SERVER, "context": context}
+    request: Resource = {
+        "hook": hook,
+        "hookInstance": str(uuid.uuid5(NAMESPACE, name)),
+        "fhirServer": FHIR_SERVER,
+        "context": context,
+    }
     if prefetch:
         grouped = _keyed(resources)
         patients = [r for r in resources if r["resourceType"] == "Patient"]
-        request["prefetch"] = {"patient": patients[0] if patients else None,
-                               **{key: searchset(items) for key, items in grouped.items() if key != "patient"}}
+        request["prefetch"] = {
+            "patient": patients[0] if patients else None,
+            **{key: searchset(items) for key, items in grouped.items() if key != "patient"},
+        }
     return request
 
 
@@ -223,41 +320,78 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
         out[name] = (resources, request)
 
     pid = "hcc-sorafenib"
-    resources = [*base(pid, "Testpatient", "Sora"), sorafenib_history(pid, stop("266721009")),
-                 afp(f"{pid}-afp", pid, "2026-11-10", 1250), *liver_panel(pid, "2026-11-10"), ecog(pid, "2026-11-10", 1)]
-    add("01-hcc-after-sorafenib-cabozantinib", resources, hook_request(
-        "01", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Sora"),
+        sorafenib_history(pid, stop("266721009")),
+        afp(f"{pid}-afp", pid, "2026-11-10", 1250),
+        *liver_panel(pid, "2026-11-10"),
+        ecog(pid, "2026-11-10", 1),
+    ]
+    add(
+        "01-hcc-after-sorafenib-cabozantinib",
+        resources,
+        hook_request("01", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]),
+    )
     add("02-hcc-after-sorafenib-patient-view", resources, hook_request("02", "patient-view", pid, resources, []))
 
     pid = "no-hcc"
-    resources = [patient(pid, "Testpatient", "Nohcc", "1960-01-01"),
-                 condition(f"{pid}-htn", pid, SNOMED, "38341003", "Hypertension", "2010-05-01"),
-                 statement(f"{pid}-amlodipine", pid, AMLODIPINE, "2010-05-01", None, status="active")]
-    add("03-no-hcc-cabozantinib", resources, hook_request(
-        "03", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+    resources = [
+        patient(pid, "Testpatient", "Nohcc", "1960-01-01"),
+        condition(f"{pid}-htn", pid, SNOMED, "38341003", "Hypertension", "2010-05-01"),
+        statement(f"{pid}-amlodipine", pid, AMLODIPINE, "2010-05-01", None, status="active"),
+    ]
+    add(
+        "03-no-hcc-cabozantinib",
+        resources,
+        hook_request("03", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]),
+    )
 
     pid = "hcc-intolerant"
-    resources = [*base(pid, "Testpatient", "Intol"),
-                 sorafenib_history(pid, stop("407563006", "Hand-foot skin reaction grade 3"), "2025-06-01"),
-                 afp(f"{pid}-afp", pid, "2026-11-01", 35), *liver_panel(pid, "2026-11-01")]
-    add("04-hcc-sorafenib-intolerance-regorafenib", resources, hook_request(
-        "04", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Intol"),
+        sorafenib_history(pid, stop("407563006", "Hand-foot skin reaction grade 3"), "2025-06-01"),
+        afp(f"{pid}-afp", pid, "2026-11-01", 35),
+        *liver_panel(pid, "2026-11-01"),
+    ]
+    add(
+        "04-hcc-sorafenib-intolerance-regorafenib",
+        resources,
+        hook_request("04", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]),
+    )
 
     pid = "hcc-lenvatinib"
-    lenvima: Resource = {"resourceType": "Medication", "id": f"{pid}-lenvima",
-                         "code": {"coding": [{"system": RXNORM, "code": "1604345",
-                                              "display": "lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]"}]}}
+    lenvima: Resource = {
+        "resourceType": "Medication",
+        "id": f"{pid}-lenvima",
+        "code": {
+            "coding": [
+                {"system": RXNORM, "code": "1604345", "display": "lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]"}
+            ]
+        },
+    }
     lenvatinib_order: Resource = {
-        "resourceType": "MedicationRequest", "id": f"{pid}-lenvatinib", "status": "completed", "intent": "order",
-        "medicationReference": {"reference": f"Medication/{pid}-lenvima"}, "subject": {"reference": f"Patient/{pid}"},
+        "resourceType": "MedicationRequest",
+        "id": f"{pid}-lenvatinib",
+        "status": "completed",
+        "intent": "order",
+        "medicationReference": {"reference": f"Medication/{pid}-lenvima"},
+        "subject": {"reference": f"Patient/{pid}"},
         "authoredOn": "2025-01-10",
         "dispenseRequest": {"validityPeriod": {"start": "2025-01-10", "end": "2026-08-15"}},
         "statusReason": {"text": "Radiological disease progression"},
     }
-    resources = [*base(pid, "Testpatient", "Lenva"), lenvima, lenvatinib_order,
-                 afp(f"{pid}-afp", pid, "2026-10-20", 88), *liver_panel(pid, "2026-10-20")]
-    add("05-hcc-after-lenvatinib-cabozantinib", resources, hook_request(
-        "05", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Lenva"),
+        lenvima,
+        lenvatinib_order,
+        afp(f"{pid}-afp", pid, "2026-10-20", 88),
+        *liver_panel(pid, "2026-10-20"),
+    ]
+    add(
+        "05-hcc-after-lenvatinib-cabozantinib",
+        resources,
+        hook_request("05", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]),
+    )
 
     pid = "hcc-atezo-bev"
     resources = [*base(pid, "Testpatient", "Imbrave")]
@@ -266,69 +400,132 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
         resources.append(administration(f"{pid}-atezo-{cycle}", pid, ATEZOLIZUMAB, when, reason))
         resources.append(administration(f"{pid}-bev-{cycle}", pid, BEVACIZUMAB, when, reason))
     resources += [afp(f"{pid}-afp", pid, "2026-11-05", 820), *liver_panel(pid, "2026-11-05")]
-    add("06-hcc-after-atezolizumab-bevacizumab-ramucirumab", resources, hook_request(
-        "06", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+    add(
+        "06-hcc-after-atezolizumab-bevacizumab-ramucirumab",
+        resources,
+        hook_request("06", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]),
+    )
 
     pid = "hcc-two-lines"
-    resources = [*base(pid, "Testpatient", "Twoline"), sorafenib_history(pid, stop("266721009"), "2025-09-01"),
-                 statement(f"{pid}-regorafenib", pid, REGORAFENIB, "2025-09-20", "2026-10-15", stop("266721009")),
-                 afp(f"{pid}-afp", pid, "2026-11-12", 150), *liver_panel(pid, "2026-11-12")]
-    add("07-hcc-two-prior-lines-regorafenib", resources, hook_request(
-        "07", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Twoline"),
+        sorafenib_history(pid, stop("266721009"), "2025-09-01"),
+        statement(f"{pid}-regorafenib", pid, REGORAFENIB, "2025-09-20", "2026-10-15", stop("266721009")),
+        afp(f"{pid}-afp", pid, "2026-11-12", 150),
+        *liver_panel(pid, "2026-11-12"),
+    ]
+    add(
+        "07-hcc-two-prior-lines-regorafenib",
+        resources,
+        hook_request("07", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]),
+    )
 
     pid = "hcc-child-pugh-b"
-    resources = [*base(pid, "Testpatient", "Pughb"), sorafenib_history(pid, stop("266721009")),
-                 condition(f"{pid}-ascites", pid, SNOMED, "389026000", "Ascites", "2026-09-01", severity="Mild"),
-                 afp(f"{pid}-afp", pid, "2026-11-02", 95),
-                 *liver_panel(pid, "2026-11-02", bilirubin=2.4, albumin=(30, "g/L"), inr=1.5)]
-    add("08-hcc-child-pugh-b-nivolumab", resources, hook_request(
-        "08", "order-select", pid, resources, [draft("draft-nivo", pid, NIVOLUMAB)]))
+    resources = [
+        *base(pid, "Testpatient", "Pughb"),
+        sorafenib_history(pid, stop("266721009")),
+        condition(f"{pid}-ascites", pid, SNOMED, "389026000", "Ascites", "2026-09-01", severity="Mild"),
+        afp(f"{pid}-afp", pid, "2026-11-02", 95),
+        *liver_panel(pid, "2026-11-02", bilirubin=2.4, albumin=(30, "g/L"), inr=1.5),
+    ]
+    add(
+        "08-hcc-child-pugh-b-nivolumab",
+        resources,
+        hook_request("08", "order-select", pid, resources, [draft("draft-nivo", pid, NIVOLUMAB)]),
+    )
 
     pid = "hcc-afp-low"
-    resources = [*base(pid, "Testpatient", "Lowafp"), sorafenib_history(pid, stop("266721009")),
-                 afp(f"{pid}-afp", pid, "2026-11-15", 35), *liver_panel(pid, "2026-11-15")]
-    add("09-hcc-afp-below-cutoff-ramucirumab", resources, hook_request(
-        "09", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
-    add("10-hcc-afp-below-cutoff-order-sign", resources, hook_request(
-        "10", "order-sign", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+    resources = [
+        *base(pid, "Testpatient", "Lowafp"),
+        sorafenib_history(pid, stop("266721009")),
+        afp(f"{pid}-afp", pid, "2026-11-15", 35),
+        *liver_panel(pid, "2026-11-15"),
+    ]
+    add(
+        "09-hcc-afp-below-cutoff-ramucirumab",
+        resources,
+        hook_request("09", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]),
+    )
+    add(
+        "10-hcc-afp-below-cutoff-order-sign",
+        resources,
+        hook_request("10", "order-sign", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]),
+    )
 
     pid = "hcc-afp-missing"
-    resources = [*base(pid, "Testpatient", "Noafp"), sorafenib_history(pid, stop("266721009")),
-                 *liver_panel(pid, "2026-11-15")]
-    add("11-hcc-afp-missing-ramucirumab", resources, hook_request(
-        "11", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+    resources = [
+        *base(pid, "Testpatient", "Noafp"),
+        sorafenib_history(pid, stop("266721009")),
+        *liver_panel(pid, "2026-11-15"),
+    ]
+    add(
+        "11-hcc-afp-missing-ramucirumab",
+        resources,
+        hook_request("11", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]),
+    )
 
     pid = "hcc-afp-iu"
-    resources = [*base(pid, "Testpatient", "Iuafp"), sorafenib_history(pid, stop("266721009")),
-                 afp(f"{pid}-afp", pid, "2026-11-15", 600, "IU/mL", "19176-7"), *liver_panel(pid, "2026-11-15")]
-    add("12-hcc-afp-iu-ramucirumab", resources, hook_request(
-        "12", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]))
+    resources = [
+        *base(pid, "Testpatient", "Iuafp"),
+        sorafenib_history(pid, stop("266721009")),
+        afp(f"{pid}-afp", pid, "2026-11-15", 600, "IU/mL", "19176-7"),
+        *liver_panel(pid, "2026-11-15"),
+    ]
+    add(
+        "12-hcc-afp-iu-ramucirumab",
+        resources,
+        hook_request("12", "order-select", pid, resources, [draft("draft-ramu", pid, RAMUCIRUMAB)]),
+    )
 
     pid = "hcc-transplant"
-    resources = [*base(pid, "Testpatient", "Graft"), sorafenib_history(pid, stop("266721009")),
-                 condition(f"{pid}-transplant", pid, ICD10, "Z94.4", "Liver transplant status", "2019-02-01"),
-                 afp(f"{pid}-afp", pid, "2026-11-15", 12), *liver_panel(pid, "2026-11-15")]
-    add("13-hcc-transplant-nivolumab-ipilimumab", resources, hook_request(
-        "13", "order-select", pid, resources,
-        [draft("draft-nivo", pid, NIVOLUMAB), draft("draft-ipi", pid, IPILIMUMAB)]))
+    resources = [
+        *base(pid, "Testpatient", "Graft"),
+        sorafenib_history(pid, stop("266721009")),
+        condition(f"{pid}-transplant", pid, ICD10, "Z94.4", "Liver transplant status", "2019-02-01"),
+        afp(f"{pid}-afp", pid, "2026-11-15", 12),
+        *liver_panel(pid, "2026-11-15"),
+    ]
+    add(
+        "13-hcc-transplant-nivolumab-ipilimumab",
+        resources,
+        hook_request(
+            "13",
+            "order-select",
+            pid,
+            resources,
+            [draft("draft-nivo", pid, NIVOLUMAB), draft("draft-ipi", pid, IPILIMUMAB)],
+        ),
+    )
 
     pid = "hcc-naive"
-    resources = [*base(pid, "Testpatient", "Naive"), afp(f"{pid}-afp", pid, "2026-11-15", 40),
-                 *liver_panel(pid, "2026-11-15")]
-    add("14-hcc-first-line-regorafenib", resources, hook_request(
-        "14", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Naive"),
+        afp(f"{pid}-afp", pid, "2026-11-15", 40),
+        *liver_panel(pid, "2026-11-15"),
+    ]
+    add(
+        "14-hcc-first-line-regorafenib",
+        resources,
+        hook_request("14", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]),
+    )
 
     pid = "hcc-sorafenib"
     resources = out["01-hcc-after-sorafenib-cabozantinib"][0]
     sandbox_order = draft("order-123", pid, {"text": "Cabometyx 60 MG Oral Tablet"}, "MedicationOrder")
     sandbox_order["reasonCodeableConcept"] = {"text": "Hepatocellular carcinoma"}
-    add("15-sandbox-dstu2-medicationorder", resources, hook_request(
-        "15", "order-select", pid, resources, [sandbox_order], bundle_type=False))
+    add(
+        "15-sandbox-dstu2-medicationorder",
+        resources,
+        hook_request("15", "order-select", pid, resources, [sandbox_order], bundle_type=False),
+    )
     no_medication_yet = draft("request-123", pid, None)
     no_medication_yet.pop("intent")
     no_medication_yet["category"] = {"text": "outpatient"}
-    add("16-sandbox-no-medication-selected-yet", resources, hook_request(
-        "16", "order-select", pid, resources, [no_medication_yet], bundle_type=False))
+    add(
+        "16-sandbox-no-medication-selected-yet",
+        resources,
+        hook_request("16", "order-select", pid, resources, [no_medication_yet], bundle_type=False),
+    )
     return out
 
 

@@ -58,6 +58,10 @@ class FhirFetcher(Protocol):
         ...
 
 
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _is_error(value: Mapping[str, Any]) -> bool:
     if value.get("resourceType") == "OperationOutcome":
         return True
@@ -69,7 +73,7 @@ def _is_error(value: Mapping[str, Any]) -> bool:
     errors = [
         o
         for o in outcomes
-        if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in o.get("issue") or [])
+        if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in _items(o.get("issue")))
     ]
     return bool(errors) and len(outcomes) == len(resources)
 

@@ -16,7 +16,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
-from cds_service.mapping.resources import JsonObject, resource_reference
+from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import DataQualityNote
 from cds_service.sequencing.knowledge import ClinicalVocabulary, ConditionVocabulary
@@ -79,24 +79,18 @@ def first_date(*values: Any) -> date | None:
     return None
 
 
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def codings(concepts: Any) -> Iterable[Any]:
     """Every coding in one CodeableConcept or a list of them."""
-    for concept in _as_list(concepts):
-        yield from _as_list(field_of(concept, "coding"))
+    for concept in as_list(concepts):
+        yield from as_list(field_of(concept, "coding"))
 
 
 def concept_texts(concepts: Any) -> Iterable[str]:
-    for concept in _as_list(concepts):
+    for concept in as_list(concepts):
         text = field_of(concept, "text")
         if isinstance(text, str):
             yield text
-        for coding in _as_list(field_of(concept, "coding")):
+        for coding in as_list(field_of(concept, "coding")):
             display = field_of(coding, "display")
             if isinstance(display, str):
                 yield display

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.mapping.fhir import codings, concept_texts, first_date, parse_r4
-from cds_service.mapping.resources import JsonObject, ResourcePool, resource_reference
+from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import (
     DataQualityNote,
@@ -71,7 +71,7 @@ def medication_agents(
             notes.append(DataQualityNote(resource_reference(raw), f"medication {reference} not found; left out"))
             return None
         match = matcher.match_concept(medication.get("code"))
-        for ingredient in medication.get("ingredient") or []:
+        for ingredient in as_list(medication.get("ingredient")):
             item = ingredient.get("itemCodeableConcept") if isinstance(ingredient, dict) else None
             found = matcher.match_concept(item)
             match = AgentMatch(match.agents | found.agents, match.other | found.other)
@@ -107,7 +107,8 @@ def episodes_from(pool: ResourcePool, matcher: AgentMatcher, notes: list[DataQua
     episodes: list[TherapyEpisode] = []
     for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
         for raw in pool.of_type(rtype):
-            if raw.get("status") in EXCLUDED_STATUSES[rtype]:
+            status = raw.get("status")
+            if not isinstance(status, str) or status in EXCLUDED_STATUSES[rtype]:
                 continue
             resource = parse_r4(raw, notes)
             if resource is None:

@@ -70,6 +70,11 @@ class _Reading:
     as_reported: str
 
 
+def _is_result(raw: JsonObject) -> bool:
+    status = raw.get("status")
+    return isinstance(status, str) and status in RESULT_STATUSES
+
+
 def _unit_key(unit: str | None) -> str | None:
     return unit.strip().lower().replace("μ", "µ") if unit else None
 
@@ -113,7 +118,7 @@ def _results(
     found = []
     for raw in raws:
         loinc = loinc_codes_of(raw, vocabulary) & codes
-        if not loinc or raw.get("status") not in RESULT_STATUSES:
+        if not loinc or not _is_result(raw):
             continue
         observation = parse_r4(raw, notes)
         if observation is None:
@@ -299,7 +304,7 @@ def map_child_pugh(
 def _coded_child_pugh(raws: list[JsonObject], code: tuple[str, str], notes: list[DataQualityNote]) -> ChildPugh | None:
     system, value = code
     for raw in raws:
-        if raw.get("status") not in RESULT_STATUSES:
+        if not _is_result(raw):
             continue
         if not any(
             isinstance(c, dict) and c.get("system") == system and c.get("code") == value

@@ -15,7 +15,7 @@ from cds_service.mapping.conditions import ConditionCodes, ConditionMapper
 from cds_service.mapping.fhir import parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
 from cds_service.mapping.observations import map_afp, map_child_pugh, map_ecog
-from cds_service.mapping.resources import JsonObject, collect_resources, resource_reference
+from cds_service.mapping.resources import JsonObject, as_list, collect_resources, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
 from cds_service.sequencing.knowledge import Knowledge
@@ -104,7 +104,7 @@ class PatientMapper:
         if concept is None and isinstance(reference, dict):
             ref = reference.get("reference")
             if isinstance(ref, str) and ref.startswith("#"):
-                for contained in order.get("contained") or []:
+                for contained in as_list(order.get("contained")):
                     if isinstance(contained, dict) and contained.get("id") == ref[1:]:
                         concept = parse_concept(contained.get("code"))
             if concept is None and isinstance(reference.get("display"), str):

@@ -15,6 +15,13 @@ from cds_service.sequencing.facts import DataQualityNote
 JsonObject = dict[str, Any]
 
 
+def as_list(value: Any) -> list[Any]:
+    """A JSON array as a list; anything else (missing, an object, a scalar) as no items or one."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
 def resource_reference(resource: Mapping[str, Any]) -> str:
     """``Type/id`` of a raw resource (``Type`` alone when it has no id)."""
     rtype = str(resource.get("resourceType", "Resource"))
@@ -38,7 +45,7 @@ class ResourcePool:
     def resolve(self, reference: str, container: Mapping[str, Any] | None = None) -> JsonObject | None:
         """Resolve a reference to a contained resource (``#id``), a bundle entry, or ``Type/id``."""
         if reference.startswith("#") and container is not None:
-            for contained in container.get("contained") or []:
+            for contained in as_list(container.get("contained")):
                 if isinstance(contained, dict) and contained.get("id") == reference[1:]:
                     return contained
             return None

@@ -469,7 +469,9 @@ def recommend(
         if params.show_post_review_notes
         else ()
     )
-    trials = tuple(dict.fromkeys(t for o in options for t in o.trials))
+    trials = tuple(
+        dict.fromkeys((*(t for o in options for t in o.trials), *(t for n in post_review for t in n.trials)))
+    )
     return Recommendation(
         applicable=True,
         summary_reason=setting.title,

@@ -1,0 +1,91 @@
+"""CDS Hooks feedback is stored durably, once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from cds_service.api.app import create_app
+from cds_service.config import Settings
+from cds_service.hooks.services import ORDER_SELECT_ID
+from cds_service.store.feedback import FeedbackStore
+from tests.conftest import AS_OF
+
+FEEDBACK_URL = f"/cds-services/{ORDER_SELECT_ID}/feedback"
+
+
+def accepted(card: str = "card-1", when: str = "2026-11-25T10:05:31Z") -> dict[str, Any]:
+    return {
+        "card": card,
+        "outcome": "accepted",
+        "acceptedSuggestions": [{"id": "suggestion-1"}],
+        "outcomeTimestamp": when,
+    }
+
+
+def test_feedback_is_stored_once_when_posted_twice(client: TestClient, settings: Settings) -> None:
+    body = {"feedback": [accepted()]}
+    assert client.post(FEEDBACK_URL, json=body).status_code == 200
+    assert client.post(FEEDBACK_URL, json=body).status_code == 200
+    rows = FeedbackStore(settings.database_url).rows()
+    assert len(rows) == 1
+    assert rows[0]["card_uuid"] == "card-1"
+    assert rows[0]["service_id"] == ORDER_SELECT_ID
+    assert rows[0]["accepted_suggestions"] == '["suggestion-1"]'
+
+
+def test_feedback_survives_a_restart(settings: Settings) -> None:
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as first:
+        first.post(FEEDBACK_URL, json={"feedback": [accepted("card-a")]})
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as second:
+        second.post(FEEDBACK_URL, json={"feedback": [accepted("card-b")]})
+    assert {r["card_uuid"] for r in FeedbackStore(settings.database_url).rows()} == {"card-a", "card-b"}
+
+
+def test_override_with_reason_and_the_legacy_flat_shape(client: TestClient, settings: Settings) -> None:
+    system = "http://127.0.0.1:8000/CodeSystem/override-reason"
+    body = {
+        "feedback": [
+            {
+                "card": "card-2",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-25T10:06:46.365Z",
+                "overrideReason": {
+                    "reason": {"system": system, "code": "patient-preference"},
+                    "userComment": "Discussed",
+                },
+            },
+            {
+                "card": "card-3",
+                "outcome": "overridden",
+                "outcomeTimestamp": "2026-11-25T10:07:00Z",
+                "overrideReason": {"system": system, "code": "clinical-trial"},
+            },
+        ]
+    }
+    assert client.post(FEEDBACK_URL, json=body).status_code == 200
+    rows = {r["card_uuid"]: r for r in FeedbackStore(settings.database_url).rows()}
+    assert rows["card-2"]["override_reason_code"] == "patient-preference"
+    assert rows["card-2"]["override_comment"] == "Discussed"
+    assert rows["card-3"]["override_reason_code"] == "clinical-trial"
+    assert rows["card-3"]["override_reason_system"] == system
+
+
+def test_same_card_with_another_outcome_is_a_new_record(client: TestClient, settings: Settings) -> None:
+    client.post(FEEDBACK_URL, json={"feedback": [accepted("card-4", "2026-11-25T10:00:00Z")]})
+    client.post(FEEDBACK_URL, json={"feedback": [accepted("card-4", "2026-11-25T11:00:00Z")]})
+    assert FeedbackStore(settings.database_url).count() == 2
+
+
+def test_malformed_feedback_is_400(client: TestClient, settings: Settings) -> None:
+    for body in (
+        {"feedback": []},
+        {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "t"}]},
+        {"feedback": [{"card": "x", "outcome": "ignored", "outcomeTimestamp": "t"}]},
+        {"nothing": 1},
+    ):
+        response = client.post(FEEDBACK_URL, json=body)
+        assert response.status_code == 400, body
+        assert response.json()["resourceType"] == "OperationOutcome"
+    assert FeedbackStore(settings.database_url).count() == 0

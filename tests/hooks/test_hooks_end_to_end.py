@@ -1,0 +1,254 @@
+"""Every fixture hook request through the HTTP API: the clinical branch, the cards, their fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+
+from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+from tests.conftest import load_request
+
+SERVICE_BY_HOOK = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
+
+
+def call(client: TestClient, name: str, mutate: Any = None) -> list[dict[str, Any]]:
+    request = load_request(name)
+    if mutate:
+        mutate(request)
+    response = client.post(f"/cds-services/{SERVICE_BY_HOOK[request['hook']]}", json=request)
+    assert response.status_code == 200, response.text
+    cards: list[dict[str, Any]] = response.json()["cards"]
+    return cards
+
+
+def created_agents(card: dict[str, Any]) -> list[list[str]]:
+    """Per suggestion, the agent names of the MedicationRequests it creates."""
+    return [
+        [a["resource"]["medicationCodeableConcept"]["text"] for a in s["actions"] if a["type"] == "create"]
+        for s in card.get("suggestions", [])
+    ]
+
+
+# name, indicators, summary fragment of the first card, suggested regimens on the warning (agent lists)
+CASES = [
+    ("01-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
+    ("04-", ["info", "warning"], "after sorafenib: cabozantinib preferred", [["cabozantinib"]]),
+    ("05-", ["info"], "after lenvatinib: cabozantinib or regorafenib preferred", None),
+    (
+        "06-",
+        ["info", "warning"],
+        "after atezolizumab + bevacizumab: cabozantinib or regorafenib preferred",
+        [["cabozantinib"], ["regorafenib"]],
+    ),
+    ("07-", ["info", "warning"], "after two or more prior lines: cabozantinib preferred", [["cabozantinib"]]),
+    ("08-", ["info", "warning"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    ("09-", ["info", "warning"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    ("11-", ["info", "warning", "info"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    ("12-", ["info", "warning", "info"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    ("13-", ["info", "warning"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    (
+        "14-",
+        ["info", "warning"],
+        "with no prior systemic therapy: atezolizumab + bevacizumab preferred",
+        [["atezolizumab", "bevacizumab"]],
+    ),
+    ("15-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
+]
+
+
+@pytest.mark.parametrize(("name", "indicators", "summary", "suggested"), CASES, ids=[c[0] for c in CASES])
+def test_order_select_branch(
+    client: TestClient, name: str, indicators: list[str], summary: str, suggested: list[list[str]] | None
+) -> None:
+    cards = call(client, name)
+    assert [c["indicator"] for c in cards] == indicators
+    assert summary in cards[0]["summary"]
+    warnings = [c for c in cards if c["indicator"] == "warning"]
+    if suggested is None:
+        assert not warnings
+    else:
+        assert created_agents(warnings[0]) == suggested
+
+
+def test_every_card_conforms_to_cds_hooks(client: TestClient) -> None:
+    for name in [c[0] for c in CASES] + ["02-", "10-"]:
+        for card in call(client, name):
+            assert len(card["summary"]) < 140
+            assert card["uuid"]
+            assert card["source"]["label"]
+            assert card["indicator"] in ("info", "warning", "critical")
+            for key, value in card.items():
+                assert value not in (None, "", [], {}), (name, key)
+            if "suggestions" in card:
+                assert card["selectionBehavior"] == "at-most-one"
+                assert sum(1 for s in card["suggestions"] if s.get("isRecommended")) <= 1
+                for suggestion in card["suggestions"]:
+                    assert suggestion["uuid"]
+                    for action in suggestion["actions"]:
+                        assert action["description"]
+                        if action["type"] == "delete":
+                            assert "/" in action["resourceId"]
+                            assert "resource" not in action
+                        else:
+                            model = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}[
+                                action["resource"]["resourceType"]
+                            ]
+                            model.model_validate(action["resource"])  # valid FHIR R4
+            for reason in card.get("overrideReasons", []):
+                assert reason["display"]
+                assert reason["code"]
+                assert reason["system"]
+
+
+def test_warning_replaces_the_selected_draft_and_offers_coded_override_reasons(client: TestClient) -> None:
+    warning = call(client, "09-")[1]
+    assert "ramucirumab" in warning["summary"].lower()
+    assert "AFP 35 ng/mL" in warning["summary"]
+    for suggestion in warning["suggestions"]:
+        deletes = [a["resourceId"] for a in suggestion["actions"] if a["type"] == "delete"]
+        assert deletes == ["MedicationRequest/draft-ramu"]
+    codes = {r["code"] for r in warning["overrideReasons"]}
+    assert codes == {
+        "patient-preference",
+        "clinical-trial",
+        "contraindication-to-alternatives",
+        "information-missing",
+        "other",
+    }
+    assert {r["system"] for r in warning["overrideReasons"]} == {"http://127.0.0.1:8000/CodeSystem/override-reason"}
+
+
+def test_single_alternative_is_the_recommended_suggestion(client: TestClient) -> None:
+    warning = call(client, "04-")[1]
+    assert warning["suggestions"][0]["isRecommended"] is True
+
+
+def test_combination_selected_replaces_both_drafts(client: TestClient) -> None:
+    warning = call(client, "13-")[1]
+    assert "nivolumab + ipilimumab" in warning["summary"].lower()
+    deletes = sorted(a["resourceId"] for a in warning["suggestions"][0]["actions"] if a["type"] == "delete")
+    assert deletes == ["MedicationRequest/draft-ipi", "MedicationRequest/draft-nivo"]
+
+
+def test_data_needed_card_orders_afp(client: TestClient) -> None:
+    data_card = call(client, "11-")[2]
+    assert "AFP" in data_card["summary"]
+    action = data_card["suggestions"][0]["actions"][0]
+    assert action["type"] == "create"
+    resource = ServiceRequest.model_validate(action["resource"])
+    assert resource.code.coding[0].system == "http://loinc.org"
+    assert resource.code.coding[0].code == "1834-1"
+    assert resource.status == "draft"
+    assert action["resource"]["subject"] == {"reference": "Patient/hcc-afp-missing"}
+
+
+def test_recommendation_card_lists_the_facts_used_with_dates_and_sources(client: TestClient) -> None:
+    detail = call(client, "01-")[0]["detail"]
+    assert "Condition/hcc-sorafenib-hcc, 2025-03-01" in detail
+    assert "MedicationStatement/hcc-sorafenib-sorafenib" in detail
+    assert "2025-03-15" in detail
+    assert "Observation/hcc-sorafenib-afp, 2026-11-10" in detail
+    assert "Child-Pugh: class A" in detail
+    assert "v2026." in detail
+
+
+def test_links_cover_every_cited_trial(client: TestClient, knowledge: Any) -> None:
+    card = call(client, "06-")[0]
+    urls = {link["url"] for link in card["links"]}
+    for trial_id, trial in knowledge.evidence.trials.items():
+        if trial_id in card["detail"] and trial.nct:
+            assert trial.registry_url in urls, trial_id
+    assert any("clinicaltrials.gov/search" in u for u in urls)
+
+
+def test_extrapolation_is_stated_after_lenvatinib(client: TestClient) -> None:
+    card = call(client, "05-")[0]
+    assert "extrapolated" in card["detail"]
+    assert "medicationReference" not in card["detail"]
+    assert "Line 1: lenvatinib" in card["detail"]
+
+
+def test_patient_view_shows_options_without_suggestions(client: TestClient) -> None:
+    cards = call(client, "02-")
+    assert len(cards) == 1
+    assert cards[0]["indicator"] == "info"
+    assert "suggestions" not in cards[0]
+
+
+def test_patient_view_is_silent_for_a_treatment_naive_patient(client: TestClient) -> None:
+    def as_patient_view(request: dict[str, Any]) -> None:
+        request["hook"] = "patient-view"
+        del request["context"]["draftOrders"], request["context"]["selections"]
+
+    assert call(client, "14-", as_patient_view) == []
+
+
+def test_order_sign_shows_only_the_warning(client: TestClient) -> None:
+    cards = call(client, "10-")
+    assert [c["indicator"] for c in cards] == ["warning"]
+
+
+def test_order_sign_is_silent_when_the_order_fits(client: TestClient) -> None:
+    def as_order_sign(request: dict[str, Any]) -> None:
+        request["hook"] = "order-sign"
+        del request["context"]["selections"]
+
+    assert call(client, "01-", as_order_sign) == []
+
+
+def test_sandbox_call_before_a_medication_is_picked_is_empty(client: TestClient) -> None:
+    assert call(client, "16-") == []
+
+
+def test_non_oncology_order_for_an_hcc_patient_gets_no_card(client: TestClient) -> None:
+    def amlodipine(request: dict[str, Any]) -> None:
+        order = request["context"]["draftOrders"]["entry"][0]["resource"]
+        order["medicationCodeableConcept"] = {"text": "amlodipine 5 MG Oral Tablet"}
+
+    assert call(client, "01-", amlodipine) == []
+
+
+def test_combination_product_is_not_the_listed_agent_alone(client: TestClient) -> None:
+    def opdualag(request: dict[str, Any]) -> None:
+        order = request["context"]["draftOrders"]["entry"][0]["resource"]
+        order["medicationCodeableConcept"] = {"text": "nivolumab and relatlimab-rmbw [Opdualag]"}
+
+    assert call(client, "01-", opdualag) == []
+
+
+def test_uuids_are_stable_for_a_retried_call_and_differ_between_calls(client: TestClient) -> None:
+    first = call(client, "09-")
+    again = call(client, "09-")
+    other = call(client, "09-", lambda r: r.update(hookInstance="d6f9d3a4-5a57-4a43-9b0e-9a7d5e1f0001"))
+    assert [c["uuid"] for c in first] == [c["uuid"] for c in again]
+    assert not {c["uuid"] for c in first} & {c["uuid"] for c in other}
+
+
+def test_logs_carry_no_patient_name_or_token(client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    logging.getLogger("cds_service").propagate = True
+    try:
+        with caplog.at_level(logging.DEBUG, logger="cds_service"):
+
+            def with_token(request: dict[str, Any]) -> None:
+                request["fhirAuthorization"] = {
+                    "access_token": "very-secret-access-token",
+                    "token_type": "Bearer",
+                    "expires_in": 30,
+                    "scope": "user/*.read",
+                    "subject": "cds",
+                }
+
+            call(client, "01-", with_token)
+    finally:
+        logging.getLogger("cds_service").propagate = False
+    text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert "hook answered" in text
+    assert "very-secret-access-token" not in text
+    assert "Testpatient" not in text
+    assert "Sora" not in text

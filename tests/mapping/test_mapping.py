@@ -1,0 +1,568 @@
+"""FHIR R4 → PatientFacts, table-driven over the edge cases real EHR data has."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from cds_service.mapping.patient import MappingParameters, PatientMapper
+from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, StopReason
+from cds_service.sequencing.knowledge import Knowledge
+from tests.conftest import THIRD_PARTY
+
+PID = "p1"
+SNOMED = "http://snomed.info/sct"
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+
+
+@pytest.fixture(scope="module")
+def mapper(knowledge: Knowledge) -> PatientMapper:
+    return PatientMapper(knowledge)
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
+
+
+def condition(
+    code: dict[str, Any],
+    clinical: str | None = "active",
+    verification: str | None = "confirmed",
+    rid: str = "c1",
+    subject: str = f"Patient/{PID}",
+    severity: str | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Condition",
+        "id": rid,
+        "code": code,
+        "subject": {"reference": subject},
+        "onsetDateTime": "2025-01-01",
+    }
+    if clinical:
+        resource["clinicalStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]
+        }
+    if verification:
+        resource["verificationStatus"] = {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]
+        }
+    if severity:
+        resource["severity"] = {"text": severity}
+    return resource
+
+
+ICD_HCC = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C22.0"}]}
+SNOMED_HCC = {"coding": [{"system": SNOMED, "code": "25370001"}]}
+
+
+@pytest.mark.parametrize(
+    ("conditions", "status"),
+    [
+        ([condition(ICD_HCC)], DiagnosisStatus.PRESENT),
+        ([condition(SNOMED_HCC)], DiagnosisStatus.PRESENT),
+        ([condition({"text": "Hepatocellular carcinoma, BCLC C"})], DiagnosisStatus.PRESENT),
+        ([condition(ICD_HCC, clinical="recurrence")], DiagnosisStatus.PRESENT),
+        ([condition(ICD_HCC, clinical="relapse")], DiagnosisStatus.PRESENT),
+        ([condition(ICD_HCC, clinical=None, verification=None)], DiagnosisStatus.PRESENT),
+        ([condition(ICD_HCC, clinical="resolved")], DiagnosisStatus.ABSENT),
+        ([condition(ICD_HCC, clinical="inactive")], DiagnosisStatus.ABSENT),
+        ([condition(ICD_HCC, verification="refuted")], DiagnosisStatus.ABSENT),
+        ([condition(ICD_HCC, verification="entered-in-error")], DiagnosisStatus.ABSENT),
+        ([condition(ICD_HCC, subject="Patient/someone-else")], DiagnosisStatus.ABSENT),
+        ([condition({"text": "Cholangiocarcinoma"})], DiagnosisStatus.ABSENT),
+        ([condition({"text": "Screening for HCCX"})], DiagnosisStatus.ABSENT),
+        ([], DiagnosisStatus.ABSENT),
+    ],
+    ids=[
+        "icd10",
+        "snomed",
+        "text",
+        "recurrence",
+        "relapse",
+        "no-status",
+        "resolved",
+        "inactive",
+        "refuted",
+        "entered-in-error",
+        "other-patient",
+        "other-cancer",
+        "no-substring",
+        "none",
+    ],
+)
+def test_hcc_diagnosis(mapper: PatientMapper, conditions: list[dict[str, Any]], status: DiagnosisStatus) -> None:
+    assert mapper.map_facts({"conditions": bundle(*conditions)}, PID).hcc.status is status
+
+
+def test_hcc_unknown_when_no_condition_data_at_all(mapper: PatientMapper) -> None:
+    facts = mapper.map_facts({"conditions": None}, PID, conditions_available=False)
+    assert facts.hcc.status is DiagnosisStatus.UNKNOWN
+
+
+def test_hcc_provenance(mapper: PatientMapper) -> None:
+    hcc = mapper.map_facts({"c": bundle(condition(ICD_HCC, rid="dx-7"))}, PID).hcc
+    assert [(s.reference, s.date.isoformat() if s.date else None) for s in hcc.sources] == [
+        ("Condition/dx-7", "2025-01-01")
+    ]
+
+
+def statement(
+    concept: dict[str, Any] | None = None,
+    *,
+    status: str = "completed",
+    rid: str = "m1",
+    start: str | None = "2025-02-01",
+    end: str | None = "2025-09-01",
+    reason: Any = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "id": rid,
+        "status": status,
+        "subject": {"reference": f"Patient/{PID}"},
+        **extra,
+    }
+    if concept is not None:
+        resource["medicationCodeableConcept"] = concept
+    if start:
+        resource["effectivePeriod"] = {"start": start, **({"end": end} if end else {})}
+    if reason is not None:
+        resource["statusReason"] = reason
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("concept", "agents"),
+    [
+        ({"coding": [{"system": RXNORM, "code": "597747"}]}, {"sorafenib"}),
+        ({"coding": [{"system": RXNORM, "code": "1597876"}]}, {"nivolumab"}),
+        ({"coding": [{"system": "http://example.org/local", "code": "597747"}]}, set()),
+        ({"text": "NEXAVAR 200 mg tablet"}, {"sorafenib"}),
+        (
+            {"coding": [{"system": "http://example.org/local", "code": "x", "display": "Cabometyx 60mg"}]},
+            {"cabozantinib"},
+        ),
+        ({"text": "bevacizumab-awwb (Mvasi)"}, {"bevacizumab"}),
+        ({"text": "Opdivo Qvantig SC"}, {"nivolumab"}),
+        ({"text": "xnivolumabx"}, set()),
+        ({"text": "Keytruda"}, {"pembrolizumab"}),
+    ],
+    ids=[
+        "rxnorm-sorafenib",
+        "rxnorm-ingredient",
+        "code-of-other-system",
+        "brand-text",
+        "brand-display",
+        "biosimilar",
+        "subcutaneous",
+        "no-substring",
+        "brand-only",
+    ],
+)
+def test_drug_identification(mapper: PatientMapper, concept: dict[str, Any], agents: set[str]) -> None:
+    assert set(mapper.agents.match_concept(concept).agents) == agents
+
+
+def test_combination_product_is_not_nivolumab_alone(mapper: PatientMapper) -> None:
+    match = mapper.agents.match_concept({"coding": [{"system": RXNORM, "code": "2596778"}]})
+    assert match.agents == {"nivolumab"}
+    assert match.other == {"relatlimab"}
+    assert not match.is_hcc_agent_product
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [
+        ("completed", True),
+        ("active", True),
+        ("stopped", True),
+        ("entered-in-error", False),
+        ("not-taken", False),
+        ("intended", False),
+    ],
+)
+def test_medication_statement_status_rules(mapper: PatientMapper, status: str, kept: bool) -> None:
+    facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, status=status))}, PID)
+    assert bool(facts.lines) is kept
+
+
+@pytest.mark.parametrize(
+    ("status", "kept"),
+    [("completed", True), ("stopped", True), ("draft", False), ("cancelled", False), ("entered-in-error", False)],
+)
+def test_medication_request_status_rules(mapper: PatientMapper, status: str, kept: bool) -> None:
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "r1",
+        "status": status,
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "lenvatinib"},
+        "subject": {"reference": f"Patient/{PID}"},
+        "authoredOn": "2025-01-05",
+    }
+    assert bool(mapper.map_facts({"m": bundle(request)}, PID).lines) is kept
+
+
+def test_medication_request_dates_from_validity_period(mapper: PatientMapper) -> None:
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "r1",
+        "status": "completed",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "lenvatinib"},
+        "subject": {"reference": f"Patient/{PID}"},
+        "authoredOn": "2025-01-01",
+        "dispenseRequest": {"validityPeriod": {"start": "2025-01-05", "end": "2025-07-01"}},
+    }
+    line = mapper.map_facts({"m": bundle(request)}, PID).lines[0]
+    assert (line.start.isoformat(), line.end.isoformat()) == ("2025-01-05", "2025-07-01")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("where", "kept"), [("contained", True), ("bundle", True), ("absent", False)])
+def test_medication_reference(mapper: PatientMapper, where: str, kept: bool) -> None:
+    medication = {"resourceType": "Medication", "id": "med-1", "code": {"text": "Lenvima 4 mg"}}
+    resource = statement(
+        None, medicationReference={"reference": "#med-1" if where == "contained" else "Medication/med-1"}
+    )
+    if where == "contained":
+        resource["contained"] = [medication]
+    values = {"m": bundle(resource, *([medication] if where == "bundle" else []))}
+    facts = mapper.map_facts(values, PID)
+    assert bool(facts.lines) is kept
+    if not kept:
+        assert any("not found" in n.reason for n in facts.notes)
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ([{"coding": [{"system": SNOMED, "code": "266721009"}]}], StopReason.PROGRESSION),
+        ([{"coding": [{"system": SNOMED, "code": "407563006"}]}], StopReason.INTOLERANCE),
+        ([{"text": "Disease progression on CT"}], StopReason.PROGRESSION),
+        ([{"text": "Grade 3 hand-foot skin reaction: not tolerated"}], StopReason.INTOLERANCE),
+        ([{"text": "Patient moved away"}], StopReason.OTHER),
+        (None, StopReason.UNKNOWN),
+    ],
+)
+def test_why_a_line_stopped(mapper: PatientMapper, reason: Any, expected: StopReason) -> None:
+    facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, reason=reason))}, PID)
+    assert facts.lines[0].stop_reason is expected
+
+
+def test_agents_started_within_the_window_form_one_line_and_cycles_continue_it(mapper: PatientMapper) -> None:
+    administrations = []
+    for i, when in enumerate(["2025-01-01", "2025-01-22", "2025-02-12", "2025-06-01"]):
+        for agent in ("atezolizumab", "bevacizumab"):
+            administrations.append(
+                {
+                    "resourceType": "MedicationAdministration",
+                    "id": f"{agent}-{i}",
+                    "status": "completed",
+                    "medicationCodeableConcept": {"text": agent},
+                    "subject": {"reference": f"Patient/{PID}"},
+                    "effectiveDateTime": when,
+                }
+            )
+    later = statement({"text": "cabozantinib"}, rid="cabo", start="2025-08-01", end=None)
+    lines = mapper.map_facts({"a": bundle(*administrations), "m": bundle(later)}, PID).lines
+    assert [sorted(ln.agents) for ln in lines] == [["atezolizumab", "bevacizumab"], ["cabozantinib"]]
+    assert [ln.number for ln in lines] == [1, 2]
+    assert lines[1].end is None
+
+
+def test_line_grouping_window_is_configurable(knowledge: Knowledge) -> None:
+    resources = bundle(
+        statement({"text": "nivolumab"}, rid="a", start="2025-01-01"),
+        statement({"text": "ipilimumab"}, rid="b", start="2025-01-20"),
+    )
+    assert len(PatientMapper(knowledge).map_facts({"m": resources}, PID).lines) == 1
+    narrow = PatientMapper(knowledge, MappingParameters(line_grouping_days=7))
+    assert len(narrow.map_facts({"m": resources}, PID).lines) == 2
+
+
+def test_undated_medication_is_left_out_with_a_note(mapper: PatientMapper) -> None:
+    facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, start=None))}, PID)
+    assert not facts.lines
+    assert any(n.reference == "MedicationStatement/m1" and "date" in n.reason for n in facts.notes)
+
+
+def observation(
+    code: str,
+    *,
+    value: dict[str, Any] | None = None,
+    value_string: str | None = None,
+    status: str = "final",
+    when: str | None = "2026-11-01",
+    rid: str = "o1",
+    value_integer: int | None = None,
+) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": status,
+        "code": {"coding": [{"system": LOINC, "code": code}]},
+        "subject": {"reference": f"Patient/{PID}"},
+    }
+    if when:
+        resource["effectiveDateTime"] = when
+    if value is not None:
+        resource["valueQuantity"] = value
+    if value_string is not None:
+        resource["valueString"] = value_string
+    if value_integer is not None:
+        resource["valueInteger"] = value_integer
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("obs", "value", "comparator", "comparable"),
+    [
+        (observation("1834-1", value={"value": 512, "unit": "ng/mL", "code": "ng/mL"}), "512", None, True),
+        (observation("1834-1", value={"value": 512, "code": "ug/L"}), "512", None, True),
+        (observation("1834-1", value={"value": 51200, "code": "ng/dL"}), "512", None, True),
+        (observation("83073-7", value={"value": 0.512, "code": "mg/L"}), "512", None, True),
+        (observation("1834-1", value_string=">2000"), "2000", ">", True),
+        (observation("1834-1", value_string="<2 ng/mL"), "2", "<", True),
+        (observation("1834-1", value={"value": 2000, "comparator": ">", "code": "ng/mL"}), "2000", ">", True),
+        (observation("19176-7", value={"value": 300, "code": "[IU]/mL"}), None, None, False),
+        (observation("1834-1", value={"value": 300, "unit": "IU/mL"}), None, None, False),
+        (observation("1834-1", value={"value": 5, "code": "mmol/L"}), None, None, False),
+    ],
+    ids=[
+        "ng/mL",
+        "ug/L",
+        "ng/dL",
+        "mg/L",
+        "greater-than-string",
+        "less-than-string",
+        "comparator",
+        "iu-loinc",
+        "iu-unit",
+        "unconvertible",
+    ],
+)
+def test_afp_units_and_comparators(
+    mapper: PatientMapper, obs: dict[str, Any], value: str | None, comparator: str | None, comparable: bool
+) -> None:
+    result = mapper.map_facts({"afp": bundle(obs)}, PID).afp
+    assert result is not None
+    assert result.value_ng_per_ml == (Decimal(value) if value else None)
+    assert result.comparator == comparator
+    assert result.comparable is comparable
+
+
+def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) -> None:
+    converting = PatientMapper(knowledge, MappingParameters(afp_iu_per_ml_to_ng_per_ml=Decimal("1.21")))
+    result = converting.map_facts(
+        {"afp": bundle(observation("19176-7", value={"value": 100, "code": "[IU]/mL"}))}, PID
+    ).afp
+    assert result is not None
+    assert result.comparable
+    assert result.value_ng_per_ml == Decimal("121.00")
+    assert "site factor" in (result.note or "")
+
+
+@pytest.mark.parametrize("status", ["preliminary", "registered", "cancelled", "entered-in-error"])
+def test_afp_only_final_amended_corrected(mapper: PatientMapper, status: str) -> None:
+    obs = observation("1834-1", value={"value": 512, "code": "ng/mL"}, status=status)
+    assert mapper.map_facts({"afp": bundle(obs)}, PID).afp is None
+
+
+def test_latest_afp_and_series(mapper: PatientMapper) -> None:
+    older = observation("1834-1", value={"value": 100, "code": "ng/mL"}, when="2026-01-01", rid="old")
+    newer = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="new", status="amended")
+    facts = mapper.map_facts({"afp": bundle(older, newer)}, PID)
+    assert facts.afp is not None
+    assert facts.afp.source.resource_id == "new"
+    assert [r.source.resource_id for r in facts.afp_series] == ["new", "old"]
+
+
+def labs(
+    bilirubin: dict[str, Any] | None, albumin: dict[str, Any] | None, inr: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    out = []
+    for code, value in (("1975-2", bilirubin), ("1751-7", albumin), ("6301-6", inr)):
+        if value is not None:
+            out.append(observation(code, value=value, rid=f"lab-{code}"))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("panel", "conditions", "klass", "missing"),
+    [
+        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, {"value": 1.1}), [], "A", ()),
+        (labs({"value": 41, "code": "umol/L"}, {"value": 30, "code": "g/L"}, {"value": 1.5}), [], "B", ()),
+        (
+            labs({"value": 4.0, "code": "mg/dL"}, {"value": 2.5, "code": "g/dL"}, {"value": 2.5}),
+            [condition({"text": "Ascites"}, rid="asc", severity="Severe")],
+            "C",
+            (),
+        ),
+        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, None), [], None, ("INR",)),
+        (labs({"value": 1.0, "code": "mg/dL"}, None, None), [], None, ("albumin", "INR")),
+        (
+            labs({"value": 4.0, "code": "mg/dL"}, {"value": 2.0, "code": "g/dL"}, None),
+            [
+                condition({"text": "Hepatic encephalopathy"}, rid="he", severity="Severe"),
+                condition({"text": "Ascites"}, rid="asc", severity="Moderate"),
+            ],
+            "C",
+            ("INR",),
+        ),
+    ],
+    ids=["class-A", "class-B-SI-units", "class-C", "missing-INR-could-make-B", "undetermined", "C-despite-missing"],
+)
+def test_child_pugh(
+    mapper: PatientMapper,
+    panel: list[dict[str, Any]],
+    conditions: list[dict[str, Any]],
+    klass: str | None,
+    missing: tuple[str, ...],
+) -> None:
+    facts = mapper.map_facts({"labs": bundle(*panel), "conditions": bundle(*conditions)}, PID)
+    assert facts.child_pugh is not None
+    assert facts.child_pugh.child_pugh_class == klass
+    assert facts.child_pugh.missing == missing
+
+
+def test_child_pugh_clinical_components_missing_without_condition_data(mapper: PatientMapper) -> None:
+    panel = labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, {"value": 1.1})
+    facts = mapper.map_facts({"labs": bundle(*panel)}, PID, conditions_available=False)
+    assert facts.child_pugh is not None
+    assert facts.child_pugh.missing == ("ascites", "hepatic encephalopathy")
+    assert facts.child_pugh.child_pugh_class is None
+
+
+def test_coded_child_pugh_observation(knowledge: Knowledge) -> None:
+    site = PatientMapper(knowledge, MappingParameters(child_pugh_observation_code=("http://example.org/cp", "CP")))
+    coded = {
+        "resourceType": "Observation",
+        "id": "cp",
+        "status": "final",
+        "code": {"coding": [{"system": "http://example.org/cp", "code": "CP"}]},
+        "subject": {"reference": f"Patient/{PID}"},
+        "effectiveDateTime": "2026-11-01",
+        "valueString": "Class B",
+    }
+    facts = site.map_facts({"labs": bundle(coded)}, PID)
+    assert facts.child_pugh is not None
+    assert facts.child_pugh.child_pugh_class == "B"
+
+
+@pytest.mark.parametrize(
+    ("obs", "grade"),
+    [
+        (observation("89247-1", value_integer=1), 1),
+        (
+            {
+                **observation("89247-1"),
+                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5", "display": "2"}]},
+            },
+            2,
+        ),
+    ],
+)
+def test_ecog(mapper: PatientMapper, obs: dict[str, Any], grade: int) -> None:
+    ecog = mapper.map_facts({"labs": bundle(obs)}, PID).ecog
+    assert ecog is not None
+    assert ecog.grade == grade
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"),
+    [
+        ({"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "Z94.4"}]}, CautionKind.ORGAN_TRANSPLANT),
+        ({"text": "History of kidney transplant"}, CautionKind.ORGAN_TRANSPLANT),
+        ({"text": "Systemic lupus erythematosus"}, CautionKind.AUTOIMMUNE_DISEASE),
+        ({"text": "Autoimmune hepatitis"}, CautionKind.AUTOIMMUNE_DISEASE),
+    ],
+)
+def test_immunotherapy_cautions(mapper: PatientMapper, code: dict[str, Any], kind: CautionKind) -> None:
+    cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == [kind]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        {"resourceType": "Bundle", "type": "searchset"},
+        {"resourceType": "Bundle", "entry": []},
+        {"resourceType": "OperationOutcome", "issue": []},
+        "not a resource",
+        [1, 2],
+        {"resourceType": "Bundle", "entry": "x"},
+    ],
+    ids=["null", "empty-bundle", "bundle-without-type", "operation-outcome", "string", "list", "bad-entry"],
+)
+def test_prefetch_value_shapes_never_raise(mapper: PatientMapper, value: Any) -> None:
+    facts = mapper.map_facts({"k": value}, PID)
+    assert facts.hcc.status is DiagnosisStatus.ABSENT
+    assert not facts.lines
+
+
+def test_single_resource_prefetch_value(mapper: PatientMapper) -> None:
+    assert mapper.map_facts({"c": condition(ICD_HCC)}, PID).hcc.status is DiagnosisStatus.PRESENT
+
+
+def test_invalid_resource_is_left_out_with_a_note(mapper: PatientMapper) -> None:
+    broken = condition(ICD_HCC, rid="bad")
+    broken["onsetDateTime"] = "not-a-date"
+    facts = mapper.map_facts({"c": bundle(broken, condition(ICD_HCC, rid="good"))}, PID)
+    assert facts.hcc.status is DiagnosisStatus.PRESENT
+    assert any(n.reference == "Condition/bad" and "not valid FHIR R4" in n.reason for n in facts.notes)
+
+
+@pytest.mark.parametrize("path", sorted((THIRD_PARTY / "synthea").glob("*.json")), ids=lambda p: p.stem)
+def test_synthea_patients_map_without_hcc(mapper: PatientMapper, path: Any) -> None:
+    data = json.loads(path.read_text())
+    pid = next(e["resource"]["id"] for e in data["entry"] if e["resource"]["resourceType"] == "Patient")
+    facts = mapper.map_facts({"all": data}, pid)
+    assert facts.hcc.status is DiagnosisStatus.ABSENT
+    assert not facts.lines
+    assert not [n for n in facts.notes if "another patient" in n.reason]
+
+
+def test_draft_orders_r4_and_dstu2(mapper: PatientMapper) -> None:
+    drafts = {
+        "resourceType": "Bundle",
+        "entry": [
+            {
+                "resource": {
+                    "resourceType": "MedicationOrder",
+                    "id": "order-123",
+                    "status": "draft",
+                    "medicationCodeableConcept": {"text": "Cabometyx 60 MG"},
+                    "patient": {"reference": "Patient/p1"},
+                }
+            },
+            {
+                "resource": {
+                    "resourceType": "MedicationRequest",
+                    "id": "request-123",
+                    "status": "draft",
+                    "category": {"text": "outpatient"},
+                    "reasonCode": {"text": "HCC"},
+                    "medicationCodeableConcept": {
+                        "text": "ramucirumab",
+                        "coding": [{"system": RXNORM, "code": "1657775"}],
+                    },
+                }
+            },
+            {"resource": {"resourceType": "ServiceRequest", "id": "sr", "status": "draft"}},
+        ],
+    }
+    selected = mapper.map_draft_orders(drafts, ["MedicationOrder/order-123", "MedicationRequest/missing"])
+    assert [(o.reference, set(o.agents)) for o in selected.selected] == [
+        ("MedicationOrder/order-123", {"cabozantinib"})
+    ]
+    assert [o.reference for o in selected.others] == ["MedicationRequest/request-123"]
+    assert any(n.reference == "MedicationRequest/missing" for n in selected.notes)
+    every = mapper.map_draft_orders(drafts, None)
+    assert {o.reference for o in every.selected} == {"MedicationOrder/order-123", "MedicationRequest/request-123"}

@@ -1,0 +1,80 @@
+"""Compact builders of PatientFacts for rule tests."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Literal
+
+from cds_service.sequencing.facts import (
+    AfpResult,
+    CautionKind,
+    ChildPugh,
+    DiagnosisStatus,
+    DraftOrder,
+    HccDiagnosis,
+    ImmunotherapyCaution,
+    PatientFacts,
+    Provenance,
+    StopReason,
+    TherapyEpisode,
+    TherapyLine,
+)
+
+TODAY = date(2026, 11, 25)
+HCC = HccDiagnosis(DiagnosisStatus.PRESENT, (Provenance("Condition", "hcc", date(2025, 1, 1)),), "HCC")
+
+
+def line(number: int, *agents: str, stop: StopReason = StopReason.PROGRESSION) -> TherapyLine:
+    start = date(2024, 1, 1) + timedelta(days=200 * number)
+    episode = TherapyEpisode(
+        frozenset(agents),
+        start,
+        start + timedelta(days=150),
+        stop,
+        Provenance("MedicationStatement", f"line-{number}", start),
+        " + ".join(agents),
+    )
+    return TherapyLine(number, frozenset(agents), start, episode.end, stop, (episode,))
+
+
+def afp(
+    value: float | None, *, days_old: int = 10, comparator: Literal["<", ">"] | None = None, comparable: bool = True
+) -> AfpResult:
+    when = TODAY - timedelta(days=days_old)
+    return AfpResult(
+        value_ng_per_ml=Decimal(str(value)) if value is not None and comparable else None,
+        comparator=comparator,
+        as_reported=f"{comparator or ''}{value} ng/mL",
+        effective=when,
+        source=Provenance("Observation", "afp", when),
+        comparable=comparable,
+    )
+
+
+def child_pugh(klass: Literal["A", "B", "C"] | None) -> ChildPugh:
+    return ChildPugh(klass, 5 if klass == "A" else 8, 5 if klass == "A" else 8, () if klass else ("albumin",), ())
+
+
+def facts(
+    *lines: TherapyLine,
+    afp_result: AfpResult | None = None,
+    cp: Literal["A", "B", "C"] | None = "A",
+    cautions: tuple[CautionKind, ...] = (),
+    hcc: HccDiagnosis = HCC,
+) -> PatientFacts:
+    return PatientFacts(
+        hcc=hcc,
+        lines=tuple(lines),
+        afp=afp_result,
+        afp_series=(afp_result,) if afp_result else (),
+        child_pugh=child_pugh(cp),
+        immunotherapy_cautions=tuple(
+            ImmunotherapyCaution(kind, kind.value.replace("_", " "), Provenance("Condition", kind.value))
+            for kind in cautions
+        ),
+    )
+
+
+def order(*agents: str, ref: str = "MedicationRequest/draft-1") -> DraftOrder:
+    return DraftOrder(ref, frozenset(agents), " + ".join(agents))

@@ -1,0 +1,100 @@
+"""The knowledge base: sourced, cross-referenced, and refused when broken."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from cds_service.sequencing import knowledge as knowledge_module
+from cds_service.sequencing.knowledge import Knowledge, KnowledgeError, SettingId, load_knowledge
+
+
+def test_every_option_and_rule_cites_the_review(knowledge: Knowledge) -> None:
+    for setting_id, setting in knowledge.sequencing.settings.items():
+        assert setting.source.section, setting_id
+        for option in setting.options:
+            assert option.source.section.strip(), (setting_id, option.regimen)
+            assert option.rationale.strip(), (setting_id, option.regimen)
+    for rule_id, rule in knowledge.sequencing.rules.items():
+        assert rule.source.section.strip(), rule_id
+
+
+def test_every_setting_has_options(knowledge: Knowledge) -> None:
+    for setting_id in SettingId:
+        assert knowledge.options_for(setting_id), setting_id
+
+
+def test_trials_cited_by_level_1_options_have_registry_and_publication(knowledge: Knowledge) -> None:
+    for setting in knowledge.sequencing.settings.values():
+        for option in setting.options:
+            if option.evidence.value == "phase3" and option.regimen not in (
+                "sorafenib",
+                "lenvatinib",
+                "atezolizumab_bevacizumab",
+            ):
+                trial = knowledge.evidence.trials[option.trials[0]]
+                assert trial.registry_url, option.trials[0]
+                assert trial.publication_url, option.trials[0]
+
+
+def _broken(monkeypatch: pytest.MonkeyPatch, name: str, edit: Any) -> None:
+    original = knowledge_module._read_yaml
+
+    def patched(file: str) -> Any:
+        data = original(file)
+        if file == name:
+            edit(data)
+        return data
+
+    monkeypatch.setattr(knowledge_module, "_read_yaml", patched)
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "message"),
+    [
+        (
+            "rules.yaml",
+            lambda d: d["settings"]["after_sorafenib"]["options"][0].update(regimen="no-such-regimen"),
+            "unknown regimen",
+        ),
+        (
+            "rules.yaml",
+            lambda d: d["settings"]["after_sorafenib"]["options"][0].update(trials=["NOPE"]),
+            "unknown trial NOPE",
+        ),
+        ("rules.yaml", lambda d: d["settings"]["after_sorafenib"]["options"][0].pop("source"), "source"),
+        ("rules.yaml", lambda d: d["settings"].pop("first_line"), "no rules for setting first_line"),
+        ("regimens.yaml", lambda d: d["regimens"]["sorafenib"].update(agents=["sorafenibb"]), "unknown agent"),
+        ("evidence.yaml", lambda d: d["trials"]["CELESTIAL"].update(nct="CELESTIAL-1"), "nct"),
+        ("terminology.yaml", lambda d: d["agents"]["lenvatinib"]["rxnorm"].append("597747"), "597747"),
+    ],
+    ids=[
+        "unknown-regimen",
+        "unknown-trial",
+        "missing-source",
+        "missing-setting",
+        "unknown-agent",
+        "bad-nct",
+        "ambiguous-code",
+    ],
+)
+def test_broken_knowledge_fails_at_load(monkeypatch: pytest.MonkeyPatch, file: str, edit: Any, message: str) -> None:
+    _broken(monkeypatch, file, edit)
+    with pytest.raises(KnowledgeError, match=message):
+        load_knowledge()
+
+
+def test_knowledge_files_parse_as_plain_yaml() -> None:
+    from importlib import resources
+
+    for name in (
+        "knowledge.yaml",
+        "rules.yaml",
+        "regimens.yaml",
+        "evidence.yaml",
+        "terminology.yaml",
+        "conditions.yaml",
+    ):
+        assert yaml.safe_load(resources.files("cds_service.knowledge").joinpath(name).read_text()) is not None

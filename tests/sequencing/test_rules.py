@@ -1,0 +1,311 @@
+"""One test per row of clinical-sequencing.md sections 2.1-2.4: place, evidence level, decisive reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.sequencing.engine import OptionAssessment, Recommendation, recommend
+from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
+from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId
+from tests.sequencing.builders import TODAY, afp, facts, line, order
+
+
+def run(
+    knowledge: Knowledge, patient: PatientFacts, *selected: tuple[str, ...], others: tuple[str, ...] = ()
+) -> Recommendation:
+    orders = tuple(order(*agents, ref=f"MedicationRequest/sel-{i}") for i, agents in enumerate(selected))
+    other = (order(*others, ref="MedicationRequest/other"),) if others else ()
+    return recommend(patient, knowledge, selected_orders=orders, other_draft_orders=other, today=TODAY)
+
+
+def option(rec: Recommendation, regimen: str) -> OptionAssessment:
+    return next(o for o in rec.options if o.regimen_id == regimen)
+
+
+AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))
+AFTER_ATEZO_BEV = facts(line(1, "atezolizumab", "bevacizumab"), afp_result=afp(1250))
+
+
+# --- 2.1 After sorafenib (or lenvatinib) ---------------------------------------------------------------
+
+
+def test_after_sorafenib_cabozantinib_is_preferred_with_phase3_celestial(knowledge: Knowledge) -> None:
+    rec = run(knowledge, AFTER_SORAFENIB)
+    assert rec.setting is SettingId.AFTER_SORAFENIB
+    cabo = option(rec, "cabozantinib")
+    assert (cabo.place, cabo.evidence, cabo.trials) == (Place.PREFERRED, EvidenceLevel.PHASE3, ("CELESTIAL",))
+
+
+def test_after_sorafenib_regorafenib_is_preferred_with_phase3_resorce(knowledge: Knowledge) -> None:
+    rego = option(run(knowledge, AFTER_SORAFENIB), "regorafenib")
+    assert (rego.place, rego.evidence, rego.trials) == (Place.PREFERRED, EvidenceLevel.PHASE3, ("RESORCE",))
+
+
+def test_regorafenib_not_supported_after_sorafenib_intolerance(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib", stop=StopReason.INTOLERANCE), afp_result=afp(10)))
+    rego = option(rec, "regorafenib")
+    assert rego.place is Place.NOT_SUPPORTED
+    assert "intolerance" in rego.decisive_reason
+    assert "RESORCE" in rego.decisive_reason
+    assert option(rec, "cabozantinib").place is Place.PREFERRED
+
+
+def test_regorafenib_with_unknown_sorafenib_stop_reason_asks_why(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib", stop=StopReason.UNKNOWN), afp_result=afp(10)))
+    assert option(rec, "regorafenib").place is Place.PREFERRED
+    assert any("tolerated sorafenib" in c for c in option(rec, "regorafenib").caveats)
+    assert "sorafenib_stop_reason" in {g.kind for g in rec.data_gaps}
+
+
+def test_ramucirumab_is_an_option_when_afp_at_least_400(knowledge: Knowledge) -> None:
+    ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(400))), "ramucirumab")
+    assert (ramu.place, ramu.evidence) == (Place.OPTION, EvidenceLevel.PHASE3)
+    assert "at or above 400" in ramu.reasons[0]
+
+
+def test_ramucirumab_not_supported_when_afp_below_400(knowledge: Knowledge) -> None:
+    ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(399))), "ramucirumab")
+    assert ramu.place is Place.NOT_SUPPORTED
+    assert "below 400" in ramu.decisive_reason
+
+
+@pytest.mark.parametrize(
+    ("afp_result", "why"),
+    [
+        (None, "No AFP result"),
+        (afp(900, days_old=120), "older than 90 days"),
+        (afp(900, comparable=False), "cannot be compared"),
+        (afp(1000, comparator="<"), "does not show"),
+    ],
+    ids=["missing", "too-old", "iu-not-comparable", "less-than-above-cutoff"],
+)
+def test_ramucirumab_with_afp_unknown_asks_for_an_afp(knowledge: Knowledge, afp_result: object, why: str) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp_result))  # type: ignore[arg-type]
+    ramu = option(rec, "ramucirumab")
+    assert ramu.place is Place.OPTION
+    assert any(why in c for c in ramu.caveats)
+    assert [g.kind for g in rec.data_gaps] == ["afp"]
+
+
+def test_afp_reported_as_greater_than_cutoff_counts_as_above(knowledge: Knowledge) -> None:
+    ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(2000, comparator=">"))), "ramucirumab")
+    assert ramu.place is Place.OPTION
+    assert "at or above 400" in ramu.reasons[0]
+    assert not any("AFP" in c for c in ramu.caveats)
+
+
+def test_afp_reported_as_less_than_small_value_counts_as_below(knowledge: Knowledge) -> None:
+    ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(2, comparator="<"))), "ramucirumab")
+    assert ramu.place is Place.NOT_SUPPORTED
+
+
+def test_nivolumab_ipilimumab_is_an_option_with_phase2_accelerated_approval(knowledge: Knowledge) -> None:
+    combo = option(run(knowledge, AFTER_SORAFENIB), "nivolumab_ipilimumab")
+    assert (combo.place, combo.evidence) == (Place.OPTION, EvidenceLevel.PHASE2_ACCELERATED_APPROVAL)
+    assert "contraindications" in combo.decisive_reason
+
+
+def test_pembrolizumab_alone_is_less_preferable(knowledge: Knowledge) -> None:
+    pembro = option(run(knowledge, AFTER_SORAFENIB), "pembrolizumab")
+    assert (pembro.place, pembro.evidence) == (Place.LESS_PREFERABLE, EvidenceLevel.PHASE2_ACCELERATED_APPROVAL)
+    assert "KEYNOTE-240" in pembro.decisive_reason
+
+
+def test_nivolumab_alone_is_not_preferred(knowledge: Knowledge) -> None:
+    nivo = option(run(knowledge, AFTER_SORAFENIB), "nivolumab")
+    assert nivo.place is Place.NOT_PREFERRED
+    assert "CheckMate 459" in nivo.decisive_reason
+
+
+def test_clinical_trial_is_always_offered(knowledge: Knowledge) -> None:
+    for patient in (
+        AFTER_SORAFENIB,
+        AFTER_ATEZO_BEV,
+        facts(),
+        facts(line(1, "sorafenib"), line(2, "regorafenib")),
+        facts(line(1, "durvalumab", "tremelimumab")),
+        facts(line(1, "doxorubicin")),
+    ):
+        trial = option(run(knowledge, patient), "clinical_trial")
+        assert trial.place is Place.OPTION
+        assert "always encouraged" in trial.rationale
+
+
+def test_after_lenvatinib_same_options_marked_extrapolated(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "lenvatinib"), afp_result=afp(1250)))
+    assert rec.setting is SettingId.AFTER_LENVATINIB
+    assert {o.regimen_id for o in rec.preferred} == {"cabozantinib", "regorafenib"}
+    assert all(o.extrapolated for o in rec.options)
+    assert any("extrapolated" in n for n in rec.setting_notes)
+
+
+# --- 2.2 After atezolizumab + bevacizumab --------------------------------------------------------------
+
+
+def test_after_atezo_bev_cabozantinib_and_regorafenib_may_be_preferred_without_prospective_evidence(
+    knowledge: Knowledge,
+) -> None:
+    rec = run(knowledge, AFTER_ATEZO_BEV)
+    assert rec.setting is SettingId.AFTER_ATEZOLIZUMAB_BEVACIZUMAB
+    for regimen in ("cabozantinib", "regorafenib"):
+        assert (option(rec, regimen).place, option(rec, regimen).evidence) == (Place.PREFERRED, EvidenceLevel.NONE)
+    assert any("prospective evidence" in n for n in rec.setting_notes)
+
+
+def test_after_atezo_bev_lenvatinib_and_sorafenib_are_options(knowledge: Knowledge) -> None:
+    rec = run(knowledge, AFTER_ATEZO_BEV)
+    assert option(rec, "lenvatinib").place is Place.OPTION
+    assert option(rec, "sorafenib").place is Place.OPTION
+
+
+def test_after_atezo_bev_nivolumab_ipilimumab_is_an_option_on_retrospective_data(knowledge: Knowledge) -> None:
+    combo = option(run(knowledge, AFTER_ATEZO_BEV), "nivolumab_ipilimumab")
+    assert (combo.place, combo.evidence) == (Place.OPTION, EvidenceLevel.RETROSPECTIVE)
+    assert "Wong-2021" in combo.trials
+
+
+def test_ramucirumab_unlikely_effective_after_bevacizumab_even_with_high_afp(knowledge: Knowledge) -> None:
+    ramu = option(run(knowledge, AFTER_ATEZO_BEV), "ramucirumab")
+    assert ramu.place is Place.NOT_SUPPORTED
+    assert "bevacizumab" in ramu.decisive_reason
+
+
+def test_single_agent_checkpoint_inhibitor_not_preferred_after_atezo_bev(knowledge: Knowledge) -> None:
+    rec = run(knowledge, AFTER_ATEZO_BEV)
+    assert option(rec, "nivolumab").place is Place.NOT_PREFERRED
+    assert option(rec, "pembrolizumab").place is Place.NOT_PREFERRED
+
+
+def test_after_other_immunotherapy_first_line_is_a_labelled_extrapolation_without_preference(
+    knowledge: Knowledge,
+) -> None:
+    rec = run(knowledge, facts(line(1, "durvalumab", "tremelimumab"), afp_result=afp(1250)))
+    assert rec.setting is SettingId.AFTER_OTHER_IMMUNOTHERAPY
+    assert not rec.preferred
+    assert all(o.extrapolated for o in rec.options)
+    assert any("not the review's recommendation" in n for n in rec.setting_notes)
+    assert option(rec, "cabozantinib").place is Place.OPTION
+
+
+def test_after_a_first_line_the_review_does_not_address_no_option_is_ranked(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "regorafenib")), ("cabozantinib",))
+    assert rec.setting is SettingId.AFTER_OTHER_REGIMEN
+    assert [o.regimen_id for o in rec.options] == ["clinical_trial"]
+    assert rec.selected[0].place is Place.NOT_ADDRESSED
+
+
+# --- 2.3 Other settings --------------------------------------------------------------------------------
+
+
+def test_first_line_atezolizumab_bevacizumab_is_preferred(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts())
+    assert rec.setting is SettingId.FIRST_LINE
+    assert [o.regimen_id for o in rec.preferred] == ["atezolizumab_bevacizumab"]
+    assert option(rec, "sorafenib").place is Place.OPTION
+
+
+@pytest.mark.parametrize("agent", ["regorafenib", "cabozantinib", "ramucirumab"])
+def test_second_line_only_agent_in_treatment_naive_patient_is_not_supported(knowledge: Knowledge, agent: str) -> None:
+    rec = run(knowledge, facts(afp_result=afp(1250)), (agent,))
+    assert rec.selected[0].place is Place.NOT_SUPPORTED
+    assert not rec.selected[0].fits
+
+
+def test_beyond_second_line_cabozantinib_is_the_only_preferred(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), line(2, "regorafenib"), afp_result=afp(1250)))
+    assert rec.setting is SettingId.BEYOND_SECOND_LINE
+    assert [o.regimen_id for o in rec.preferred] == ["cabozantinib"]
+    assert "beyond second line" in option(rec, "cabozantinib").rationale
+
+
+def test_regimen_already_received_is_not_suggested_again(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), line(2, "cabozantinib")), ("cabozantinib",))
+    cabo = option(rec, "cabozantinib")
+    assert cabo.place is Place.NOT_SUPPORTED
+    assert "Already received as line 2" in cabo.decisive_reason
+    assert rec.selected[0].already_received
+
+
+def test_child_pugh_b_is_a_caveat_on_every_option(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp="B"))
+    drug_options = [o for o in rec.options if o.regimen_id != "clinical_trial"]
+    assert all(any("Child-Pugh B" in c for c in o.caveats) for o in drug_options)
+    assert any("cohort 5" in c for c in option(rec, "nivolumab").caveats)
+    assert option(rec, "cabozantinib").place is Place.PREFERRED
+
+
+@pytest.mark.parametrize(("klass", "text"), [("C", "no evidence"), (None, "unknown")])
+def test_child_pugh_c_or_unknown_says_the_review_has_no_evidence(
+    knowledge: Knowledge, klass: str | None, text: str
+) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp=klass))  # type: ignore[arg-type]
+    assert all(any(text in c for c in o.caveats) for o in rec.options if o.regimen_id != "clinical_trial")
+
+
+def test_immunotherapy_cautions_are_flagged_not_decided(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cautions=(CautionKind.ORGAN_TRANSPLANT,)))
+    combo = option(rec, "nivolumab_ipilimumab")
+    assert combo.place is Place.OPTION
+    assert any("Review before immunotherapy: organ transplant" in c for c in combo.caveats)
+    assert not any("Review before immunotherapy" in c for c in option(rec, "cabozantinib").caveats)
+
+
+@pytest.mark.parametrize("status", [DiagnosisStatus.ABSENT, DiagnosisStatus.UNKNOWN])
+def test_hcc_not_documented_gives_no_recommendation(knowledge: Knowledge, status: DiagnosisStatus) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), hcc=HccDiagnosis(status)), ("cabozantinib",))
+    assert not rec.applicable
+    assert not rec.options
+    assert not rec.selected
+
+
+def test_unknown_medication_history_gives_no_setting(knowledge: Knowledge) -> None:
+    patient = facts(afp_result=afp(1250))
+    from dataclasses import replace
+
+    rec = run(knowledge, replace(patient, medication_history_known=False), ("cabozantinib",))
+    assert rec.setting is None
+    assert not rec.options
+    assert [g.kind for g in rec.data_gaps] == ["medication_history"]
+
+
+# --- 2.4 The selected order ----------------------------------------------------------------------------
+
+
+def test_selected_preferred_regimen_fits(knowledge: Knowledge) -> None:
+    rec = run(knowledge, AFTER_SORAFENIB, ("cabozantinib",))
+    assert rec.selected[0].fits
+    assert rec.selected[0].regimen_id == "cabozantinib"
+
+
+def test_combination_counts_only_when_all_agents_are_drafted(knowledge: Knowledge) -> None:
+    alone = run(knowledge, AFTER_SORAFENIB, ("nivolumab",))
+    assert alone.selected[0].regimen_id == "nivolumab"
+    assert alone.selected[0].place is Place.NOT_PREFERRED
+    combined = run(knowledge, AFTER_SORAFENIB, ("nivolumab",), others=("ipilimumab",))
+    assert combined.selected[0].regimen_id == "nivolumab_ipilimumab"
+    assert combined.selected[0].place is Place.OPTION
+    assert set(combined.selected[0].order_references) == {"MedicationRequest/sel-0", "MedicationRequest/other"}
+
+
+def test_selected_ramucirumab_with_low_afp_does_not_fit(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(20)), ("ramucirumab",))
+    assert rec.selected[0].place is Place.NOT_SUPPORTED
+    assert "below 400" in rec.selected[0].reason
+
+
+def test_selected_agent_outside_the_setting_is_not_addressed(knowledge: Knowledge) -> None:
+    rec = run(knowledge, AFTER_SORAFENIB, ("bevacizumab",))
+    assert rec.selected[0].place is Place.NOT_ADDRESSED
+    assert "does not address" in rec.selected[0].reason
+
+
+def test_post_review_notes_are_dated_and_can_be_switched_off(knowledge: Knowledge) -> None:
+    from cds_service.sequencing.engine import SequencingParameters
+
+    shown = recommend(AFTER_SORAFENIB, knowledge, today=TODAY)
+    assert any(n.date == "2021-07-23" for n in shown.post_review_notes)
+    hidden = recommend(
+        AFTER_SORAFENIB, knowledge, today=TODAY, params=SequencingParameters(show_post_review_notes=False)
+    )
+    assert not hidden.post_review_notes
+    assert [o.place for o in hidden.options] == [o.place for o in shown.options]
