@@ -55,28 +55,41 @@ def _print_cards(name: str, status: int, body: dict[str, Any], out: Any) -> None
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from fastapi.testclient import TestClient
-
-    from cds_service.api.app import create_app
-    from cds_service.config import Settings
-    from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+    import asyncio
 
     folder = Path(args.fixtures)
     files = sorted(folder.glob("*.json"))
     if not files:
         sys.stderr.write(f"no hook requests in {folder}\n")
         return 1
-    service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
     as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
-    settings = Settings(database_url="sqlite:///:memory:", log_level="WARNING")
     sys.stdout.write(f"Rules evaluated as of {as_of.isoformat()}\n")
-    with TestClient(create_app(settings, clock=lambda: as_of)) as client:
+    for name, status, body in asyncio.run(_post_fixtures(files, as_of)):
+        _print_cards(name, status, body, sys.stdout)
+    return 0
+
+
+async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int, dict[str, Any]]]:
+    """Send each hook request to the service in-process (the app's lifespan runs as in production)."""
+    import httpx
+
+    from cds_service.api.app import create_app
+    from cds_service.config import Settings
+    from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+
+    service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
+    app = create_app(Settings(database_url="sqlite:///:memory:", log_level="ERROR"), clock=lambda: as_of)
+    results = []
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as client,
+    ):
         for path in files:
             request = json.loads(path.read_text(encoding="utf-8"))
             service = service_by_hook.get(request.get("hook"), ORDER_SELECT_ID)
-            response = client.post(f"/cds-services/{service}", json=request)
-            _print_cards(f"{path.name} ({request.get('hook')})", response.status_code, response.json(), sys.stdout)
-    return 0
+            response = await client.post(f"/cds-services/{service}", json=request)
+            results.append((f"{path.name} ({request.get('hook')})", response.status_code, response.json()))
+    return results
 
 
 def _knowledge_table(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -70,6 +70,15 @@ class Settings(BaseSettings):
         default_factory=list, description="Extra codes meaning hepatic encephalopathy."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production":
+            if not self.public_base_url.startswith("https://"):
+                raise ValueError("production requires CDS_PUBLIC_BASE_URL to be an https:// URL")
+            if "*" in self.cors_allowed_origins:
+                raise ValueError("production refuses a wildcard in CDS_CORS_ALLOWED_ORIGINS")
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY cds_service ./cds_service
+RUN python -m pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 --user-group cds \
+    && mkdir /data \
+    && chown cds /data
+COPY --from=build /install /usr/local
+ENV CDS_ENVIRONMENT=production \
+    CDS_HOST=0.0.0.0 \
+    CDS_PORT=8000 \
+    CDS_DATABASE_URL=sqlite:////data/cds-service.sqlite3 \
+    PYTHONUNBUFFERED=1
+VOLUME ["/data"]
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+CMD ["cds-service", "serve"]

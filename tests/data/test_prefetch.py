@@ -1,0 +1,101 @@
+"""Prefetch semantics of CDS Hooks 2.0: present keys are the answer; absent required keys are a 412."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from cds_service.data.prefetch import KeyStatus, PrefetchSpec, classify_value, resolve_data
+from cds_service.errors import DataUnavailable
+
+SPECS = (
+    PrefetchSpec("conditions", "Condition?patient={{context.patientId}}", "conditions", required=True),
+    PrefetchSpec("afp", "Observation?patient={{context.patientId}}&code=1834-1", "observations", required=False),
+)
+CONDITION = {"resourceType": "Condition", "id": "c1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        ({"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": CONDITION}]}, KeyStatus.PROVIDED),
+        (CONDITION, KeyStatus.PROVIDED),
+        (None, KeyStatus.NONE),
+        ({"resourceType": "Bundle", "type": "searchset", "total": 0}, KeyStatus.NONE),
+        ({"resourceType": "Bundle", "entry": []}, KeyStatus.NONE),
+        ({"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "timeout"}]}, KeyStatus.ERROR),
+        (
+            {
+                "resourceType": "Bundle",
+                "entry": [{"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "fatal"}]}}],
+            },
+            KeyStatus.ERROR,
+        ),
+        (
+            {
+                "resourceType": "Bundle",
+                "entry": [
+                    {"resource": CONDITION},
+                    {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "warning"}]}},
+                ],
+            },
+            KeyStatus.PROVIDED,
+        ),
+        ("<html>error</html>", KeyStatus.ERROR),
+    ],
+    ids=[
+        "searchset",
+        "single-resource",
+        "null",
+        "empty-searchset",
+        "empty-no-type",
+        "operation-outcome",
+        "bundle-of-outcome",
+        "bundle-with-warning",
+        "html-error-page",
+    ],
+)
+def test_classify_prefetch_value(value: Any, status: KeyStatus) -> None:
+    assert classify_value(value) is status
+
+
+class RecordingFetcher:
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.asked: list[str] = []
+
+    async def fetch_missing(self, specs: list[PrefetchSpec], context: Mapping[str, Any]) -> dict[str, Any]:
+        self.asked += [s.key for s in specs]
+        return {k: v for k, v in self.answers.items() if k in {s.key for s in specs}}
+
+
+def test_present_keys_are_never_refetched_even_when_null_or_empty() -> None:
+    fetcher = RecordingFetcher({"conditions": CONDITION, "afp": CONDITION})
+    resolved = asyncio.run(resolve_data(SPECS, {"conditions": None, "afp": {"resourceType": "Bundle"}}, {}, fetcher))
+    assert fetcher.asked == []
+    assert resolved.status == {"conditions": KeyStatus.NONE, "afp": KeyStatus.NONE}
+    assert resolved.available("conditions")
+
+
+def test_absent_keys_go_to_the_fetcher() -> None:
+    fetcher = RecordingFetcher({"conditions": CONDITION})
+    resolved = asyncio.run(resolve_data(SPECS, {}, {"patientId": "p1"}, fetcher))
+    assert fetcher.asked == ["conditions", "afp"]
+    assert resolved.status == {"conditions": KeyStatus.PROVIDED, "afp": KeyStatus.MISSING}
+    assert not resolved.available("observations")
+
+
+def test_required_key_missing_without_fetcher_is_412() -> None:
+    with pytest.raises(DataUnavailable, match="conditions") as raised:
+        asyncio.run(resolve_data(SPECS, {"afp": None}, {}, None))
+    assert raised.value.status_code == 412
+    assert raised.value.expression == ["prefetch.conditions"]
+
+
+def test_optional_key_missing_is_not_an_error() -> None:
+    resolved = asyncio.run(resolve_data(SPECS, {"conditions": None}, {}, None))
+    assert resolved.status["afp"] is KeyStatus.MISSING
+    assert [s.key for s in resolved.unavailable()] == ["afp"]

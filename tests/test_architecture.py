@@ -1,0 +1,86 @@
+"""Layers import downward only (README, "Architecture"); the sequencing engine stays pure."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cds_service"
+
+# What each layer must not import (project layers above it, and outside concerns).
+FORBIDDEN = {
+    "sequencing": [
+        "cds_service.mapping",
+        "cds_service.cards",
+        "cds_service.data",
+        "cds_service.hooks",
+        "cds_service.security",
+        "cds_service.api",
+        "cds_service.store",
+        "cds_service.config",
+        "fhir",
+        "httpx",
+        "fastapi",
+        "starlette",
+        "sqlalchemy",
+    ],
+    "mapping": [
+        "cds_service.cards",
+        "cds_service.data",
+        "cds_service.hooks",
+        "cds_service.security",
+        "cds_service.api",
+        "cds_service.store",
+        "cds_service.config",
+        "httpx",
+        "fastapi",
+        "starlette",
+    ],
+    "cards": [
+        "cds_service.mapping",
+        "cds_service.data",
+        "cds_service.hooks",
+        "cds_service.security",
+        "cds_service.api",
+        "cds_service.store",
+        "cds_service.config",
+        "httpx",
+        "fastapi",
+        "starlette",
+    ],
+    "data": ["cds_service.hooks", "cds_service.security", "cds_service.api", "cds_service.store", "fastapi"],
+    "hooks": ["cds_service.security", "cds_service.api", "cds_service.store", "fastapi", "starlette"],
+    "security": ["cds_service.api"],
+    "store": ["cds_service.api", "cds_service.hooks", "fastapi"],
+}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_downward(layer: str) -> None:
+    files = sorted((PACKAGE / layer).glob("*.py"))
+    assert files, layer
+    for path in files:
+        for module in imports_of(path):
+            for forbidden in FORBIDDEN[layer]:
+                violates = module == forbidden or module.startswith(forbidden + ".")
+                assert not violates, f"{path.name} imports {module}"
+
+
+def test_fhir_models_are_r4b_only() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        for module in imports_of(path):
+            if module.startswith("fhir.resources"):
+                assert module.startswith("fhir.resources.R4B"), f"{path} imports {module}"
