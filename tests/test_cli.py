@@ -34,3 +34,11 @@ def test_knowledge_table_markdown_and_json(capsys: pytest.CaptureFixture[str]) -
     assert ramucirumab["place"] == "not_supported"
     other_io = next(s for s in data["settings"] if s["setting"] == "after_other_immunotherapy")
     assert all(o["place"] != "preferred" for o in other_io["options"])
+
+
+def test_committed_decision_table_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    assert main(["knowledge", "table"]) == 0
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "decision-table.md").read_text(encoding="utf-8")
+    assert capsys.readouterr().out == committed, "run: cds-service knowledge table > docs/decision-table.md"

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -17,9 +17,10 @@ from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
 from cds_service.errors import InvalidRequest, UnknownService
 from cds_service.hooks.models import HookRequest
+from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.security.clients import ClientIdentity, require_trusted_client
-from cds_service.store.feedback import FeedbackRecord
+from cds_service.store.feedback import FeedbackRecord, IssuedCardRecord
 
 logger = logging.getLogger("cds_service.hooks")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -63,7 +64,9 @@ async def discovery(state: State, client: TrustedClient) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}")
-async def call_service(service_id: str, request: Request, state: State, client: TrustedClient) -> JSONResponse:
+async def call_service(
+    service_id: str, request: Request, state: State, client: TrustedClient, background: BackgroundTasks
+) -> JSONResponse:
     """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
     service = _service(state, service_id)
     started = time.perf_counter()
@@ -79,7 +82,25 @@ async def call_service(service_id: str, request: Request, state: State, client: 
             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         },
     )
+    if result.issued:
+        background.add_task(state.store.record_issued, _issued_records(service, hook_request, result))
     return JSONResponse(result.response.to_json())
+
+
+def _issued_records(service: ServiceDefinition, request: HookRequest, result: HookOutcome) -> list[IssuedCardRecord]:
+    return [
+        IssuedCardRecord(
+            card_uuid=issued.card.uuid,
+            service_id=service.id,
+            hook_instance=request.hookInstance,
+            kind=issued.kind,
+            setting=result.setting,
+            selected=result.selected,
+            suggestions=issued.suggestions,
+            knowledge_version=result.knowledge_version,
+        )
+        for issued in result.issued
+    ]
 
 
 @router.post("/cds-services/{service_id}/feedback")

@@ -27,6 +27,18 @@ AFP_LOINC = ("1834-1", "Alpha-1-Fetoprotein [Mass/volume] in Serum or Plasma")
 RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"
 
 
+CardKind = Literal["recommendation", "mismatch", "data-needed"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCard:
+    """A card and what it stands for, so that feedback on it can be tied back to the recommendation."""
+
+    card: Card
+    kind: CardKind
+    suggestions: dict[str, str]  # suggestion uuid -> what accepting it does ("replace-with:cabozantinib")
+
+
 @dataclass(frozen=True, slots=True)
 class CardContext:
     """Per-request inputs of the card builder."""
@@ -77,6 +89,8 @@ def facts_markdown(facts: PatientFacts, knowledge: Knowledge) -> list[str]:
         rows.append(f"- HCC diagnosis: {facts.hcc.description or 'HCC'} ({source.reference}, {_when(source.date)})")
     if not facts.lines:
         rows.append("- Prior systemic therapy: none on record")
+    else:
+        rows.append(f"- Prior systemic lines: {len(facts.lines)}; a new regimen would be line {facts.next_line_number}")
     for line in facts.lines:
         names = " + ".join(sorted(line.agents))
         refs = ", ".join(e.source.reference for e in line.episodes[:4])
@@ -159,7 +173,7 @@ def _preferred_names(rec: Recommendation) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card:
+def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
     """Card 1: the setting, every option with place and evidence, caveats, facts used, knowledge version."""
     knowledge = ctx.knowledge
     title = rec.setting_title or "Prior systemic therapy unknown"
@@ -190,7 +204,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         "",
         f"Source: {info.review.label}{section}. Knowledge: {info.name} v{info.version} ({info.date.isoformat()}).",
     ]
-    return Card(
+    card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
         summary=fit_summary(summary),
         detail="\n".join(detail),
@@ -198,6 +212,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         source=_source(knowledge),
         links=_trial_links(rec.trials_cited, knowledge),
     )
+    return IssuedCard(card, "recommendation", {})
 
 
 def _alternatives(rec: Recommendation) -> list[OptionAssessment]:
@@ -262,7 +277,7 @@ def _misfit_phrase(selected: SelectedAssessment, rec: Recommendation) -> str:
     return f"{_MISFIT_PHRASES[selected.place]} {rec.setting_phrase or 'with prior therapy unknown'}"
 
 
-def mismatch_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card | None:
+def mismatch_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
     """Card 2 (warning): the selected regimen is not preferred, not supported, or already received."""
     misfits = [s for s in rec.selected if not s.fits]
     if not misfits:
@@ -283,7 +298,7 @@ def mismatch_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card 
         ]
     detail += ["", f"Knowledge v{ctx.knowledge.info.version}; see the recommendation card for the evidence."]
     trials = [t for o in alternatives for t in o.trials]
-    return Card(
+    card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "mismatch"),
         summary=summary,
         detail="\n".join(detail),
@@ -294,6 +309,8 @@ def mismatch_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card 
         overrideReasons=override_reason_codings(ctx.override_reason_system),
         links=_trial_links(trials, ctx.knowledge),
     )
+    meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, alternatives, strict=True)}
+    return IssuedCard(card, "mismatch", meanings)
 
 
 def _afp_service_request(ctx: CardContext) -> dict[str, object]:
@@ -310,7 +327,7 @@ def _afp_service_request(ctx: CardContext) -> dict[str, object]:
     return resource.model_dump(mode="json", exclude_none=True)
 
 
-def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Card | None:
+def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
     """Card 3 (info): missing data that would change the answer; an AFP order in one click."""
     if not rec.data_gaps:
         return None
@@ -331,7 +348,7 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Ca
         if afp_gap
         else None
     )
-    return Card(
+    card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "data"),
         summary=fit_summary(summary),
         detail="\n".join(f"- {gap.description}" for gap in rec.data_gaps),
@@ -340,9 +357,10 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Ca
         suggestions=suggestions,
         selectionBehavior="at-most-one" if suggestions else None,
     )
+    return IssuedCard(card, "data-needed", {s.uuid: "order:afp" for s in suggestions or []})
 
 
-def build_cards(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> list[Card]:
+def build_cards(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> list[IssuedCard]:
     """The cards of one hook call (cds-hooks-conformance.md section 7; issue: at most three cards)."""
     if not rec.applicable:
         return []

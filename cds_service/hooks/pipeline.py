@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from cds_service.cards.builder import CardContext, build_cards
+from cds_service.cards.builder import CardContext, IssuedCard, build_cards
 from cds_service.cards.models import CdsResponse
 from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings
@@ -29,10 +29,14 @@ def utc_today() -> date:
 
 @dataclass(frozen=True, slots=True)
 class HookOutcome:
-    """The response and a short, PHI-free word for logs and metrics."""
+    """The response, the cards issued with what they stand for, and a short PHI-free word for logs."""
 
     response: CdsResponse
     outcome: str
+    issued: tuple[IssuedCard, ...] = ()
+    setting: str | None = None
+    selected: tuple[str, ...] = ()
+    knowledge_version: str | None = None
 
 
 def split_code(value: str | None) -> tuple[str, str] | None:
@@ -120,6 +124,13 @@ class HookPipeline:
             today=self.clock(),
         )
         card_context = CardContext(self.knowledge, context.patientId, request.hookInstance, self.override_reason_system)
-        cards = build_cards(recommendation, card_context, hook=service.hook)
-        outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(cards)}"
-        return HookOutcome(CdsResponse(cards=cards), outcome)
+        issued = build_cards(recommendation, card_context, hook=service.hook)
+        outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(issued)}"
+        return HookOutcome(
+            CdsResponse(cards=[i.card for i in issued]),
+            outcome,
+            issued=tuple(issued),
+            setting=recommendation.setting.value if recommendation.setting else None,
+            selected=tuple(s.regimen_id or "+".join(sorted(s.agents)) for s in recommendation.selected),
+            knowledge_version=recommendation.knowledge_version,
+        )

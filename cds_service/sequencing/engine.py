@@ -72,7 +72,11 @@ class OptionAssessment:
 
 @dataclass(frozen=True, slots=True)
 class SelectedAssessment:
-    """How the clinician's selected draft order(s) fit this patient (clinical-sequencing.md 2.4)."""
+    """How the clinician's selected draft order(s) fit this patient (clinical-sequencing.md 2.4).
+
+    It fits when it is among the best-placed options of the setting (preferred, or an option where the
+    review prefers none), is supported for this patient and was not received before.
+    """
 
     order_references: tuple[str, ...]
     agents: frozenset[str]
@@ -81,10 +85,7 @@ class SelectedAssessment:
     place: Place
     reason: str
     already_received: bool = False
-
-    @property
-    def fits(self) -> bool:
-        return self.place is Place.PREFERRED and not self.already_received
+    fits: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +379,8 @@ def _assess_selected(
 ) -> tuple[SelectedAssessment, ...]:
     knowledge = ctx.knowledge
     by_regimen = {o.regimen_id: o for o in options}
+    drug_options = [o.place.rank for o in options if o.regimen_id != "clinical_trial"]
+    best_rank = min(drug_options, default=Place.PREFERRED.rank)
     assessments = []
     for agents, refs in _group_selected(selected, other_drafts, knowledge):
         regimen_id = knowledge.regimen_by_agents.get(agents)
@@ -407,6 +410,7 @@ def _assess_selected(
                 place=place,
                 reason=reason,
                 already_received=line is not None,
+                fits=line is None and place is not Place.NOT_SUPPORTED and place.rank <= best_rank,
             )
         )
     return tuple(assessments)

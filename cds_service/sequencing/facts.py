@@ -165,3 +165,8 @@ class PatientFacts:
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()
     notes: tuple[DataQualityNote, ...] = field(default=())
     medication_history_known: bool = True
+
+    @property
+    def next_line_number(self) -> int:
+        """The line a new regimen would start: prior lines + 1."""
+        return len(self.lines) + 1

@@ -1,6 +1,8 @@
-"""Durable CDS Hooks feedback (SQLite by default, any SQLAlchemy database by URL).
+"""Durable CDS Hooks feedback and the record of the cards issued (SQLite by default, any SQLAlchemy URL).
 
 The same feedback posted twice is stored once: (service, card, outcome, outcomeTimestamp) is unique.
+Each issued card is recorded with what it stood for (setting, selected regimen, what each suggestion
+does, knowledge version) so that feedback joins back to the recommendation; no patient identifiers.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import StaticPool
 
 metadata = MetaData()
 
@@ -48,6 +51,33 @@ feedback_table = Table(
 )
 
 
+issued_card_table = Table(
+    "cds_issued_card",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(128), nullable=False),
+    Column("hook_instance", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("setting", String(64), nullable=True),
+    Column("selected", Text, nullable=True),
+    Column("suggestions", Text, nullable=True),
+    Column("knowledge_version", String(32), nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCardRecord:
+    card_uuid: str
+    service_id: str
+    hook_instance: str
+    kind: str
+    setting: str | None
+    selected: tuple[str, ...]
+    suggestions: dict[str, str]
+    knowledge_version: str | None
+
+
 @dataclass(frozen=True, slots=True)
 class FeedbackRecord:
     service_id: str
@@ -64,9 +94,15 @@ class FeedbackStore:
     """Feedback persistence. Calls are blocking: call them from a worker thread, not the event loop."""
 
     def __init__(self, database_url: str) -> None:
-        if database_url.startswith("sqlite:///") and database_url != "sqlite:///:memory:":
-            Path(database_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+        if database_url in ("sqlite://", "sqlite:///:memory:"):
+            # One shared in-memory database for every thread (the demo, tests).
+            self.engine: Engine = create_engine(
+                database_url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+            )
+        else:
+            if database_url.startswith("sqlite:///"):
+                Path(database_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(database_url, pool_pre_ping=True)
         metadata.create_all(self.engine)
 
     def save(self, records: list[FeedbackRecord]) -> int:
@@ -87,11 +123,55 @@ class FeedbackStore:
             }
             for r in records
         ]
+        return self._insert_new(feedback_table, rows)
+
+    def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
         insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(feedback_table).values(rows).on_conflict_do_nothing()
+        statement = insert(table).values(rows).on_conflict_do_nothing()
         with self.engine.begin() as connection:
             result = connection.execute(statement)
         return int(result.rowcount or 0)
+
+    def record_issued(self, records: list[IssuedCardRecord]) -> int:
+        """Remember the cards sent (a retried hook call re-sends the same uuids and is stored once)."""
+        if not records:
+            return 0
+        now = datetime.now(UTC)
+        rows: list[dict[str, Any]] = [
+            {
+                "card_uuid": r.card_uuid,
+                "service_id": r.service_id,
+                "hook_instance": r.hook_instance,
+                "kind": r.kind,
+                "setting": r.setting,
+                "selected": json.dumps(list(r.selected)) if r.selected else None,
+                "suggestions": json.dumps(r.suggestions) if r.suggestions else None,
+                "knowledge_version": r.knowledge_version,
+                "issued_at": now,
+            }
+            for r in records
+        ]
+        return self._insert_new(issued_card_table, rows)
+
+    def feedback_with_cards(self) -> list[dict[str, Any]]:
+        """Every feedback row with the card it answers (card fields are None for unknown cards)."""
+        joined = feedback_table.outerjoin(
+            issued_card_table, feedback_table.c.card_uuid == issued_card_table.c.card_uuid
+        )
+        query = select(
+            feedback_table.c.card_uuid,
+            feedback_table.c.outcome,
+            feedback_table.c.accepted_suggestions,
+            feedback_table.c.override_reason_code,
+            issued_card_table.c.kind,
+            issued_card_table.c.setting,
+            issued_card_table.c.selected,
+            issued_card_table.c.suggestions,
+            issued_card_table.c.knowledge_version,
+            issued_card_table.c.hook_instance,
+        ).select_from(joined)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -57,6 +57,7 @@ CASES = [
         [["atezolizumab", "bevacizumab"]],
     ),
     ("15-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
+    ("17-", ["info"], "after another immunotherapy-based first line: no option is preferred", None),
 ]
 
 
@@ -75,7 +76,7 @@ def test_order_select_branch(
 
 
 def test_every_card_conforms_to_cds_hooks(client: TestClient) -> None:
-    for name in [c[0] for c in CASES] + ["02-", "10-"]:
+    for name in [*(c[0] for c in CASES), "02-", "10-"]:
         for card in call(client, name):
             assert len(card["summary"]) < 140
             assert card["uuid"]
