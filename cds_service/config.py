@@ -69,6 +69,19 @@ class Settings(BaseSettings):
     extra_encephalopathy_codes: list[str] = Field(
         default_factory=list, description="Extra codes meaning hepatic encephalopathy."
     )
+    fhir_allowed_servers: list[str] = Field(
+        default_factory=list,
+        description="FHIR server base URLs the service may fetch missing prefetch from (exact match).",
+    )
+    fhir_allow_http: bool = Field(False, description="Allow http:// FHIR servers (development only).")
+    fhir_connect_timeout_seconds: float = Field(2.0, gt=0, description="Connect timeout of each FHIR request.")
+    fhir_read_timeout_seconds: float = Field(5.0, gt=0, description="Read timeout of each FHIR request.")
+    fhir_deadline_seconds: float = Field(
+        3.0, gt=0, description="Overall deadline for all fallback fetches of one hook call (run in parallel)."
+    )
+    fhir_max_pages: int = Field(5, ge=1, description="Bundle pages followed per prefetch key.")
+    fhir_max_resources: int = Field(2000, ge=1, description="Resources read per prefetch key.")
+    fhir_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest FHIR response read.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
@@ -78,6 +91,8 @@ class Settings(BaseSettings):
                 raise ValueError("production requires CDS_PUBLIC_BASE_URL to be an https:// URL")
             if "*" in self.cors_allowed_origins:
                 raise ValueError("production refuses a wildcard in CDS_CORS_ALLOWED_ORIGINS")
+            if self.fhir_allow_http:
+                raise ValueError("production refuses CDS_FHIR_ALLOW_HTTP")
         return self
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
 
+import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,6 +18,7 @@ from cds_service.api.logs import configure_logging
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
+from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
 from cds_service.hooks.pipeline import HookPipeline, split_code, utc_today
 from cds_service.hooks.services import service_definitions
 from cds_service.sequencing.knowledge import load_knowledge
@@ -35,7 +37,22 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         knowledge = load_knowledge()
         store = FeedbackStore(settings.database_url)
         services = service_definitions(knowledge, split_code(settings.child_pugh_observation_code))
-        pipeline = HookPipeline(knowledge, settings, clock=clock)
+        http_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.fhir_read_timeout_seconds, connect=settings.fhir_connect_timeout_seconds),
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        )
+        fetcher = HttpFhirFetcher(
+            http_client,
+            ServerPolicy(tuple(settings.fhir_allowed_servers), settings.fhir_allow_http),
+            FetchLimits(
+                deadline_seconds=settings.fhir_deadline_seconds,
+                max_pages=settings.fhir_max_pages,
+                max_resources=settings.fhir_max_resources,
+                max_response_bytes=settings.fhir_max_response_bytes,
+            ),
+        )
+        pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
         app.state.cds = AppState(settings, knowledge, services, pipeline, store)
         logger.warning(
             "client authentication is not enforced yet: every caller is admitted; "
@@ -45,6 +62,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         try:
             yield
         finally:
+            await http_client.aclose()
             store.close()
 
     app = FastAPI(

@@ -40,6 +40,9 @@ class ResolvedData:
     values: dict[str, Any] = field(default_factory=dict)
     status: dict[str, KeyStatus] = field(default_factory=dict)
     specs: tuple[PrefetchSpec, ...] = ()
+    reasons: dict[str, str] = field(default_factory=dict)  # why a key is missing or failed (no secrets)
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (key, note) e.g. results truncated
+    fetched: tuple[str, ...] = ()  # keys obtained from the FHIR server rather than prefetch
 
     def available(self, category: Category) -> bool:
         """True when every key feeding ``category`` gave an answer (data, or a definite "none")."""
@@ -50,11 +53,27 @@ class ResolvedData:
         return [s for s in self.specs if self.status.get(s.key) in (KeyStatus.ERROR, KeyStatus.MISSING)]
 
 
-class FhirFetcher(Protocol):
-    """Fetches a prefetch key the client did not send (data-access fallback)."""
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """What a fetch needs from the hook call. The token lives only for this request."""
 
-    async def fetch_missing(self, specs: list[PrefetchSpec], context: Mapping[str, Any]) -> dict[str, Any]:
-        """Return the values obtained, by key; keys it could not obtain are left out."""
+    fhir_server: str | None
+    access_token: str | None = field(default=None, repr=False)
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FetchOutcome:
+    values: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FhirFetcher(Protocol):
+    """Fetches the prefetch keys the client did not send (data-access fallback)."""
+
+    async def fetch_missing(self, specs: list[PrefetchSpec], request: FetchRequest) -> FetchOutcome:
+        """The values obtained by key, and a safe reason for each key that could not be obtained."""
         ...
 
 
@@ -94,7 +113,7 @@ def classify_value(value: Any) -> KeyStatus:
 async def resolve_data(
     specs: tuple[PrefetchSpec, ...],
     prefetch: Mapping[str, Any] | None,
-    context: Mapping[str, Any],
+    request: FetchRequest,
     fetcher: FhirFetcher | None,
 ) -> ResolvedData:
     """Use what the client sent, fetch what it left out, and fail with 412 when required data is missing."""
@@ -109,19 +128,26 @@ async def resolve_data(
         else:
             missing.append(spec)
     if missing and fetcher is not None:
-        fetched = await fetcher.fetch_missing(missing, context)
+        fetched = await fetcher.fetch_missing(missing, request)
+        resolved.reasons.update(fetched.failures)
+        resolved.notes += fetched.notes
         for spec in missing:
-            if spec.key in fetched:
-                resolved.status[spec.key] = classify_value(fetched[spec.key])
-                resolved.values[spec.key] = fetched[spec.key]
+            if spec.key in fetched.values:
+                resolved.status[spec.key] = classify_value(fetched.values[spec.key])
+                resolved.values[spec.key] = fetched.values[spec.key]
+        resolved.fetched = tuple(k for k in fetched.values if k in resolved.values)
     for spec in missing:
-        resolved.status.setdefault(spec.key, KeyStatus.MISSING)
+        if spec.key not in resolved.status:
+            resolved.status[spec.key] = KeyStatus.MISSING
+            resolved.reasons.setdefault(spec.key, "not in prefetch; fetching from the FHIR server is not enabled")
+    for spec in specs:
+        if resolved.status[spec.key] is KeyStatus.ERROR:
+            resolved.reasons.setdefault(spec.key, "answered with an error (OperationOutcome)")
     failed = [s for s in resolved.unavailable() if s.required]
     if failed:
-        names = ", ".join(f"{s.key} ({s.template}): {resolved.status[s.key].value}" for s in failed)
-        how = "" if fetcher else "; fetching from fhirServer is not enabled"
+        names = "; ".join(f"{s.key} ({s.template}): {resolved.reasons[s.key]}" for s in failed)
         raise DataUnavailable(
-            f"Required data could not be obtained: {names}{how}",
+            f"Required data could not be obtained: {names}",
             expression=[f"prefetch.{s.key}" for s in failed],
         )
     return resolved

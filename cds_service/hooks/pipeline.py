@@ -12,7 +12,7 @@ from cds_service.cards.builder import CardContext, IssuedCard, build_cards
 from cds_service.cards.models import CdsResponse
 from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings
-from cds_service.data.prefetch import FhirFetcher, resolve_data
+from cds_service.data.prefetch import FetchRequest, FhirFetcher, resolve_data
 from cds_service.errors import InvalidRequest
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
@@ -34,6 +34,8 @@ class HookOutcome:
     response: CdsResponse
     outcome: str
     issued: tuple[IssuedCard, ...] = ()
+    fetched: tuple[str, ...] = ()
+    fetch_failures: tuple[str, ...] = ()
     setting: str | None = None
     selected: tuple[str, ...] = ()
     knowledge_version: str | None = None
@@ -100,7 +102,12 @@ class HookPipeline:
         drafts = self._draft_orders(service, context)
         if drafts is not None and not drafts.selects_hcc_agent:
             return HookOutcome(CdsResponse(cards=[]), "not-relevant")
-        resolved = await resolve_data(service.prefetch, request.prefetch, request.context, self.fetcher)
+        fetch_request = FetchRequest(
+            fhir_server=request.fhirServer,
+            access_token=request.fhirAuthorization.access_token if request.fhirAuthorization else None,
+            context=request.context,
+        )
+        resolved = await resolve_data(service.prefetch, request.prefetch, fetch_request, self.fetcher)
         facts = self.mapper.map_facts(
             resolved.values,
             context.patientId,
@@ -108,9 +115,10 @@ class HookPipeline:
             medications_available=resolved.available("medications"),
         )
         gaps = [
-            DataQualityNote(f"prefetch {spec.key}", f"could not be obtained ({resolved.status[spec.key].value})")
+            DataQualityNote(f"prefetch {spec.key}", f"could not be obtained: {resolved.reasons[spec.key]}")
             for spec in resolved.unavailable()
         ]
+        gaps += [DataQualityNote(f"prefetch {key}", note) for key, note in resolved.notes]
         notes = (*(drafts.notes if drafts else ()), *gaps)
         if notes:
             facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
@@ -129,6 +137,8 @@ class HookPipeline:
         return HookOutcome(
             CdsResponse(cards=[i.card for i in issued]),
             outcome,
+            fetched=resolved.fetched,
+            fetch_failures=tuple(resolved.reasons),
             issued=tuple(issued),
             setting=recommendation.setting.value if recommendation.setting else None,
             selected=tuple(s.regimen_id or "+".join(sorted(s.agents)) for s in recommendation.selected),
