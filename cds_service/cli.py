@@ -78,7 +78,8 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
 
     service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
-    app = create_app(Settings(database_url="sqlite:///:memory:", log_level="ERROR"), clock=lambda: as_of)
+    settings = Settings(database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True)  # in-process only
+    app = create_app(settings, clock=lambda: as_of)
     results = []
     async with (
         app.router.lifespan_context(app),

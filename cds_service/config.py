@@ -82,6 +82,23 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(5, ge=1, description="Bundle pages followed per prefetch key.")
     fhir_max_resources: int = Field(2000, ge=1, description="Resources read per prefetch key.")
     fhir_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest FHIR response read.")
+    auth_disabled: bool = Field(
+        False,
+        description="Development only: admit every caller without a JWT (logged loudly; refused in production).",
+    )
+    client_registry_path: str | None = Field(
+        None, description="The trusted-client registry file (YAML or JSON); required unless auth is disabled."
+    )
+    auth_algorithms: list[str] = Field(
+        default_factory=lambda: ["ES384", "RS384"],
+        description="JWT algorithms accepted (`none` and HS* are always refused).",
+    )
+    auth_leeway_seconds: int = Field(60, ge=0, le=300, description="Clock leeway for exp, nbf and iat.")
+    jwks_cache_seconds: int = Field(3600, ge=0, description="How long a key set fetched from a jku is reused.")
+    replay_cache: Literal["memory", "redis"] = Field(
+        "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the replay cache.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")
@@ -93,6 +110,13 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses a wildcard in CDS_CORS_ALLOWED_ORIGINS")
             if self.fhir_allow_http:
                 raise ValueError("production refuses CDS_FHIR_ALLOW_HTTP")
+            if self.auth_disabled:
+                raise ValueError("production refuses CDS_AUTH_DISABLED")
+        refused = {"none", "HS256", "HS384", "HS512"}.intersection(self.auth_algorithms)
+        if refused:
+            raise ValueError(f"CDS_AUTH_ALGORITHMS may never include {sorted(refused)}")
+        if not self.auth_disabled and not self.client_registry_path:
+            raise ValueError("CDS_CLIENT_REGISTRY_PATH is required (or CDS_AUTH_DISABLED=true for local development)")
         return self
 
 

@@ -26,6 +26,12 @@ def load_request(name: str) -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(autouse=True)
+def _authentication_off_unless_a_test_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests are about clinical behaviour; tests/security turns authentication on explicitly."""
+    monkeypatch.setenv("CDS_AUTH_DISABLED", "true")
+
+
 @pytest.fixture(scope="session")
 def knowledge() -> Knowledge:
     return load_knowledge()

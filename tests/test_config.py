@@ -37,5 +37,27 @@ def test_production_refuses_insecure_settings(overrides: dict[str, object], mess
         Settings(environment="production", **overrides)  # type: ignore[arg-type]
 
 
-def test_production_accepts_https() -> None:
-    assert Settings(environment="production", public_base_url="https://cds.example.org").environment == "production"
+def test_production_accepts_https_with_authentication() -> None:
+    settings = Settings(
+        environment="production",
+        public_base_url="https://cds.example.org",
+        auth_disabled=False,
+        client_registry_path="config/clients.example.yaml",
+    )
+    assert settings.environment == "production"
+
+
+def test_production_refuses_authentication_off() -> None:
+    with pytest.raises(ValidationError, match="CDS_AUTH_DISABLED"):
+        Settings(environment="production", public_base_url="https://cds.example.org", auth_disabled=True)
+
+
+def test_authentication_needs_a_registry() -> None:
+    with pytest.raises(ValidationError, match="CDS_CLIENT_REGISTRY_PATH"):
+        Settings(auth_disabled=False)
+
+
+@pytest.mark.parametrize("algorithm", ["none", "HS256"])
+def test_symmetric_and_none_algorithms_can_never_be_configured(algorithm: str) -> None:
+    with pytest.raises(ValidationError, match="never include"):
+        Settings(auth_algorithms=["ES384", algorithm])

@@ -21,10 +21,35 @@ from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
 from cds_service.hooks.pipeline import HookPipeline, split_code, utc_today
 from cds_service.hooks.services import service_definitions
+from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, KeySets
+from cds_service.security.registry import load_registry
+from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.sequencing.knowledge import load_knowledge
 from cds_service.store.feedback import FeedbackStore
 
 logger = logging.getLogger("cds_service.api")
+
+
+def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> ClientAuthenticator | None:
+    """The JWT verifier from the settings (None when authentication is disabled for development)."""
+    if settings.auth_disabled:
+        return None
+    assert settings.client_registry_path is not None
+    registry, local_keys = load_registry(settings.client_registry_path)
+    replay: ReplayCache = (
+        RedisReplayCache(settings.redis_url) if settings.replay_cache == "redis" else MemoryReplayCache()
+    )
+    return ClientAuthenticator(
+        registry,
+        KeySets(http_client, local_keys, settings.jwks_cache_seconds),
+        replay,
+        AuthSettings(
+            public_base_url=settings.public_base_url,
+            algorithms=tuple(settings.auth_algorithms),
+            leeway_seconds=settings.auth_leeway_seconds,
+            jwks_cache_seconds=settings.jwks_cache_seconds,
+        ),
+    )
 
 
 def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = utc_today) -> FastAPI:
@@ -53,15 +78,19 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             ),
         )
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
-        app.state.cds = AppState(settings, knowledge, services, pipeline, store)
-        logger.warning(
-            "client authentication is not enforced yet: every caller is admitted; "
-            "do not expose this service beyond a trusted network"
-        )
+        authenticator = build_authenticator(settings, http_client)
+        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator)
+        if authenticator is None:
+            logger.warning(
+                "CDS_AUTH_DISABLED=true: client authentication is OFF and every caller is admitted; "
+                "for local development only, never with real patient data"
+            )
         logger.info("ready", extra={"knowledge": knowledge.info.version, "services": list(services)})
         try:
             yield
         finally:
+            if authenticator is not None:
+                await authenticator.replay.close()
             await http_client.aclose()
             store.close()
 

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
@@ -19,7 +19,8 @@ from cds_service.errors import InvalidRequest, UnknownService
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
-from cds_service.security.clients import ClientIdentity, require_trusted_client
+from cds_service.security.clients import DEVELOPMENT_CLIENT, ClientIdentity
+from cds_service.security.jwt_auth import AuthenticationFailed
 from cds_service.store.feedback import FeedbackRecord, IssuedCardRecord
 
 logger = logging.getLogger("cds_service.hooks")
@@ -27,6 +28,18 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 router = APIRouter()
 State = Annotated[AppState, Depends(get_state)]
+
+
+async def require_trusted_client(request: Request, state: State) -> ClientIdentity:
+    """CDS Hooks client authentication on discovery, services and feedback; any failure is a bare 401."""
+    if state.authenticator is None:
+        return DEVELOPMENT_CLIENT
+    try:
+        return await state.authenticator.authenticate(request.headers.get("authorization"), request.url.path)
+    except AuthenticationFailed as exc:
+        raise HTTPException(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"}) from exc
+
+
 TrustedClient = Annotated[ClientIdentity, Depends(require_trusted_client)]
 
 
@@ -71,7 +84,7 @@ async def call_service(
     service = _service(state, service_id)
     started = time.perf_counter()
     hook_request = _validate(HookRequest, await _json_body(request))
-    result = await state.pipeline.run(service, hook_request)
+    result = await state.pipeline.run(service, hook_request, client_servers=client.fhir_servers)
     logger.info(
         "hook answered",
         extra={

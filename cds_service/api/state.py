@@ -9,6 +9,7 @@ from fastapi import Request
 from cds_service.config import Settings
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ServiceDefinition
+from cds_service.security.jwt_auth import ClientAuthenticator
 from cds_service.sequencing.knowledge import Knowledge
 from cds_service.store.feedback import FeedbackStore
 
@@ -20,6 +21,7 @@ class AppState:
     services: dict[str, ServiceDefinition]
     pipeline: HookPipeline
     store: FeedbackStore
+    authenticator: ClientAuthenticator | None  # None only when authentication is disabled (development)
 
 
 def get_state(request: Request) -> AppState:

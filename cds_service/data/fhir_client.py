@@ -49,14 +49,14 @@ class ServerPolicy:
     allowed_bases: tuple[str, ...] = ()
     allow_http: bool = False
 
-    def refusal(self, base: str) -> str | None:
-        """Why ``base`` may not be called, or None when it may."""
+    def refusal(self, base: str, extra_bases: tuple[str, ...] = ()) -> str | None:
+        """Why ``base`` may not be called, or None when it may (``extra_bases``: the client's own)."""
         parts = urlsplit(base)
         if parts.scheme not in ("https", "http") or not parts.netloc:
             return "fhirServer is not an absolute http(s) URL"
         if parts.scheme == "http" and not self.allow_http:
             return "fhirServer is not https"
-        if normalise_base(base) not in {normalise_base(b) for b in self.allowed_bases}:
+        if normalise_base(base) not in {normalise_base(b) for b in (*self.allowed_bases, *extra_bases)}:
             return "fhirServer is not on the allowlist"
         return None
 
@@ -110,7 +110,7 @@ class HttpFhirFetcher:
         if not request.fhir_server:
             outcome.failures = {s.key: "not in prefetch and the request has no fhirServer" for s in specs}
             return outcome
-        refusal = self.policy.refusal(request.fhir_server)
+        refusal = self.policy.refusal(request.fhir_server, request.client_servers)
         if refusal is not None:
             outcome.failures = {s.key: f"not in prefetch and {refusal}" for s in specs}
             return outcome

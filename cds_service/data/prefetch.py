@@ -60,6 +60,7 @@ class FetchRequest:
     fhir_server: str | None
     access_token: str | None = field(default=None, repr=False)
     context: Mapping[str, Any] = field(default_factory=dict)
+    client_servers: tuple[str, ...] = ()  # FHIR bases allowed for the authenticated client
 
 
 @dataclass

@@ -92,8 +92,13 @@ class HookPipeline:
         selections = getattr(context, "selections", None) if service.hook == "order-select" else None
         return self.mapper.map_draft_orders(getattr(context, "draftOrders", None), selections)
 
-    async def run(self, service: ServiceDefinition, request: HookRequest) -> HookOutcome:
-        """Answer one hook call; irrelevant orders are answered before any patient data is read."""
+    async def run(
+        self, service: ServiceDefinition, request: HookRequest, *, client_servers: tuple[str, ...] = ()
+    ) -> HookOutcome:
+        """Answer one hook call; irrelevant orders are answered before any patient data is read.
+
+        ``client_servers`` are the FHIR bases the authenticated client's registry entry allows.
+        """
         if request.hook != service.hook:
             raise InvalidRequest(
                 f"Service {service.id} answers the {service.hook} hook, not {request.hook}", expression=["hook"]
@@ -106,6 +111,7 @@ class HookPipeline:
             fhir_server=request.fhirServer,
             access_token=request.fhirAuthorization.access_token if request.fhirAuthorization else None,
             context=request.context,
+            client_servers=client_servers,
         )
         resolved = await resolve_data(service.prefetch, request.prefetch, fetch_request, self.fetcher)
         facts = self.mapper.map_facts(

@@ -78,6 +78,7 @@ def client(fhir_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         log_level="WARNING",
         fhir_allowed_servers=[fhir_server],
         fhir_allow_http=True,
+        auth_disabled=True,
     )
     with TestClient(create_app(settings, clock=lambda: AS_OF)) as test_client:
         yield test_client

@@ -1,0 +1,179 @@
+"""CDS Hooks 2.0 client authentication: a signed JWT from a trusted EHR on every call.
+
+Verification (conformance checklist section 6.1, best practices): the algorithm is on the allowlist
+(``none`` and every HS* are always refused), ``iss`` is in the trusted-client registry, a ``jku`` header
+must equal the registered URL before anything is fetched, the key is chosen by ``kid`` from that
+client's key set, then signature, ``aud`` (the configured external URL of the endpoint called), ``exp``,
+``nbf`` and ``iat`` with a small leeway, ``tenant`` when the client lists tenants, and last ``jti``
+(accepted once, remembered until ``exp``). Any failure is one generic 401; the reason is logged with
+``iss``, ``kid`` and ``jti`` only, never the token.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from cds_service.security.clients import ClientIdentity
+from cds_service.security.registry import ClientRegistry, TrustedClient
+from cds_service.security.replay import ReplayCache
+
+logger = logging.getLogger("cds_service.security")
+
+REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+
+
+class AuthenticationFailed(Exception):
+    """Internal: why a caller was refused (never sent to the caller)."""
+
+    def __init__(self, reason: str, *, iss: str | None = None, kid: str | None = None, jti: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.iss = iss
+        self.kid = kid
+        self.jti = jti
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    public_base_url: str
+    algorithms: tuple[str, ...] = ("ES384", "RS384")
+    leeway_seconds: int = 60
+    jwks_cache_seconds: int = 3600
+
+
+class KeySets:
+    """JWK sets by client: on file, or fetched from the registered ``jku`` (cached, refreshed once on an
+    unknown ``kid``)."""
+
+    def __init__(self, client: httpx.AsyncClient, local: dict[str, dict[str, Any]], cache_seconds: int) -> None:
+        self._client = client
+        self._local = local
+        self._cache_seconds = cache_seconds
+        self._fetched: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def key_for(self, trusted: TrustedClient, kid: str, algorithm: str) -> jwt.PyJWK:
+        if trusted.has_local_keys:
+            key = _find(self._local.get(trusted.iss, {}), kid)
+        else:
+            assert trusted.jku is not None
+            key = _find(await self._remote(trusted.jku, refresh=False), kid)
+            if key is None:
+                key = _find(await self._remote(trusted.jku, refresh=True), kid)
+        if key is None:
+            raise AuthenticationFailed("unknown kid", iss=trusted.iss, kid=kid)
+        if key.get("use") not in (None, "sig"):
+            raise AuthenticationFailed("key is not a signing key", iss=trusted.iss, kid=kid)
+        if key.get("alg") not in (None, algorithm):
+            raise AuthenticationFailed("token alg differs from the key's alg", iss=trusted.iss, kid=kid)
+        try:
+            return jwt.PyJWK(key, algorithm=algorithm)
+        except jwt.PyJWKError as exc:
+            raise AuthenticationFailed("unusable key in key set", iss=trusted.iss, kid=kid) from exc
+
+    async def _remote(self, url: str, *, refresh: bool) -> dict[str, Any]:
+        cached = self._fetched.get(url)
+        if cached and not refresh and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            response = await self._client.get(url, follow_redirects=False, timeout=5.0)
+            response.raise_for_status()
+            keys = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise AuthenticationFailed(f"key set could not be fetched ({type(exc).__name__})") from exc
+        if not isinstance(keys, dict):
+            raise AuthenticationFailed("key set is not a JWK set")
+        self._fetched[url] = (time.monotonic() + self._cache_seconds, keys)
+        return keys
+
+
+def _find(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:
+    keys = jwks.get("keys")
+    for key in keys if isinstance(keys, list) else []:
+        if isinstance(key, dict) and key.get("kid") == kid:
+            return key
+    return None
+
+
+class ClientAuthenticator:
+    """Built once at start-up; ``authenticate`` runs on every discovery, service and feedback call."""
+
+    def __init__(self, registry: ClientRegistry, keys: KeySets, replay: ReplayCache, settings: AuthSettings) -> None:
+        refused = REFUSED_ALGORITHMS.intersection(settings.algorithms)
+        if refused:
+            raise ValueError(f"algorithms never accepted: {sorted(refused)}")
+        self.registry = registry
+        self.keys = keys
+        self.replay = replay
+        self.settings = settings
+
+    async def authenticate(self, authorization: str | None, path: str) -> ClientIdentity:
+        """Verify the bearer JWT for a call to ``path``; raise ``AuthenticationFailed`` (logged) if not valid."""
+        try:
+            return await self._verify(authorization, path)
+        except AuthenticationFailed as failure:
+            logger.warning(
+                "client authentication failed",
+                extra={"reason": failure.reason, "iss": failure.iss, "kid": failure.kid, "jti": failure.jti},
+            )
+            raise
+
+    async def _verify(self, authorization: str | None, path: str) -> ClientIdentity:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("no bearer token")
+        token = token.strip()
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed("malformed token") from exc
+        iss = unverified.get("iss") if isinstance(unverified.get("iss"), str) else None
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        jti = unverified.get("jti") if isinstance(unverified.get("jti"), str) else None
+        algorithm = header.get("alg")
+        if algorithm in REFUSED_ALGORITHMS or algorithm not in self.settings.algorithms:
+            raise AuthenticationFailed(f"algorithm {algorithm!r} not allowed", iss=iss, kid=kid, jti=jti)
+        trusted = self.registry.by_issuer(iss) if iss else None
+        if trusted is None:
+            raise AuthenticationFailed("untrusted iss", iss=iss, kid=kid, jti=jti)
+        jku = header.get("jku")
+        if jku is not None and jku != trusted.jku:
+            raise AuthenticationFailed("jku not registered for this issuer", iss=iss, kid=kid, jti=jti)
+        if kid is None:
+            raise AuthenticationFailed("no kid", iss=iss, jti=jti)
+        key = await self.keys.key_for(trusted, kid, algorithm)
+        audience = (trusted.audience_base or self.settings.public_base_url).rstrip("/") + path
+        leeway = self.settings.leeway_seconds
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[algorithm],
+                audience=audience,
+                issuer=trusted.iss,
+                leeway=leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise AuthenticationFailed(f"invalid token ({type(exc).__name__})", iss=iss, kid=kid, jti=jti) from exc
+        now = time.time()
+        if float(claims["iat"]) > now + leeway:
+            raise AuthenticationFailed("iat in the future", iss=iss, kid=kid, jti=jti)
+        tenant = claims.get("tenant")
+        if trusted.tenants and tenant not in trusted.tenants:
+            raise AuthenticationFailed("tenant not allowed", iss=iss, kid=kid, jti=jti)
+        ttl = int(float(claims["exp"]) - now) + leeway
+        if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl):
+            raise AuthenticationFailed("replayed jti", iss=iss, kid=kid, jti=jti)
+        return ClientIdentity(
+            issuer=trusted.iss,
+            tenant=tenant if isinstance(tenant, str) else None,
+            authenticated=True,
+            fhir_servers=trusted.fhir_servers,
+        )

@@ -1,0 +1,87 @@
+"""The trusted-client registry: which EHRs may call the service, with which keys, tenants and FHIR servers.
+
+A YAML or JSON file (``CDS_CLIENT_REGISTRY_PATH``)::
+
+    clients:
+      - iss: https://ehr.hospital.example          # the JWT "iss", exactly
+        jku: https://ehr.hospital.example/jwks.json  # the one key-set URL a token's "jku" may name
+        jwks: {keys: [...]}                        # an inline JWK set, or
+        jwks_path: keys/ehr.jwks.json              # a local JWK set (relative to this file); with either,
+                                                   # keys are never fetched, even when jku is given
+        tenants: [north, south]                    # optional: allowed "tenant" claims
+        fhir_servers: [https://ehr.hospital.example/fhir]  # FHIR bases this client's calls may be fetched from
+        audience_base: https://cds.hospital.example      # optional: base of "aud" if the EHR types its own
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RegistryError(Exception):
+    """The registry file is missing or invalid (a start-up error)."""
+
+
+class TrustedClient(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    iss: str = Field(min_length=1)
+    jku: str | None = Field(None, pattern=r"^https://")
+    jwks: dict[str, Any] | None = None
+    jwks_path: str | None = None
+    tenants: tuple[str, ...] = ()
+    fhir_servers: tuple[str, ...] = ()
+    audience_base: str | None = None
+    description: str | None = None
+
+    @model_validator(mode="after")
+    def _key_source(self) -> TrustedClient:
+        if self.jwks is not None and self.jwks_path is not None:
+            raise ValueError(f"client {self.iss}: give jwks or jwks_path, not both")
+        if self.jku is None and self.jwks is None and self.jwks_path is None:
+            raise ValueError(f"client {self.iss}: give jku, jwks or jwks_path")
+        return self
+
+    @property
+    def has_local_keys(self) -> bool:
+        """Keys are on file; a ``jku`` then only has to match, it is never fetched."""
+        return self.jwks is not None or self.jwks_path is not None
+
+
+class ClientRegistry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clients: tuple[TrustedClient, ...] = ()
+
+    def by_issuer(self, iss: str) -> TrustedClient | None:
+        return next((c for c in self.clients if c.iss == iss), None)
+
+    @model_validator(mode="after")
+    def _unique_issuers(self) -> ClientRegistry:
+        issuers = [c.iss for c in self.clients]
+        if len(issuers) != len(set(issuers)):
+            raise ValueError("each iss may appear once in the client registry")
+        return self
+
+
+def load_registry(path: str | Path) -> tuple[ClientRegistry, dict[str, dict[str, Any]]]:
+    """Read the registry and the local JWK sets it names; returns the registry and local key sets by iss."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
+        registry = ClientRegistry.model_validate(data or {})
+        local: dict[str, dict[str, Any]] = {}
+        for client in registry.clients:
+            if client.jwks is not None:
+                local[client.iss] = client.jwks
+            elif client.jwks_path is not None:
+                local[client.iss] = json.loads((file.parent / client.jwks_path).read_text(encoding="utf-8"))
+        return registry, local
+    except (OSError, ValueError, ValidationError, yaml.YAMLError) as exc:
+        raise RegistryError(f"client registry {file} is invalid: {exc}") from exc
