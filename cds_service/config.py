@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the replay cache.")
+    parse_cache_size: int = Field(
+        4096,
+        ge=0,
+        description="Validated FHIR resources kept in memory by content for repeated calls (0: off).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
     @model_validator(mode="after")

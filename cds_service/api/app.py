@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +26,7 @@ from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, Key
 from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.sequencing.knowledge import load_knowledge
-from cds_service.store.feedback import FeedbackStore
+from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 
 logger = logging.getLogger("cds_service.api")
 
@@ -79,16 +80,23 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         )
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
         authenticator = build_authenticator(settings, http_client)
-        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator)
+        issued_cards = IssuedCardWriter(store)
+        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator, issued_cards)
         if authenticator is None:
             logger.warning(
                 "CDS_AUTH_DISABLED=true: client authentication is OFF and every caller is admitted; "
                 "for local development only, never with real patient data"
             )
+        # Long-lived objects (knowledge, models, matchers) leave the garbage collector's young generations,
+        # and collections run less often: fewer pauses under load (p99).
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         logger.info("ready", extra={"knowledge": knowledge.info.version, "services": list(services)})
         try:
             yield
         finally:
+            await issued_cards.close()
             if authenticator is not None:
                 await authenticator.replay.close()
             await http_client.aclose()

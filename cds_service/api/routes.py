@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from cds_service.api.feedback_models import FeedbackRequest
@@ -46,8 +46,8 @@ TrustedClient = Annotated[ClientIdentity, Depends(require_trusted_client)]
 async def _json_body(request: Request) -> Any:
     body = await request.body()
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise InvalidRequest("Request body is not valid JSON") from exc
 
 
@@ -77,9 +77,7 @@ async def discovery(state: State, client: TrustedClient) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}")
-async def call_service(
-    service_id: str, request: Request, state: State, client: TrustedClient, background: BackgroundTasks
-) -> JSONResponse:
+async def call_service(service_id: str, request: Request, state: State, client: TrustedClient) -> Response:
     """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
     service = _service(state, service_id)
     started = time.perf_counter()
@@ -96,8 +94,8 @@ async def call_service(
         },
     )
     if result.issued:
-        background.add_task(state.store.record_issued, _issued_records(service, hook_request, result))
-    return JSONResponse(result.response.to_json())
+        state.issued_cards.submit(_issued_records(service, hook_request, result))
+    return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 
 def _issued_records(service: ServiceDefinition, request: HookRequest, result: HookOutcome) -> list[IssuedCardRecord]:

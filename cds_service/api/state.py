@@ -11,7 +11,7 @@ from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.security.jwt_auth import ClientAuthenticator
 from cds_service.sequencing.knowledge import Knowledge
-from cds_service.store.feedback import FeedbackStore
+from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 
 
 @dataclass
@@ -22,8 +22,9 @@ class AppState:
     pipeline: HookPipeline
     store: FeedbackStore
     authenticator: ClientAuthenticator | None  # None only when authentication is disabled (development)
+    issued_cards: IssuedCardWriter
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.cds
     return state

@@ -61,6 +61,7 @@ def mapping_parameters(settings: Settings) -> MappingParameters:
             hepatic_encephalopathy=tuple(settings.extra_encephalopathy_codes),
         ),
         child_pugh_observation_code=split_code(settings.child_pugh_observation_code),
+        parse_cache_size=settings.parse_cache_size,
     )
 
 

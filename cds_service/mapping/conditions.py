@@ -6,12 +6,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.mapping.fhir import ConceptMatcher, codings, concept_texts, first_date, parse_r4
+from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
 from cds_service.mapping.resources import JsonObject
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import (
     CautionKind,
-    DataQualityNote,
     DiagnosisStatus,
     HccDiagnosis,
     ImmunotherapyCaution,
@@ -88,9 +87,7 @@ class ConditionMapper:
         self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites)
         self.encephalopathy = ConceptMatcher(vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy)
 
-    def map(
-        self, raw_conditions: Iterable[JsonObject], *, data_available: bool, notes: list[DataQualityNote]
-    ) -> ConditionFacts:
+    def map(self, raw_conditions: Iterable[JsonObject], *, data_available: bool, parser: Parser) -> ConditionFacts:
         """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted."""
         hcc_sources: list[Provenance] = []
         description: str | None = None
@@ -98,7 +95,7 @@ class ConditionMapper:
         ascites: LiverFinding | None = None
         encephalopathy: LiverFinding | None = None
         for raw in raw_conditions:
-            condition = parse_r4(raw, notes)
+            condition = parser.parse(raw)
             if condition is None or not is_current(condition):
                 continue
             onset = first_date(

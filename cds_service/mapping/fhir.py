@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medication import Medication
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import DataQualityNote
-from cds_service.sequencing.knowledge import ClinicalVocabulary, ConditionVocabulary
+from cds_service.sequencing.knowledge import ConditionVocabulary
 
 R4B_MODELS: dict[str, Any] = {
     "Condition": Condition,
@@ -31,17 +33,117 @@ R4B_MODELS: dict[str, Any] = {
 }
 
 
-def parse_r4(raw: JsonObject, notes: list[DataQualityNote]) -> Any | None:
-    """Validate one raw resource with its R4B model; on failure note it and return None (never raise)."""
-    model = R4B_MODELS.get(str(raw.get("resourceType")))
+_COMMON = ("resourceType", "id", "status", "subject")
+_MEDICATION = (*_COMMON, "statusReason", "medicationCodeableConcept", "medicationReference")
+ELEMENTS_READ: dict[str, frozenset[str]] = {
+    "Condition": frozenset(
+        (
+            *_COMMON,
+            "clinicalStatus",
+            "verificationStatus",
+            "code",
+            "severity",
+            "onsetDateTime",
+            "onsetPeriod",
+            "recordedDate",
+        )
+    ),
+    "Observation": frozenset(
+        (
+            *_COMMON,
+            "code",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "effectiveInstant",
+            "issued",
+            "valueQuantity",
+            "valueString",
+            "valueInteger",
+            "valueCodeableConcept",
+        )
+    ),
+    "MedicationStatement": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+    "MedicationRequest": frozenset((*_MEDICATION, "intent", "authoredOn", "dispenseRequest")),
+    "MedicationAdministration": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+}
+
+
+class ParseCache:
+    """Validated resources by content, least recently used first out (``capacity`` 0: no cache).
+
+    EHRs call the hooks again and again for the same patient (every order selected or edited, then
+    signing), with the same resources; each is validated once. The key is the resource's own content, so
+    a changed resource is validated again. Held in memory only, never persisted or logged.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[bytes, tuple[Any | None, str | None]] = OrderedDict()
+
+    def get(self, key: bytes) -> tuple[Any | None, str | None] | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: bytes, value: tuple[Any | None, str | None]) -> None:
+        self._entries[key] = value
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
+NO_CACHE = ParseCache(0)
+
+
+def parse_r4(raw: JsonObject, notes: list[DataQualityNote], cache: ParseCache = NO_CACHE) -> Any | None:
+    """Validate the elements the rules read with the resource's R4B model; never raise.
+
+    Elements the rules do not read (narrative, meta, extensions, category, performer, notes...) are
+    neither read nor validated, so a malformed one cannot cost the clinician an AFP result; a resource
+    whose read elements are not valid R4 is left out with a note naming it.
+    """
+    resource_type = str(raw.get("resourceType"))
+    model = R4B_MODELS.get(resource_type)
     if model is None:
         return None
+    read = ELEMENTS_READ.get(resource_type)
+    data = raw if read is None else {k: v for k, v in raw.items() if k in read}
+    dispense = data.get("dispenseRequest")
+    if isinstance(dispense, dict) and dispense.keys() - {"validityPeriod"}:
+        data["dispenseRequest"] = {k: v for k, v in dispense.items() if k == "validityPeriod"}
+    key: bytes | None = None
+    if cache.capacity:
+        try:
+            key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            key = None
+        cached = cache.get(key) if key is not None else None
+        if cached is not None:
+            if cached[1] is not None:
+                notes.append(DataQualityNote(resource_reference(raw), cached[1]))
+            return cached[0]
+    parsed: Any | None = None
+    problem: str | None = None
     try:
-        return model.model_validate(raw)
+        parsed = model.model_validate(data)
     except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
         first = str(exc).splitlines()[1] if "\n" in str(exc) else str(exc)
-        notes.append(DataQualityNote(resource_reference(raw), f"not valid FHIR R4 ({first.strip()}); left out"))
-        return None
+        problem = f"not valid FHIR R4 ({first.strip()}); left out"
+        notes.append(DataQualityNote(resource_reference(raw), problem))
+    if key is not None:
+        cache.put(key, (parsed, problem))
+    return parsed
+
+
+class Parser:
+    """Per request: validates resources through the shared cache and collects the data-quality notes."""
+
+    def __init__(self, notes: list[DataQualityNote], cache: ParseCache = NO_CACHE) -> None:
+        self.notes = notes
+        self.cache = cache
+
+    def parse(self, raw: JsonObject) -> Any | None:
+        return parse_r4(raw, self.notes, self.cache)
 
 
 def parse_concept(raw: Any) -> CodeableConcept | None:
@@ -134,13 +236,3 @@ class ConceptMatcher:
             if any(system == s and code.startswith(p) for s, p in self._prefixes):
                 return True
         return self._text is not None and any(self._text.search(t) for t in concept_texts(concepts))
-
-
-def loinc_codes_of(raw: JsonObject, vocabulary: ClinicalVocabulary) -> set[str]:
-    """LOINC codes of a raw Observation's ``code`` (cheap check before full validation)."""
-    loinc = vocabulary.systems["loinc"]
-    found: set[str] = set()
-    for coding in codings(raw.get("code")):
-        if isinstance(coding, dict) and coding.get("system") == loinc and isinstance(coding.get("code"), str):
-            found.add(coding["code"])
-    return found

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.mapping.fhir import codings, concept_texts, first_date, parse_r4
+from cds_service.mapping.fhir import Parser, codings, concept_texts, first_date
 from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import (
@@ -57,7 +57,7 @@ def stop_reason(concepts: Any) -> StopReason:
 
 
 def medication_agents(
-    resource: Any, raw: JsonObject, pool: ResourcePool, matcher: AgentMatcher, notes: list[DataQualityNote]
+    resource: Any, raw: JsonObject, pool: ResourcePool, matcher: AgentMatcher, parser: Parser
 ) -> tuple[AgentMatch, str] | None:
     """The agents a medication resource names, and a display text; None when it names no medication."""
     concept = resource.medicationCodeableConcept
@@ -68,7 +68,7 @@ def medication_agents(
             display = resource.medicationReference.display
             if isinstance(display, str):
                 return matcher.match_concept({"text": display}), display
-            notes.append(DataQualityNote(resource_reference(raw), f"medication {reference} not found; left out"))
+            parser.notes.append(DataQualityNote(resource_reference(raw), f"medication {reference} not found; left out"))
             return None
         match = matcher.match_concept(medication.get("code"))
         for ingredient in as_list(medication.get("ingredient")):
@@ -102,7 +102,7 @@ def _reasons(resource: Any) -> Any:
     return reason if reason else None
 
 
-def episodes_from(pool: ResourcePool, matcher: AgentMatcher, notes: list[DataQualityNote]) -> list[TherapyEpisode]:
+def episodes_from(pool: ResourcePool, matcher: AgentMatcher, parser: Parser) -> list[TherapyEpisode]:
     """Systemic-therapy episodes (agents of the HCC list only) from every medication resource."""
     episodes: list[TherapyEpisode] = []
     for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
@@ -110,16 +110,16 @@ def episodes_from(pool: ResourcePool, matcher: AgentMatcher, notes: list[DataQua
             status = raw.get("status")
             if not isinstance(status, str) or status in EXCLUDED_STATUSES[rtype]:
                 continue
-            resource = parse_r4(raw, notes)
+            resource = parser.parse(raw)
             if resource is None:
                 continue
-            found = medication_agents(resource, raw, pool, matcher, notes)
+            found = medication_agents(resource, raw, pool, matcher, parser)
             if found is None or not found[0].agents:
                 continue
             match, description = found
             start, end = _request_dates(resource) if rtype == "MedicationRequest" else _statement_dates(resource)
             if start is None:
-                notes.append(DataQualityNote(resource_reference(raw), "no usable start date; left out"))
+                parser.notes.append(DataQualityNote(resource_reference(raw), "no usable start date; left out"))
                 continue
             reason = stop_reason(_reasons(resource))
             episodes.append(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from cds_service.mapping.conditions import LiverFinding
-from cds_service.mapping.fhir import codings, first_date, loinc_codes_of, parse_r4
+from cds_service.mapping.fhir import Parser, codings, first_date
 from cds_service.mapping.resources import JsonObject, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import (
@@ -111,21 +111,50 @@ def _effective(observation: Any) -> date | None:
     )
 
 
+class ObservationIndex:
+    """Raw Observations by (system, code), built in one pass over the prefetch.
+
+    Each rule then reads only the few Observations with its codes; the others (vital signs, unrelated
+    labs) cost one dictionary lookup each and are never validated.
+    """
+
+    def __init__(self, raws: Iterable[JsonObject], owned: Callable[[JsonObject], bool] = lambda _: True) -> None:
+        self._owned = owned
+        self._by_code: dict[tuple[str, str], list[JsonObject]] = {}
+        for raw in raws:
+            code = raw.get("code")
+            codings = code.get("coding") if isinstance(code, dict) else None
+            if not isinstance(codings, list):
+                continue
+            for coding in codings:
+                if isinstance(coding, dict):
+                    system, value = coding.get("system"), coding.get("code")
+                    if isinstance(system, str) and isinstance(value, str):
+                        self._by_code.setdefault((system, value), []).append(raw)
+
+    def find(self, system: str, codes: Iterable[str]) -> list[tuple[JsonObject, set[str]]]:
+        """The Observations coded with any of ``codes`` in ``system``, each once, with the codes it has."""
+        found: dict[int, tuple[JsonObject, set[str]]] = {}
+        for code in codes:
+            for raw in self._by_code.get((system, code), ()):
+                found.setdefault(id(raw), (raw, set()))[1].add(code)
+        return [(raw, codes_found) for raw, codes_found in found.values() if self._owned(raw)]
+
+
 def _results(
-    raws: Iterable[JsonObject], codes: set[str], vocabulary: ClinicalVocabulary, notes: list[DataQualityNote]
+    index: ObservationIndex, codes: Iterable[str], vocabulary: ClinicalVocabulary, parser: Parser
 ) -> list[tuple[Any, date, set[str]]]:
-    """Final/amended/corrected observations with one of ``codes``, newest first (undated ones noted)."""
+    """Final/amended/corrected LOINC-coded observations with one of ``codes``, newest first (undated noted)."""
     found = []
-    for raw in raws:
-        loinc = loinc_codes_of(raw, vocabulary) & codes
-        if not loinc or not _is_result(raw):
+    for raw, loinc in index.find(vocabulary.systems["loinc"], codes):
+        if not _is_result(raw):
             continue
-        observation = parse_r4(raw, notes)
+        observation = parser.parse(raw)
         if observation is None:
             continue
         when = _effective(observation)
         if when is None:
-            notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
+            parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
             continue
         found.append((observation, when, loinc))
     found.sort(key=lambda item: item[1], reverse=True)
@@ -133,20 +162,20 @@ def _results(
 
 
 def map_afp(
-    raws: list[JsonObject],
+    index: ObservationIndex,
     vocabulary: ClinicalVocabulary,
     iu_factor: Decimal | None,
-    notes: list[DataQualityNote],
+    parser: Parser,
 ) -> tuple[AfpResult, ...]:
     """AFP results newest first, in ng/mL where the unit allows (IU/mL only with a site factor)."""
     codes = vocabulary.observations
     mass_codes, unit_codes = set(codes.afp_mass), set(codes.afp_units)
     series = []
-    for observation, when, loinc in _results(raws, mass_codes | unit_codes, vocabulary, notes):
+    for observation, when, loinc in _results(index, mass_codes | unit_codes, vocabulary, parser):
         reading = _reading(observation)
         source = Provenance("Observation", observation.id, when)
         if reading is None:
-            notes.append(DataQualityNote(source.reference, "AFP result has no numeric value; left out"))
+            parser.notes.append(DataQualityNote(source.reference, "AFP result has no numeric value; left out"))
             continue
         unit = _unit_key(reading.unit)
         value: Decimal | None = None
@@ -199,7 +228,7 @@ def _lab_component(
     default_unit: str,
     bounds: tuple[Decimal, Decimal],
     higher_is_worse: bool,
-    notes: list[DataQualityNote],
+    parser: Parser,
 ) -> _Component | None:
     for observation, when, _ in results:
         reading = _reading(observation)
@@ -207,7 +236,7 @@ def _lab_component(
             continue
         unit = _unit_key(reading.unit) or default_unit
         if unit not in units:
-            notes.append(
+            parser.notes.append(
                 DataQualityNote(f"Observation/{observation.id}", f"{name} unit {reading.unit} not convertible")
             )
             continue
@@ -222,12 +251,12 @@ def child_pugh_class(score: int) -> Literal["A", "B", "C"]:
 
 
 def map_child_pugh(
-    raws: list[JsonObject],
+    index: ObservationIndex,
     vocabulary: ClinicalVocabulary,
     ascites: LiverFinding | None,
     encephalopathy: LiverFinding | None,
     conditions_available: bool,
-    notes: list[DataQualityNote],
+    parser: Parser,
     coded_observation: tuple[str, str] | None = None,
 ) -> ChildPugh:
     """Child-Pugh from a site-coded Observation, or computed (bilirubin, albumin, INR, ascites, HE).
@@ -237,37 +266,37 @@ def map_child_pugh(
     C 10-15. The class is given only when the missing components could not change it.
     """
     if coded_observation is not None:
-        coded = _coded_child_pugh(raws, coded_observation, notes)
+        coded = _coded_child_pugh(index, coded_observation, parser)
         if coded is not None:
             return coded
     codes = vocabulary.observations
     labs = [
         _lab_component(
             "bilirubin",
-            _results(raws, set(codes.bilirubin_total), vocabulary, notes),
+            _results(index, codes.bilirubin_total, vocabulary, parser),
             BILIRUBIN_TO_MG_PER_DL,
             "mg/dl",
             (Decimal(2), Decimal(3)),
             True,
-            notes,
+            parser,
         ),
         _lab_component(
             "albumin",
-            _results(raws, set(codes.albumin), vocabulary, notes),
+            _results(index, codes.albumin, vocabulary, parser),
             ALBUMIN_TO_G_PER_DL,
             "g/dl",
             (Decimal("2.8"), Decimal("3.5")),
             False,
-            notes,
+            parser,
         ),
         _lab_component(
             "INR",
-            _results(raws, set(codes.inr), vocabulary, notes),
+            _results(index, codes.inr, vocabulary, parser),
             {"": Decimal(1), "{inr}": Decimal(1), "{ratio}": Decimal(1), "1": Decimal(1)},
             "",
             (Decimal("1.7"), Decimal("2.3")),
             True,
-            notes,
+            parser,
         ),
     ]
     components: list[_Component] = []
@@ -301,17 +330,12 @@ def map_child_pugh(
     )
 
 
-def _coded_child_pugh(raws: list[JsonObject], code: tuple[str, str], notes: list[DataQualityNote]) -> ChildPugh | None:
+def _coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser: Parser) -> ChildPugh | None:
     system, value = code
-    for raw in raws:
+    for raw, _ in index.find(system, (value,)):
         if not _is_result(raw):
             continue
-        if not any(
-            isinstance(c, dict) and c.get("system") == system and c.get("code") == value
-            for c in codings(raw.get("code"))
-        ):
-            continue
-        observation = parse_r4(raw, notes)
+        observation = parser.parse(raw)
         if observation is None:
             continue
         when = _effective(observation)
@@ -334,9 +358,9 @@ def _concept_codes(concept: Any) -> list[str]:
     return [v for v in values if isinstance(v, str)]
 
 
-def map_ecog(raws: list[JsonObject], vocabulary: ClinicalVocabulary, notes: list[DataQualityNote]) -> EcogStatus | None:
+def map_ecog(index: ObservationIndex, vocabulary: ClinicalVocabulary, parser: Parser) -> EcogStatus | None:
     """Latest ECOG performance status (LOINC 89247-1), grade 0-5."""
-    for observation, when, _ in _results(raws, set(vocabulary.observations.ecog), vocabulary, notes):
+    for observation, when, _ in _results(index, vocabulary.observations.ecog, vocabulary, parser):
         grade: int | None = observation.valueInteger
         concept = observation.valueCodeableConcept
         if grade is None and concept is not None:

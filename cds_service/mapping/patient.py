@@ -12,9 +12,9 @@ from decimal import Decimal
 from typing import Any
 
 from cds_service.mapping.conditions import ConditionCodes, ConditionMapper
-from cds_service.mapping.fhir import parse_concept
+from cds_service.mapping.fhir import ParseCache, Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
-from cds_service.mapping.observations import map_afp, map_child_pugh, map_ecog
+from cds_service.mapping.observations import ObservationIndex, map_afp, map_child_pugh, map_ecog
 from cds_service.mapping.resources import JsonObject, as_list, collect_resources, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
@@ -31,6 +31,7 @@ class MappingParameters:
     afp_iu_per_ml_to_ng_per_ml: Decimal | None = None
     condition_codes: ConditionCodes = field(default_factory=ConditionCodes)
     child_pugh_observation_code: tuple[str, str] | None = None
+    parse_cache_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class PatientMapper:
         self.params = params or MappingParameters()
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.condition_codes)
+        self.parse_cache = ParseCache(self.params.parse_cache_size)
 
     def map_facts(
         self,
@@ -64,21 +66,22 @@ class PatientMapper:
         """Map every prefetch value (Bundle, resource, null) of one patient to facts with provenance."""
         pool = collect_resources(values, patient_id)
         notes = pool.notes
+        parser = Parser(notes, self.parse_cache)
         vocabulary = self.knowledge.vocabulary
         condition_facts = self.conditions.map(
-            pool.of_type("Condition"), data_available=conditions_available, notes=notes
+            pool.of_type("Condition"), data_available=conditions_available, parser=parser
         )
-        lines = group_into_lines(episodes_from(pool, self.agents, notes), self.params.line_grouping_days)
-        observations = pool.of_type("Observation")
+        lines = group_into_lines(episodes_from(pool, self.agents, parser), self.params.line_grouping_days)
+        observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
-        afp_series = map_afp(observations, vocabulary, factor, notes)
+        afp_series = map_afp(observations, vocabulary, factor, parser)
         child_pugh = map_child_pugh(
             observations,
             vocabulary,
             condition_facts.ascites,
             condition_facts.encephalopathy,
             conditions_available,
-            notes,
+            parser,
             self.params.child_pugh_observation_code,
         )
         return PatientFacts(
@@ -87,7 +90,7 @@ class PatientMapper:
             afp=afp_series[0] if afp_series else None,
             afp_series=afp_series,
             child_pugh=child_pugh,
-            ecog=map_ecog(observations, vocabulary, notes),
+            ecog=map_ecog(observations, vocabulary, parser),
             immunotherapy_cautions=condition_facts.cautions,
             notes=tuple(dict.fromkeys(notes)),
             medication_history_known=medications_available,

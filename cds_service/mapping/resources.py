@@ -40,7 +40,20 @@ class ResourcePool:
     notes: list[DataQualityNote] = field(default_factory=list)
 
     def of_type(self, resource_type: str) -> list[JsonObject]:
-        return self.by_type.get(resource_type, [])
+        """This patient's resources of a type (others are left out with a note)."""
+        return [r for r in self.by_type.get(resource_type, []) if self.owned(r)]
+
+    def owned(self, resource: JsonObject) -> bool:
+        """True when the resource is this patient's; otherwise note it once and return False."""
+        if resource["resourceType"] == "Patient":
+            mine = resource.get("id") in (None, self.patient_id)
+        else:
+            mine = self.belongs_to_patient(_subject_reference(resource))
+        if not mine:
+            note = DataQualityNote(resource_reference(resource), "belongs to another patient; left out")
+            if note not in self.notes:
+                self.notes.append(note)
+        return mine
 
     def resolve(self, reference: str, container: Mapping[str, Any] | None = None) -> JsonObject | None:
         """Resolve a reference to a contained resource (``#id``), a bundle entry, or ``Type/id``."""
@@ -99,29 +112,26 @@ def _entries(value: Any, key: str, notes: list[DataQualityNote]) -> Iterable[tup
         yield (full_url if isinstance(full_url, str) else None), resource
 
 
+# Resources the rules reach through references (medicationReference); only these are indexed.
+REFERENCED_TYPES = frozenset({"Medication"})
+
+
 def collect_resources(values: Mapping[str, Any], patient_id: str) -> ResourcePool:
-    """Pool the resources of every prefetch value; resources of another patient are left out with a note."""
+    """Pool the resources of every prefetch value by type, in one pass.
+
+    Whether a resource belongs to this patient is checked when a rule reads it (``ResourcePool.owned``):
+    the many resources no rule reads cost one list append each.
+    """
     pool = ResourcePool(patient_id=patient_id, patient_aliases={f"Patient/{patient_id}"})
-    gathered: list[tuple[str, JsonObject]] = []
     for key, value in values.items():
         for full_url, resource in _entries(value, key, pool.notes):
-            reference = resource_reference(resource)
-            pool.index.setdefault(reference, resource)
-            if full_url:
-                pool.index.setdefault(full_url, resource)
-                if resource["resourceType"] == "Patient" and resource.get("id") == patient_id:
-                    pool.patient_aliases.add(full_url)
-            gathered.append((key, resource))
-    for _key, resource in gathered:
-        rtype = resource["resourceType"]
-        if rtype == "OperationOutcome":
-            continue
-        if rtype == "Patient":
-            if resource.get("id") not in (None, patient_id):
-                pool.notes.append(DataQualityNote(resource_reference(resource), "another patient; left out"))
-                continue
-        elif not pool.belongs_to_patient(_subject_reference(resource)):
-            pool.notes.append(DataQualityNote(resource_reference(resource), "belongs to another patient; left out"))
-            continue
-        pool.by_type.setdefault(rtype, []).append(resource)
+            rtype = resource["resourceType"]
+            if rtype in REFERENCED_TYPES:
+                pool.index.setdefault(resource_reference(resource), resource)
+                if full_url:
+                    pool.index.setdefault(full_url, resource)
+            elif rtype == "Patient" and full_url and resource.get("id") == patient_id:
+                pool.patient_aliases.add(full_url)
+            if rtype != "OperationOutcome":
+                pool.by_type.setdefault(rtype, []).append(resource)
     return pool

@@ -222,11 +222,8 @@ class _Assessor:
         self.sources.append(self.ctx.knowledge.sequencing.rules[rule].source)
 
     def run(self) -> OptionAssessment:
-        rules = set(self.option.rules)
-        for rule_id, definition in self.ctx.knowledge.sequencing.rules.items():
-            if definition.applies_to == "all":
-                rules.add(rule_id)
-        for rule_id in sorted(rules, key=list(RuleId).index):
+        rules = set(self.option.rules) | self.ctx.knowledge.global_rules
+        for rule_id in sorted(rules, key=_RULE_ORDER.__getitem__):
             _RULES[rule_id](self)
         regimen = self.ctx.knowledge.regimens[self.option.regimen]
         return OptionAssessment(
@@ -340,6 +337,7 @@ def _rule_child_pugh(a: _Assessor) -> None:
         a.caveats.append("Child-Pugh class unknown: the phase III trials enrolled Child-Pugh A.")
 
 
+_RULE_ORDER = {rule_id: position for position, rule_id in enumerate(RuleId)}
 _RULES = {
     RuleId.ALREADY_RECEIVED: _rule_already_received,
     RuleId.REQUIRES_SORAFENIB_TOLERANCE: _rule_requires_sorafenib_tolerance,

@@ -319,6 +319,11 @@ class Knowledge(_Strict):
     def regimen_by_agents(self) -> dict[frozenset[str], str]:
         return {frozenset(r.agents): rid for rid, r in self.regimens.items() if r.agents}
 
+    @cached_property
+    def global_rules(self) -> frozenset[RuleId]:
+        """The rules that apply to every option (``applies_to: all``)."""
+        return frozenset(r for r, d in self.sequencing.rules.items() if d.applies_to == "all")
+
     @property
     def hcc_agents(self) -> frozenset[str]:
         return frozenset(self.terminology.agents)

@@ -7,7 +7,9 @@ does, knowledge version) so that feedback joins back to the recommendation; no p
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    event,
     func,
     select,
     text,
@@ -31,6 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import StaticPool
+
+logger = logging.getLogger("cds_service.store")
 
 metadata = MetaData()
 
@@ -64,6 +69,14 @@ issued_card_table = Table(
     Column("knowledge_version", String(32), nullable=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """WAL: readers never block the writer, and a commit costs no full fsync of the database."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +116,8 @@ class FeedbackStore:
             if database_url.startswith("sqlite:///"):
                 Path(database_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(database_url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
 
     def save(self, records: list[FeedbackRecord]) -> int:
@@ -192,3 +207,54 @@ class FeedbackStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+class IssuedCardWriter:
+    """Records issued cards off the request path: a bounded queue, written in batches by one task.
+
+    A hook answer never waits for the database; if the database falls far behind, records are dropped
+    with a warning rather than slowing clinicians down (feedback itself is always stored).
+    """
+
+    def __init__(self, store: FeedbackStore, max_pending: int = 10_000, batch_size: int = 500) -> None:
+        self._store = store
+        self._queue: asyncio.Queue[list[IssuedCardRecord] | None] = asyncio.Queue(maxsize=max_pending)
+        self._batch_size = batch_size
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+
+    def submit(self, records: list[IssuedCardRecord]) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            self._queue.put_nowait(records)
+        except asyncio.QueueFull:
+            self.dropped += len(records)
+            logger.warning("issued-card records dropped: database behind", extra={"dropped": self.dropped})
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = await self._queue.get()
+            batch: list[IssuedCardRecord] = []
+            while item is not None:
+                batch += item
+                if len(batch) >= self._batch_size or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            stopping = item is None
+            if batch:
+                await self._write(batch)
+
+    async def _write(self, batch: list[IssuedCardRecord]) -> None:
+        try:
+            await asyncio.to_thread(self._store.record_issued, batch)
+        except Exception:
+            logger.exception("issued-card records could not be written", extra={"records": len(batch)})
+
+    async def close(self) -> None:
+        """Write everything queued, then stop."""
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+            self._task = None

@@ -91,33 +91,32 @@ def test_malformed_feedback_is_400(client: TestClient, settings: Settings) -> No
     assert FeedbackStore(settings.database_url).count() == 0
 
 
-def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(
-    client: TestClient, settings: Settings
-) -> None:
+def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(settings: Settings) -> None:
     from tests.conftest import load_request
 
-    cards = client.post(f"/cds-services/{ORDER_SELECT_ID}", json=load_request("09-")).json()["cards"]
-    warning = next(c for c in cards if c["indicator"] == "warning")
-    chosen = warning["suggestions"][0]
-    client.post(
-        FEEDBACK_URL,
-        json={
-            "feedback": [
-                {
-                    "card": warning["uuid"],
-                    "outcome": "accepted",
-                    "acceptedSuggestions": [{"id": chosen["uuid"]}],
-                    "outcomeTimestamp": "2026-11-25T10:00:00Z",
-                },
-                {
-                    "card": "unknown-card",
-                    "outcome": "overridden",
-                    "outcomeTimestamp": "2026-11-25T10:00:00Z",
-                    "overrideReason": {"userComment": "not relevant"},
-                },
-            ]
-        },
-    )
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
+        cards = client.post(f"/cds-services/{ORDER_SELECT_ID}", json=load_request("09-")).json()["cards"]
+        warning = next(c for c in cards if c["indicator"] == "warning")
+        chosen = warning["suggestions"][0]
+        client.post(
+            FEEDBACK_URL,
+            json={
+                "feedback": [
+                    {
+                        "card": warning["uuid"],
+                        "outcome": "accepted",
+                        "acceptedSuggestions": [{"id": chosen["uuid"]}],
+                        "outcomeTimestamp": "2026-11-25T10:00:00Z",
+                    },
+                    {
+                        "card": "unknown-card",
+                        "outcome": "overridden",
+                        "outcomeTimestamp": "2026-11-25T10:00:00Z",
+                        "overrideReason": {"userComment": "not relevant"},
+                    },
+                ]
+            },
+        )
     rows = {r["card_uuid"]: r for r in FeedbackStore(settings.database_url).feedback_with_cards()}
     tied = rows[warning["uuid"]]
     assert tied["kind"] == "mismatch"

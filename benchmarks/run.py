@@ -1,0 +1,228 @@
+"""Performance benchmark: the service side by side with a bare FastAPI echo app, on this machine.
+
+    python -m benchmarks.run [--duration 10] [--connections 16] [--workers 1]
+
+Starts both apps with the same uvicorn worker settings, drives them with wrk (Debian package ``wrk``)
+with the same payloads and concurrency, and prints throughput, p50/p99 latency and the ratio
+service/echo; then the per-request cost and peak memory by prefetch size (in-process), and the
+fallback-fetch overhead against a FHIR server with set delays. Numbers, not assertions: compare them with
+the targets printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.payloads import count_resources, irrelevant, relevant
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_PATH = "/cds-services/hcc-second-line-order-select"
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("{payload}", "rb")
+wrk.body = f:read("*all")
+f:close()
+"""
+
+
+@dataclass
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(app: str, port: int, workers: int, env: dict[str, str], *, factory: bool = False) -> Iterator[str]:
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    if factory:
+        command.append("--factory")
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})  # noqa: S603
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(0.5)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) -> WrkResult:
+    script = payload.with_suffix(".lua")
+    script.write_text(LUA.format(payload=payload))
+    base = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "-s", str(script)]
+    subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # noqa: S603 - warm-up
+    out = subprocess.run([*base, f"-d{duration}s", url], check=True, capture_output=True, text=True).stdout  # noqa: S603
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return WrkResult(rps, p50, p99, int(errors_match.group(1)) if errors_match else 0)
+
+
+def service_env(tmp: Path, **extra: str) -> dict[str, str]:
+    return {"CDS_AUTH_DISABLED": "true", "CDS_LOG_LEVEL": "WARNING",
+            "CDS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}", **extra}
+
+
+def load_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
+    payloads = {"relevant (100 resources)": relevant(100), "irrelevant (100 resources)": irrelevant(100)}
+    rows = ["| Payload | App | req/s | p50 ms | p99 ms | service/echo |", "|---|---|---|---|---|---|"]
+    service_port, echo_port = free_port(), free_port()
+    with server("cds_service.api.app:create_app", service_port, args.workers, service_env(tmp), factory=True) as svc, \
+         server("benchmarks.echo_app:app", echo_port, args.workers, {}) as echo:
+        for name, request in payloads.items():
+            path = tmp / f"{abs(hash(name))}.json"
+            path.write_text(json.dumps(request))
+            check = httpx.post(svc + SERVICE_PATH, content=path.read_bytes(),
+                               headers={"Content-Type": "application/json"}, timeout=10)
+            check.raise_for_status()
+            results = {label: wrk(base + SERVICE_PATH, path, args.duration, args.connections, args.threads)
+                       for label, base in (("service", svc), ("echo", echo))}
+            ratio = results["service"].requests_per_second / results["echo"].requests_per_second
+            for label, result in results.items():
+                errors = f" ({result.errors} non-2xx)" if result.errors else ""
+                shown = f"{ratio:.0%}" if label == "service" else ""
+                rows.append(f"| {name} | {label}{errors} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | "
+                            f"{result.p99_ms:.2f} | {shown} |")
+    return rows
+
+
+async def _per_request(sizes: list[int]) -> list[str]:
+    from cds_service.cards.models import CdsResponse
+    from cds_service.config import Settings
+    from cds_service.hooks.models import HookRequest
+    from cds_service.hooks.pipeline import HookPipeline
+    from cds_service.hooks.services import ORDER_SELECT_ID, service_definitions
+    from cds_service.sequencing.knowledge import load_knowledge
+
+    knowledge = load_knowledge()
+    pipeline = HookPipeline(knowledge, Settings(auth_disabled=True), clock=lambda: date(2026, 11, 25))
+    service = service_definitions(knowledge)[ORDER_SELECT_ID]
+
+    async def handle(body: bytes) -> bytes:
+        request = HookRequest.model_validate(json.loads(body))
+        result = await pipeline.run(service, request)
+        response: CdsResponse = result.response
+        return json.dumps(response.to_json()).encode()
+
+    rows = ["| Prefetch resources | Body KiB | ms per request (median) | peak MiB (one request) |", "|---|---|---|---|"]
+    timings: dict[int, float] = {}
+    for size in sizes:
+        body = json.dumps(relevant(size)).encode()
+        runs = max(5, min(300, 30000 // size))
+        samples = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            await handle(body)
+            samples.append(time.perf_counter() - started)
+        tracemalloc.start()
+        await handle(body)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        timings[size] = statistics.median(samples) * 1000
+        rows.append(f"| {count_resources(relevant(size))} | {len(body) / 1024:,.0f} | {timings[size]:.2f} | "
+                    f"{peak / 2**20:.1f} |")
+    slope_us = (timings[sizes[-1]] - timings[sizes[1]]) * 1000 / (sizes[-1] - sizes[1])
+    rows.append("")
+    rows.append(f"Marginal cost of a resource the rules do not read: {slope_us:.1f} µs (target ≤ 20 µs)")
+    return rows
+
+
+def fallback(args: argparse.Namespace, tmp: Path) -> list[str]:
+    delays = {"conditions": 0.15, "medicationStatements": 0.1, "medicationRequests": 0.08, "afp": 0.05,
+              "liverLabs": 0.05, "medicationAdministrations": 0.05, "patient": 0.02}
+    fhir_port, service_port = free_port(), free_port()
+    with server("benchmarks.fake_fhir:app", fhir_port, 1, {"FAKE_FHIR_DELAYS": json.dumps(delays)}) as fhir:
+        env = service_env(tmp, CDS_FHIR_ALLOWED_SERVERS=json.dumps([f"{fhir}/fhir"]), CDS_FHIR_ALLOW_HTTP="true")
+        with server("cds_service.api.app:create_app", service_port, 1, env, factory=True) as svc:
+            request = relevant(100)
+            del request["prefetch"]
+            request["fhirServer"] = f"{fhir}/fhir"
+            with httpx.Client(timeout=10) as client:
+                slowest, hooks = [], []
+                for _ in range(15):
+                    started = time.perf_counter()
+                    client.get(f"{fhir}/fhir/Condition?patient=hcc-sorafenib").raise_for_status()
+                    slowest.append(time.perf_counter() - started)
+                    started = time.perf_counter()
+                    response = client.post(svc + SERVICE_PATH, json=request)
+                    hooks.append(time.perf_counter() - started)
+                    response.raise_for_status()
+                    assert response.json()["cards"], "fallback produced no cards"
+    single, hook = statistics.median(slowest) * 1000, statistics.median(hooks) * 1000
+    return ["| Slowest single FHIR query | Hook call fetching all 7 keys | ratio (target ≤ 1.2) |", "|---|---|---|",
+            f"| {single:.0f} ms | {hook:.0f} ms | {hook / single:.2f} |"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both apps")
+    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--skip-load", action="store_true", help="only the in-process and fallback parts")
+    args = parser.parse_args()
+    if not args.skip_load and shutil.which("wrk") is None:
+        sys.stderr.write("wrk is not installed (Debian: apt-get install wrk)\n")
+        return 2
+    print(f"# Benchmark, {time.strftime('%Y-%m-%d')}: {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, Python {platform.python_version()}; wrk -c{args.connections} "
+          f"-t{args.threads} -d{args.duration}s, uvicorn workers={args.workers}\n")
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        if not args.skip_load:
+            print("## Throughput and latency (targets: relevant ≥ 40% of echo and p99 ≤ 50 ms; irrelevant ≥ 80%)\n")
+            print("\n".join(load_comparison(args, tmp)), "\n")
+        print("## Cost by prefetch size (in-process: parse, validate, map, sequence, build cards, serialise)\n")
+        print("\n".join(asyncio.run(_per_request([int(s) for s in args.sizes.split(",")]))), "\n")
+        print("## Fallback fetch (no prefetch; FHIR server with set delays, slowest 150 ms)\n")
+        print("\n".join(fallback(args, tmp)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
