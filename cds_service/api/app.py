@@ -16,6 +16,7 @@ from cds_service import __version__
 from cds_service.api.body_limit import BodySizeLimit
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.logs import configure_logging
+from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
@@ -57,12 +58,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     """Build the service; ``clock`` gives today's date to the rules (tests pin it)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    knowledge = load_knowledge()
+    services = service_definitions(knowledge, split_code(settings.child_pugh_observation_code))
+    metrics = Metrics(list(services))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        knowledge = load_knowledge()
         store = FeedbackStore(settings.database_url)
-        services = service_definitions(knowledge, split_code(settings.child_pugh_observation_code))
         http_client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.fhir_read_timeout_seconds, connect=settings.fhir_connect_timeout_seconds),
             follow_redirects=False,
@@ -77,11 +79,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
                 max_resources=settings.fhir_max_resources,
                 max_response_bytes=settings.fhir_max_response_bytes,
             ),
+            on_fetch=metrics.fetched,
         )
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
         authenticator = build_authenticator(settings, http_client)
         issued_cards = IssuedCardWriter(store)
-        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator, issued_cards)
+        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator, issued_cards, metrics)
         if authenticator is None:
             logger.warning(
                 "CDS_AUTH_DISABLED=true: client authentication is OFF and every caller is admitted; "
@@ -119,4 +122,5 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

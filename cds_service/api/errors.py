@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from cds_service.errors import CdsServiceError
 
@@ -47,6 +48,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return outcome_response(400, "invalid", "Invalid request")
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    logger.info("client disconnected before the request was read", extra={"path": request.url.path})
+    return outcome_response(400, "incomplete", "Client disconnected")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unexpected error", extra={"path": request.url.path})
     return outcome_response(500, "exception", "Internal error; the request was not processed")
@@ -56,4 +62,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CdsServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected_error)

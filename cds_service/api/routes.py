@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
-from cds_service.errors import InvalidRequest, UnknownService
+from cds_service.errors import CdsServiceError, InvalidRequest, UnknownService
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
@@ -82,17 +82,19 @@ async def call_service(service_id: str, request: Request, state: State, client: 
     service = _service(state, service_id)
     started = time.perf_counter()
     hook_request = _validate(HookRequest, await _json_body(request))
-    result = await state.pipeline.run(service, hook_request, client_servers=client.fhir_servers)
+    log = {"service": service.id, "hook": service.hook, "hookInstance": hook_request.hookInstance}
+    try:
+        result = await state.pipeline.run(service, hook_request, client_servers=client.fhir_servers)
+    except CdsServiceError as error:
+        duration = round((time.perf_counter() - started) * 1000, 2)
+        logger.warning("hook refused", extra={**log, "outcome": f"http-{error.status_code}", "duration_ms": duration})
+        raise
     logger.info(
         "hook answered",
-        extra={
-            "service": service.id,
-            "hook": service.hook,
-            "hookInstance": hook_request.hookInstance,
-            "outcome": result.outcome,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
+        extra={**log, "outcome": result.outcome, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
     )
+    for card in result.response.cards:
+        state.metrics.cards.labels(service.id, card.indicator).inc()
     if result.issued:
         state.issued_cards.submit(_issued_records(service, hook_request, result))
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
@@ -157,6 +159,12 @@ async def readyz(state: State) -> JSONResponse:
         "store": "ok" if store_ok else "unreachable",
     }
     return JSONResponse(body, status_code=200 if store_ok else 503)
+
+
+@router.get("/metrics")
+async def metrics(state: State) -> Response:
+    """Prometheus metrics (scrape from inside the hospital network; they carry no patient data)."""
+    return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
 
 @router.get("/CodeSystem/override-reason")

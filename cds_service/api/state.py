@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from cds_service.api.metrics import Metrics
 from cds_service.config import Settings
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ServiceDefinition
@@ -23,6 +24,7 @@ class AppState:
     store: FeedbackStore
     authenticator: ClientAuthenticator | None  # None only when authentication is disabled (development)
     issued_cards: IssuedCardWriter
+    metrics: Metrics
 
 
 async def get_state(request: Request) -> AppState:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -99,10 +99,17 @@ class _Collected:
 class HttpFhirFetcher:
     """The data-access fallback; one per app, sharing the app's ``httpx.AsyncClient``."""
 
-    def __init__(self, client: httpx.AsyncClient, policy: ServerPolicy, limits: FetchLimits | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        policy: ServerPolicy,
+        limits: FetchLimits | None = None,
+        on_fetch: Callable[[str, bool], None] | None = None,
+    ) -> None:
         self.client = client
         self.policy = policy
         self.limits = limits or FetchLimits()
+        self.on_fetch = on_fetch  # (key, succeeded) for each key requested from a FHIR server
 
     async def fetch_missing(self, specs: list[PrefetchSpec], request: FetchRequest) -> FetchOutcome:
         """Fetch every key at once; keys not fetched come back in ``failures`` with a safe reason."""
@@ -119,6 +126,9 @@ class HttpFhirFetcher:
         for task in pending:
             task.cancel()
         for key, task in tasks.items():
+            succeeded = task not in pending and task.exception() is None
+            if self.on_fetch is not None:
+                self.on_fetch(key, succeeded)
             if task in pending:
                 outcome.failures[key] = f"FHIR server did not answer within {self.limits.deadline_seconds:g} s"
                 continue

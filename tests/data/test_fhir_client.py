@@ -313,6 +313,7 @@ def test_request_without_prefetch_gets_the_same_cards_as_with_prefetch(api: Any)
     fetched = api.post("/cds-services/hcc-second-line-order-select", json=_without_prefetch("01-"))
     assert fetched.status_code == 200
     assert fetched.json() == with_prefetch
+    assert 'cds_fhir_fallback_fetches_total{outcome="ok"} 7.0' in api.get("/metrics").text
 
 
 @respx.mock
@@ -322,6 +323,7 @@ def test_required_data_refused_by_the_server_is_412_without_the_token(api: Any) 
         "/cds-services/hcc-second-line-order-select", json=_without_prefetch("01-", drop=("conditions",))
     )
     assert response.status_code == 412
+    assert 'cds_fhir_fallback_fetches_total{outcome="failed"} 1.0' in api.get("/metrics").text
     diagnostics = response.json()["issue"][0]["diagnostics"]
     assert "conditions" in diagnostics
     assert "HTTP 401" in diagnostics

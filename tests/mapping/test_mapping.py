@@ -566,3 +566,17 @@ def test_draft_orders_r4_and_dstu2(mapper: PatientMapper) -> None:
     assert any(n.reference == "MedicationRequest/missing" for n in selected.notes)
     every = mapper.map_draft_orders(drafts, None)
     assert {o.reference for o in every.selected} == {"MedicationOrder/order-123", "MedicationRequest/request-123"}
+
+
+def test_parse_cache_gives_the_same_facts_and_notes_and_revalidates_changed_resources(knowledge: Knowledge) -> None:
+    cached = PatientMapper(knowledge, MappingParameters(parse_cache_size=2))
+    broken = condition(ICD_HCC, rid="bad")
+    broken["onsetDateTime"] = "not-a-date"
+    values = {"c": bundle(condition(ICD_HCC, rid="good"), broken)}
+    first = cached.map_facts(values, PID)
+    second = cached.map_facts(values, PID)
+    assert first == second
+    assert any(n.reference == "Condition/bad" for n in second.notes)
+    changed = {"c": bundle(condition(ICD_HCC, rid="good", clinical="resolved"))}
+    assert cached.map_facts(changed, PID).hcc.status is DiagnosisStatus.ABSENT
+    assert len(cached.parse_cache._entries) == 2  # bounded: the oldest entry was evicted

@@ -1,0 +1,103 @@
+"""Prometheus metrics: request latency per endpoint, service and status; cards; fetches; 401 and 412.
+
+Each app has its own registry. With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an
+empty folder and ``/metrics`` aggregates every worker (prometheus_client multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self, service_ids: list[str]) -> None:
+        self.registry = CollectorRegistry()
+        self.service_ids = set(service_ids)
+        self.request_seconds = Histogram(
+            "cds_http_request_duration_seconds",
+            "HTTP request latency by endpoint, CDS service and status",
+            ["endpoint", "service", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cards = Counter(
+            "cds_cards_total",
+            "Cards returned, by service and indicator",
+            ["service", "indicator"],
+            registry=self.registry,
+        )
+        self.fallback_fetches = Counter(
+            "cds_fhir_fallback_fetches_total",
+            "Prefetch keys fetched from the EHR's FHIR server, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.unauthorized = Counter(
+            "cds_unauthorized_total", "Calls refused with 401 (client authentication)", registry=self.registry
+        )
+        self.precondition_failed = Counter(
+            "cds_precondition_failed_total",
+            "Hook calls answered 412 (required data not obtainable): guidance silently missing in the EHR",
+            ["service"],
+            registry=self.registry,
+        )
+
+    def classify(self, path: str) -> tuple[str, str]:
+        """(endpoint, service) with bounded label values: unknown service ids are not labels."""
+        parts = path.strip("/").split("/")
+        if parts[0] != "cds-services":
+            return ({"healthz": "health", "readyz": "health", "metrics": "metrics"}.get(parts[0], "other"), "")
+        if len(parts) == 1:
+            return "discovery", ""
+        service = parts[1] if parts[1] in self.service_ids else "unknown"
+        return ("feedback" if len(parts) == 3 and parts[2] == "feedback" else "service"), service
+
+    def fetched(self, key: str, ok: bool) -> None:
+        self.fallback_fetches.labels(outcome="ok" if ok else "failed").inc()
+
+    def exposition(self) -> bytes:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(registry))
+        return bytes(generate_latest(self.registry))
+
+    content_type = CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Times every HTTP request and counts 401 and 412 answers (pure ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "OPTIONS":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            endpoint, service = self.metrics.classify(scope["path"])
+            self.metrics.request_seconds.labels(endpoint, service, str(status)).observe(time.perf_counter() - started)
+            if status == 401:
+                self.metrics.unauthorized.inc()
+            elif status == 412:
+                self.metrics.precondition_failed.labels(service).inc()
