@@ -8,8 +8,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 app = FastAPI()
-CARD = {"cards": [{"uuid": "6f1c1f55-33a4-4b8e-9a51-2d0f3c8e7a10", "summary": "echo", "indicator": "info",
-                   "source": {"label": "echo"}}]}
+CARD = {
+    "cards": [
+        {
+            "uuid": "6f1c1f55-33a4-4b8e-9a51-2d0f3c8e7a10",
+            "summary": "echo",
+            "indicator": "info",
+            "source": {"label": "echo"},
+        }
+    ]
+}
 
 
 @app.post("/cds-services/{service_id}")

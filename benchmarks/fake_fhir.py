@@ -16,8 +16,13 @@ from benchmarks.payloads import relevant
 
 PREFETCH: dict[str, Any] = relevant(100)["prefetch"]
 DELAYS: dict[str, float] = json.loads(os.environ.get("FAKE_FHIR_DELAYS", "{}"))
-KEY_BY_TYPE = {"Patient": "patient", "Condition": "conditions", "MedicationStatement": "medicationStatements",
-               "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations"}
+KEY_BY_TYPE = {
+    "Patient": "patient",
+    "Condition": "conditions",
+    "MedicationStatement": "medicationStatements",
+    "MedicationRequest": "medicationRequests",
+    "MedicationAdministration": "medicationAdministrations",
+}
 
 
 async def search(request: Request) -> JSONResponse:

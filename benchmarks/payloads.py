@@ -16,14 +16,25 @@ def _vital_sign(index: int, patient_id: str) -> dict[str, Any]:
     return {
         "fullUrl": f"https://ehr.example.org/fhir/Observation/vital-{index}",
         "resource": {
-            "resourceType": "Observation", "id": f"vital-{index}", "status": "final",
-            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                      "code": "vital-signs"}]}],
+            "resourceType": "Observation",
+            "id": f"vital-{index}",
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
+                    ]
+                }
+            ],
             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
             "subject": {"reference": f"Patient/{patient_id}"},
             "effectiveDateTime": f"2026-{1 + index % 12:02d}-{1 + index % 28:02d}T08:00:00Z",
-            "valueQuantity": {"value": 60 + index % 40, "unit": "/min", "system": "http://unitsofmeasure.org",
-                              "code": "/min"},
+            "valueQuantity": {
+                "value": 60 + index % 40,
+                "unit": "/min",
+                "system": "http://unitsofmeasure.org",
+                "code": "/min",
+            },
         },
         "search": {"mode": "match"},
     }
@@ -55,7 +66,12 @@ def irrelevant(resources: int = 100) -> dict[str, Any]:
     order = request["context"]["draftOrders"]["entry"][0]["resource"]
     order["medicationCodeableConcept"] = {
         "text": "amlodipine 5 MG Oral Tablet",
-        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197361",
-                    "display": "amlodipine 5 MG Oral Tablet"}],
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "197361",
+                "display": "amlodipine 5 MG Oral Tablet",
+            }
+        ],
     }
     return request

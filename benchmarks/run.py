@@ -30,7 +30,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -63,8 +62,21 @@ def free_port() -> int:
 
 @contextmanager
 def server(app: str, port: int, workers: int, env: dict[str, str], *, factory: bool = False) -> Iterator[str]:
-    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     if factory:
         command.append("--factory")
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})  # noqa: S603
@@ -103,30 +115,53 @@ def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) 
 
 
 def service_env(tmp: Path, **extra: str) -> dict[str, str]:
-    return {"CDS_AUTH_DISABLED": "true", "CDS_LOG_LEVEL": "WARNING",
-            "CDS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}", **extra}
+    return {
+        "CDS_AUTH_DISABLED": "true",
+        "CDS_LOG_LEVEL": "WARNING",
+        "CDS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        **extra,
+    }
 
 
 def load_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
-    payloads = {"relevant (100 resources)": relevant(100), "irrelevant (100 resources)": irrelevant(100)}
+    cases = [
+        ("relevant (100 resources)", relevant(100), "service"),
+        ("relevant, parse cache off", relevant(100), "service-cold"),
+        ("irrelevant (100 resources)", irrelevant(100), "service"),
+    ]
     rows = ["| Payload | App | req/s | p50 ms | p99 ms | service/echo |", "|---|---|---|---|---|---|"]
-    service_port, echo_port = free_port(), free_port()
-    with server("cds_service.api.app:create_app", service_port, args.workers, service_env(tmp), factory=True) as svc, \
-         server("benchmarks.echo_app:app", echo_port, args.workers, {}) as echo:
-        for name, request in payloads.items():
-            path = tmp / f"{abs(hash(name))}.json"
+    ports = {"service": free_port(), "service-cold": free_port(), "echo": free_port()}
+    app = "cds_service.api.app:create_app"
+    cold_env = service_env(tmp, CDS_PARSE_CACHE_SIZE="0")
+    with (
+        server(app, ports["service"], args.workers, service_env(tmp), factory=True) as svc,
+        server(app, ports["service-cold"], args.workers, cold_env, factory=True) as cold,
+        server("benchmarks.echo_app:app", ports["echo"], args.workers, {}) as echo,
+    ):
+        bases = {"service": svc, "service-cold": cold}
+        echo_results: dict[str, WrkResult] = {}
+        for index, (name, request, target) in enumerate(cases):
+            path = tmp / f"payload-{index}.json"
             path.write_text(json.dumps(request))
-            check = httpx.post(svc + SERVICE_PATH, content=path.read_bytes(),
-                               headers={"Content-Type": "application/json"}, timeout=10)
-            check.raise_for_status()
-            results = {label: wrk(base + SERVICE_PATH, path, args.duration, args.connections, args.threads)
-                       for label, base in (("service", svc), ("echo", echo))}
-            ratio = results["service"].requests_per_second / results["echo"].requests_per_second
-            for label, result in results.items():
-                errors = f" ({result.errors} non-2xx)" if result.errors else ""
-                shown = f"{ratio:.0%}" if label == "service" else ""
-                rows.append(f"| {name} | {label}{errors} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | "
-                            f"{result.p99_ms:.2f} | {shown} |")
+            base = bases[target]
+            httpx.post(
+                base + SERVICE_PATH, content=path.read_bytes(), headers={"Content-Type": "application/json"}, timeout=10
+            ).raise_for_status()
+            result = wrk(base + SERVICE_PATH, path, args.duration, args.connections, args.threads)
+            key = "irrelevant" if "irrelevant" in name else "relevant"
+            if key not in echo_results:
+                echo_results[key] = wrk(echo + SERVICE_PATH, path, args.duration, args.connections, args.threads)
+            reference = echo_results[key]
+            ratio = result.requests_per_second / reference.requests_per_second
+            errors = f" ({result.errors} non-2xx)" if result.errors else ""
+            rows.append(
+                f"| {name} | service{errors} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | "
+                f"{result.p99_ms:.2f} | {ratio:.0%} |"
+            )
+            rows.append(
+                f"| {name} | echo | {reference.requests_per_second:,.0f} | {reference.p50_ms:.2f} | "
+                f"{reference.p99_ms:.2f} | |"
+            )
     return rows
 
 
@@ -163,8 +198,10 @@ async def _per_request(sizes: list[int]) -> list[str]:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         timings[size] = statistics.median(samples) * 1000
-        rows.append(f"| {count_resources(relevant(size))} | {len(body) / 1024:,.0f} | {timings[size]:.2f} | "
-                    f"{peak / 2**20:.1f} |")
+        rows.append(
+            f"| {count_resources(relevant(size))} | {len(body) / 1024:,.0f} | {timings[size]:.2f} | "
+            f"{peak / 2**20:.1f} |"
+        )
     slope_us = (timings[sizes[-1]] - timings[sizes[1]]) * 1000 / (sizes[-1] - sizes[1])
     rows.append("")
     rows.append(f"Marginal cost of a resource the rules do not read: {slope_us:.1f} µs (target ≤ 20 µs)")
@@ -172,8 +209,15 @@ async def _per_request(sizes: list[int]) -> list[str]:
 
 
 def fallback(args: argparse.Namespace, tmp: Path) -> list[str]:
-    delays = {"conditions": 0.15, "medicationStatements": 0.1, "medicationRequests": 0.08, "afp": 0.05,
-              "liverLabs": 0.05, "medicationAdministrations": 0.05, "patient": 0.02}
+    delays = {
+        "conditions": 0.15,
+        "medicationStatements": 0.1,
+        "medicationRequests": 0.08,
+        "afp": 0.05,
+        "liverLabs": 0.05,
+        "medicationAdministrations": 0.05,
+        "patient": 0.02,
+    }
     fhir_port, service_port = free_port(), free_port()
     with server("benchmarks.fake_fhir:app", fhir_port, 1, {"FAKE_FHIR_DELAYS": json.dumps(delays)}) as fhir:
         env = service_env(tmp, CDS_FHIR_ALLOWED_SERVERS=json.dumps([f"{fhir}/fhir"]), CDS_FHIR_ALLOW_HTTP="true")
@@ -193,8 +237,11 @@ def fallback(args: argparse.Namespace, tmp: Path) -> list[str]:
                     response.raise_for_status()
                     assert response.json()["cards"], "fallback produced no cards"
     single, hook = statistics.median(slowest) * 1000, statistics.median(hooks) * 1000
-    return ["| Slowest single FHIR query | Hook call fetching all 7 keys | ratio (target ≤ 1.2) |", "|---|---|---|",
-            f"| {single:.0f} ms | {hook:.0f} ms | {hook / single:.2f} |"]
+    return [
+        "| Slowest single FHIR query | Hook call fetching all 7 keys | ratio (target ≤ 1.2) |",
+        "|---|---|---|",
+        f"| {single:.0f} ms | {hook:.0f} ms | {hook / single:.2f} |",
+    ]
 
 
 def main() -> int:
@@ -209,9 +256,11 @@ def main() -> int:
     if not args.skip_load and shutil.which("wrk") is None:
         sys.stderr.write("wrk is not installed (Debian: apt-get install wrk)\n")
         return 2
-    print(f"# Benchmark, {time.strftime('%Y-%m-%d')}: {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}; wrk -c{args.connections} "
-          f"-t{args.threads} -d{args.duration}s, uvicorn workers={args.workers}\n")
+    print(
+        f"# Benchmark, {time.strftime('%Y-%m-%d')}: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; wrk -c{args.connections} "
+        f"-t{args.threads} -d{args.duration}s, uvicorn workers={args.workers}\n"
+    )
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         if not args.skip_load:
