@@ -512,13 +512,19 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
     pid = "hcc-durva-treme"
     durvalumab = med_concept("durvalumab 50 MG/ML Injectable Solution [Imfinzi]", "1919507")
     tremelimumab = med_concept("tremelimumab-actl 20 MG/ML Injectable Solution [Imjudo]", "2619317")
-    resources = [*base(pid, "Testpatient", "Stride"),
-                 administration(f"{pid}-treme-1", pid, tremelimumab, "2025-11-03"),
-                 administration(f"{pid}-durva-1", pid, durvalumab, "2025-11-03"),
-                 administration(f"{pid}-durva-2", pid, durvalumab, "2026-07-20", stop("266721009")),
-                 afp(f"{pid}-afp", pid, "2026-11-10", 60), *liver_panel(pid, "2026-11-10")]
-    add("17-hcc-after-durvalumab-tremelimumab-cabozantinib", resources, hook_request(
-        "17", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]))
+    resources = [
+        *base(pid, "Testpatient", "Stride"),
+        administration(f"{pid}-treme-1", pid, tremelimumab, "2025-11-03"),
+        administration(f"{pid}-durva-1", pid, durvalumab, "2025-11-03"),
+        administration(f"{pid}-durva-2", pid, durvalumab, "2026-07-20", stop("266721009")),
+        afp(f"{pid}-afp", pid, "2026-11-10", 60),
+        *liver_panel(pid, "2026-11-10"),
+    ]
+    add(
+        "17-hcc-after-durvalumab-tremelimumab-cabozantinib",
+        resources,
+        hook_request("17", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]),
+    )
 
     pid = "hcc-sorafenib"
     resources = out["01-hcc-after-sorafenib-cabozantinib"][0]
