@@ -91,7 +91,12 @@ async def call_service(service_id: str, request: Request, state: State, client: 
         raise
     logger.info(
         "hook answered",
-        extra={**log, "outcome": result.outcome, "duration_ms": round((time.perf_counter() - started) * 1000, 2)},
+        extra={
+            **log,
+            "outcome": result.outcome,
+            "fetched": list(result.fetched),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
     )
     for card in result.response.cards:
         state.metrics.cards.labels(service.id, card.indicator).inc()

@@ -16,8 +16,8 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Action, Card, Link, Source, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
-from cds_service.sequencing.engine import OptionAssessment, Recommendation, SelectedAssessment
-from cds_service.sequencing.facts import PatientFacts, StopReason
+from cds_service.sequencing.engine import STOP_TEXT, OptionAssessment, Recommendation, SelectedAssessment
+from cds_service.sequencing.facts import PatientFacts
 from cds_service.sequencing.knowledge import Knowledge, Place
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -74,14 +74,6 @@ def _when(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else "undated"
 
 
-_STOP_TEXT = {
-    StopReason.PROGRESSION: "stopped for progression",
-    StopReason.INTOLERANCE: "stopped for intolerance",
-    StopReason.OTHER: "stopped for another reason",
-    StopReason.UNKNOWN: "reason for stopping not recorded",
-}
-
-
 def facts_markdown(facts: PatientFacts, knowledge: Knowledge) -> list[str]:
     """The patient facts the advice used, each with its date and source resource."""
     rows: list[str] = []
@@ -96,7 +88,7 @@ def facts_markdown(facts: PatientFacts, knowledge: Knowledge) -> list[str]:
         refs = ", ".join(e.source.reference for e in line.episodes[:4])
         more = f" and {len(line.episodes) - 4} more" if len(line.episodes) > 4 else ""
         period = f"{_when(line.start)} to {_when(line.end) if line.end else 'ongoing or end not recorded'}"
-        rows.append(f"- Line {line.number}: {names}, {period}, {_STOP_TEXT[line.stop_reason]} ({refs}{more})")
+        rows.append(f"- Line {line.number}: {names}, {period}, {STOP_TEXT[line.stop_reason]} ({refs}{more})")
     afp = facts.afp
     if afp is None:
         rows.append("- AFP: no result on record")

@@ -34,8 +34,7 @@ class HookOutcome:
     response: CdsResponse
     outcome: str
     issued: tuple[IssuedCard, ...] = ()
-    fetched: tuple[str, ...] = ()
-    fetch_failures: tuple[str, ...] = ()
+    fetched: tuple[str, ...] = ()  # prefetch keys obtained from the FHIR server
     setting: str | None = None
     selected: tuple[str, ...] = ()
     knowledge_version: str | None = None
@@ -145,7 +144,6 @@ class HookPipeline:
             CdsResponse(cards=[i.card for i in issued]),
             outcome,
             fetched=resolved.fetched,
-            fetch_failures=tuple(resolved.reasons),
             issued=tuple(issued),
             setting=recommendation.setting.value if recommendation.setting else None,
             selected=tuple(s.regimen_id or "+".join(sorted(s.agents)) for s in recommendation.selected),

@@ -182,13 +182,16 @@ def number_text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+STOP_TEXT = {
+    StopReason.PROGRESSION: "stopped for progression",
+    StopReason.INTOLERANCE: "stopped for intolerance",
+    StopReason.OTHER: "stopped for another reason",
+    StopReason.UNKNOWN: "reason for stopping not recorded",
+}
+
+
 def _stop_text(line: TherapyLine) -> str:
-    return {
-        StopReason.PROGRESSION: "stopped for progression",
-        StopReason.INTOLERANCE: "stopped for intolerance",
-        StopReason.OTHER: "stopped for another reason",
-        StopReason.UNKNOWN: "reason for stopping not recorded",
-    }[line.stop_reason]
+    return STOP_TEXT[line.stop_reason]
 
 
 def _afp_text(ctx: _Context) -> str:
