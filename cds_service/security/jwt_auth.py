@@ -48,14 +48,23 @@ class AuthSettings:
 
 
 class KeySets:
-    """JWK sets by client: on file, or fetched from the registered ``jku`` (cached, refreshed once on an
-    unknown ``kid``)."""
+    """JWK sets by client: on file, or fetched from the registered ``jku`` (cached; refreshed on an unknown
+    ``kid`` to follow key rotation, at most once per ``min_refresh_seconds`` so that tokens with made-up
+    ``kid``s cannot turn the service against the EHR's key endpoint)."""
 
-    def __init__(self, client: httpx.AsyncClient, local: dict[str, dict[str, Any]], cache_seconds: int) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        local: dict[str, dict[str, Any]],
+        cache_seconds: int,
+        min_refresh_seconds: float = 60.0,
+    ) -> None:
         self._client = client
         self._local = local
         self._cache_seconds = cache_seconds
+        self._min_refresh_seconds = min_refresh_seconds
         self._fetched: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._last_refresh: dict[str, float] = {}
 
     async def key_for(self, trusted: TrustedClient, kid: str, algorithm: str) -> jwt.PyJWK:
         if trusted.has_local_keys:
@@ -63,7 +72,9 @@ class KeySets:
         else:
             assert trusted.jku is not None
             key = _find(await self._remote(trusted.jku, refresh=False), kid)
-            if key is None:
+            last = self._last_refresh.get(trusted.jku)
+            if key is None and (last is None or time.monotonic() - last >= self._min_refresh_seconds):
+                self._last_refresh[trusted.jku] = time.monotonic()
                 key = _find(await self._remote(trusted.jku, refresh=True), kid)
         if key is None:
             raise AuthenticationFailed("unknown kid", iss=trusted.iss, kid=kid)
