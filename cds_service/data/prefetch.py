@@ -45,8 +45,13 @@ class ResolvedData:
     fetched: tuple[str, ...] = ()  # keys obtained from the FHIR server rather than prefetch
 
     def available(self, category: Category) -> bool:
-        """True when every key feeding ``category`` gave an answer (data, or a definite "none")."""
-        keys = [s.key for s in self.specs if s.category == category]
+        """True when the keys ``category`` depends on gave an answer (data, or a definite "none").
+
+        A category with required keys depends on those; an optional key that failed is a data gap stated
+        on the card, not a reason to call the whole category unknown.
+        """
+        feeding = [s for s in self.specs if s.category == category]
+        keys = [s.key for s in feeding if s.required] or [s.key for s in feeding]
         return bool(keys) and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
 
     def unavailable(self) -> list[PrefetchSpec]:

@@ -201,6 +201,15 @@ def test_order_sign_is_silent_when_the_order_fits(client: TestClient) -> None:
     assert call(client, "01-", as_order_sign) == []
 
 
+def test_optional_prefetch_missing_keeps_the_answer_and_says_so(client: TestClient) -> None:
+    def without_administrations(request: dict[str, Any]) -> None:
+        del request["prefetch"]["medicationAdministrations"]
+
+    cards = call(client, "01-", without_administrations)
+    assert "cabozantinib or regorafenib preferred" in cards[0]["summary"]
+    assert "prefetch medicationAdministrations: could not be obtained" in cards[0]["detail"]
+
+
 def test_sandbox_call_before_a_medication_is_picked_is_empty(client: TestClient) -> None:
     assert call(client, "16-") == []
 
