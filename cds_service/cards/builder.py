@@ -178,10 +178,11 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     else:
         summary = f"HCC {phrase}: no second-line option can be ranked from the review"
     detail = [f"**Setting:** {title}"]
-    detail += [f"> {note}" for note in rec.setting_notes]
+    for note in rec.setting_notes:
+        detail += ["", f"> {note}"]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            detail.append(f"**Selected order:** {selected.label}: {selected.place.label}. {selected.reason}")
+            detail += ["", f"**Selected order:** {selected.label}: {selected.place.label}. {selected.reason}"]
     if rec.options:
         detail += ["", *_option_rows(rec.options, knowledge)]
     if rec.data_gaps:
