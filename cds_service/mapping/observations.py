@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -141,14 +141,30 @@ class ObservationIndex:
         return [(raw, codes_found) for raw, codes_found in found.values() if self._owned(raw)]
 
 
+def _raw_date(raw: JsonObject) -> str:
+    """The raw effective date string, for ordering before anything is validated (ISO 8601 sorts)."""
+    period = raw.get("effectivePeriod")
+    for value in (
+        raw.get("effectiveDateTime"),
+        raw.get("effectiveInstant"),
+        period.get("start") if isinstance(period, dict) else None,
+        raw.get("issued"),
+    ):
+        if isinstance(value, str):
+            return value
+    return ""
+
+
 def _results(
     index: ObservationIndex, codes: Iterable[str], vocabulary: ClinicalVocabulary, parser: Parser
-) -> list[tuple[Any, date, set[str]]]:
-    """Final/amended/corrected LOINC-coded observations with one of ``codes``, newest first (undated noted)."""
-    found = []
-    for raw, loinc in index.find(vocabulary.systems["loinc"], codes):
-        if not _is_result(raw):
-            continue
+) -> Iterator[tuple[Any, date, set[str]]]:
+    """Final/amended/corrected LOINC-coded observations with one of ``codes``, newest first (undated noted).
+
+    Lazy: a rule that needs only the latest usable result validates only until it finds it.
+    """
+    candidates = [(raw, loinc) for raw, loinc in index.find(vocabulary.systems["loinc"], codes) if _is_result(raw)]
+    candidates.sort(key=lambda item: _raw_date(item[0]), reverse=True)
+    for raw, loinc in candidates:
         observation = parser.parse(raw)
         if observation is None:
             continue
@@ -156,9 +172,7 @@ def _results(
         if when is None:
             parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
             continue
-        found.append((observation, when, loinc))
-    found.sort(key=lambda item: item[1], reverse=True)
-    return found
+        yield observation, when, loinc
 
 
 def map_afp(
@@ -204,6 +218,7 @@ def map_afp(
                 note=note,
             )
         )
+    series.sort(key=lambda result: result.effective or date.min, reverse=True)
     return tuple(series)
 
 
@@ -223,7 +238,7 @@ class _Component:
 
 def _lab_component(
     name: str,
-    results: list[tuple[Any, date, set[str]]],
+    results: Iterable[tuple[Any, date, set[str]]],
     units: dict[str, Decimal],
     default_unit: str,
     bounds: tuple[Decimal, Decimal],

@@ -580,3 +580,16 @@ def test_parse_cache_gives_the_same_facts_and_notes_and_revalidates_changed_reso
     changed = {"c": bundle(condition(ICD_HCC, rid="good", clinical="resolved"))}
     assert cached.map_facts(changed, PID).hcc.status is DiagnosisStatus.ABSENT
     assert len(cached.parse_cache._entries) == 2  # bounded: the oldest entry was evicted
+
+
+def test_only_the_latest_usable_lab_is_validated(knowledge: Knowledge) -> None:
+    history = [
+        observation("1975-2", value={"value": 1.0, "code": "mg/dL"}, when=f"20{10 + i}-01-01", rid=f"b{i}")
+        for i in range(10)
+    ]
+    history[-1]["valueQuantity"]["value"] = "not a number"  # the newest is invalid: the next newest is used
+    cached = PatientMapper(knowledge, MappingParameters(parse_cache_size=100))
+    facts = cached.map_facts({"labs": bundle(*history)}, PID)
+    assert facts.child_pugh is not None
+    assert [s.resource_id for s in facts.child_pugh.sources] == ["b8"]
+    assert len(cached.parse_cache._entries) == 2  # b9 (invalid) and b8; the eight older ones were never parsed
