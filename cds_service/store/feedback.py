@@ -142,10 +142,10 @@ class FeedbackStore:
 
     def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
         insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = insert(table).values(rows).on_conflict_do_nothing()
+        key = next(iter(table.primary_key.columns))
+        statement = insert(table).values(rows).on_conflict_do_nothing().returning(key)
         with self.engine.begin() as connection:
-            result = connection.execute(statement)
-        return int(result.rowcount or 0)
+            return len(connection.execute(statement).fetchall())
 
     def record_issued(self, records: list[IssuedCardRecord]) -> int:
         """Remember the cards sent (a retried hook call re-sends the same uuids and is stored once)."""
