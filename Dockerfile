@@ -3,7 +3,9 @@ FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
-RUN python -m pip install --no-cache-dir --prefix=/install .
+# The project itself (its dependencies' bounds are in pyproject.toml), with the PostgreSQL driver.
+# hadolint ignore=DL3013
+RUN python -m pip install --no-cache-dir --prefix=/install ".[postgres]"
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 --user-group cds \
