@@ -13,10 +13,16 @@ from typing import Any
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from pydantic import ValidationError
 
     from cds_service.config import get_settings
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        sys.stderr.write(f"cds-service: invalid settings: {problems}\n")
+        return 2
     uvicorn.run(
         "cds_service.api.app:create_app",
         factory=True,

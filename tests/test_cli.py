@@ -42,3 +42,18 @@ def test_committed_decision_table_is_current(capsys: pytest.CaptureFixture[str])
     assert main(["knowledge", "table"]) == 0
     committed = (Path(__file__).resolve().parent.parent / "docs" / "decision-table.md").read_text(encoding="utf-8")
     assert capsys.readouterr().out == committed, "run: cds-service knowledge table > docs/decision-table.md"
+
+
+def test_serve_refuses_invalid_settings_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_service.config import get_settings
+
+    get_settings.cache_clear()
+    monkeypatch.setenv("CDS_ENVIRONMENT", "production")
+    monkeypatch.setenv("CDS_AUTH_DISABLED", "false")
+    try:
+        assert main(["serve"]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert "production requires CDS_PUBLIC_BASE_URL to be an https:// URL" in capsys.readouterr().err
