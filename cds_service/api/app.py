@@ -49,7 +49,6 @@ def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> C
             public_base_url=settings.public_base_url,
             algorithms=tuple(settings.auth_algorithms),
             leeway_seconds=settings.auth_leeway_seconds,
-            jwks_cache_seconds=settings.jwks_cache_seconds,
         ),
     )
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ValidationError
 
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
 from cds_service.errors import CdsServiceError, InvalidRequest, UnknownService
-from cds_service.hooks.models import HookRequest
+from cds_service.hooks.models import HookRequest, validated
 from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.security.clients import DEVELOPMENT_CLIENT, ClientIdentity
@@ -24,7 +23,6 @@ from cds_service.security.jwt_auth import AuthenticationFailed
 from cds_service.store.feedback import FeedbackRecord, IssuedCardRecord
 
 logger = logging.getLogger("cds_service.hooks")
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 router = APIRouter()
 State = Annotated[AppState, Depends(get_state)]
@@ -51,18 +49,6 @@ async def _json_body(request: Request) -> Any:
         raise InvalidRequest("Request body is not valid JSON") from exc
 
 
-def _validate(model: type[ModelT], payload: Any) -> ModelT:
-    if not isinstance(payload, dict):
-        raise InvalidRequest("Request body must be a JSON object")
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False, include_input=False)
-        where = [".".join(str(p) for p in e["loc"]) or "(body)" for e in errors]
-        detail = "; ".join(f"{w}: {e['msg']}" for w, e in zip(where, errors, strict=True))
-        raise InvalidRequest(f"Invalid request: {detail}", expression=where) from exc
-
-
 def _service(state: AppState, service_id: str) -> ServiceDefinition:
     service = state.services.get(service_id)
     if service is None:
@@ -81,7 +67,7 @@ async def call_service(service_id: str, request: Request, state: State, client: 
     """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
     service = _service(state, service_id)
     started = time.perf_counter()
-    hook_request = _validate(HookRequest, await _json_body(request))
+    hook_request = validated(HookRequest, await _json_body(request), what="request")
     log = {"service": service.id, "hook": service.hook, "hookInstance": hook_request.hookInstance}
     try:
         result = await state.pipeline.run(service, hook_request, client_servers=client.fhir_servers)
@@ -125,7 +111,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
 async def feedback(service_id: str, request: Request, state: State, client: TrustedClient) -> dict[str, Any]:
     """Store CDS Hooks feedback durably; a repeated report of the same outcome is stored once."""
     service = _service(state, service_id)
-    body = _validate(FeedbackRequest, await _json_body(request))
+    body = validated(FeedbackRequest, await _json_body(request), what="request")
     records = [
         FeedbackRecord(
             service_id=service.id,

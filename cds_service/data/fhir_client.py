@@ -14,7 +14,7 @@ import asyncio
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -88,12 +88,6 @@ def substitute_tokens(template: str, context: Mapping[str, Any]) -> str:
         return quote(str(found), safe="")
 
     return _TOKEN.sub(value, template)
-
-
-@dataclass
-class _Collected:
-    entries: list[Any] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 class HttpFhirFetcher:
@@ -195,22 +189,23 @@ class HttpFhirFetcher:
     async def _follow_pages(
         self, first: dict[str, Any], base: str, request: FetchRequest, key: str
     ) -> tuple[dict[str, Any], list[str]]:
-        collected = _Collected()
+        entries: list[Any] = []
+        notes: list[str] = []
         page: dict[str, Any] | None = first
         pages = 0
         while page is not None:
             pages += 1
-            entries = page.get("entry")
-            collected.entries += entries if isinstance(entries, list) else []
-            if len(collected.entries) >= self.limits.max_resources:
-                collected.notes.append(f"more than {self.limits.max_resources} resources; the rest were not read")
-                collected.entries = collected.entries[: self.limits.max_resources]
+            page_entries = page.get("entry")
+            entries += page_entries if isinstance(page_entries, list) else []
+            if len(entries) >= self.limits.max_resources:
+                notes.append(f"more than {self.limits.max_resources} resources; the rest were not read")
+                entries = entries[: self.limits.max_resources]
                 break
             next_url = _next_link(page)
             if next_url is None:
                 break
             if pages >= self.limits.max_pages:
-                collected.notes.append(f"more than {self.limits.max_pages} pages; the rest were not read")
+                notes.append(f"more than {self.limits.max_pages} pages; the rest were not read")
                 break
             if not normalise_base(next_url).startswith(normalise_base(base)):
                 raise FetchFailed(f"FHIR server's next page for {key} points to another server; refused")
@@ -218,9 +213,9 @@ class HttpFhirFetcher:
             if page is not None and not isinstance(page, dict):
                 raise FetchFailed(f"FHIR server's next page for {key} is not a Bundle")
         merged = {k: v for k, v in first.items() if k not in ("entry", "link")}
-        if collected.entries:
-            merged["entry"] = collected.entries
-        return merged, collected.notes
+        if entries:
+            merged["entry"] = entries
+        return merged, notes
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:

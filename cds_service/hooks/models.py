@@ -6,9 +6,26 @@ Bundle-shaped object (the sandbox omits ``Bundle.type`` and sends slightly inval
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cds_service.errors import InvalidRequest
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validated(model: type[ModelT], payload: Any, *, what: str, prefix: str = "") -> ModelT:
+    """Validate ``payload`` with ``model``; a missing or malformed field is a 400 naming each one."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest(f"{what} must be a JSON object", expression=[prefix.rstrip(".")] if prefix else None)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        where = [prefix + ".".join(str(p) for p in e["loc"]) or "(body)" for e in errors]
+        detail = "; ".join(f"{w}: {e['msg']}" for w, e in zip(where, errors, strict=True))
+        raise InvalidRequest(f"Invalid {what}: {detail}", expression=where) from exc
 
 
 class _Lenient(BaseModel):

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from cds_service.cards.builder import Hook
 from cds_service.data.prefetch import PrefetchSpec
-from cds_service.errors import InvalidRequest
-from cds_service.hooks.models import OrderSelectContext, OrderSignContext, PatientViewContext
+from cds_service.hooks.models import OrderSelectContext, OrderSignContext, PatientViewContext, validated
 from cds_service.sequencing.knowledge import Knowledge
 
 ORDER_SELECT_ID = "hcc-second-line-order-select"
@@ -45,16 +44,7 @@ class ServiceDefinition:
 
     def parse_context(self, context: dict[str, Any]) -> Any:
         """Validate the hook context; a missing or malformed required field is a 400."""
-        try:
-            return _CONTEXT_MODELS[self.hook].model_validate(context)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"context.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-            )
-            raise InvalidRequest(
-                f"Invalid {self.hook} context: {problems}",
-                expression=[f"context.{'.'.join(str(p) for p in err['loc'])}" for err in exc.errors()],
-            ) from exc
+        return validated(_CONTEXT_MODELS[self.hook], context, what=f"{self.hook} context", prefix="context.")
 
 
 def _codes(system: str, codes: tuple[str, ...]) -> str:

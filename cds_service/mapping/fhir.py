@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
-from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
@@ -26,7 +25,6 @@ from cds_service.sequencing.knowledge import ConditionVocabulary
 R4B_MODELS: dict[str, Any] = {
     "Condition": Condition,
     "Observation": Observation,
-    "Medication": Medication,
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
@@ -196,11 +194,6 @@ def concept_texts(concepts: Any) -> Iterable[str]:
             display = field_of(coding, "display")
             if isinstance(display, str):
                 yield display
-
-
-def has_code(concepts: Any, system: str, code_values: Iterable[str]) -> bool:
-    wanted = set(code_values)
-    return any(field_of(c, "system") == system and field_of(c, "code") in wanted for c in codings(concepts))
 
 
 class ConceptMatcher:

@@ -50,9 +50,7 @@ class ResourcePool:
         else:
             mine = self.belongs_to_patient(_subject_reference(resource))
         if not mine:
-            note = DataQualityNote(resource_reference(resource), "belongs to another patient; left out")
-            if note not in self.notes:
-                self.notes.append(note)
+            self.notes.append(DataQualityNote(resource_reference(resource), "belongs to another patient; left out"))
         return mine
 
     def resolve(self, reference: str, container: Mapping[str, Any] | None = None) -> JsonObject | None:

@@ -28,9 +28,6 @@ class AgentMatch:
         """The product consists only of listed agents (and names at least one)."""
         return bool(self.agents) and not self.other
 
-    def __bool__(self) -> bool:
-        return bool(self.agents or self.other)
-
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
 

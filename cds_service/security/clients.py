@@ -9,7 +9,6 @@ from dataclasses import dataclass
 class ClientIdentity:
     issuer: str
     tenant: str | None = None
-    authenticated: bool = False
     fhir_servers: tuple[str, ...] = ()  # FHIR bases this client's hook calls may be fetched from
 
 

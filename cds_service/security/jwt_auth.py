@@ -44,7 +44,6 @@ class AuthSettings:
     public_base_url: str
     algorithms: tuple[str, ...] = ("ES384", "RS384")
     leeway_seconds: int = 60
-    jwks_cache_seconds: int = 3600
 
 
 class KeySets:
@@ -185,6 +184,5 @@ class ClientAuthenticator:
         return ClientIdentity(
             issuer=trusted.iss,
             tenant=tenant if isinstance(tenant, str) else None,
-            authenticated=True,
             fhir_servers=trusted.fhir_servers,
         )

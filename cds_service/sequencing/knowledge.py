@@ -324,10 +324,6 @@ class Knowledge(_Strict):
         """The rules that apply to every option (``applies_to: all``)."""
         return frozenset(r for r, d in self.sequencing.rules.items() if d.applies_to == "all")
 
-    @property
-    def hcc_agents(self) -> frozenset[str]:
-        return frozenset(self.terminology.agents)
-
 
 def _read_yaml(name: str) -> Any:
     text = resources.files(KNOWLEDGE_PACKAGE).joinpath(name).read_text(encoding="utf-8")
