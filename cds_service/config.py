@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -30,44 +31,14 @@ class Settings(BaseSettings):
         default_factory=lambda: ["https://sandbox.cds-hooks.org"],
         description="Browser origins allowed to call the service (JSON list).",
     )
-    afp_cutoff_ng_per_ml: float = Field(
-        400.0, gt=0, description="AFP cut-off for ramucirumab (REACH-2: AFP >= 400 ng/mL)."
-    )
-    afp_max_age_days: int = Field(
-        90,
-        ge=1,
-        description="An AFP result older than this is treated as missing (site choice; the review is silent).",
-    )
-    afp_iu_per_ml_to_ng_per_ml: float | None = Field(
+    site_parameters_path: Path | None = Field(
         None,
-        gt=0,
-        description="Site-validated factor converting AFP IU/mL to ng/mL; unset: IU/mL results are not compared.",
-    )
-    line_grouping_days: int = Field(
-        28, ge=0, description="Agents started within this many days form one regimen (one line of therapy)."
-    )
-    show_post_review_notes: bool = Field(
-        True, description="Show dated notes on evidence published after the 2021 review."
+        description="A site's overrides of the clinical parameters (YAML; see README). Its content hash is added "
+        "to the knowledge version on every card.",
     )
     public_base_url: str = Field(
         "http://127.0.0.1:8000",
         description="External URL of this service (behind any proxy); names the override-reason CodeSystem.",
-    )
-    child_pugh_observation_code: str | None = Field(
-        None, description="`system|code` of a coded Child-Pugh Observation, if the site records one."
-    )
-    extra_hcc_codes: list[str] = Field(
-        default_factory=list, description="Extra `system|code` values meaning HCC (`code*` for a prefix)."
-    )
-    extra_transplant_codes: list[str] = Field(
-        default_factory=list, description="Extra `system|code` values meaning organ transplant status."
-    )
-    extra_autoimmune_codes: list[str] = Field(
-        default_factory=list, description="Extra `system|code` values meaning autoimmune disease."
-    )
-    extra_ascites_codes: list[str] = Field(default_factory=list, description="Extra codes meaning ascites.")
-    extra_encephalopathy_codes: list[str] = Field(
-        default_factory=list, description="Extra codes meaning hepatic encephalopathy."
     )
     fhir_allowed_servers: list[str] = Field(
         default_factory=list,

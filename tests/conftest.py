@@ -37,6 +37,12 @@ def knowledge() -> Knowledge:
     return load_knowledge()
 
 
+def with_parameters(knowledge: Knowledge, **overrides: Any) -> Knowledge:
+    """The knowledge with some clinical parameters changed, as a site's overrides file would."""
+    parameters = knowledge.parameters.model_copy(update=overrides)
+    return knowledge.model_copy(update={"parameters": parameters})
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", log_level="WARNING")

@@ -18,10 +18,10 @@ def test_every_setting_is_in_the_readme_table(name: str) -> None:
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CDS_AFP_MAX_AGE_DAYS", "60")
+    monkeypatch.setenv("CDS_FHIR_MAX_PAGES", "7")
     monkeypatch.setenv("CDS_CORS_ALLOWED_ORIGINS", '["https://ehr.example.org"]')
     settings = Settings()
-    assert settings.afp_max_age_days == 60
+    assert settings.fhir_max_pages == 7
     assert settings.cors_allowed_origins == ["https://ehr.example.org"]
 
 

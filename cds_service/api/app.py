@@ -21,7 +21,7 @@ from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
-from cds_service.hooks.pipeline import HookPipeline, split_code, utc_today
+from cds_service.hooks.pipeline import HookPipeline, utc_today
 from cds_service.hooks.services import service_definitions
 from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, KeySets
 from cds_service.security.registry import load_registry
@@ -57,8 +57,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     """Build the service; ``clock`` gives today's date to the rules (tests pin it)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level)
-    knowledge = load_knowledge()
-    services = service_definitions(knowledge, split_code(settings.child_pugh_observation_code))
+    knowledge = load_knowledge(settings.site_parameters_path)
+    services = service_definitions(knowledge)
     metrics = Metrics(list(services))
 
     @asynccontextmanager

@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal
 
 from cds_service.cards.builder import CardContext, IssuedCard, build_cards
 from cds_service.cards.models import CdsResponse
@@ -16,10 +15,10 @@ from cds_service.data.prefetch import FetchRequest, FhirFetcher, resolve_data
 from cds_service.errors import InvalidRequest
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
-from cds_service.mapping.conditions import ConditionCodes
-from cds_service.mapping.patient import DraftOrders, MappingParameters, PatientMapper
-from cds_service.sequencing.engine import SequencingParameters, recommend
+from cds_service.mapping.patient import DraftOrders, PatientMapper
+from cds_service.sequencing.engine import recommend
 from cds_service.sequencing.facts import DataQualityNote
+from cds_service.sequencing.gates import check_gate_registry
 from cds_service.sequencing.knowledge import Knowledge
 
 
@@ -40,30 +39,6 @@ class HookOutcome:
     knowledge_version: str | None = None
 
 
-def split_code(value: str | None) -> tuple[str, str] | None:
-    if not value:
-        return None
-    system, _, code = value.rpartition("|")
-    return (system, code) if system and code else None
-
-
-def mapping_parameters(settings: Settings) -> MappingParameters:
-    factor = settings.afp_iu_per_ml_to_ng_per_ml
-    return MappingParameters(
-        line_grouping_days=settings.line_grouping_days,
-        afp_iu_per_ml_to_ng_per_ml=Decimal(str(factor)) if factor is not None else None,
-        condition_codes=ConditionCodes(
-            hcc=tuple(settings.extra_hcc_codes),
-            organ_transplant=tuple(settings.extra_transplant_codes),
-            autoimmune_disease=tuple(settings.extra_autoimmune_codes),
-            ascites=tuple(settings.extra_ascites_codes),
-            hepatic_encephalopathy=tuple(settings.extra_encephalopathy_codes),
-        ),
-        child_pugh_observation_code=split_code(settings.child_pugh_observation_code),
-        parse_cache_size=settings.parse_cache_size,
-    )
-
-
 class HookPipeline:
     """Built once at start-up (knowledge, matchers, parameters); ``run`` is called per request."""
 
@@ -75,13 +50,9 @@ class HookPipeline:
         fetcher: FhirFetcher | None = None,
         clock: Callable[[], date] = utc_today,
     ) -> None:
+        check_gate_registry(knowledge)
         self.knowledge = knowledge
-        self.mapper = PatientMapper(knowledge, mapping_parameters(settings))
-        self.params = SequencingParameters(
-            afp_cutoff_ng_per_ml=Decimal(str(settings.afp_cutoff_ng_per_ml)),
-            afp_max_age_days=settings.afp_max_age_days,
-            show_post_review_notes=settings.show_post_review_notes,
-        )
+        self.mapper = PatientMapper(knowledge, parse_cache_size=settings.parse_cache_size)
         self.override_reason_system = override_reason_system(settings.public_base_url)
         self.fetcher = fetcher
         self.clock = clock
@@ -134,7 +105,6 @@ class HookPipeline:
             self.knowledge,
             selected_orders=selected,
             other_draft_orders=drafts.others if drafts else (),
-            params=self.params,
             today=self.clock(),
         )
         card_context = CardContext(self.knowledge, context.patientId, request.hookInstance, self.override_reason_system)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from cds_service.cards.builder import Hook
 from cds_service.data.prefetch import PrefetchSpec
 from cds_service.hooks.models import OrderSelectContext, OrderSignContext, PatientViewContext, validated
+from cds_service.mapping.patient import split_code
 from cds_service.sequencing.knowledge import Knowledge
 
 ORDER_SELECT_ID = "hcc-second-line-order-select"
@@ -51,13 +52,14 @@ def _codes(system: str, codes: tuple[str, ...]) -> str:
     return ",".join(f"{system}|{code}" for code in codes)
 
 
-def prefetch_specs(knowledge: Knowledge, child_pugh_code: tuple[str, str] | None = None) -> tuple[PrefetchSpec, ...]:
+def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
     """The FHIR queries the rules need (clinical-sequencing.md section 1), as 2.0 prefetch templates."""
     loinc = knowledge.vocabulary.systems["loinc"]
     codes = knowledge.vocabulary.observations
     patient = "{{context.patientId}}"
     afp = _codes(loinc, (*codes.afp_mass, *codes.afp_units))
     labs = _codes(loinc, (*codes.bilirubin_total, *codes.albumin, *codes.inr, *codes.ecog))
+    child_pugh_code = split_code(knowledge.parameters.child_pugh_observation_code)
     if child_pugh_code is not None:
         labs += f",{child_pugh_code[0]}|{child_pugh_code[1]}"
     return (
@@ -99,12 +101,10 @@ _USAGE = (
 )
 
 
-def service_definitions(
-    knowledge: Knowledge, child_pugh_code: tuple[str, str] | None = None
-) -> dict[str, ServiceDefinition]:
+def service_definitions(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
     """The three services (order-select, order-sign, patient-view) sharing one pipeline."""
-    specs = prefetch_specs(knowledge, child_pugh_code)
-    version = knowledge.info.version
+    specs = prefetch_specs(knowledge)
+    version = knowledge.version
     services = (
         ServiceDefinition(
             ORDER_SELECT_ID,

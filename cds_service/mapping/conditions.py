@@ -1,10 +1,10 @@
-"""Conditions → HCC diagnosis, immunotherapy cautions, and the clinical parts of Child-Pugh."""
+"""Conditions → HCC diagnosis, checkpoint-inhibitor cautions, and ascites / encephalopathy as recorded."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
 from cds_service.mapping.resources import JsonObject
@@ -14,34 +14,16 @@ from cds_service.sequencing.facts import (
     DiagnosisStatus,
     HccDiagnosis,
     ImmunotherapyCaution,
+    LiverFinding,
     Provenance,
 )
-from cds_service.sequencing.knowledge import ClinicalVocabulary
+from cds_service.sequencing.knowledge import ClinicalVocabulary, ExtraCodes
 
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionCodes:
-    """Site additions to the vocabulary: ``system|code`` strings (``code*`` for a prefix)."""
-
-    hcc: tuple[str, ...] = ()
-    organ_transplant: tuple[str, ...] = ()
-    autoimmune_disease: tuple[str, ...] = ()
-    ascites: tuple[str, ...] = ()
-    hepatic_encephalopathy: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class LiverFinding:
-    """Ascites or hepatic encephalopathy, with its Child-Pugh points (a range when severity is unknown)."""
-
-    points_min: int
-    points_max: int
-    source: Provenance
+CONFIRMED_VERIFICATION_STATUSES = frozenset({"confirmed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +50,40 @@ def is_current(condition: Any) -> bool:
     return clinical is None or clinical in ACTIVE_CLINICAL_STATUSES
 
 
-def _severity_points(condition: Any) -> tuple[int, int]:
-    """Child-Pugh points for ascites / encephalopathy: mild 2, moderate-severe 3, unknown severity 2-3."""
+def _severity(condition: Any) -> Literal["mild", "moderate_severe"] | None:
+    """Ascites / encephalopathy grade as Child-Pugh reads it: mild (grade I-II) or moderate-severe (III-IV)."""
     texts = " ".join(concept_texts(condition.severity)).lower() if condition.severity else ""
-    if "mild" in texts or "grade i" in texts or "grade 1" in texts or "grade 2" in texts:
-        return 2, 2
     if any(w in texts for w in ("moderate", "severe", "grade iii", "grade iv", "grade 3", "grade 4")):
-        return 3, 3
-    return 2, 3
+        return "moderate_severe"
+    if "mild" in texts or "grade i" in texts or "grade 1" in texts or "grade 2" in texts:
+        return "mild"
+    return None
+
+
+def is_confirmed_or_unverified(condition: Any) -> bool:
+    """verificationStatus confirmed, or not given (policy 6.2: not suspected, provisional, differential)."""
+    verification = _status_code(condition.verificationStatus, VERIFICATION_STATUS_SYSTEM)
+    return verification is None or verification in CONFIRMED_VERIFICATION_STATUSES
 
 
 class ConditionMapper:
-    def __init__(self, vocabulary: ClinicalVocabulary, extra: ConditionCodes) -> None:
+    def __init__(self, vocabulary: ClinicalVocabulary, extra: ExtraCodes) -> None:
         systems = vocabulary.systems
         self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc)
+        self.not_a_diagnosis = ConceptMatcher(vocabulary.hcc_not_a_diagnosis, systems)
         self.transplant = ConceptMatcher(vocabulary.organ_transplant, systems, extra.organ_transplant)
         self.autoimmune = ConceptMatcher(vocabulary.autoimmune_disease, systems, extra.autoimmune_disease)
+        self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b)
         self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites)
         self.encephalopathy = ConceptMatcher(vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy)
+
+    def counts_as_hcc(self, condition: Any) -> bool:
+        """Policy 6.2: HCC counts only from a Condition coded as HCC (or, with no coding at all, text naming
+        HCC), confirmed or unverified, never from a family history, screening, surveillance or suspicion."""
+        code = condition.code
+        if self.not_a_diagnosis.matches(code) or not is_confirmed_or_unverified(condition):
+            return False
+        return self.hcc.code_matches(code) if any(True for _ in codings(code)) else self.hcc.text_matches(code)
 
     def map(self, raw_conditions: Iterable[JsonObject], *, data_available: bool, parser: Parser) -> ConditionFacts:
         """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted."""
@@ -105,19 +103,21 @@ class ConditionMapper:
             )
             source = Provenance("Condition", condition.id, onset)
             code = condition.code
-            if self.hcc.matches(code):
+            if self.counts_as_hcc(condition):
                 hcc_sources.append(source)
                 description = description or next(iter(concept_texts(code)), None)
-            if self.transplant.matches(code):
-                label = next(iter(concept_texts(code)), "organ transplant")
-                cautions.append(ImmunotherapyCaution(CautionKind.ORGAN_TRANSPLANT, label, source))
-            if self.autoimmune.matches(code):
-                label = next(iter(concept_texts(code)), "autoimmune disease")
-                cautions.append(ImmunotherapyCaution(CautionKind.AUTOIMMUNE_DISEASE, label, source))
+            for kind, matcher in (
+                (CautionKind.ORGAN_TRANSPLANT, self.transplant),
+                (CautionKind.AUTOIMMUNE_DISEASE, self.autoimmune),
+                (CautionKind.HEPATITIS_B, self.hepatitis_b),
+            ):
+                if matcher.matches(code):
+                    label = next(iter(concept_texts(code)), kind.value.replace("_", " "))
+                    cautions.append(ImmunotherapyCaution(kind, label, source))
             if self.ascites.matches(code):
-                ascites = _worse(ascites, LiverFinding(*_severity_points(condition), source))
+                ascites = _worse(ascites, LiverFinding(_severity(condition), source))
             if self.encephalopathy.matches(code):
-                encephalopathy = _worse(encephalopathy, LiverFinding(*_severity_points(condition), source))
+                encephalopathy = _worse(encephalopathy, LiverFinding(_severity(condition), source))
         if hcc_sources:
             status = DiagnosisStatus.PRESENT
         else:
@@ -126,7 +126,10 @@ class ConditionMapper:
         return ConditionFacts(hcc, tuple(cautions), ascites, encephalopathy)
 
 
+_SEVERITY_RANK = {"mild": 0, None: 1, "moderate_severe": 2}
+
+
 def _worse(current: LiverFinding | None, new: LiverFinding) -> LiverFinding:
-    if current is None or new.points_max > current.points_max:
+    if current is None or _SEVERITY_RANK[new.severity] > _SEVERITY_RANK[current.severity]:
         return new
     return current

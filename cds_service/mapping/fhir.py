@@ -219,7 +219,8 @@ class ConceptMatcher:
         else:
             self._exact.add((system, code))
 
-    def matches(self, concepts: Any) -> bool:
+    def code_matches(self, concepts: Any) -> bool:
+        """A coding of the concept is in the value set (exact code, or under a ``code*`` prefix)."""
         for coding in codings(concepts):
             system, code = field_of(coding, "system"), field_of(coding, "code")
             if not isinstance(code, str):
@@ -228,4 +229,12 @@ class ConceptMatcher:
                 return True
             if any(system == s and code.startswith(p) for s, p in self._prefixes):
                 return True
+        return False
+
+    def text_matches(self, concepts: Any) -> bool:
+        """The concept's text or a display names one of the vocabulary's words."""
         return self._text is not None and any(self._text.search(t) for t in concept_texts(concepts))
+
+    def matches(self, concepts: Any) -> bool:
+        """Code first, text second (clinical-sequencing.md 6.2)."""
+        return self.code_matches(concepts) or self.text_matches(concepts)

@@ -1,4 +1,4 @@
-"""Observations → AFP, Child-Pugh laboratory components, ECOG performance status."""
+"""Observations → AFP, the Child-Pugh laboratory values (standard units, dated), a coded Child-Pugh, ECOG."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
-from cds_service.mapping.conditions import LiverFinding
 from cds_service.mapping.fhir import Parser, codings, first_date
 from cds_service.mapping.resources import JsonObject, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import (
     AfpResult,
-    ChildPugh,
+    CodedChildPugh,
     DataQualityNote,
     EcogStatus,
+    LabValue,
     Provenance,
 )
 from cds_service.sequencing.knowledge import ClinicalVocabulary
@@ -58,6 +58,7 @@ BILIRUBIN_TO_MG_PER_DL = {
     "mg/l": Decimal("0.1"),
 }
 ALBUMIN_TO_G_PER_DL = {"g/dl": Decimal(1), "g/l": Decimal("0.1"), "mg/dl": Decimal("0.001")}
+INR_UNITS = {"": Decimal(1), "{inr}": Decimal(1), "{ratio}": Decimal(1), "1": Decimal(1)}
 
 _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:[.,]\d+)?)\s*([^\d\s].*)?$")
 
@@ -222,29 +223,15 @@ def map_afp(
     return tuple(series)
 
 
-def _points(value: Decimal, low: Decimal, high: Decimal, *, higher_is_worse: bool) -> int:
-    if higher_is_worse:
-        return 1 if value < low else (2 if value <= high else 3)
-    return 1 if value > high else (2 if value >= low else 3)
-
-
-@dataclass(frozen=True, slots=True)
-class _Component:
-    name: str
-    points_min: int
-    points_max: int
-    source: Provenance | None
-
-
-def _lab_component(
+def _latest_lab(
     name: str,
     results: Iterable[tuple[Any, date, set[str]]],
     units: dict[str, Decimal],
     default_unit: str,
-    bounds: tuple[Decimal, Decimal],
-    higher_is_worse: bool,
+    standard_unit: str,
     parser: Parser,
-) -> _Component | None:
+) -> LabValue | None:
+    """The newest result of one lab that has a value in a convertible unit, in the standard unit."""
     for observation, when, _ in results:
         reading = _reading(observation)
         if reading is None:
@@ -256,113 +243,87 @@ def _lab_component(
             )
             continue
         value = reading.value * units[unit]
-        points = _points(value, *bounds, higher_is_worse=higher_is_worse)
-        return _Component(name, points, points, Provenance("Observation", observation.id, when))
+        return LabValue(value, standard_unit, reading.as_reported, Provenance("Observation", observation.id, when))
     return None
 
 
-def child_pugh_class(score: int) -> Literal["A", "B", "C"]:
-    return "A" if score <= 6 else ("B" if score <= 9 else "C")
-
-
-def map_child_pugh(
-    index: ObservationIndex,
-    vocabulary: ClinicalVocabulary,
-    ascites: LiverFinding | None,
-    encephalopathy: LiverFinding | None,
-    conditions_available: bool,
-    parser: Parser,
-    coded_observation: tuple[str, str] | None = None,
-) -> ChildPugh:
-    """Child-Pugh from a site-coded Observation, or computed (bilirubin, albumin, INR, ascites, HE).
-
-    Points (clinical-sequencing.md 1): bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL;
-    INR <1.7 / 1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe. A 5-6, B 7-9,
-    C 10-15. The class is given only when the missing components could not change it.
-    """
-    if coded_observation is not None:
-        coded = _coded_child_pugh(index, coded_observation, parser)
-        if coded is not None:
-            return coded
+def map_liver_labs(
+    index: ObservationIndex, vocabulary: ClinicalVocabulary, parser: Parser
+) -> tuple[LabValue | None, LabValue | None, LabValue | None]:
+    """The latest bilirubin (mg/dL), albumin (g/dL) and INR with their dates; scoring is the rules' job."""
     codes = vocabulary.observations
-    labs = [
-        _lab_component(
-            "bilirubin",
-            _results(index, codes.bilirubin_total, vocabulary, parser),
-            BILIRUBIN_TO_MG_PER_DL,
-            "mg/dl",
-            (Decimal(2), Decimal(3)),
-            True,
-            parser,
-        ),
-        _lab_component(
-            "albumin",
-            _results(index, codes.albumin, vocabulary, parser),
-            ALBUMIN_TO_G_PER_DL,
-            "g/dl",
-            (Decimal("2.8"), Decimal("3.5")),
-            False,
-            parser,
-        ),
-        _lab_component(
-            "INR",
-            _results(index, codes.inr, vocabulary, parser),
-            {"": Decimal(1), "{inr}": Decimal(1), "{ratio}": Decimal(1), "1": Decimal(1)},
-            "",
-            (Decimal("1.7"), Decimal("2.3")),
-            True,
-            parser,
-        ),
-    ]
-    components: list[_Component] = []
-    missing: list[str] = []
-    for name, lab in zip(("bilirubin", "albumin", "INR"), labs, strict=True):
-        if lab is None:
-            missing.append(name)
-            components.append(_Component(name, 1, 3, None))
-        else:
-            components.append(lab)
-    for name, finding in (("ascites", ascites), ("hepatic encephalopathy", encephalopathy)):
-        if finding is not None:
-            components.append(_Component(name, finding.points_min, finding.points_max, finding.source))
-        elif conditions_available:
-            components.append(_Component(name, 1, 1, None))
-        else:
-            missing.append(name)
-            components.append(_Component(name, 1, 3, None))
-    low = sum(c.points_min for c in components)
-    high = sum(c.points_max for c in components)
-    determined = child_pugh_class(low) == child_pugh_class(high)
-    sources = tuple(c.source for c in components if c.source is not None)
-    dates = [s.date for s in sources if s.date is not None]
-    return ChildPugh(
-        child_pugh_class=child_pugh_class(low) if determined else None,
-        score_min=low,
-        score_max=high,
-        missing=tuple(missing),
-        sources=sources,
-        effective=max(dates) if dates else None,
+    bilirubin = _latest_lab(
+        "bilirubin",
+        _results(index, codes.bilirubin_total, vocabulary, parser),
+        BILIRUBIN_TO_MG_PER_DL,
+        "mg/dl",
+        "mg/dL",
+        parser,
     )
+    albumin = _latest_lab(
+        "albumin", _results(index, codes.albumin, vocabulary, parser), ALBUMIN_TO_G_PER_DL, "g/dl", "g/dL", parser
+    )
+    inr = _latest_lab("INR", _results(index, codes.inr, vocabulary, parser), INR_UNITS, "", "", parser)
+    return bilirubin, albumin, inr
 
 
-def _coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser: Parser) -> ChildPugh | None:
+_CODED_CLASS = re.compile(
+    r"(?:child[\s-]*pugh|class|grade|cp)[\s:-]*([ABC])(?:\s*\(?\s*(\d{1,2})\s*\)?)?(?![A-Za-z])"
+    r"|^\s*([ABC])\s*(\d{1,2})?\s*$",
+    re.IGNORECASE,
+)
+_CODED_SCORE = re.compile(r"(?:score|points?)\D{0,12}?(\d{1,2})\b|^\s*(\d{1,2})\s*$", re.IGNORECASE)
+
+
+def parse_child_pugh_text(text: str) -> tuple[Literal["A", "B", "C"] | None, int | None]:
+    """A recorded Child-Pugh value: "class B", "Child-Pugh B (8)", "B8", "score 8", "has a score of 8, class B".
+
+    The class letter must follow "Child-Pugh", "class", "grade" or "CP", or stand alone: the article "a" in
+    a sentence is never read as class A.
+    """
+    klass: Literal["A", "B", "C"] | None = None
+    score: int | None = None
+    match = _CODED_CLASS.search(text)
+    if match:
+        letter = match.group(1) or match.group(3)
+        klass = cast("Literal['A', 'B', 'C']", letter.upper())
+        digits = match.group(2) or match.group(4)
+        score = int(digits) if digits else None
+    scored = _CODED_SCORE.search(text)
+    if score is None and scored:
+        score = int(scored.group(1) or scored.group(2))
+    if score is not None and not 5 <= score <= 15:
+        score = None
+    return klass, score
+
+
+def map_coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser: Parser) -> CodedChildPugh | None:
+    """The newest usable site-coded Child-Pugh Observation (undated ones are noted and left out)."""
     system, value = code
-    for raw, _ in index.find(system, (value,)):
-        if not _is_result(raw):
-            continue
+    candidates = [raw for raw, _ in index.find(system, (value,)) if _is_result(raw)]
+    candidates.sort(key=_raw_date, reverse=True)
+    for raw in candidates:
+        if not _raw_date(raw):
+            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh result has no date; left out"))
+    for raw in candidates:
         observation = parser.parse(raw)
         if observation is None:
             continue
         when = _effective(observation)
-        source = Provenance("Observation", observation.id, when)
-        text = " ".join(t for t in (observation.valueString, *(_concept_codes(observation.valueCodeableConcept))) if t)
-        klass = re.search(r"\b(?:class\s*)?([ABC])\b", text, re.IGNORECASE)
-        if klass:
-            letter = cast("Literal['A', 'B', 'C']", klass.group(1).upper())
-            return ChildPugh(letter, None, None, (), (source,), when)
-        score = observation.valueInteger
-        if isinstance(score, int) and 5 <= score <= 15:
-            return ChildPugh(child_pugh_class(score), score, score, (), (source,), when)
+        if when is None:
+            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh result has no date; left out"))
+            continue
+        texts = [t for t in (observation.valueString, *_concept_codes(observation.valueCodeableConcept)) if t]
+        klass, score = parse_child_pugh_text(" ".join(texts)) if texts else (None, None)
+        if isinstance(observation.valueInteger, int) and 5 <= observation.valueInteger <= 15:
+            score = observation.valueInteger
+        quantity = observation.valueQuantity
+        if score is None and quantity is not None and quantity.value is not None and 5 <= quantity.value <= 15:
+            score = int(quantity.value)
+        if klass is None and score is None:
+            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh value not recognised; left out"))
+            continue
+        return CodedChildPugh(klass, score, Provenance("Observation", observation.id, when))
     return None
 
 

@@ -7,31 +7,33 @@ no usable date is left out with a data-quality note naming it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Any
 
-from cds_service.mapping.conditions import ConditionCodes, ConditionMapper
+from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import ParseCache, Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
-from cds_service.mapping.observations import ObservationIndex, map_afp, map_child_pugh, map_ecog
+from cds_service.mapping.observations import (
+    ObservationIndex,
+    map_afp,
+    map_coded_child_pugh,
+    map_ecog,
+    map_liver_labs,
+)
 from cds_service.mapping.resources import JsonObject, as_list, collect_resources, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
-from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
+from cds_service.sequencing.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
 from cds_service.sequencing.knowledge import Knowledge
 
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 
 
-@dataclass(frozen=True, slots=True)
-class MappingParameters:
-    """Site parameters of the mapping (documented in the README's settings table)."""
-
-    line_grouping_days: int = 28
-    afp_iu_per_ml_to_ng_per_ml: Decimal | None = None
-    condition_codes: ConditionCodes = field(default_factory=ConditionCodes)
-    child_pugh_observation_code: tuple[str, str] | None = None
-    parse_cache_size: int = 0
+def split_code(value: str | None) -> tuple[str, str] | None:
+    """``system|code`` → (system, code)."""
+    if not value:
+        return None
+    system, _, code = value.rpartition("|")
+    return (system, code) if system and code else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,12 +50,13 @@ class DraftOrders:
 class PatientMapper:
     """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
 
-    def __init__(self, knowledge: Knowledge, params: MappingParameters | None = None) -> None:
+    def __init__(self, knowledge: Knowledge, *, parse_cache_size: int = 0) -> None:
         self.knowledge = knowledge
-        self.params = params or MappingParameters()
+        self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
-        self.conditions = ConditionMapper(knowledge.vocabulary, self.params.condition_codes)
-        self.parse_cache = ParseCache(self.params.parse_cache_size)
+        self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
+        self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
+        self.parse_cache = ParseCache(parse_cache_size)
 
     def map_facts(
         self,
@@ -75,21 +78,22 @@ class PatientMapper:
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
         afp_series = map_afp(observations, vocabulary, factor, parser)
-        child_pugh = map_child_pugh(
-            observations,
-            vocabulary,
-            condition_facts.ascites,
-            condition_facts.encephalopathy,
-            conditions_available,
-            parser,
-            self.params.child_pugh_observation_code,
+        bilirubin, albumin, inr = map_liver_labs(observations, vocabulary, parser)
+        liver = LiverFacts(
+            bilirubin_mg_per_dl=bilirubin,
+            albumin_g_per_dl=albumin,
+            inr=inr,
+            ascites=condition_facts.ascites,
+            encephalopathy=condition_facts.encephalopathy,
+            coded=map_coded_child_pugh(observations, self.child_pugh_code, parser) if self.child_pugh_code else None,
+            conditions_recorded=conditions_available,
         )
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
             afp=afp_series[0] if afp_series else None,
             afp_series=afp_series,
-            child_pugh=child_pugh,
+            liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
             immunotherapy_cautions=condition_facts.cautions,
             notes=tuple(dict.fromkeys(notes)),

@@ -105,15 +105,51 @@ class AfpResult:
 
 
 @dataclass(frozen=True, slots=True)
-class ChildPugh:
-    """Child-Pugh class; ``child_pugh_class`` is None when the missing components could change it."""
+class LabValue:
+    """A laboratory result in the standard unit the rules use (mg/dL, g/dL, ratio), with its date."""
+
+    value: Decimal
+    unit: str
+    as_reported: str
+    source: Provenance
+
+    @property
+    def effective(self) -> date | None:
+        return self.source.date
+
+
+@dataclass(frozen=True, slots=True)
+class LiverFinding:
+    """Ascites or hepatic encephalopathy as recorded; ``severity`` None when the record does not grade it."""
+
+    severity: Literal["mild", "moderate_severe"] | None
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class CodedChildPugh:
+    """A Child-Pugh class and/or score recorded by the site as one Observation."""
 
     child_pugh_class: Literal["A", "B", "C"] | None
-    score_min: int | None
-    score_max: int | None
-    missing: tuple[str, ...]
-    sources: tuple[Provenance, ...]
-    effective: date | None = None
+    score: int | None
+    source: Provenance
+
+
+@dataclass(frozen=True, slots=True)
+class LiverFacts:
+    """The Child-Pugh components as recorded; scoring lives in ``sequencing.child_pugh``.
+
+    ``conditions_recorded`` is False when no Condition data was available: then ascites and encephalopathy
+    are unknown. Even with Condition data, an unrecorded finding is unknown, not absent (policy 6.2).
+    """
+
+    bilirubin_mg_per_dl: LabValue | None = None
+    albumin_g_per_dl: LabValue | None = None
+    inr: LabValue | None = None
+    ascites: LiverFinding | None = None
+    encephalopathy: LiverFinding | None = None
+    coded: CodedChildPugh | None = None
+    conditions_recorded: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +161,7 @@ class EcogStatus:
 class CautionKind(StrEnum):
     ORGAN_TRANSPLANT = "organ_transplant"
     AUTOIMMUNE_DISEASE = "autoimmune_disease"
+    HEPATITIS_B = "hepatitis_b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +197,7 @@ class PatientFacts:
     lines: tuple[TherapyLine, ...] = ()
     afp: AfpResult | None = None
     afp_series: tuple[AfpResult, ...] = ()
-    child_pugh: ChildPugh | None = None
+    liver: LiverFacts = field(default_factory=LiverFacts)
     ecog: EcogStatus | None = None
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()
     notes: tuple[DataQualityNote, ...] = field(default=())

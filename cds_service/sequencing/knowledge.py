@@ -1,15 +1,20 @@
 """The clinical knowledge base: versioned YAML files in ``cds_service/knowledge``, validated once at load.
 
-An unknown regimen, agent, trial or rule in any file is a start-up error (``KnowledgeError``), never a
-runtime surprise. Every option and rule must cite the review's section it rests on.
+An unknown regimen, agent, trial or gate in any file is a start-up error (``KnowledgeError``), never a
+runtime surprise. Every option and gate must cite the section it rests on. A site's parameter overrides
+(a YAML file) are part of the knowledge: their content hash is appended to the version on every card.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from importlib import resources
+from pathlib import Path
 from typing import Any, Literal
 
 import yaml
@@ -54,6 +59,7 @@ _PLACE_LABELS = {
 class EvidenceLevel(StrEnum):
     PHASE3 = "phase3"
     PHASE2_ACCELERATED_APPROVAL = "phase2_accelerated_approval"
+    PHASE2_APPROVAL_WITHDRAWN = "phase2_approval_withdrawn"
     RETROSPECTIVE = "retrospective"
     NONE = "none"
 
@@ -65,6 +71,7 @@ class EvidenceLevel(StrEnum):
 _EVIDENCE_LABELS = {
     EvidenceLevel.PHASE3: "phase III randomized (level 1)",
     EvidenceLevel.PHASE2_ACCELERATED_APPROVAL: "phase I/II with FDA accelerated approval",
+    EvidenceLevel.PHASE2_APPROVAL_WITHDRAWN: "phase I/II; US accelerated approval withdrawn 2021-07-23",
     EvidenceLevel.RETROSPECTIVE: "retrospective data only",
     EvidenceLevel.NONE: "no prospective evidence",
 }
@@ -80,13 +87,16 @@ class SettingId(StrEnum):
     BEYOND_SECOND_LINE = "beyond_second_line"
 
 
-class RuleId(StrEnum):
-    ALREADY_RECEIVED = "already_received"
-    REQUIRES_SORAFENIB_TOLERANCE = "requires_sorafenib_tolerance"
-    AFP_AT_LEAST_CUTOFF = "afp_at_least_cutoff"
-    NOT_AFTER_BEVACIZUMAB = "not_after_bevacizumab"
-    IMMUNOTHERAPY_CAUTIONS = "immunotherapy_cautions"
-    CHILD_PUGH = "child_pugh"
+class Severity(StrEnum):
+    """How loudly a gate speaks (clinical-sequencing.md 6.1): a statement, a misfit, a safety stop."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
 
 
 class _Strict(BaseModel):
@@ -125,10 +135,31 @@ class Trial(_Strict):
 
 
 class PostReviewNote(_Strict):
-    date: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$")
-    regimens: tuple[str, ...]
+    """Later evidence, dated: a full date, or a publication's year and journal, or a standing fact as of a date."""
+
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    published: str | None = Field(None, pattern=r"^.*\d{4}.*$")
+    as_of: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    settings: tuple[SettingId, ...] = ()
+    regimens: tuple[str, ...] = ()
     trials: tuple[str, ...] = ()
     text: str
+
+    @model_validator(mode="after")
+    def _dated(self) -> PostReviewNote:
+        if sum(v is not None for v in (self.date, self.published, self.as_of)) != 1:
+            raise ValueError(f"a later-evidence note needs exactly one of date, published, as_of: {self.text[:40]}")
+        if not self.settings and not self.regimens:
+            raise ValueError(f"a later-evidence note must name settings or regimens: {self.text[:40]}")
+        return self
+
+    @property
+    def when(self) -> str:
+        if self.date:
+            return self.date
+        if self.published:
+            return self.published
+        return f"as of {self.as_of}"
 
 
 class EvidenceCatalog(_Strict):
@@ -179,7 +210,7 @@ class OptionRule(_Strict):
     trials: tuple[str, ...] = ()
     rationale: str
     source: SourceRef
-    rules: tuple[RuleId, ...] = ()
+    after_review: bool = False
 
 
 class SettingRules(_Strict):
@@ -195,22 +226,82 @@ class SettingRules(_Strict):
 
     @model_validator(mode="after")
     def _options_or_extrapolation(self) -> SettingRules:
-        if bool(self.options) == bool(self.extrapolated_from):
-            raise ValueError("a setting has either its own options or extrapolated_from, not both")
+        if not self.options and not self.extrapolated_from:
+            raise ValueError("a setting has its own options, or extrapolated_from, or both")
         if self.extrapolated_from and not self.extrapolation_note:
             raise ValueError("an extrapolated setting must say so (extrapolation_note)")
         return self
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The setting's notes in reading order: scope, extrapolation, setting."""
+        return tuple(n for n in (self.scope_note, self.extrapolation_note, self.setting_note) if n)
 
-class RuleDefinition(_Strict):
-    description: str
-    source: SourceRef
-    applies_to: Literal["all"] | None = None
+    def capped(self, place: Place) -> Place:
+        """A place after the setting's cap (``max_place``): an extrapolated setting prefers nothing."""
+        if self.max_place is not None and place.rank < self.max_place.rank:
+            return self.max_place
+        return place
 
 
 class SequencingRules(_Strict):
     settings: dict[SettingId, SettingRules]
-    rules: dict[RuleId, RuleDefinition]
+
+
+class GateSource(_Strict):
+    document: Literal["review", "policy"]
+    section: str = Field(min_length=1)
+    quote: str = Field(min_length=1)
+
+
+class GateEffect(_Strict):
+    severity: Severity
+    place_cap: Place | None = None
+    offer: bool = True
+
+
+class GateDefinition(_Strict):
+    """One safety gate or patient-specific rule (knowledge/gates.yaml); its logic is one registered function."""
+
+    title: str
+    source: GateSource
+    scope: Literal["all", "checkpoint_inhibitors"] | tuple[str, ...]
+    effect: GateEffect
+    headline: bool = False
+    summary: str = Field(min_length=1, max_length=40)
+    message: str = Field(min_length=1)
+    scenarios: tuple[str, ...] = ()
+
+
+class ChildPughThresholds(_Strict):
+    bilirubin_mg_per_dl: tuple[Decimal, Decimal]
+    albumin_g_per_dl: tuple[Decimal, Decimal]
+    inr: tuple[Decimal, Decimal]
+    class_b_from: int = Field(ge=6, le=15)
+    class_c_from: int = Field(ge=7, le=15)
+
+
+class ExtraCodes(_Strict):
+    hcc: tuple[str, ...] = ()
+    organ_transplant: tuple[str, ...] = ()
+    autoimmune_disease: tuple[str, ...] = ()
+    hepatitis_b: tuple[str, ...] = ()
+    ascites: tuple[str, ...] = ()
+    hepatic_encephalopathy: tuple[str, ...] = ()
+
+
+class ClinicalParameters(_Strict):
+    """Parameters that change the advice (knowledge/parameters.yaml, then the site's overrides)."""
+
+    afp_cutoff_ng_per_ml: Decimal = Field(gt=0)
+    afp_max_age_days: int = Field(ge=1)
+    afp_iu_per_ml_to_ng_per_ml: Decimal | None = Field(None, gt=0)
+    line_grouping_days: int = Field(ge=0)
+    liver_lab_max_age_days: int = Field(ge=1)
+    ecog_trial_maximum: int = Field(ge=0, le=4)
+    child_pugh: ChildPughThresholds
+    extra_codes: ExtraCodes = Field(default_factory=ExtraCodes)
+    child_pugh_observation_code: str | None = Field(None, pattern=r"^\S+\|\S+$")
 
 
 class CodeRef(_Strict):
@@ -238,8 +329,10 @@ class ClinicalVocabulary(_Strict):
 
     systems: dict[str, str]
     hcc: ConditionVocabulary
+    hcc_not_a_diagnosis: ConditionVocabulary
     organ_transplant: ConditionVocabulary
     autoimmune_disease: ConditionVocabulary
+    hepatitis_b: ConditionVocabulary
     ascites: ConditionVocabulary
     hepatic_encephalopathy: ConditionVocabulary
     observations: ObservationCodes
@@ -248,8 +341,10 @@ class ClinicalVocabulary(_Strict):
     def _systems_known(self) -> ClinicalVocabulary:
         for vocab in (
             self.hcc,
+            self.hcc_not_a_diagnosis,
             self.organ_transplant,
             self.autoimmune_disease,
+            self.hepatitis_b,
             self.ascites,
             self.hepatic_encephalopathy,
         ):
@@ -279,8 +374,11 @@ class Knowledge(_Strict):
     terminology: Terminology
     regimens: dict[str, Regimen]
     sequencing: SequencingRules
+    gates: dict[str, GateDefinition]
     evidence: EvidenceCatalog
     vocabulary: ClinicalVocabulary
+    parameters: ClinicalParameters
+    site_parameters_hash: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Knowledge:
@@ -290,8 +388,9 @@ class Knowledge(_Strict):
             problems += [f"regimen {regimen_id}: unknown agent {a}" for a in regimen.agents if a not in agents]
         missing_settings = set(SettingId) - set(self.sequencing.settings)
         problems += [f"no rules for setting {s}" for s in sorted(missing_settings)]
-        missing_rules = set(RuleId) - set(self.sequencing.rules)
-        problems += [f"rule {r} has no definition" for r in sorted(missing_rules)]
+        for gate_id, gate in self.gates.items():
+            if not isinstance(gate.scope, str):
+                problems += [f"gate {gate_id}: unknown regimen {r}" for r in gate.scope if r not in self.regimens]
         for setting_id, setting in self.sequencing.settings.items():
             for option in setting.options:
                 where = f"setting {setting_id}, option {option.regimen}"
@@ -299,7 +398,7 @@ class Knowledge(_Strict):
                     problems.append(f"{where}: unknown regimen")
                 problems += [f"{where}: unknown trial {t}" for t in option.trials if t not in self.evidence.trials]
             base = setting.extrapolated_from
-            if base is not None and not self.sequencing.settings.get(base, setting).options:
+            if base is not None and not setting.options and not self.sequencing.settings.get(base, setting).options:
                 problems.append(f"setting {setting_id}: extrapolated from {base}, which has no options")
         for note in self.evidence.post_review_notes:
             problems += [f"post-review note: unknown regimen {r}" for r in note.regimens if r not in self.regimens]
@@ -308,10 +407,16 @@ class Knowledge(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def version(self) -> str:
+        """The version on every card: the knowledge's, plus the hash of the site's parameter overrides."""
+        suffix = f"+site.{self.site_parameters_hash}" if self.site_parameters_hash else ""
+        return f"{self.info.version}{suffix}"
+
     def options_for(self, setting_id: SettingId) -> tuple[OptionRule, ...]:
-        """The options of a setting, following ``extrapolated_from``."""
+        """The options of a setting: its own, or those of the setting it is extrapolated from."""
         setting = self.sequencing.settings[setting_id]
-        if setting.extrapolated_from is not None:
+        if not setting.options and setting.extrapolated_from is not None:
             return self.sequencing.settings[setting.extrapolated_from].options
         return setting.options
 
@@ -320,9 +425,16 @@ class Knowledge(_Strict):
         return {frozenset(r.agents): rid for rid, r in self.regimens.items() if r.agents}
 
     @cached_property
-    def global_rules(self) -> frozenset[RuleId]:
-        """The rules that apply to every option (``applies_to: all``)."""
-        return frozenset(r for r, d in self.sequencing.rules.items() if d.applies_to == "all")
+    def checkpoint_inhibitors(self) -> frozenset[str]:
+        """Agents flagged ``immunotherapy`` in the terminology (PD-1, PD-L1 and CTLA-4 antibodies)."""
+        return frozenset(a for a, spec in self.terminology.agents.items() if spec.immunotherapy)
+
+    @cached_property
+    def ctla4_inhibitors(self) -> frozenset[str]:
+        return frozenset(a for a, spec in self.terminology.agents.items() if "CTLA-4" in spec.drug_class)
+
+    def regimen_agents(self, regimen_id: str | None) -> frozenset[str]:
+        return frozenset(self.regimens[regimen_id].agents) if regimen_id in self.regimens else frozenset()
 
 
 def _read_yaml(name: str) -> Any:
@@ -330,18 +442,49 @@ def _read_yaml(name: str) -> Any:
     return yaml.safe_load(text)
 
 
-def load_knowledge() -> Knowledge:
-    """Read and validate every knowledge file; raise ``KnowledgeError`` naming each problem."""
+def site_parameters_hash(overrides: dict[str, Any]) -> str:
+    """Eight hex digits of the SHA-256 of the overrides' canonical JSON: same content, same version."""
+    canonical = json.dumps(overrides, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if key not in base:
+            raise KnowledgeError(f"site parameters: unknown parameter {key!r}")
+        merged[key] = _merge(base[key], value) if isinstance(base[key], dict) and isinstance(value, dict) else value
+    return merged
+
+
+def read_site_parameters(path: Path) -> dict[str, Any]:
+    """The site's overrides file: a YAML mapping of parameters.yaml keys (nested ones as mappings)."""
     try:
-        regimens = _read_yaml("regimens.yaml")["regimens"]
+        overrides = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise KnowledgeError(f"site parameters {path}: cannot be read: {exc}") from exc
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise KnowledgeError(f"site parameters {path}: must be a mapping of parameter names to values")
+    return overrides
+
+
+def load_knowledge(site_parameters: Path | None = None) -> Knowledge:
+    """Read and validate every knowledge file and the site's overrides; ``KnowledgeError`` names each problem."""
+    overrides = read_site_parameters(site_parameters) if site_parameters is not None else {}
+    try:
         return Knowledge.model_validate(
             {
                 "info": _read_yaml("knowledge.yaml"),
                 "terminology": _read_yaml("terminology.yaml"),
-                "regimens": regimens,
+                "regimens": _read_yaml("regimens.yaml")["regimens"],
                 "sequencing": _read_yaml("rules.yaml"),
+                "gates": _read_yaml("gates.yaml")["gates"],
                 "evidence": _read_yaml("evidence.yaml"),
                 "vocabulary": _read_yaml("conditions.yaml"),
+                "parameters": _merge(_read_yaml("parameters.yaml"), overrides),
+                "site_parameters_hash": site_parameters_hash(overrides) if overrides else None,
             }
         )
     except (ValidationError, yaml.YAMLError, OSError, KeyError, TypeError) as exc:

@@ -4,32 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.sequencing.gates import in_scope
 from cds_service.sequencing.knowledge import Knowledge, Place, SettingId
+from cds_service.sequencing.markdown import cell as _cell
 
 
 def decision_table(knowledge: Knowledge) -> dict[str, Any]:
     """The whole rule set as plain data, following extrapolations as the engine does."""
-    rules = knowledge.sequencing.rules
-    global_rules = [rule_id for rule_id, rule in rules.items() if rule.applies_to == "all"]
     settings = []
     for setting_id in SettingId:
         setting = knowledge.sequencing.settings[setting_id]
         rows = []
         for option in knowledge.options_for(setting_id):
-            place = option.place
-            if setting.max_place is not None and place.rank < setting.max_place.rank:
-                place = setting.max_place
+            agents = knowledge.regimen_agents(option.regimen)
             rows.append(
                 {
                     "regimen": option.regimen,
                     "label": knowledge.regimens[option.regimen].label,
-                    "place": place.value,
+                    "place": setting.capped(option.place).value,
                     "evidence": option.evidence.value,
                     "trials": list(option.trials),
                     "rationale": option.rationale,
-                    "conditions": [
-                        {"rule": r.value, "description": rules[r].description} for r in (*option.rules, *global_rules)
-                    ],
+                    "after_review": option.after_review,
+                    "gates": [g for g, d in knowledge.gates.items() if in_scope(d, option.regimen, agents, knowledge)],
                     "source": option.source.model_dump(exclude_none=True),
                     "extrapolated_from": setting.extrapolated_from.value if setting.extrapolated_from else None,
                 }
@@ -38,25 +35,35 @@ def decision_table(knowledge: Knowledge) -> dict[str, Any]:
             {
                 "setting": setting_id.value,
                 "title": setting.title,
-                "notes": [n for n in (setting.scope_note, setting.extrapolation_note, setting.setting_note) if n],
+                "notes": list(setting.notes),
                 "source": setting.source.model_dump(exclude_none=True),
                 "options": rows,
+                "later_evidence": [
+                    {"when": n.when, "text": n.text, "trials": list(n.trials)}
+                    for n in knowledge.evidence.post_review_notes
+                    if setting_id in n.settings
+                ],
             }
         )
     return {
         "knowledge": {
             "name": knowledge.info.name,
-            "version": knowledge.info.version,
+            "version": knowledge.version,
             "date": knowledge.info.date.isoformat(),
         },
+        "parameters": knowledge.parameters.model_dump(mode="json"),
         "settings": settings,
-        "rules": {r.value: rules[r].model_dump(exclude_none=True) for r in rules},
+        "gates": {g: d.model_dump(mode="json", exclude_none=True) for g, d in knowledge.gates.items()},
         "trials": {t: trial.model_dump(exclude_none=True) for t, trial in knowledge.evidence.trials.items()},
     }
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _scope_text(scope: object) -> str:
+    if scope == "all":
+        return "every drug regimen"
+    if scope == "checkpoint_inhibitors":
+        return "regimens with a checkpoint inhibitor"
+    return ", ".join(str(s) for s in scope) if isinstance(scope, list | tuple) else str(scope)
 
 
 def decision_table_markdown(knowledge: Knowledge) -> str:
@@ -72,18 +79,40 @@ def decision_table_markdown(knowledge: Knowledge) -> str:
         out.append(f"Review section: {setting['source']['section']}")
         out += [
             "",
-            "| Regimen | Place | Evidence | Trials | Conditions | Review section |",
+            "| Regimen | Place | Evidence | Trials | Gates that can move it down | Review section |",
             "|---|---|---|---|---|---|",
         ]
         for row in setting["options"]:
-            conditions = ", ".join(f"`{c['rule']}`" for c in row["conditions"]) or "—"
+            gates = ", ".join(f"`{g}`" for g in row["gates"]) or "—"
+            place = Place(row["place"]).label + (" (later evidence, not the review)" if row["after_review"] else "")
             out.append(
-                f"| {_cell(row['label'])} | {Place(row['place']).label} | {row['evidence']} | "
-                f"{', '.join(row['trials']) or '—'} | {conditions} | {_cell(row['source']['section'])} |"
+                f"| {_cell(row['label'])} | {place} | {row['evidence']} | "
+                f"{', '.join(row['trials']) or '—'} | {gates} | {_cell(row['source']['section'])} |"
             )
-    out += ["", "## Patient-specific rules", "", "| Rule | What it does | Review section |", "|---|---|---|"]
-    for rule_id, rule in data["rules"].items():
-        out.append(f"| `{rule_id}` | {_cell(rule['description'])} | {_cell(rule['source']['section'])} |")
+        if setting["later_evidence"]:
+            out += ["", "Later evidence shown on these cards:"]
+            out += [f"- {note['when']}: {_cell(note['text'])}" for note in setting["later_evidence"]]
+    out += [
+        "",
+        "## Safety gates and patient-specific rules",
+        "",
+        "One row per entry of `knowledge/gates.yaml`; each has one function in `sequencing/gates.py`.",
+        "",
+        "| Gate | Applies to | Severity | Caps the place at | One-click offer | Message | Source |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for gate_id, gate in data["gates"].items():
+        effect = gate["effect"]
+        cap = Place(effect["place_cap"]).label if effect.get("place_cap") else "—"
+        offer = "allowed" if effect.get("offer", True) else "never"
+        source = f"{gate['source']['document']}, {gate['source']['section']}"
+        out.append(
+            f"| `{gate_id}`: {_cell(gate['title'])} | {_scope_text(gate['scope'])} | {effect['severity']} | {cap} | "
+            f"{offer} | {_cell(gate['message'])} | {_cell(source)} |"
+        )
+    params = data["parameters"]
+    out += ["", "## Clinical parameters", "", "| Parameter | Value |", "|---|---|"]
+    out += [f"| `{name}` | {_cell(str(value))} |" for name, value in params.items()]
     out += [
         "",
         "## Evidence catalog",

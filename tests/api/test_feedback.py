@@ -119,7 +119,7 @@ def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(setting
         )
     rows = {r["card_uuid"]: r for r in FeedbackStore(settings.database_url).feedback_with_cards()}
     tied = rows[warning["uuid"]]
-    assert tied["kind"] == "mismatch"
+    assert tied["kind"] == "does-not-fit"
     assert tied["setting"] == "after_sorafenib"
     assert tied["selected"] == '["ramucirumab"]'
     assert f'"{chosen["uuid"]}": "replace-with:cabozantinib"' in tied["suggestions"]

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from cds_service.mapping.patient import MappingParameters, PatientMapper
+from cds_service.mapping.patient import PatientMapper
+from cds_service.sequencing.child_pugh import assess_child_pugh
 from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, StopReason
 from cds_service.sequencing.knowledge import Knowledge
-from tests.conftest import THIRD_PARTY
+from tests.conftest import THIRD_PARTY, with_parameters
+from tests.sequencing.builders import TODAY
 
 PID = "p1"
 SNOMED = "http://snomed.info/sct"
@@ -282,7 +285,7 @@ def test_line_grouping_window_is_configurable(knowledge: Knowledge) -> None:
         statement({"text": "ipilimumab"}, rid="b", start="2025-01-20"),
     )
     assert len(PatientMapper(knowledge).map_facts({"m": resources}, PID).lines) == 1
-    narrow = PatientMapper(knowledge, MappingParameters(line_grouping_days=7))
+    narrow = PatientMapper(with_parameters(knowledge, line_grouping_days=7))
     assert len(narrow.map_facts({"m": resources}, PID).lines) == 2
 
 
@@ -358,7 +361,7 @@ def test_afp_units_and_comparators(
 
 
 def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) -> None:
-    converting = PatientMapper(knowledge, MappingParameters(afp_iu_per_ml_to_ng_per_ml=Decimal("1.21")))
+    converting = PatientMapper(with_parameters(knowledge, afp_iu_per_ml_to_ng_per_ml=Decimal("1.21")))
     result = converting.map_facts(
         {"afp": bundle(observation("19176-7", value={"value": 100, "code": "[IU]/mL"}))}, PID
     ).afp
@@ -394,18 +397,17 @@ def labs(
 
 
 @pytest.mark.parametrize(
-    ("panel", "conditions", "klass", "missing"),
+    ("panel", "conditions", "class_text", "missing"),
     [
-        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, {"value": 1.1}), [], "A", ()),
-        (labs({"value": 41, "code": "umol/L"}, {"value": 30, "code": "g/L"}, {"value": 1.5}), [], "B", ()),
+        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, {"value": 1.1}), [], "A or B", ()),
+        (labs({"value": 41, "code": "umol/L"}, {"value": 30, "code": "g/L"}, {"value": 1.5}), [], "B or C", ()),
         (
             labs({"value": 4.0, "code": "mg/dL"}, {"value": 2.5, "code": "g/dL"}, {"value": 2.5}),
             [condition({"text": "Ascites"}, rid="asc", severity="Severe")],
             "C",
             (),
         ),
-        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, None), [], None, ("INR",)),
-        (labs({"value": 1.0, "code": "mg/dL"}, None, None), [], None, ("albumin", "INR")),
+        (labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, None), [], "A, B or C", ("INR",)),
         (
             labs({"value": 4.0, "code": "mg/dL"}, {"value": 2.0, "code": "g/dL"}, None),
             [
@@ -416,43 +418,95 @@ def labs(
             ("INR",),
         ),
     ],
-    ids=["class-A", "class-B-SI-units", "class-C", "missing-INR-could-make-B", "undetermined", "C-despite-missing"],
+    ids=["normal-labs-A-or-B", "SI-units-B-or-C", "class-C", "missing-INR", "C-despite-missing"],
 )
-def test_child_pugh(
+def test_child_pugh_components_map_in_standard_units_and_score_as_a_range(
     mapper: PatientMapper,
+    knowledge: Knowledge,
     panel: list[dict[str, Any]],
     conditions: list[dict[str, Any]],
-    klass: str | None,
+    class_text: str,
     missing: tuple[str, ...],
 ) -> None:
+    """Unrecorded ascites/encephalopathy are unknown, not absent (policy 6.2): the class is a range."""
     facts = mapper.map_facts({"labs": bundle(*panel), "conditions": bundle(*conditions)}, PID)
-    assert facts.child_pugh is not None
-    assert facts.child_pugh.child_pugh_class == klass
-    assert facts.child_pugh.missing == missing
+    assessment = assess_child_pugh(facts.liver, knowledge.parameters, TODAY)
+    assert assessment.class_text == class_text
+    assert assessment.missing_labs == missing
 
 
-def test_child_pugh_clinical_components_missing_without_condition_data(mapper: PatientMapper) -> None:
+def test_child_pugh_labs_are_converted_to_mg_per_dl_and_g_per_dl_with_dates(mapper: PatientMapper) -> None:
+    panel = labs({"value": 41, "code": "umol/L"}, {"value": 30, "code": "g/L"}, {"value": 1.5})
+    liver = mapper.map_facts({"labs": bundle(*panel)}, PID).liver
+    assert liver.bilirubin_mg_per_dl is not None
+    assert liver.albumin_g_per_dl is not None
+    assert liver.inr is not None
+    assert round(liver.bilirubin_mg_per_dl.value, 2) == Decimal("2.40")
+    assert liver.albumin_g_per_dl.value == Decimal("3.0")
+    assert liver.bilirubin_mg_per_dl.effective == date(2026, 11, 1)
+
+
+def test_a_lab_older_than_the_limit_counts_as_missing(mapper: PatientMapper, knowledge: Knowledge) -> None:
     panel = labs({"value": 1.0, "code": "mg/dL"}, {"value": 4.0, "code": "g/dL"}, {"value": 1.1})
-    facts = mapper.map_facts({"labs": bundle(*panel)}, PID, conditions_available=False)
-    assert facts.child_pugh is not None
-    assert facts.child_pugh.missing == ("ascites", "hepatic encephalopathy")
-    assert facts.child_pugh.child_pugh_class is None
+    panel[2]["effectiveDateTime"] = "2026-01-01"
+    assessment = assess_child_pugh(mapper.map_facts({"labs": bundle(*panel)}, PID).liver, knowledge.parameters, TODAY)
+    assert assessment.missing_labs == ("INR",)
+    assert "INR 1.1 (2026-01-01), too old" in [lab.describe() for lab in assessment.labs]
 
 
-def test_coded_child_pugh_observation(knowledge: Knowledge) -> None:
-    site = PatientMapper(knowledge, MappingParameters(child_pugh_observation_code=("http://example.org/cp", "CP")))
-    coded = {
+def coded_child_pugh(value: dict[str, Any], *, rid: str = "cp", when: str | None = "2026-11-01") -> dict[str, Any]:
+    resource = {
         "resourceType": "Observation",
-        "id": "cp",
+        "id": rid,
         "status": "final",
         "code": {"coding": [{"system": "http://example.org/cp", "code": "CP"}]},
         "subject": {"reference": f"Patient/{PID}"},
-        "effectiveDateTime": "2026-11-01",
-        "valueString": "Class B",
+        **value,
     }
-    facts = site.map_facts({"labs": bundle(coded)}, PID)
-    assert facts.child_pugh is not None
-    assert facts.child_pugh.child_pugh_class == "B"
+    if when:
+        resource["effectiveDateTime"] = when
+    return resource
+
+
+@pytest.fixture
+def site_mapper(knowledge: Knowledge) -> PatientMapper:
+    return PatientMapper(with_parameters(knowledge, child_pugh_observation_code="http://example.org/cp|CP"))
+
+
+@pytest.mark.parametrize(
+    ("wording", "klass", "score"),
+    [
+        ("class B", "B", None),
+        ("Child-Pugh B (8)", "B", 8),
+        ("B8", "B", 8),
+        ("score 8", None, 8),
+        ("The patient has a score of 8, class B", "B", 8),
+        ("Child-Pugh class C", "C", None),
+    ],
+)
+def test_coded_child_pugh_wordings(
+    site_mapper: PatientMapper, wording: str, klass: str | None, score: int | None
+) -> None:
+    """The article "a" in "has a score of 8, class B" is never read as class A (issue 17's safety defect)."""
+    liver = site_mapper.map_facts({"labs": bundle(coded_child_pugh({"valueString": wording}))}, PID).liver
+    assert liver.coded is not None
+    assert (liver.coded.child_pugh_class, liver.coded.score) == (klass, score)
+
+
+def test_coded_child_pugh_score_8_is_class_b(site_mapper: PatientMapper, knowledge: Knowledge) -> None:
+    liver = site_mapper.map_facts({"labs": bundle(coded_child_pugh({"valueString": "a score of 8"}))}, PID).liver
+    assert assess_child_pugh(liver, knowledge.parameters, TODAY).class_text == "B"
+
+
+def test_coded_child_pugh_newest_first_and_undated_noted(site_mapper: PatientMapper) -> None:
+    older = coded_child_pugh({"valueString": "class A"}, rid="old", when="2026-10-01")
+    newer = coded_child_pugh({"valueString": "class C"}, rid="new", when="2026-11-20")
+    undated = coded_child_pugh({"valueString": "class B"}, rid="undated", when=None)
+    facts = site_mapper.map_facts({"labs": bundle(older, undated, newer)}, PID)
+    assert facts.liver.coded is not None
+    assert facts.liver.coded.source.resource_id == "new"
+    assert facts.liver.coded.child_pugh_class == "C"
+    assert any(n.reference == "Observation/undated" and "no date" in n.reason for n in facts.notes)
 
 
 @pytest.mark.parametrize(
@@ -569,7 +623,7 @@ def test_draft_orders_r4_and_dstu2(mapper: PatientMapper) -> None:
 
 
 def test_parse_cache_gives_the_same_facts_and_notes_and_revalidates_changed_resources(knowledge: Knowledge) -> None:
-    cached = PatientMapper(knowledge, MappingParameters(parse_cache_size=2))
+    cached = PatientMapper(knowledge, parse_cache_size=2)
     broken = condition(ICD_HCC, rid="bad")
     broken["onsetDateTime"] = "not-a-date"
     values = {"c": bundle(condition(ICD_HCC, rid="good"), broken)}
@@ -588,8 +642,8 @@ def test_only_the_latest_usable_lab_is_validated(knowledge: Knowledge) -> None:
         for i in range(10)
     ]
     history[-1]["valueQuantity"]["value"] = "not a number"  # the newest is invalid: the next newest is used
-    cached = PatientMapper(knowledge, MappingParameters(parse_cache_size=100))
+    cached = PatientMapper(knowledge, parse_cache_size=100)
     facts = cached.map_facts({"labs": bundle(*history)}, PID)
-    assert facts.child_pugh is not None
-    assert [s.resource_id for s in facts.child_pugh.sources] == ["b8"]
+    assert facts.liver.bilirubin_mg_per_dl is not None
+    assert facts.liver.bilirubin_mg_per_dl.source.resource_id == "b8"
     assert len(cached.parse_cache._entries) == 2  # b9 (invalid) and b8; the eight older ones were never parsed

@@ -9,11 +9,13 @@ from typing import Literal
 from cds_service.sequencing.facts import (
     AfpResult,
     CautionKind,
-    ChildPugh,
+    CodedChildPugh,
     DiagnosisStatus,
     DraftOrder,
     HccDiagnosis,
     ImmunotherapyCaution,
+    LabValue,
+    LiverFacts,
     PatientFacts,
     Provenance,
     StopReason,
@@ -52,8 +54,19 @@ def afp(
     )
 
 
-def child_pugh(klass: Literal["A", "B", "C"] | None) -> ChildPugh:
-    return ChildPugh(klass, 5 if klass == "A" else 8, 5 if klass == "A" else 8, () if klass else ("albumin",), ())
+def lab(value: str, unit: str = "", *, days_old: int = 10, ref: str = "lab") -> LabValue:
+    when = TODAY - timedelta(days=days_old)
+    return LabValue(Decimal(value), unit, f"{value} {unit}".strip(), Provenance("Observation", ref, when))
+
+
+def child_pugh(klass: Literal["A", "B", "C"] | None) -> LiverFacts:
+    """Class A from normal current labs (ascites/encephalopathy unrecorded: A or B, no gate); B and C coded."""
+    if klass is None:
+        return LiverFacts()
+    if klass == "A":
+        return LiverFacts(lab("1.0", "mg/dL"), lab("4.0", "g/dL"), lab("1.0"))
+    coded = CodedChildPugh(klass, None, Provenance("Observation", "child-pugh", TODAY - timedelta(days=5)))
+    return LiverFacts(coded=coded)
 
 
 def facts(
@@ -68,7 +81,7 @@ def facts(
         lines=tuple(lines),
         afp=afp_result,
         afp_series=(afp_result,) if afp_result else (),
-        child_pugh=child_pugh(cp),
+        liver=child_pugh(cp),
         immunotherapy_cautions=tuple(
             ImmunotherapyCaution(kind, kind.value.replace("_", " "), Provenance("Condition", kind.value))
             for kind in cautions

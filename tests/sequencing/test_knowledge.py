@@ -11,14 +11,15 @@ from cds_service.sequencing import knowledge as knowledge_module
 from cds_service.sequencing.knowledge import Knowledge, KnowledgeError, SettingId, load_knowledge
 
 
-def test_every_option_and_rule_cites_the_review(knowledge: Knowledge) -> None:
+def test_every_option_and_gate_cites_its_source(knowledge: Knowledge) -> None:
     for setting_id, setting in knowledge.sequencing.settings.items():
         assert setting.source.section, setting_id
         for option in setting.options:
             assert option.source.section.strip(), (setting_id, option.regimen)
             assert option.rationale.strip(), (setting_id, option.regimen)
-    for rule_id, rule in knowledge.sequencing.rules.items():
-        assert rule.source.section.strip(), rule_id
+    for gate_id, gate in knowledge.gates.items():
+        assert gate.source.section.strip(), gate_id
+        assert gate.source.quote.strip(), gate_id
 
 
 def test_every_setting_has_options(knowledge: Knowledge) -> None:
@@ -29,10 +30,15 @@ def test_every_setting_has_options(knowledge: Knowledge) -> None:
 def test_trials_cited_by_level_1_options_have_registry_and_publication(knowledge: Knowledge) -> None:
     for setting in knowledge.sequencing.settings.values():
         for option in setting.options:
-            if option.evidence.value == "phase3" and option.regimen not in (
-                "sorafenib",
-                "lenvatinib",
-                "atezolizumab_bevacizumab",
+            if (
+                option.evidence.value == "phase3"
+                and not option.after_review
+                and option.regimen
+                not in (
+                    "sorafenib",
+                    "lenvatinib",
+                    "atezolizumab_bevacizumab",
+                )
             ):
                 trial = knowledge.evidence.trials[option.trials[0]]
                 assert trial.registry_url, option.trials[0]
@@ -69,6 +75,10 @@ def _broken(monkeypatch: pytest.MonkeyPatch, name: str, edit: Any) -> None:
         ("regimens.yaml", lambda d: d["regimens"]["sorafenib"].update(agents=["sorafenibb"]), "unknown agent"),
         ("evidence.yaml", lambda d: d["trials"]["CELESTIAL"].update(nct="CELESTIAL-1"), "nct"),
         ("terminology.yaml", lambda d: d["agents"]["lenvatinib"]["rxnorm"].append("597747"), "597747"),
+        ("gates.yaml", lambda d: d["gates"]["afp_below_cutoff"].update(scope=["ramucirumabb"]), "unknown regimen"),
+        ("gates.yaml", lambda d: d["gates"]["child_pugh_c"]["effect"].update(severity="loud"), "severity"),
+        ("evidence.yaml", lambda d: d["post_review_notes"][0].pop("date"), "exactly one of date"),
+        ("parameters.yaml", lambda d: d.update(afp_cutoff_ng_per_ml=-1), "afp_cutoff_ng_per_ml"),
     ],
     ids=[
         "unknown-regimen",
@@ -78,6 +88,10 @@ def _broken(monkeypatch: pytest.MonkeyPatch, name: str, edit: Any) -> None:
         "unknown-agent",
         "bad-nct",
         "ambiguous-code",
+        "gate-unknown-regimen",
+        "gate-unknown-severity",
+        "undated-later-evidence",
+        "negative-cutoff",
     ],
 )
 def test_broken_knowledge_fails_at_load(monkeypatch: pytest.MonkeyPatch, file: str, edit: Any, message: str) -> None:
@@ -96,5 +110,7 @@ def test_knowledge_files_parse_as_plain_yaml() -> None:
         "evidence.yaml",
         "terminology.yaml",
         "conditions.yaml",
+        "gates.yaml",
+        "parameters.yaml",
     ):
         assert yaml.safe_load(resources.files("cds_service.knowledge").joinpath(name).read_text()) is not None

@@ -47,7 +47,8 @@ def test_a_regimen_already_progressed_on_is_never_preferred(patient: PatientFact
     for option in rec.options:
         agents = set(KNOWLEDGE.regimens[option.regimen_id].agents)
         if agents and any(agents <= received for received in progressed):
-            assert option.place is Place.NOT_SUPPORTED, option
+            assert option.place.rank >= Place.NOT_SUPPORTED.rank, option
+            assert not option.offerable, option
     for selected in rec.selected:
         if any(selected.agents <= received for received in progressed):
             assert not selected.fits
@@ -65,7 +66,20 @@ def test_ramucirumab_never_above_not_supported_with_low_afp_or_after_bevacizumab
     after_bevacizumab = any("bevacizumab" in ln.agents for ln in patient.lines)
     for option in ramucirumab:
         if low_afp or after_bevacizumab:
-            assert option.place is Place.NOT_SUPPORTED
+            assert option.place.rank >= Place.NOT_SUPPORTED.rank
+            assert not option.offerable
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(patients(), st.lists(st.sampled_from(AGENTS), min_size=1, max_size=2))
+def test_child_pugh_c_never_prefers_offers_or_stays_quiet(patient: PatientFacts, drafted: list[str]) -> None:
+    """Policy 6.2: with Child-Pugh C nothing is preferred or offered, and a selected HCC agent is critical."""
+    rec = recommend(patient, KNOWLEDGE, selected_orders=(order(*drafted),), today=TODAY)
+    if patient.liver.coded is None or patient.liver.coded.child_pugh_class != "C":
+        return
+    assert not rec.preferred
+    assert not any(o.offerable for o in rec.options)
+    assert all(s.indicator.value == "critical" for s in rec.selected)
 
 
 @settings(max_examples=200)

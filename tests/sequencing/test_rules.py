@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.sequencing.engine import OptionAssessment, Recommendation, recommend
+from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
 from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId
+from cds_service.sequencing.options import OptionAssessment
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 
@@ -20,6 +21,14 @@ def run(
 
 def option(rec: Recommendation, regimen: str) -> OptionAssessment:
     return next(o for o in rec.options if o.regimen_id == regimen)
+
+
+def messages(assessment: OptionAssessment) -> list[str]:
+    return [f.message for f in assessment.findings]
+
+
+def gates(assessment: OptionAssessment) -> set[str]:
+    return {f.gate_id for f in assessment.findings}
 
 
 AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))
@@ -53,14 +62,14 @@ def test_regorafenib_not_supported_after_sorafenib_intolerance(knowledge: Knowle
 def test_regorafenib_with_unknown_sorafenib_stop_reason_asks_why(knowledge: Knowledge) -> None:
     rec = run(knowledge, facts(line(1, "sorafenib", stop=StopReason.UNKNOWN), afp_result=afp(10)))
     assert option(rec, "regorafenib").place is Place.PREFERRED
-    assert any("tolerated sorafenib" in c for c in option(rec, "regorafenib").caveats)
+    assert any("tolerated sorafenib" in m for m in messages(option(rec, "regorafenib")))
     assert "sorafenib_stop_reason" in {g.kind for g in rec.data_gaps}
 
 
 def test_ramucirumab_is_an_option_when_afp_at_least_400(knowledge: Knowledge) -> None:
     ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(400))), "ramucirumab")
     assert (ramu.place, ramu.evidence) == (Place.OPTION, EvidenceLevel.PHASE3)
-    assert "at or above 400" in ramu.reasons[0]
+    assert not gates(ramu) & {"afp_below_cutoff", "afp_unknown"}
 
 
 def test_ramucirumab_not_supported_when_afp_below_400(knowledge: Knowledge) -> None:
@@ -83,15 +92,16 @@ def test_ramucirumab_with_afp_unknown_asks_for_an_afp(knowledge: Knowledge, afp_
     rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp_result))  # type: ignore[arg-type]
     ramu = option(rec, "ramucirumab")
     assert ramu.place is Place.OPTION
-    assert any(why in c for c in ramu.caveats)
+    assert any(why in m for m in messages(ramu))
+    assert not ramu.offerable
     assert [g.kind for g in rec.data_gaps] == ["afp"]
 
 
 def test_afp_reported_as_greater_than_cutoff_counts_as_above(knowledge: Knowledge) -> None:
     ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(2000, comparator=">"))), "ramucirumab")
     assert ramu.place is Place.OPTION
-    assert "at or above 400" in ramu.reasons[0]
-    assert not any("AFP" in c for c in ramu.caveats)
+    assert ramu.offerable
+    assert not any("AFP" in m for m in messages(ramu))
 
 
 def test_afp_reported_as_less_than_small_value_counts_as_below(knowledge: Knowledge) -> None:
@@ -111,10 +121,12 @@ def test_pembrolizumab_alone_is_less_preferable(knowledge: Knowledge) -> None:
     assert "KEYNOTE-240" in pembro.decisive_reason
 
 
-def test_nivolumab_alone_is_not_preferred(knowledge: Knowledge) -> None:
+def test_nivolumab_alone_is_less_preferable_with_its_approval_withdrawn(knowledge: Knowledge) -> None:
+    """Policy 6.3: nivolumab alone is "phase I/II; US accelerated approval withdrawn 2021-07-23", less preferable."""
     nivo = option(run(knowledge, AFTER_SORAFENIB), "nivolumab")
-    assert nivo.place is Place.NOT_PREFERRED
-    assert "CheckMate 459" in nivo.decisive_reason
+    assert (nivo.place, nivo.evidence) == (Place.LESS_PREFERABLE, EvidenceLevel.PHASE2_APPROVAL_WITHDRAWN)
+    assert "withdrawn on 2021-07-23" in nivo.decisive_reason
+    assert "withdrawn 2021-07-23" in nivo.evidence.label
 
 
 def test_clinical_trial_is_always_offered(knowledge: Knowledge) -> None:
@@ -226,28 +238,41 @@ def test_regimen_already_received_is_not_suggested_again(knowledge: Knowledge) -
     assert rec.selected[0].already_received
 
 
-def test_child_pugh_b_is_a_caveat_on_every_option(knowledge: Knowledge) -> None:
+def test_child_pugh_b_is_a_warning_on_every_drug_option(knowledge: Knowledge) -> None:
     rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp="B"))
     drug_options = [o for o in rec.options if o.regimen_id != "clinical_trial"]
-    assert all(any("Child-Pugh B" in c for c in o.caveats) for o in drug_options)
-    assert any("cohort 5" in c for c in option(rec, "nivolumab").caveats)
+    assert all("child_pugh_b" in gates(o) for o in drug_options)
+    assert any("cohort 5" in m and "4.4 months" in m for m in messages(option(rec, "nivolumab")))
+    assert option(rec, "cabozantinib").place is Place.PREFERRED
+    assert [f.summary for f in rec.headline_findings] == ["Child-Pugh B"]
+
+
+def test_child_pugh_c_prefers_nothing_and_offers_nothing(knowledge: Knowledge) -> None:
+    """Policy 6.2: no regimen preferred, nothing offered in one click, a critical finding on every drug."""
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp="C"), ("regorafenib",))
+    drugs = [o for o in rec.options if o.regimen_id != "clinical_trial"]
+    assert not rec.preferred
+    assert all(o.place is Place.NOT_ADDRESSED and not o.offerable for o in drugs)
+    assert all(any("no trial in the review enrolled Child-Pugh C" in m for m in messages(o)) for o in drugs)
+    assert rec.selected[0].indicator.value == "critical"
+
+
+def test_child_pugh_unknown_says_so_and_asks_for_the_labs(knowledge: Knowledge) -> None:
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp=None))
+    assert all("child_pugh_unknown" in gates(o) for o in rec.options if o.regimen_id != "clinical_trial")
+    gap = next(g for g in rec.data_gaps if g.kind == "child_pugh")
+    assert gap.labs == ("bilirubin", "albumin", "INR")
     assert option(rec, "cabozantinib").place is Place.PREFERRED
 
 
-@pytest.mark.parametrize(("klass", "text"), [("C", "no evidence"), (None, "unknown")])
-def test_child_pugh_c_or_unknown_says_the_review_has_no_evidence(
-    knowledge: Knowledge, klass: str | None, text: str
-) -> None:
-    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cp=klass))  # type: ignore[arg-type]
-    assert all(any(text in c for c in o.caveats) for o in rec.options if o.regimen_id != "clinical_trial")
-
-
-def test_immunotherapy_cautions_are_flagged_not_decided(knowledge: Knowledge) -> None:
+def test_organ_transplant_is_critical_for_checkpoint_inhibitors_only(knowledge: Knowledge) -> None:
     rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(1250), cautions=(CautionKind.ORGAN_TRANSPLANT,)))
     combo = option(rec, "nivolumab_ipilimumab")
     assert combo.place is Place.OPTION
-    assert any("Review before immunotherapy: organ transplant" in c for c in combo.caveats)
-    assert not any("Review before immunotherapy" in c for c in option(rec, "cabozantinib").caveats)
+    assert "organ_transplant" in gates(combo)
+    assert not combo.offerable
+    assert not gates(option(rec, "cabozantinib")) & {"organ_transplant"}
+    assert [f.summary for f in rec.headline_findings] == ["Organ transplant"]
 
 
 @pytest.mark.parametrize("status", [DiagnosisStatus.ABSENT, DiagnosisStatus.UNKNOWN])
@@ -280,7 +305,7 @@ def test_selected_preferred_regimen_fits(knowledge: Knowledge) -> None:
 def test_combination_counts_only_when_all_agents_are_drafted(knowledge: Knowledge) -> None:
     alone = run(knowledge, AFTER_SORAFENIB, ("nivolumab",))
     assert alone.selected[0].regimen_id == "nivolumab"
-    assert alone.selected[0].place is Place.NOT_PREFERRED
+    assert alone.selected[0].place is Place.LESS_PREFERABLE
     combined = run(knowledge, AFTER_SORAFENIB, ("nivolumab",), others=("ipilimumab",))
     assert combined.selected[0].regimen_id == "nivolumab_ipilimumab"
     assert combined.selected[0].place is Place.OPTION
@@ -296,16 +321,12 @@ def test_selected_ramucirumab_with_low_afp_does_not_fit(knowledge: Knowledge) ->
 def test_selected_agent_outside_the_setting_is_not_addressed(knowledge: Knowledge) -> None:
     rec = run(knowledge, AFTER_SORAFENIB, ("bevacizumab",))
     assert rec.selected[0].place is Place.NOT_ADDRESSED
-    assert "does not address" in rec.selected[0].reason
+    assert "Not addressed by the review" in rec.selected[0].reason
 
 
-def test_post_review_notes_are_dated_and_can_be_switched_off(knowledge: Knowledge) -> None:
-    from cds_service.sequencing.engine import SequencingParameters
-
+def test_later_evidence_is_dated_and_never_changes_a_place(knowledge: Knowledge) -> None:
     shown = recommend(AFTER_SORAFENIB, knowledge, today=TODAY)
     assert any(n.date == "2021-07-23" for n in shown.post_review_notes)
-    hidden = recommend(
-        AFTER_SORAFENIB, knowledge, today=TODAY, params=SequencingParameters(show_post_review_notes=False)
-    )
-    assert not hidden.post_review_notes
-    assert [o.place for o in hidden.options] == [o.place for o in shown.options]
+    assert all(n.when for n in shown.post_review_notes)
+    first_line = recommend(facts(afp_result=afp(10)), knowledge, today=TODAY)
+    assert {"HIMALAYA", "CheckMate-9DW"} <= {t for n in first_line.post_review_notes for t in n.trials}

@@ -1,0 +1,52 @@
+"""The data-needed card (info): missing data that would change the answer, with the lab orders in one click."""
+
+from __future__ import annotations
+
+from cds_service.cards.common import CardContext, Hook, card_source, card_uuid, closing_line, summary_line
+from cds_service.cards.drafts import LAB_ORDERS, lab_service_request
+from cds_service.cards.issued import IssuedCard
+from cds_service.cards.models import Action, Card, Suggestion
+from cds_service.sequencing.engine import Recommendation
+from cds_service.sequencing.markdown import cell
+
+
+def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
+    """Card 3 (info): an AFP order when it decides ramucirumab; bilirubin/albumin/INR when Child-Pugh is unknown."""
+    if not rec.data_gaps:
+        return None
+    kinds = {gap.kind for gap in rec.data_gaps}
+    labs = [lab for gap in rec.data_gaps for lab in gap.labs]
+    parts = []
+    if "child_pugh" in kinds:
+        parts.append(f"Child-Pugh unknown: {', '.join(labs) or 'labs'} needed")
+    if "afp" in kinds:
+        parts.append("AFP needed: it decides whether ramucirumab is an option")
+    summary = summary_line(*parts) if parts else "Missing data would change this HCC second-line assessment"
+    orders = (["afp"] if "afp" in kinds else []) + labs
+    suggestions = [
+        Suggestion(
+            label=f"Order {LAB_ORDERS[lab][2]} (LOINC {LAB_ORDERS[lab][0]})",
+            uuid=card_uuid(ctx.hook_instance, hook, "data", lab),
+            actions=[
+                Action(
+                    type="create",
+                    description=f"Draft an order for {LAB_ORDERS[lab][2]}",
+                    resource=lab_service_request(lab, ctx),
+                )
+            ],
+        )
+        for lab in orders
+    ]
+    detail = [f"- {cell(gap.description)}" for gap in rec.data_gaps] + ["", closing_line(ctx.knowledge)]
+    card = Card(
+        uuid=card_uuid(ctx.hook_instance, hook, "data"),
+        summary=summary,
+        detail="\n".join(detail),
+        indicator="info",
+        source=card_source(ctx.knowledge),
+        suggestions=suggestions or None,
+        selectionBehavior="any" if len(suggestions) > 1 else ("at-most-one" if suggestions else None),
+    )
+    return IssuedCard(
+        card, "data-needed", {s.uuid: f"order:{lab.lower()}" for s, lab in zip(suggestions, orders, strict=True)}
+    )

@@ -1,0 +1,72 @@
+"""The "Patient facts used" section: every fact the advice rests on, with its date and source resource."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cds_service.sequencing.child_pugh import ChildPughAssessment
+from cds_service.sequencing.facts import PatientFacts
+from cds_service.sequencing.markdown import cell
+from cds_service.sequencing.wording import STOP_TEXT, agents_text
+
+MAX_NOTES_SHOWN = 10
+
+
+def when(value: date | None) -> str:
+    return value.isoformat() if value is not None else "undated"
+
+
+def _child_pugh_rows(cp: ChildPughAssessment | None) -> list[str]:
+    if cp is None:
+        return []
+    refs = ", ".join(s.reference for s in cp.sources) or "no source data"
+    if cp.coded:
+        return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs})"]
+    labs = "; ".join(lab.describe() for lab in cp.labs)
+    unrecorded = (
+        f"; not recorded (unknown, not absent): {', '.join(cp.unrecorded_findings)}" if cp.unrecorded_findings else ""
+    )
+    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {labs}{unrecorded}) ({refs})"]
+
+
+def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) -> list[str]:
+    """The patient facts the advice used, each with its date and source resource."""
+    rows: list[str] = []
+    for source in facts.hcc.sources:
+        rows.append(
+            f"- HCC diagnosis: {cell(facts.hcc.description or 'HCC')} ({source.reference}, {when(source.date)})"
+        )
+    if not facts.lines:
+        rows.append("- Prior systemic therapy: none on record")
+    else:
+        rows.append(f"- Prior systemic lines: {len(facts.lines)}; a new regimen would be line {facts.next_line_number}")
+    for line in facts.lines:
+        refs = ", ".join(e.source.reference for e in line.episodes[:4])
+        more = f" and {len(line.episodes) - 4} more" if len(line.episodes) > 4 else ""
+        period = f"{when(line.start)} to {when(line.end) if line.end else 'ongoing or end not recorded'}"
+        rows.append(
+            f"- Line {line.number}: {agents_text(line.agents)}, {period}, {STOP_TEXT[line.stop_reason]} ({refs}{more})"
+        )
+    afp = facts.afp
+    if afp is None:
+        rows.append("- AFP: no result on record")
+    else:
+        value = f"{afp.value_ng_per_ml:g} ng/mL" if afp.value_ng_per_ml is not None else afp.as_reported
+        if afp.comparator and afp.value_ng_per_ml is not None:
+            value = afp.comparator + value
+        note = f"; {afp.note}" if afp.note else ""
+        origin = f"{afp.source.reference}, {when(afp.effective)}{note}"
+        rows.append(f"- AFP: {cell(value)} (reported {cell(afp.as_reported)}; {origin})")
+    rows += _child_pugh_rows(child_pugh)
+    if facts.ecog is not None:
+        rows.append(f"- ECOG: {facts.ecog.grade} ({facts.ecog.source.reference}, {when(facts.ecog.source.date)})")
+    for caution in facts.immunotherapy_cautions:
+        kind = caution.kind.value.replace("_", " ")
+        rows.append(
+            f"- Checkpoint-inhibitor caution ({kind}): {cell(caution.description)} ({caution.source.reference})"
+        )
+    for left_out in facts.notes[:MAX_NOTES_SHOWN]:
+        rows.append(f"- Left out: {cell(left_out.reference)}: {cell(left_out.reason)}")
+    if len(facts.notes) > MAX_NOTES_SHOWN:
+        rows.append(f"- Left out: {len(facts.notes) - MAX_NOTES_SHOWN} more resources")
+    return rows

@@ -1,0 +1,104 @@
+"""The recommendation card (info): the setting, every option with place and evidence, facts, later evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cds_service.cards.common import (
+    CardContext,
+    Hook,
+    card_source,
+    card_uuid,
+    closing_line,
+    names_text,
+    summary_line,
+    trial_links,
+)
+from cds_service.cards.facts import facts_markdown
+from cds_service.cards.issued import IssuedCard
+from cds_service.cards.models import Card
+from cds_service.sequencing.engine import Recommendation
+from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.markdown import cell
+from cds_service.sequencing.options import OptionAssessment
+
+
+def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> list[str]:
+    rows = ["| Regimen | Place | Evidence | Key result | For this patient |", "|---|---|---|---|---|"]
+    trials = knowledge.evidence.trials
+    for option in options:
+        evidence = option.evidence.label
+        if option.trials:
+            evidence += ": " + ", ".join(option.trials)
+        key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
+        messages = [f.message for f in option.findings]
+        decisive = option.decisive_reason
+        note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
+        if decisive != option.rationale:
+            note += f" (Review: {option.rationale})"
+        place = option.place.label
+        if option.after_review:
+            place += " (later evidence, not the review)"
+        elif option.extrapolated:
+            place += " (extrapolated)"
+        rows.append(f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |")
+    return rows
+
+
+def preferred_names(rec: Recommendation) -> str:
+    return names_text([o.label.lower() for o in rec.preferred if o.regimen_id != "clinical_trial"])
+
+
+def recommendation_summary(rec: Recommendation) -> str:
+    """Decisive patient facts first (Child-Pugh, ECOG, checkpoint cautions), then the setting's answer."""
+    phrase = rec.setting_phrase or "with prior therapy unknown"
+    preferred = preferred_names(rec)
+    if preferred:
+        answer = f"HCC {phrase}: {preferred} preferred"
+    elif rec.options:
+        answer = f"HCC {phrase}: no regimen is preferred; see options"
+    else:
+        answer = f"HCC {phrase}: no second-line option can be ranked from the review"
+    facts = [f.summary for f in rec.headline_findings]
+    if not facts:
+        return summary_line(answer)
+    return summary_line(f"{facts[0]}; {answer}", *facts[1:])
+
+
+def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
+    """Card 1 (info): the setting, every option with place and evidence, caveats, facts used, knowledge version."""
+    knowledge = ctx.knowledge
+    detail = [f"**Setting:** {rec.setting_title or 'Prior systemic therapy unknown'}"]
+    for note in rec.setting_notes:
+        detail += ["", f"> {note}"]
+    headline = rec.headline_findings
+    if headline:
+        detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
+    if rec.selected and hook != "patient-view":
+        for selected in rec.selected:
+            detail += ["", f"**Selected order:** {selected.label}: {selected.place.label}. {cell(selected.reason)}"]
+    if rec.options:
+        detail += ["", *option_rows(rec.options, knowledge)]
+    if rec.data_gaps:
+        detail += [
+            "",
+            "**Data that would change this answer**",
+            *(f"- {cell(gap.description)}" for gap in rec.data_gaps),
+        ]
+    detail += ["", "**Patient facts used**", *facts_markdown(rec.facts, rec.child_pugh)]
+    if rec.post_review_notes:
+        detail += ["", "**Later evidence (after the 2021 review; not part of its recommendations)**"]
+        detail += [f"- {note.when}: {cell(note.text)}" for note in rec.post_review_notes]
+    info = knowledge.info
+    section = f"; review section: {rec.setting_source.section}" if rec.setting_source else ""
+    detail += ["", f"Source: {info.review.label}{section}. Knowledge: {info.name} v{knowledge.version}.", ""]
+    detail.append(closing_line(knowledge))
+    card = Card(
+        uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
+        summary=recommendation_summary(rec),
+        detail="\n".join(detail),
+        indicator="info",
+        source=card_source(knowledge),
+        links=trial_links(rec.trials_cited, knowledge),
+    )
+    return IssuedCard(card, "recommendation", {})

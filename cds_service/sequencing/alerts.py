@@ -1,0 +1,50 @@
+"""The alert policy in one place (docs/clinical-sequencing.md 6.1): does the selected order fit, and how loud.
+
+- info: the recommendation card, and a selected order that fits: preferred, or an option whose
+  conditions are met. A fitting order gets no warning and no replacement suggestion.
+- warning: the selected order does not fit: not supported, less preferable or not preferred while a
+  better-supported option exists, already received, or a warning gate fired.
+- critical: a gate whose severity is critical fired.
+Where the review is silent ("not addressed by the review") the order is unranked: an info statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from cds_service.sequencing.gates import Finding
+from cds_service.sequencing.knowledge import Place, Severity
+
+
+class Fit(StrEnum):
+    """How a selected order fits this patient: the one word for it in code and on cards."""
+
+    FITS = "fits"
+    DOES_NOT_FIT = "does_not_fit"
+    UNRANKED = "unranked"
+
+
+def worst_severity(findings: Iterable[Finding]) -> Severity:
+    return max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.INFO)
+
+
+def fit_of(place: Place, findings: Iterable[Finding], *, better_option_exists: bool) -> Fit:
+    """Policy 6.1: a warning or critical finding, or a place below the best available, means it does not fit."""
+    if worst_severity(findings) is not Severity.INFO or place is Place.NOT_SUPPORTED:
+        return Fit.DOES_NOT_FIT
+    if place in (Place.PREFERRED, Place.OPTION):
+        return Fit.FITS
+    if place in (Place.LESS_PREFERABLE, Place.NOT_PREFERRED) and better_option_exists:
+        return Fit.DOES_NOT_FIT
+    return Fit.UNRANKED
+
+
+def indicator_for(fit: Fit, findings: Iterable[Finding]) -> Severity:
+    """The card's indicator: critical if a critical gate fired, warning if the order does not fit, else info."""
+    worst = worst_severity(findings)
+    if worst is Severity.CRITICAL:
+        return Severity.CRITICAL
+    if fit is Fit.DOES_NOT_FIT or worst is Severity.WARNING:
+        return Severity.WARNING
+    return Severity.INFO

@@ -1,0 +1,167 @@
+"""Child-Pugh scoring from the recorded components, as a range when parts are unknown.
+
+Points (docs/clinical-sequencing.md 1): bilirubin <2 / 2-3 / >3 mg/dL; albumin >3.5 / 2.8-3.5 / <2.8 g/dL;
+INR <1.7 / 1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe. Class A 5-6, B 7-9,
+C 10-15 (thresholds in knowledge/parameters.yaml). Policy 6.2: the minimum counts what is recorded, the
+maximum adds the worst case for what is not; a lab older than the configured age counts as missing;
+ascites and encephalopathy that are not recorded are unknown, not absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from cds_service.sequencing.facts import LabValue, LiverFacts, LiverFinding, Provenance
+from cds_service.sequencing.knowledge import ChildPughThresholds, ClinicalParameters
+
+ChildPughClass = Literal["A", "B", "C"]
+LAB_NAMES = ("bilirubin", "albumin", "INR")
+
+
+@dataclass(frozen=True, slots=True)
+class LabUse:
+    """One lab as the score used it: its value, or why it was left out (missing, too old)."""
+
+    name: str
+    lab: LabValue | None
+    stale: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.lab is not None and not self.stale
+
+    def describe(self) -> str:
+        if self.lab is None:
+            return f"{self.name} not on record"
+        when = self.lab.effective.isoformat() if self.lab.effective else "undated"
+        text = f"{self.name} {self.lab.as_reported} ({when})"
+        return f"{text}, too old" if self.stale else text
+
+
+@dataclass(frozen=True, slots=True)
+class ChildPughAssessment:
+    """The score range and what it rests on. ``coded`` when the site's recorded class was used."""
+
+    score_min: int
+    score_max: int
+    min_class: ChildPughClass
+    max_class: ChildPughClass
+    labs: tuple[LabUse, ...]
+    unrecorded_findings: tuple[str, ...]
+    sources: tuple[Provenance, ...]
+    coded: bool = False
+
+    @property
+    def labs_known(self) -> bool:
+        """A recorded class needs no labs; a computed one needs current bilirubin, albumin and INR."""
+        return self.coded or all(lab.usable for lab in self.labs)
+
+    @property
+    def class_text(self) -> str:
+        """ "B", "A or B", "A, B or C"."""
+        classes = [c for c in ("A", "B", "C") if self.min_class <= c <= self.max_class]
+        return classes[0] if len(classes) == 1 else ", ".join(classes[:-1]) + " or " + classes[-1]
+
+    @property
+    def score_text(self) -> str:
+        if self.coded and self.score_min != self.score_max:
+            return f"recorded class {self.min_class}"
+        if self.score_min == self.score_max:
+            return f"score {self.score_min}"
+        return f"score {self.score_min}-{self.score_max}"
+
+    @property
+    def missing_labs(self) -> tuple[str, ...]:
+        return tuple(lab.name for lab in self.labs if not lab.usable)
+
+
+def child_pugh_class(score: int, thresholds: ChildPughThresholds) -> ChildPughClass:
+    if score >= thresholds.class_c_from:
+        return "C"
+    return "B" if score >= thresholds.class_b_from else "A"
+
+
+def _class_bounds(klass: ChildPughClass, thresholds: ChildPughThresholds) -> tuple[int, int]:
+    if klass == "A":
+        return 5, thresholds.class_b_from - 1
+    if klass == "B":
+        return thresholds.class_b_from, thresholds.class_c_from - 1
+    return thresholds.class_c_from, 15
+
+
+def _lab_points(value: Decimal, bounds: tuple[Decimal, Decimal], *, higher_is_worse: bool) -> int:
+    low, high = bounds
+    if higher_is_worse:
+        return 1 if value < low else (2 if value <= high else 3)
+    return 1 if value > high else (2 if value >= low else 3)
+
+
+def _finding_points(finding: LiverFinding | None) -> tuple[int, int]:
+    """None recorded: unknown (1-3); recorded but not graded: 2-3; mild 2; moderate-severe 3."""
+    if finding is None:
+        return 1, 3
+    if finding.severity == "mild":
+        return 2, 2
+    if finding.severity == "moderate_severe":
+        return 3, 3
+    return 2, 3
+
+
+def _lab_use(name: str, lab: LabValue | None, today: date, max_age_days: int) -> LabUse:
+    stale = lab is not None and (lab.effective is None or (today - lab.effective).days > max_age_days)
+    return LabUse(name, lab, stale)
+
+
+def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date) -> ChildPughAssessment:
+    """Child-Pugh as a score range: a site-coded class when recorded, otherwise computed from its parts."""
+    thresholds = params.child_pugh
+    max_age = params.liver_lab_max_age_days
+    labs = (
+        _lab_use("bilirubin", liver.bilirubin_mg_per_dl, today, max_age),
+        _lab_use("albumin", liver.albumin_g_per_dl, today, max_age),
+        _lab_use("INR", liver.inr, today, max_age),
+    )
+    coded = liver.coded
+    if coded is not None and coded.source.date is not None and (today - coded.source.date).days <= max_age:
+        if coded.score is not None:
+            klass = child_pugh_class(coded.score, thresholds)
+            low = high = coded.score
+        else:
+            klass = coded.child_pugh_class or "A"
+            low, high = _class_bounds(klass, thresholds)
+        return ChildPughAssessment(low, high, klass, klass, labs, (), (coded.source,), coded=True)
+    low = high = 0
+    bounds = {
+        "bilirubin": (thresholds.bilirubin_mg_per_dl, True),
+        "albumin": (thresholds.albumin_g_per_dl, False),
+        "INR": (thresholds.inr, True),
+    }
+    for use in labs:
+        if use.usable and use.lab is not None:
+            limits, higher_is_worse = bounds[use.name]
+            points = _lab_points(use.lab.value, limits, higher_is_worse=higher_is_worse)
+            low, high = low + points, high + points
+        else:
+            low, high = low + 1, high + 3
+    unrecorded = []
+    for name, finding in (("ascites", liver.ascites), ("hepatic encephalopathy", liver.encephalopathy)):
+        points_min, points_max = _finding_points(finding)
+        low, high = low + points_min, high + points_max
+        if finding is None:
+            unrecorded.append(name)
+    sources = tuple(
+        [use.lab.source for use in labs if use.usable and use.lab is not None]
+        + [f.source for f in (liver.ascites, liver.encephalopathy) if f is not None]
+    )
+    return ChildPughAssessment(
+        score_min=low,
+        score_max=high,
+        min_class=child_pugh_class(low, thresholds),
+        max_class=child_pugh_class(high, thresholds),
+        labs=labs,
+        unrecorded_findings=tuple(unrecorded),
+        sources=sources,
+    )

@@ -1,0 +1,337 @@
+"""Safety gates and patient-specific rules: one registered function per entry of knowledge/gates.yaml.
+
+Each function answers one question about this patient and one regimen ("does the gate fire?") and returns
+the values its message needs; what the gate then does (severity, place cap, whether the regimen may be
+offered in one click), its wording and its source live in gates.yaml. A gate only ever moves a regimen
+down and never decides a place by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal
+
+from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
+from cds_service.sequencing.facts import (
+    CautionKind,
+    CutoffRelation,
+    ImmunotherapyCaution,
+    PatientFacts,
+    StopReason,
+    TherapyLine,
+)
+from cds_service.sequencing.knowledge import (
+    ClinicalParameters,
+    GateDefinition,
+    Knowledge,
+    KnowledgeError,
+    Place,
+    SettingId,
+    Severity,
+)
+from cds_service.sequencing.wording import afp_text, agents_text, number_text, stop_text
+
+GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason"]
+
+
+@dataclass(frozen=True, slots=True)
+class DataGap:
+    """Missing data that would change the answer; ``labs`` names lab orders that would fill it."""
+
+    kind: GapKind
+    description: str
+    labs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A gate fired: the values for its message template, and the data that would resolve it."""
+
+    fields: dict[str, object] = field(default_factory=dict)
+    gap: DataGap | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a fired gate says about one regimen for this patient."""
+
+    gate_id: str
+    title: str
+    severity: Severity
+    place_cap: Place | None
+    offer: bool
+    summary: str
+    message: str
+    headline: bool = False
+    gap: DataGap | None = None
+
+
+class GateContext:
+    """What the gates read, computed once per evaluation."""
+
+    def __init__(self, facts: PatientFacts, knowledge: Knowledge, today: date, setting: SettingId | None) -> None:
+        self.facts = facts
+        self.knowledge = knowledge
+        self.params: ClinicalParameters = knowledge.parameters
+        self.today = today
+        self.setting = setting
+        self.child_pugh: ChildPughAssessment = assess_child_pugh(facts.liver, self.params, today)
+        afp = facts.afp
+        self.afp_is_recent = bool(
+            afp and afp.effective and (today - afp.effective).days <= self.params.afp_max_age_days
+        )
+
+    def lines_with(self, agents: frozenset[str]) -> list[TherapyLine]:
+        return [line for line in self.facts.lines if line.agents & agents]
+
+    def cautions(self, kind: CautionKind) -> list[ImmunotherapyCaution]:
+        return [c for c in self.facts.immunotherapy_cautions if c.kind is kind]
+
+
+GateFunction = Callable[[GateContext, frozenset[str]], Fired | None]
+_GATES: dict[str, GateFunction] = {}
+
+
+def gate(gate_id: str) -> Callable[[GateFunction], GateFunction]:
+    """Register the function of one gates.yaml entry."""
+
+    def register(function: GateFunction) -> GateFunction:
+        if gate_id in _GATES:
+            raise KnowledgeError(f"gate {gate_id} is registered twice")
+        _GATES[gate_id] = function
+        return function
+
+    return register
+
+
+def registered_gates() -> frozenset[str]:
+    return frozenset(_GATES)
+
+
+def check_gate_registry(knowledge: Knowledge) -> None:
+    """At load: every gate in gates.yaml has one function, and every function has an entry."""
+    defined, registered = set(knowledge.gates), set(_GATES)
+    problems = [f"gate {g} in gates.yaml has no function" for g in sorted(defined - registered)]
+    problems += [f"gate function {g} has no entry in gates.yaml" for g in sorted(registered - defined)]
+    if problems:
+        raise KnowledgeError("; ".join(problems))
+
+
+def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozenset[str], knowledge: Knowledge) -> bool:
+    if not agents:
+        return False
+    if definition.scope == "all":
+        return True
+    if definition.scope == "checkpoint_inhibitors":
+        return bool(agents & knowledge.checkpoint_inhibitors)
+    return regimen_id in definition.scope
+
+
+def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[str]) -> tuple[Finding, ...]:
+    """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings."""
+    findings = []
+    for gate_id, definition in ctx.knowledge.gates.items():
+        if not in_scope(definition, regimen_id, agents, ctx.knowledge):
+            continue
+        fired = _GATES[gate_id](ctx, agents)
+        if fired is None:
+            continue
+        values = {key: str(value) for key, value in fired.fields.items()}
+        findings.append(
+            Finding(
+                gate_id=gate_id,
+                title=definition.title,
+                severity=definition.effect.severity,
+                place_cap=definition.effect.place_cap,
+                offer=definition.effect.offer,
+                summary=definition.summary.format(**values),
+                message=" ".join(definition.message.format(**values).split()),
+                headline=definition.headline,
+                gap=fired.gap,
+            )
+        )
+    return tuple(findings)
+
+
+@gate("already_received")
+def already_received(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Do not suggest a regimen the patient has already received (policy 2.3)."""
+    line = next((line for line in ctx.facts.lines if agents <= line.agents), None)
+    return Fired({"line": line.number, "stop": stop_text(line)}) if line else None
+
+
+def _sorafenib_stop_reasons(ctx: GateContext) -> set[StopReason]:
+    return {line.stop_reason for line in ctx.lines_with(frozenset({"sorafenib"}))}
+
+
+@gate("sorafenib_intolerance")
+def sorafenib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """RESORCE excluded patients who did not tolerate sorafenib (review, "Regorafenib")."""
+    return Fired() if StopReason.INTOLERANCE in _sorafenib_stop_reasons(ctx) else None
+
+
+@gate("sorafenib_stop_reason_unknown")
+def sorafenib_stop_reason_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Sorafenib stopped for a reason not recorded as progression: regorafenib's support is undecided."""
+    reasons = _sorafenib_stop_reasons(ctx)
+    if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.OTHER}:
+        return None
+    gap = DataGap(
+        "sorafenib_stop_reason",
+        "Why sorafenib was stopped (progression or intolerance) decides whether regorafenib is supported.",
+    )
+    return Fired(gap=gap)
+
+
+def _afp_relation(ctx: GateContext) -> CutoffRelation:
+    afp = ctx.facts.afp
+    if afp is None or not ctx.afp_is_recent:
+        return CutoffRelation.UNDETERMINED
+    return afp.relation_to(ctx.params.afp_cutoff_ng_per_ml)
+
+
+@gate("afp_below_cutoff")
+def afp_below_cutoff(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Ramucirumab only with AFP at or above the cut-off (REACH-2; default 400 ng/mL)."""
+    if _afp_relation(ctx) is not CutoffRelation.BELOW:
+        return None
+    afp = ctx.facts.afp
+    value = afp.as_reported if afp else "?"
+    return Fired({"afp": afp_text(afp), "value": value, "cutoff": number_text(ctx.params.afp_cutoff_ng_per_ml)})
+
+
+@gate("afp_unknown")
+def afp_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """No current, comparable AFP: ramucirumab's condition cannot be checked; ask for an AFP (policy 2.1)."""
+    if _afp_relation(ctx) is not CutoffRelation.UNDETERMINED:
+        return None
+    afp, cutoff = ctx.facts.afp, number_text(ctx.params.afp_cutoff_ng_per_ml)
+    if afp is None:
+        why = "No AFP result on record"
+    elif not afp.comparable:
+        why = f"{afp_text(afp)} cannot be compared with the ng/mL cut-off"
+    elif not ctx.afp_is_recent:
+        why = f"The latest {afp_text(afp)} is older than {ctx.params.afp_max_age_days} days"
+    else:
+        why = f"{afp_text(afp)} does not show whether AFP is at or above {cutoff} ng/mL"
+    gap = DataGap("afp", f"{why}. A current AFP (ng/mL) decides whether ramucirumab is an option.")
+    return Fired({"why": why, "cutoff": cutoff}, gap)
+
+
+@gate("after_bevacizumab")
+def after_bevacizumab(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Ramucirumab is unlikely to be effective after a bevacizumab-containing regimen (review)."""
+    lines = ctx.lines_with(frozenset({"bevacizumab"}))
+    return Fired({"line": lines[0].number}) if lines else None
+
+
+@gate("celestial_extrapolation")
+def celestial_extrapolation(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Beyond second line, cabozantinib's phase III evidence holds only for CELESTIAL's population (policy 6.3)."""
+    lines = ctx.facts.lines
+    if ctx.setting is not SettingId.BEYOND_SECOND_LINE:
+        return None
+    if len(lines) <= 2 and any("sorafenib" in line.agents for line in lines):
+        return None
+    described = ", ".join(f"line {line.number} {agents_text(line.agents)}" for line in lines)
+    return Fired({"lines": described})
+
+
+@gate("after_ctla4_combination")
+def after_ctla4_combination(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Nivolumab + ipilimumab after a CTLA-4-containing regimen is not addressed by the review (policy 6.3)."""
+    lines = ctx.lines_with(ctx.knowledge.ctla4_inhibitors)
+    if not lines:
+        return None
+    return Fired({"line": lines[0].number, "agents": agents_text(lines[0].agents)})
+
+
+@gate("child_pugh_c")
+def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Child-Pugh C (its recorded minimum reaches C): no trial in the review enrolled it (policy 6.2)."""
+    cp = ctx.child_pugh
+    return Fired({"basis": cp.score_text}) if cp.min_class == "C" else None
+
+
+@gate("child_pugh_b_or_c")
+def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Labs known, only the unrecorded ascites/encephalopathy could make it C (policy 6.2, range)."""
+    cp = ctx.child_pugh
+    if cp.min_class == "C" or cp.max_class != "C" or not cp.labs_known:
+        return None
+    return Fired({"score_min": cp.score_min, "score_max": cp.score_max})
+
+
+@gate("child_pugh_b")
+def child_pugh_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Child-Pugh B (its recorded minimum is B): the phase III trials enrolled A; limited data (policy 6.2)."""
+    cp = ctx.child_pugh
+    if cp.min_class != "B" or (cp.labs_known and cp.max_class == "C"):
+        return None
+    return Fired({"basis": cp.score_text})
+
+
+@gate("child_pugh_unknown")
+def child_pugh_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A Child-Pugh lab missing or too old: say which, with dates, and offer the lab orders (policy 6.2)."""
+    cp = ctx.child_pugh
+    if cp.labs_known or cp.min_class == "C":
+        return None
+    why = "; ".join(lab.describe() for lab in cp.labs)
+    gap = DataGap(
+        "child_pugh",
+        f"Child-Pugh class unknown (possible class {cp.class_text}): {why}. Current bilirubin, albumin and "
+        f"INR (within {ctx.params.liver_lab_max_age_days} days) would determine it.",
+        labs=cp.missing_labs,
+    )
+    return Fired({"why": why}, gap)
+
+
+@gate("ecog_2_or_more")
+def ecog_2_or_more(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """ECOG above the trials' maximum (0-1): the card says so (policy 6.2)."""
+    ecog = ctx.facts.ecog
+    if ecog is None or ecog.grade <= ctx.params.ecog_trial_maximum:
+        return None
+    when = ecog.source.date.isoformat() if ecog.source.date else "undated"
+    return Fired({"grade": ecog.grade, "when": when})
+
+
+def _caution(ctx: GateContext, kind: CautionKind) -> Fired | None:
+    found = ctx.cautions(kind)
+    if not found:
+        return None
+    return Fired({"what": found[0].description, "reference": found[0].source.reference})
+
+
+@gate("organ_transplant")
+def organ_transplant(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Organ transplant on record and a checkpoint inhibitor: critical (policy 6.2)."""
+    return _caution(ctx, CautionKind.ORGAN_TRANSPLANT)
+
+
+@gate("autoimmune_disease")
+def autoimmune_disease(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Autoimmune disease on record and a checkpoint inhibitor: warning (policy 6.2)."""
+    return _caution(ctx, CautionKind.AUTOIMMUNE_DISEASE)
+
+
+@gate("prior_immune_toxicity")
+def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A checkpoint inhibitor stopped for intolerance: a possible severe immune-related event (policy 6.2)."""
+    lines = [
+        line
+        for line in ctx.lines_with(ctx.knowledge.checkpoint_inhibitors)
+        if line.stop_reason is StopReason.INTOLERANCE
+    ]
+    if not lines:
+        return None
+    return Fired({"line": lines[0].number, "agents": agents_text(lines[0].agents)})
+
+
+@gate("hepatitis_b")
+def hepatitis_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224)."""
+    return _caution(ctx, CautionKind.HEPATITIS_B)

@@ -1,0 +1,39 @@
+"""Shared wording of the sequencing layer: one home for each phrase that cards and rules both use."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cds_service.sequencing.facts import AfpResult, StopReason, TherapyLine
+
+STOP_TEXT = {
+    StopReason.PROGRESSION: "stopped for progression",
+    StopReason.INTOLERANCE: "stopped for intolerance",
+    StopReason.OTHER: "stopped for another reason",
+    StopReason.UNKNOWN: "reason for stopping not recorded",
+}
+
+
+def number_text(value: Decimal) -> str:
+    """400 rather than 400.0 or 4E+2."""
+    return format(value.normalize(), "f")
+
+
+def stop_text(line: TherapyLine) -> str:
+    return STOP_TEXT[line.stop_reason]
+
+
+def already_received_text(line: TherapyLine) -> str:
+    """The one wording of "already received", used by the gate and by unlisted selected orders."""
+    return f"Already received as line {line.number} ({stop_text(line)})."
+
+
+def afp_text(afp: AfpResult | None) -> str:
+    if afp is None:
+        return "no AFP result"
+    when = afp.effective.isoformat() if afp.effective else "undated"
+    return f"AFP {afp.as_reported} ({when})"
+
+
+def agents_text(agents: frozenset[str]) -> str:
+    return " + ".join(sorted(agents))
