@@ -127,9 +127,10 @@ def test_two_replicas_share_replay_protection_feedback_and_survive_a_restart(
         with httpx.Client(timeout=5) as client:
             while not stop.is_set():
                 with lock:
-                    card = f"load-{next(counter)}"
+                    number = next(counter)
+                card = f"load-{number}"
                 for attempt in range(6):
-                    replica = replicas[(len(card) + attempt) % 2]
+                    replica = replicas[(number + attempt) % 2]  # alternate; on failure, the other one
                     try:
                         answer = client.post(replica.url + FEEDBACK, json=report(card), headers=bearer(FEEDBACK))
                     except httpx.TransportError:
@@ -153,6 +154,7 @@ def test_two_replicas_share_replay_protection_feedback_and_survive_a_restart(
             second.stop(signal.SIGKILL)
             second.start()
             restarted.set()
+            while_down = len(acknowledged) - before_kill
             print(f"killed and restarted in {time.monotonic() - started_at:.1f} s after {before_kill} reports")
             while after_restart["second"] < 20 and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -163,6 +165,7 @@ def test_two_replicas_share_replay_protection_feedback_and_survive_a_restart(
 
     print(f"{len(acknowledged)} reports acknowledged")
     assert before_kill >= 40, "load did not get going before the restart"
+    assert while_down > 0, "no report was acknowledged while the second replica was down"
     assert after_restart["second"] >= 20, "the restarted replica did not take load again"
     assert len(acknowledged) > before_kill + 20
     load_cards = set(acknowledged)
