@@ -95,11 +95,11 @@ def store(database_url: str) -> Iterator[FeedbackStore]:
         opened.close()
 
 
-def schema_differences(engine: Engine) -> list[object]:
-    """What autogenerate would change to make the database match schema.py (nothing, when they agree)."""
+def schema_differences(engine: Engine, expected: MetaData = metadata) -> list[object]:
+    """What autogenerate would change to make the database match ``expected`` (nothing, when they agree)."""
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE, "compare_type": True})
-        return list(compare_metadata(context, metadata))
+        return list(compare_metadata(context, expected))
 
 
 def make_pre_issue_database(store: FeedbackStore) -> None:
@@ -119,6 +119,11 @@ def test_an_empty_database_is_behind_and_upgrade_creates_the_schema(store: Feedb
     assert store.save([FEEDBACK, FEEDBACK]) == 1
     assert store.record_issued([ISSUED]) == 1
     assert store.feedback_with_cards()[0]["setting"] == "after_sorafenib"
+
+
+def test_the_baseline_revision_is_exactly_the_pre_issue_schema(store: FeedbackStore) -> None:
+    upgrade(store.engine, "0001")
+    assert schema_differences(store.engine, pre_issue) == []
 
 
 def test_upgrading_twice_changes_nothing(store: FeedbackStore) -> None:
