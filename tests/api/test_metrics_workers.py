@@ -43,6 +43,7 @@ def test_metrics_add_up_every_worker(tmp_path: Path) -> None:
     service = ServiceProcess(
         "workers",
         {
+            "CDS_ENVIRONMENT": "development",
             "CDS_AUTH_DISABLED": "true",
             "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'store.sqlite3'}",
             "CDS_LOG_LEVEL": "WARNING",

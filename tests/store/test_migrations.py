@@ -169,8 +169,7 @@ def test_a_revision_from_a_newer_version_does_not_stop_this_one(
 
 
 def test_start_up_refuses_a_server_database_that_is_behind_even_in_development(postgres_schema_url: str) -> None:
-    settings = Settings(database_url=postgres_schema_url, log_level="ERROR")
-    assert settings.environment == "development"
+    settings = Settings(environment="development", database_url=postgres_schema_url, log_level="ERROR")
     with pytest.raises(SchemaBehindError), TestClient(create_app(settings, clock=lambda: AS_OF)):
         pass
     probe = create_engine(postgres_schema_url)
@@ -182,7 +181,8 @@ def test_start_up_upgrades_an_embedded_sqlite_in_development(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
     old = FeedbackStore(url)
     make_pre_issue_database(old)
-    with TestClient(create_app(Settings(database_url=url, log_level="ERROR"), clock=lambda: AS_OF)) as client:
+    settings = Settings(environment="development", database_url=url, log_level="ERROR")
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
         assert client.get("/readyz").status_code == 200
     assert schema_state(old.engine).current == head_revision()
     assert old.count() == 1
