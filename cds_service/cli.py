@@ -1,10 +1,12 @@
-"""Command line: ``cds-service serve | demo | knowledge table``."""
+"""Command line: ``cds-service serve | demo | knowledge table | db upgrade | db current``."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -23,6 +25,12 @@ def _serve(args: argparse.Namespace) -> int:
         problems = "; ".join(str(error["msg"]) for error in exc.errors())
         sys.stderr.write(f"cds-service: invalid settings: {problems}\n")
         return 2
+    if args.workers > 1:
+        _prepare_multiprocess_metrics()
+    problem = _schema_problem(settings.database_url, settings.environment)
+    if problem:
+        sys.stderr.write(f"cds-service: {problem}\n")
+        return 2
     uvicorn.run(
         "cds_service.api.app:create_app",
         factory=True,
@@ -32,6 +40,80 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         access_log=False,
     )
+    return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Several workers share one ``/metrics``: prometheus_client's multiprocess mode, in an emptied folder."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="cds-service-metrics-")
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for stale in Path(folder).glob("*.db"):  # values of a previous run would be added to this one's
+        stale.unlink()
+
+
+def _schema_problem(database_url: str, environment: str) -> str | None:
+    """Why the service cannot start on this database (one line), or None; see cds_service.store.migrate."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
+
+    store = FeedbackStore(database_url)
+    try:
+        require_current_schema(store.engine, upgrade_if_behind=upgrades_at_start(store.engine, environment))
+    except SchemaBehindError as exc:
+        return str(exc)
+    except SQLAlchemyError as exc:
+        return f"the database cannot be used: {_first_line(exc)}"
+    finally:
+        store.close()
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    """The driver's own message without SQLAlchemy's SQL echo and links (never the URL's password)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}"
+
+
+def _db(args: argparse.Namespace) -> int:
+    """``db upgrade`` applies the migrations; ``db current`` says where the database stands (1: behind)."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.config import Settings
+    from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import schema_state, upgrade
+
+    try:
+        # Only CDS_DATABASE_URL matters here: the checks that guard a running server (registry, https) do not
+        # apply to a command that serves nothing, so a migration Job needs no client registry.
+        database_url = Settings(environment="development", auth_disabled=True).database_url
+    except ValidationError as exc:
+        problems = "; ".join(str(error["msg"]) for error in exc.errors())
+        sys.stderr.write(f"cds-service: invalid settings: {problems}\n")
+        return 2
+    store = FeedbackStore(database_url)
+    try:
+        before = schema_state(store.engine)
+        if args.db_command == "current":
+            verdict = "behind: run `cds-service db upgrade`" if before.behind else "current"
+            sys.stdout.write(f"database schema {before.describe()} ({verdict})\n")
+            return 1 if before.behind else 0
+        after = upgrade(store.engine, args.revision)
+    except SQLAlchemyError as exc:
+        sys.stderr.write(f"cds-service: the database cannot be used: {_first_line(exc)}\n")
+        return 2
+    finally:
+        store.close()
+    if before.current == after.current:
+        sys.stdout.write(f"database schema already at revision {after.current}: nothing to do\n")
+    else:
+        sys.stdout.write(f"database schema upgraded from revision {before.current or 'none'} to {after.current}\n")
     return 0
 
 
@@ -128,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     table = knowledge_commands.add_parser("table", help="print the decision table (setting x regimen)")
     table.add_argument("--format", choices=["markdown", "json"], default="markdown")
     table.set_defaults(handler=_knowledge_table)
+    db = commands.add_parser("db", help="the feedback store's schema (CDS_DATABASE_URL)")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations (safe to repeat)")
+    db_upgrade.add_argument("--revision", default="head", help="target revision (default: the latest)")
+    db_upgrade.set_defaults(handler=_db)
+    db_current = db_commands.add_parser("current", help="print the schema revision; exit 1 when behind")
+    db_current.set_defaults(handler=_db)
     return parser
 
 

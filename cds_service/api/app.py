@@ -28,6 +28,7 @@ from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.sequencing.knowledge import load_knowledge
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
+from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
 
 logger = logging.getLogger("cds_service.api")
 
@@ -64,6 +65,14 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = FeedbackStore(settings.database_url)
+        try:
+            require_current_schema(
+                store.engine, upgrade_if_behind=upgrades_at_start(store.engine, settings.environment)
+            )
+        except SchemaBehindError as exc:
+            logger.error("refusing to start: %s", exc)
+            store.close()
+            raise
         http_client = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.fhir_read_timeout_seconds, connect=settings.fhir_connect_timeout_seconds),
             follow_redirects=False,

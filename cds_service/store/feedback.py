@@ -15,60 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import Engine, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.pool import StaticPool
 
+from cds_service.store.schema import feedback_table, issued_card_table
+
 logger = logging.getLogger("cds_service.store")
-
-metadata = MetaData()
-
-feedback_table = Table(
-    "cds_feedback",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("service_id", String(128), nullable=False),
-    Column("card_uuid", String(64), nullable=False),
-    Column("outcome", String(16), nullable=False),
-    Column("outcome_timestamp", String(40), nullable=False),
-    Column("accepted_suggestions", Text, nullable=True),
-    Column("override_reason_system", String(512), nullable=True),
-    Column("override_reason_code", String(128), nullable=True),
-    Column("override_comment", Text, nullable=True),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_cds_feedback_once"),
-)
-
-
-issued_card_table = Table(
-    "cds_issued_card",
-    metadata,
-    Column("card_uuid", String(64), primary_key=True),
-    Column("service_id", String(128), nullable=False),
-    Column("hook_instance", String(128), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("setting", String(64), nullable=True),
-    Column("selected", Text, nullable=True),
-    Column("suggestions", Text, nullable=True),
-    Column("knowledge_version", String(32), nullable=True),
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -104,7 +58,10 @@ class FeedbackRecord:
 
 
 class FeedbackStore:
-    """Feedback persistence. Calls are blocking: call them from a worker thread, not the event loop."""
+    """Feedback persistence. Calls are blocking: call them from a worker thread, not the event loop.
+
+    The tables come from the migrations (``cds_service.store.migrate``), not from this class.
+    """
 
     def __init__(self, database_url: str) -> None:
         if database_url in ("sqlite://", "sqlite:///:memory:"):
@@ -118,7 +75,6 @@ class FeedbackStore:
             self.engine = create_engine(database_url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        metadata.create_all(self.engine)
 
     def save(self, records: list[FeedbackRecord]) -> int:
         """Insert the records, skipping any already stored; returns how many were new."""

@@ -218,20 +218,18 @@ def test_replayed_jti_is_refused_in_memory(client: TestClient) -> None:
     assert_refused(client.get(DISCOVERY, headers=auth(value)))
 
 
-def test_replayed_jti_is_refused_across_replicas_through_redis(registry: Path, tmp_path: Path) -> None:
+def test_replayed_jti_is_refused_across_replicas_through_redis(registry: Path, tmp_path: Path, redis_url: str) -> None:
     prefix_isolation = str(uuid.uuid4())
     value = token(DISCOVERY, jti=f"redis-test-{prefix_isolation}")
     with (
-        make_client(registry, tmp_path, replay_cache="redis") as first,
-        make_client(registry, tmp_path, replay_cache="redis") as second,
+        make_client(registry, tmp_path, replay_cache="redis", redis_url=redis_url) as first,
+        make_client(registry, tmp_path, replay_cache="redis", redis_url=redis_url) as second,
     ):
         assert first.get(DISCOVERY, headers=auth(value)).status_code == 200
         assert_refused(second.get(DISCOVERY, headers=auth(value)))
     import redis
 
-    stored = redis.Redis.from_url("redis://127.0.0.1:6379/0").ttl(
-        f"cds-service:jti:{EHR}|redis-test-{prefix_isolation}"
-    )
+    stored = redis.Redis.from_url(redis_url).ttl(f"cds-service:jti:{EHR}|redis-test-{prefix_isolation}")
     assert 0 < stored <= 300 + 60
 
 

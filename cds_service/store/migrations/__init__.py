@@ -1,0 +1,1 @@
+"""Alembic environment and revisions of the feedback store (shipped inside the package)."""

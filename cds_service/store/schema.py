@@ -1,0 +1,45 @@
+"""The feedback store's tables, as the code reads and writes them.
+
+The database itself is created and changed only by the Alembic migrations in ``migrations/versions``
+(``cds-service db upgrade``); a test checks that these definitions and the migrated database agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint
+
+# Alembic's record of the applied revision, named after the service so it can share a database.
+VERSION_TABLE = "cds_alembic_version"
+
+metadata = MetaData()
+
+feedback_table = Table(
+    "cds_feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service_id", String(128), nullable=False),
+    Column("card_uuid", String(64), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("outcome_timestamp", String(40), nullable=False),
+    Column("accepted_suggestions", Text, nullable=True),
+    Column("override_reason_system", String(512), nullable=True),
+    Column("override_reason_code", String(128), nullable=True),
+    Column("override_comment", Text, nullable=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("service_id", "card_uuid", "outcome", "outcome_timestamp", name="uq_cds_feedback_once"),
+)
+
+
+issued_card_table = Table(
+    "cds_issued_card",
+    metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("service_id", String(128), nullable=False),
+    Column("hook_instance", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("setting", String(64), nullable=True),
+    Column("selected", Text, nullable=True),
+    Column("suggestions", Text, nullable=True),
+    Column("knowledge_version", String(32), nullable=True),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)

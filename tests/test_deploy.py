@@ -1,0 +1,163 @@
+"""deploy/kubernetes and compose.yaml: valid against the Kubernetes schemas, and the topology the README
+describes (non-root, read-only, probes, egress limited, migrations run once before the replicas).
+
+The Kubernetes schemas come with kubernetes-validate (offline); the base is rendered with
+scripts/render_manifests.py, which refuses Kustomize features it does not implement.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+KUBERNETES_VERSIONS = ["1.27.0", kubernetes_validate.latest_version()]  # oldest still common, newest known
+
+
+def _renderer() -> Any:
+    spec = importlib.util.spec_from_file_location("render_manifests", ROOT / "scripts" / "render_manifests.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = _renderer().render
+OBJECTS: list[dict[str, Any]] = render(ROOT / "deploy" / "kubernetes")
+
+
+def one(kind: str, name: str | None = None) -> dict[str, Any]:
+    [found] = [o for o in OBJECTS if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
+    return found
+
+
+def pod_spec(kind: str) -> dict[str, Any]:
+    spec: dict[str, Any] = one(kind)["spec"]["template"]["spec"]
+    return spec
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_rendered_object_validates_strictly(version: str) -> None:
+    kinds = sorted(o["kind"] for o in OBJECTS)
+    assert kinds == sorted(
+        [
+            "ConfigMap",
+            "Deployment",
+            "HorizontalPodAutoscaler",
+            "Job",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+        ]
+    )
+    for manifest in OBJECTS:
+        kubernetes_validate.validate(manifest, version, strict=True)
+
+
+def test_validation_would_catch_a_misspelt_field() -> None:
+    broken = copy.deepcopy(one("Deployment"))
+    broken["spec"]["replica"] = broken["spec"].pop("replicas")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSIONS[-1], strict=True)
+
+
+def test_the_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text("resources: []\nnamePrefix: site-\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="namePrefix"):
+        render(tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+def test_pods_run_non_root_with_a_read_only_root_and_bounded_resources(kind: str) -> None:
+    spec = pod_spec(kind)
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["runAsUser"] == 10001  # the Dockerfile's user
+    assert spec["automountServiceAccountToken"] is False
+    for container in spec["containers"] + spec.get("initContainers", []):
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        assert set(container["resources"]) == {"requests", "limits"}
+
+
+def test_probes_liveness_on_healthz_readiness_on_readyz() -> None:
+    [container] = pod_spec("Deployment")["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_the_migration_job_runs_db_upgrade_and_replicas_wait_for_it() -> None:
+    job = pod_spec("Job")
+    [migrate] = job["containers"]
+    assert migrate["command"] == ["cds-service", "db", "upgrade"]
+    deployment = pod_spec("Deployment")
+    [wait] = deployment["initContainers"]
+    assert "cds-service db current" in " ".join(wait["command"])
+    [serve] = deployment["containers"]
+    assert migrate["image"] == wait["image"] == serve["image"]
+
+
+def test_settings_and_client_registry_come_from_the_configmap_and_secret() -> None:
+    config = one("ConfigMap")
+    secret = one("Secret")
+    [container] = pod_spec("Deployment")["containers"]
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+    secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
+    assert secret_keys == {"CDS_DATABASE_URL", "CDS_REDIS_URL"}
+    assert secret_keys <= set(secret["stringData"])
+    assert config["data"]["CDS_ENVIRONMENT"] == "production"
+    assert config["data"]["CDS_REPLAY_CACHE"] == "redis"  # several replicas share the seen jti's
+    registry = next(v for v in pod_spec("Deployment")["volumes"] if v["name"] == "client-registry")
+    assert registry["secret"]["secretName"] == secret["metadata"]["name"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "client-registry")
+    assert config["data"]["CDS_CLIENT_REGISTRY_PATH"] == f"{mount['mountPath']}/clients.yaml"
+    assert mount["readOnly"] is True
+
+
+def test_egress_is_only_dns_postgresql_redis_and_the_fhir_servers() -> None:
+    policy = one("NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == "hcc-cds"
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    ports = sorted(port["port"] for rule in policy["egress"] for port in rule["ports"])
+    assert ports == [53, 53, 443, 5432, 6379]
+    https = next(rule for rule in policy["egress"] if rule["ports"][0]["port"] == 443)
+    assert all("ipBlock" in peer and "except" not in peer["ipBlock"] for peer in https["to"])
+    assert all(peer["ipBlock"]["cidr"].endswith("/32") for peer in https["to"])  # named servers, not the internet
+
+
+def test_replicas_are_spread_kept_available_and_autoscaled() -> None:
+    deployment = one("Deployment")
+    hpa = one("HorizontalPodAutoscaler")["spec"]
+    assert hpa["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert hpa["minReplicas"] >= 2
+    assert one("PodDisruptionBudget")["spec"]["minAvailable"] == 1
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert one("PodDisruptionBudget")["spec"]["selector"]["matchLabels"] == selector
+    assert one("Service")["spec"]["selector"] == selector
+
+
+def test_compose_runs_two_replicas_on_one_postgresql_and_redis_after_the_migration() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text(encoding="utf-8"))
+    services = compose["services"]
+    assert set(services) == {"postgres", "redis", "migrate", "cds-a", "cds-b"}
+    assert services["migrate"]["command"] == ["cds-service", "db", "upgrade"]
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    for name in ("cds-a", "cds-b"):
+        replica = services[name]
+        assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert replica["environment"]["CDS_REPLAY_CACHE"] == "redis"
+        assert "@postgres:5432/" in replica["environment"]["CDS_DATABASE_URL"]
+        assert "@redis:6379/" in replica["environment"]["CDS_REDIS_URL"]
+        assert replica["read_only"] is True
+        assert replica.get("command") is None  # the image's own command: cds-service serve
+    assert {services[n]["ports"][0] for n in ("cds-a", "cds-b")} == {"127.0.0.1:8001:8000", "127.0.0.1:8002:8000"}
