@@ -7,20 +7,26 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 
 from cds_service import __version__
 from cds_service.api.body_limit import BodySizeLimit
 from cds_service.api.errors import install_error_handlers
+from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.logs import configure_logging
 from cds_service.api.metrics import Metrics, MetricsMiddleware
+from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
+from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline, split_code, utc_today
 from cds_service.hooks.services import service_definitions
 from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, KeySets
@@ -49,6 +55,7 @@ def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> C
             public_base_url=settings.public_base_url,
             algorithms=tuple(settings.auth_algorithms),
             leeway_seconds=settings.auth_leeway_seconds,
+            max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
         ),
     )
 
@@ -77,6 +84,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
                 max_pages=settings.fhir_max_pages,
                 max_resources=settings.fhir_max_resources,
                 max_response_bytes=settings.fhir_max_response_bytes,
+                max_call_bytes=settings.fhir_max_call_bytes,
             ),
             on_fetch=metrics.fetched,
         )
@@ -104,15 +112,18 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             await http_client.aclose()
             store.close()
 
+    docs_on = settings.docs_access_effective != "off"
     app = FastAPI(
         title="HCC second-line sequencing CDS service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if docs_on else None,
+        openapi_url="/openapi.json" if docs_on else None,
         redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(router)
+    install_openapi(app, list(services))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allowed_origins,
@@ -121,5 +132,51 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        OperatorAccess,
+        metrics=settings.metrics_access_effective,
+        docs=settings.docs_access_effective,
+        token=settings.operator_token.get_secret_value() if settings.operator_token else None,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+_ERROR_RESPONSES = {
+    str(status): {"description": f"{meaning} (an OperationOutcome)"}
+    for status, meaning in [
+        (400, "Invalid request"),
+        (401, "Client authentication failed"),
+        (404, "Unknown service"),
+        (412, "Required data could not be obtained"),
+        (413, "Body too large"),
+        (415, "Content-Type is not application/json"),
+        (503, "A dependency is down; retry later"),
+    ]
+}
+
+
+def install_openapi(app: FastAPI, service_ids: list[str]) -> None:
+    """The OpenAPI document declares the hook request and feedback bodies and the service ids, so that a
+    client (or a fuzzer) can build valid calls; the routes read and validate the bodies themselves."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            _, schemas = models_json_schema(
+                [(HookRequest, "validation"), (FeedbackRequest, "validation")],
+                ref_template="#/components/schemas/{model}",
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(schemas.get("$defs", {}))
+            for operation in (op for path in document["paths"].values() for op in path.values()):
+                operation.get("responses", {}).pop("422", None)  # bad input is a 400 OperationOutcome
+                if "requestBody" in operation:
+                    operation["responses"].update(_ERROR_RESPONSES)
+                for parameter in operation.get("parameters", []):
+                    if parameter.get("name") == "service_id":
+                        parameter["schema"] = {"type": "string", "enum": sorted(service_ids)}
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -83,5 +83,12 @@ def load_registry(path: str | Path) -> tuple[ClientRegistry, dict[str, dict[str,
             elif client.jwks_path is not None:
                 local[client.iss] = json.loads((file.parent / client.jwks_path).read_text(encoding="utf-8"))
         return registry, local
-    except (OSError, ValueError, ValidationError, yaml.YAMLError) as exc:
-        raise RegistryError(f"client registry {file} is invalid: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        )
+        raise RegistryError(f"client registry {file} is invalid: {problems}") from exc
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())
+        raise RegistryError(f"client registry {file} is invalid: {type(exc).__name__}: {reason}") from exc
