@@ -10,7 +10,8 @@ import contextlib
 import os
 import socket
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -167,3 +168,24 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
             self._sockets.clear()
+
+
+POSTGRES_URL = "postgresql+psycopg://postgres@{address}/test"
+
+
+@contextlib.contextmanager
+def postgres_schema(address: str = "127.0.0.1:5432") -> Iterator[str]:
+    """A fresh schema in the real PostgreSQL database ``test``; yields a URL that uses it, dropped after."""
+    from sqlalchemy import create_engine, text
+
+    require_service(POSTGRES, "PostgreSQL")
+    schema = f"cds_test_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(POSTGRES_URL.format(address="127.0.0.1:5432"))
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL.format(address=address)}?options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
