@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,6 +46,14 @@ class TrustedClient(BaseModel):
             raise ValueError(f"client {self.iss}: give jwks or jwks_path, not both")
         if self.jku is None and self.jwks is None and self.jwks_path is None:
             raise ValueError(f"client {self.iss}: give jku, jwks or jwks_path")
+        return self
+
+    @model_validator(mode="after")
+    def _fhir_servers_are_plain_http_urls(self) -> TrustedClient:
+        for server in self.fhir_servers:
+            parts = urlsplit(server)
+            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+                raise ValueError(f"client {self.iss}: fhir_servers entry {server!r} is not an http(s) URL with a host")
         return self
 
     @property

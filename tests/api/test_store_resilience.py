@@ -97,3 +97,28 @@ def test_database_down_is_a_503_and_not_ready_and_recovers_by_itself(proxied_pos
         second = {"feedback": [{**REPORT["feedback"][0], "card": "c-2"}]}
         assert client.post(FEEDBACK, json=second).status_code == 200
         assert client.app.state.cds.store.count() == 2  # type: ignore[attr-defined]
+
+
+def test_issued_cards_wait_for_a_database_that_comes_back(proxied_postgres: tuple[TcpProxy, str]) -> None:
+    import asyncio
+    import threading
+
+    from cds_service.store.feedback import IssuedCardWriter
+
+    proxy, url = proxied_postgres
+    store = FeedbackStore(url)
+    try:
+        writer = IssuedCardWriter(store)
+        writer.retry_pauses = (0.3,) * 10
+
+        async def write_while_down() -> None:
+            proxy.stop()
+            threading.Timer(0.8, proxy.start).start()
+            writer.submit([issued("while-down-1"), issued("while-down-2")])
+            await writer.close()
+
+        asyncio.run(write_while_down())
+        assert writer.dropped == 0
+        assert set(stored_cards(store)) == {"while-down-1", "while-down-2"}
+    finally:
+        store.close()

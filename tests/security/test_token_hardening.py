@@ -5,7 +5,6 @@ it comes back."""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -212,5 +211,13 @@ def test_the_service_recovers_by_itself_when_redis_comes_back(registry: Path, tm
             proxy.stop()
 
 
-def test_b64_helper_round_trips() -> None:
-    assert base64.urlsafe_b64decode(b64(b"{}") + "==") == b"{}"
+@pytest.mark.parametrize(
+    "server", ["https://ehr.example.org@evil.example/fhir", "ftp://ehr.example.org/fhir", "https:///fhir"]
+)
+def test_registry_refuses_a_client_fhir_server_that_is_not_a_plain_url(tmp_path: Path, server: str) -> None:
+    from cds_service.security.registry import RegistryError, load_registry
+
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps({"clients": [{"iss": EHR, "jwks": EC_JWKS, "fhir_servers": [server]}]}))
+    with pytest.raises(RegistryError, match="fhir_servers entry"):
+        load_registry(path)
