@@ -30,6 +30,7 @@ logger = logging.getLogger("cds_service.security")
 
 REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 MAX_JTI_LENGTH = 256
+MAX_LOGGED_LENGTH = 256
 
 
 class AuthenticationFailed(Exception):
@@ -38,9 +39,10 @@ class AuthenticationFailed(Exception):
     def __init__(self, reason: str, *, iss: str | None = None, kid: str | None = None, jti: str | None = None):
         super().__init__(reason)
         self.reason = reason
-        self.iss = iss
-        self.kid = kid
-        self.jti = jti
+        # Caller-supplied values are logged: bounded, so a forged token cannot flood the log.
+        self.iss = iss[:MAX_LOGGED_LENGTH] if iss else iss
+        self.kid = kid[:MAX_LOGGED_LENGTH] if kid else kid
+        self.jti = jti[:MAX_LOGGED_LENGTH] if jti else jti
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,7 @@ class ClientAuthenticator:
         _check_types(header, unverified, iss=iss, kid=kid, jti=jti)
         algorithm = header["alg"]
         if algorithm in REFUSED_ALGORITHMS or algorithm not in self.settings.algorithms:
-            raise AuthenticationFailed(f"algorithm {algorithm!r} not allowed", iss=iss, kid=kid, jti=jti)
+            raise AuthenticationFailed(f"algorithm {algorithm[:20]!r} not allowed", iss=iss, kid=kid, jti=jti)
         trusted = self.registry.by_issuer(iss) if iss else None
         if trusted is None:
             raise AuthenticationFailed("untrusted iss", iss=iss, kid=kid, jti=jti)

@@ -169,22 +169,20 @@ class FeedbackStore:
             return 0
         now = datetime.now(UTC)
         rows: list[dict[str, Any]] = [
-            _fit_to_columns(
-                issued_card_table,
-                {
-                    "card_uuid": r.card_uuid,
-                    "service_id": r.service_id,
-                    "hook_instance": r.hook_instance,
-                    "kind": r.kind,
-                    "setting": r.setting,
-                    "selected": json.dumps(list(r.selected)) if r.selected else None,
-                    "suggestions": json.dumps(r.suggestions) if r.suggestions else None,
-                    "knowledge_version": r.knowledge_version,
-                    "issued_at": now,
-                },
-            )
+            {
+                "card_uuid": r.card_uuid,
+                "service_id": r.service_id,
+                "hook_instance": r.hook_instance,
+                "kind": r.kind,
+                "setting": r.setting,
+                "selected": json.dumps(list(r.selected)) if r.selected else None,
+                "suggestions": json.dumps(r.suggestions) if r.suggestions else None,
+                "knowledge_version": r.knowledge_version,
+                "issued_at": now,
+            }
             for r in records
         ]
+        rows = [_fit_to_columns(issued_card_table, row) for row in rows]
         try:
             return self._insert_new(issued_card_table, rows)
         except SQLAlchemyError as exc:
@@ -277,7 +275,7 @@ def _column_problems(table: Table, row: dict[str, Any]) -> list[str]:
 
 
 def _fit_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with text that every database accepts: NUL and lone surrogates removed, cut to the column size."""
+    """``row`` with text every database accepts: NUL removed, lone surrogates replaced, cut to the column size."""
     fitted = dict(row)
     for name, length in _text_columns(table).items():
         value = fitted.get(name)
