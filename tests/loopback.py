@@ -54,7 +54,7 @@ Responder = Callable[[BaseHTTPRequestHandler], None]
 class CountingServer:
     """An HTTP server on a loopback address that counts every connection and answers with ``respond``."""
 
-    def __init__(self, respond: Responder, host: str = "127.0.0.1") -> None:
+    def __init__(self, respond: Responder, host: str = "127.0.0.1", port: int = 0) -> None:
         self.seen = Seen()
         seen = self.seen
 
@@ -75,7 +75,7 @@ class CountingServer:
                 seen.connections += 1
                 return True
 
-        self._server = Server((host, 0), Handler)
+        self._server = Server((host, port), Handler)
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
