@@ -116,6 +116,7 @@ def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) 
 
 def service_env(tmp: Path, **extra: str) -> dict[str, str]:
     return {
+        "CDS_ENVIRONMENT": "development",
         "CDS_AUTH_DISABLED": "true",
         "CDS_LOG_LEVEL": "WARNING",
         "CDS_DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
@@ -174,7 +175,9 @@ async def _per_request(sizes: list[int]) -> list[str]:
     from cds_service.sequencing.knowledge import load_knowledge
 
     knowledge = load_knowledge()
-    pipeline = HookPipeline(knowledge, Settings(auth_disabled=True), clock=lambda: date(2026, 11, 25))
+    pipeline = HookPipeline(
+        knowledge, Settings(environment="development", auth_disabled=True), clock=lambda: date(2026, 11, 25)
+    )
     service = service_definitions(knowledge)[ORDER_SELECT_ID]
 
     async def handle(body: bytes) -> bytes:

@@ -13,24 +13,41 @@ from pathlib import Path
 from typing import Any
 
 
+def settings_problems(error: Any) -> list[str]:
+    """One line per invalid setting (a settings ``ValidationError`` may carry several lines per error)."""
+    lines: list[str] = []
+    for item in error.errors():
+        message = str(item["msg"]).removeprefix("Value error, ")
+        where = f"CDS_{str(item['loc'][0]).upper()}: " if item.get("loc") else ""
+        lines += [where + line for line in message.splitlines()]
+    return lines
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
     from cds_service.config import get_settings
+    from cds_service.security.registry import RegistryError, load_registry
 
     try:
         settings = get_settings()
     except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
-        sys.stderr.write(f"cds-service: invalid settings: {problems}\n")
+        for problem in settings_problems(exc):
+            sys.stderr.write(f"cds-service: invalid setting: {problem}\n")
         return 2
     if args.workers > 1:
         _prepare_multiprocess_metrics()
-    problem = _schema_problem(settings.database_url, settings.environment)
-    if problem:
-        sys.stderr.write(f"cds-service: {problem}\n")
+    schema_problem = _schema_problem(settings.database_url, settings.environment)
+    if schema_problem:
+        sys.stderr.write(f"cds-service: {schema_problem}\n")
         return 2
+    if settings.client_registry_path and not settings.auth_disabled:
+        try:
+            load_registry(settings.client_registry_path)
+        except RegistryError as exc:
+            sys.stderr.write(f"cds-service: {exc}\n")
+            return 2
     uvicorn.run(
         "cds_service.api.app:create_app",
         factory=True,
@@ -166,7 +183,9 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
 
     service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
-    settings = Settings(database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True)  # in-process only
+    settings = Settings(  # in-process only
+        environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
+    )
     app = create_app(settings, clock=lambda: as_of)
     results = []
     async with (

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +17,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
 
     environment: Literal["development", "production"] = Field(
-        "development", description="`production` refuses development-only shortcuts."
+        "production",
+        description="`production` (the default) refuses insecure settings; only `development` allows them.",
     )
     host: str = Field("127.0.0.1", description="Address `cds-service serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `cds-service serve` listens on.")
@@ -53,6 +55,11 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(5, ge=1, description="Bundle pages followed per prefetch key.")
     fhir_max_resources: int = Field(2000, ge=1, description="Resources read per prefetch key.")
     fhir_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest FHIR response read.")
+    fhir_max_call_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1024,
+        description="Bytes read from FHIR servers per hook call, all keys and pages together.",
+    )
     auth_disabled: bool = Field(
         False,
         description="Development only: admit every caller without a JWT (logged loudly; refused in production).",
@@ -65,6 +72,12 @@ class Settings(BaseSettings):
         description="JWT algorithms accepted (`none` and HS* are always refused).",
     )
     auth_leeway_seconds: int = Field(60, ge=0, le=300, description="Clock leeway for exp, nbf and iat.")
+    auth_max_token_lifetime_seconds: int = Field(
+        300,
+        ge=1,
+        le=3600,
+        description="Largest `exp - iat` of a client JWT (CDS Hooks expects short-lived tokens; 5 minutes).",
+    )
     jwks_cache_seconds: int = Field(3600, ge=0, description="How long a key set fetched from a jku is reused.")
     replay_cache: Literal["memory", "redis"] = Field(
         "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."
@@ -76,24 +89,80 @@ class Settings(BaseSettings):
         description="Validated FHIR resources kept in memory by content for repeated calls (0: off).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    metrics_access: Literal["off", "token", "open"] | None = Field(
+        None,
+        description="`/metrics`: `off` (404), `token` (needs CDS_OPERATOR_TOKEN) or `open`; "
+        "unset: open in development, off in production.",
+    )
+    docs_access: Literal["off", "token", "open"] | None = Field(
+        None,
+        description="`/docs` and `/openapi.json`: `off`, `token` or `open`; "
+        "unset: open in development, off in production.",
+    )
+    operator_token: SecretStr | None = Field(
+        None,
+        description="Bearer token (32+ characters) for `/metrics` and the API docs when their access is `token`.",
+    )
+
+    @property
+    def metrics_access_effective(self) -> Literal["off", "token", "open"]:
+        """``CDS_METRICS_ACCESS``, or its environment default (open in development, off in production)."""
+        return self.metrics_access or ("open" if self.environment == "development" else "off")
+
+    @property
+    def docs_access_effective(self) -> Literal["off", "token", "open"]:
+        """``CDS_DOCS_ACCESS``, or its environment default (open in development, off in production)."""
+        return self.docs_access or ("open" if self.environment == "development" else "off")
 
     @model_validator(mode="after")
-    def _refuse_insecure_production(self) -> Settings:
-        if self.environment == "production":
-            if not self.public_base_url.startswith("https://"):
-                raise ValueError("production requires CDS_PUBLIC_BASE_URL to be an https:// URL")
-            if "*" in self.cors_allowed_origins:
-                raise ValueError("production refuses a wildcard in CDS_CORS_ALLOWED_ORIGINS")
-            if self.fhir_allow_http:
-                raise ValueError("production refuses CDS_FHIR_ALLOW_HTTP")
-            if self.auth_disabled:
-                raise ValueError("production refuses CDS_AUTH_DISABLED")
+    def _refuse_unsafe_settings(self) -> Settings:
+        problems = self.insecure_for_production() if self.environment == "production" else []
+        problems += self._always_invalid()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def insecure_for_production(self) -> list[str]:
+        """Every setting production refuses, one line each (deny by default: only `development` allows them)."""
+        problems: list[str] = []
+        base = urlsplit(self.public_base_url)
+        if base.scheme != "https" or not base.hostname or base.username is not None:
+            problems.append(
+                f"CDS_PUBLIC_BASE_URL must be an https:// URL with a host in production (got {self.public_base_url!r})"
+            )
+        for origin in self.cors_allowed_origins:
+            parts = urlsplit(origin)
+            if origin == "*":
+                problems.append("CDS_CORS_ALLOWED_ORIGINS may not contain a wildcard (*) in production")
+            elif parts.scheme != "https" or not parts.hostname:
+                problems.append(f"CDS_CORS_ALLOWED_ORIGINS entry {origin!r} is not an https:// origin")
+        if self.fhir_allow_http:
+            problems.append("CDS_FHIR_ALLOW_HTTP=true is refused in production")
+        for server in self.fhir_allowed_servers:
+            if urlsplit(server).scheme != "https":
+                problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an https:// URL")
+        if self.auth_disabled:
+            problems.append("CDS_AUTH_DISABLED=true is refused in production")
+        return problems
+
+    def _always_invalid(self) -> list[str]:
+        problems: list[str] = []
         refused = {"none", "HS256", "HS384", "HS512"}.intersection(self.auth_algorithms)
         if refused:
-            raise ValueError(f"CDS_AUTH_ALGORITHMS may never include {sorted(refused)}")
+            problems.append(f"CDS_AUTH_ALGORITHMS may never include {sorted(refused)}")
         if not self.auth_disabled and not self.client_registry_path:
-            raise ValueError("CDS_CLIENT_REGISTRY_PATH is required (or CDS_AUTH_DISABLED=true for local development)")
-        return self
+            problems.append(
+                "CDS_CLIENT_REGISTRY_PATH is required (or CDS_ENVIRONMENT=development with CDS_AUTH_DISABLED=true)"
+            )
+        for server in self.fhir_allowed_servers:
+            parts = urlsplit(server)
+            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+                problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an http(s) URL with a host")
+        needs_token = "token" in (self.metrics_access_effective, self.docs_access_effective)
+        token = self.operator_token.get_secret_value() if self.operator_token else ""
+        if needs_token and len(token) < 32:
+            problems.append("CDS_OPERATOR_TOKEN of at least 32 characters is required when an access is `token`")
+        return problems
 
 
 @lru_cache(maxsize=1)

@@ -4,7 +4,9 @@ CdsServiceError
  ├── InvalidRequest        400  body not JSON, required field missing, hook mismatch
  ├── UnknownService        404  no service with that id
  ├── PayloadTooLarge       413  body over CDS_MAX_BODY_BYTES
- └── DataUnavailable       412  required FHIR data could not be obtained
+ ├── UnsupportedMediaType  415  a POST body that is not Content-Type application/json
+ ├── DataUnavailable       412  required FHIR data could not be obtained
+ └── ServiceUnavailable    503  a dependency is down (Redis for replay, the feedback database)
 """
 
 from __future__ import annotations
@@ -40,3 +42,15 @@ class PayloadTooLarge(CdsServiceError):
 class DataUnavailable(CdsServiceError):
     status_code = 412
     issue_code = "processing"
+
+
+class UnsupportedMediaType(CdsServiceError):
+    status_code = 415
+    issue_code = "not-supported"
+
+
+class ServiceUnavailable(CdsServiceError):
+    """A dependency the request needs is down; the caller may retry (the service recovers on its own)."""
+
+    status_code = 503
+    issue_code = "transient"

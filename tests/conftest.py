@@ -34,7 +34,12 @@ def load_request(name: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _authentication_off_unless_a_test_turns_it_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Most tests are about clinical behaviour; tests/security turns authentication on explicitly."""
+    """Most tests are about clinical behaviour; tests/security turns authentication on explicitly.
+
+    Tests run as development (the settings default is production, which refuses these shortcuts);
+    tests of the production default unset ``CDS_ENVIRONMENT`` themselves.
+    """
+    monkeypatch.setenv("CDS_ENVIRONMENT", "development")
     monkeypatch.setenv("CDS_AUTH_DISABLED", "true")
 
 
@@ -51,7 +56,9 @@ def with_parameters(knowledge: Knowledge, **overrides: Any) -> Knowledge:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", log_level="WARNING")
+    return Settings(
+        environment="development", database_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}", log_level="WARNING"
+    )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,16 +45,49 @@ def test_committed_decision_table_is_current(capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out == committed, "run: cds-service knowledge table > docs/decision-table.md"
 
 
-def test_serve_refuses_invalid_settings_with_a_clear_message(
+def test_serve_refuses_every_insecure_setting_by_default_one_line_each(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from cds_service.config import get_settings
 
     get_settings.cache_clear()
-    monkeypatch.setenv("CDS_ENVIRONMENT", "production")
-    monkeypatch.setenv("CDS_AUTH_DISABLED", "false")
+    monkeypatch.delenv("CDS_ENVIRONMENT")  # the default: production
+    monkeypatch.setenv("CDS_PUBLIC_BASE_URL", "https://")
+    monkeypatch.setenv("CDS_CORS_ALLOWED_ORIGINS", '["http://ehr.example.org", "*"]')
+    monkeypatch.setenv("CDS_FHIR_ALLOWED_SERVERS", '["http://ehr.example.org/fhir"]')
     try:
         assert main(["serve"]) == 2
     finally:
         get_settings.cache_clear()
-    assert "production requires CDS_PUBLIC_BASE_URL to be an https:// URL" in capsys.readouterr().err
+    lines = capsys.readouterr().err.splitlines()
+    assert all(line.startswith("cds-service: invalid setting: ") for line in lines), lines
+    expected = [
+        "CDS_PUBLIC_BASE_URL must be an https:// URL with a host",
+        "'http://ehr.example.org' is not an https:// origin",
+        "may not contain a wildcard",
+        "'http://ehr.example.org/fhir' is not an https:// URL",
+        "CDS_AUTH_DISABLED=true is refused in production",
+    ]
+    for text in expected:
+        assert sum(text in line for line in lines) == 1, (text, lines)
+    assert len(lines) == len(expected)
+
+
+def test_serve_reports_a_bad_client_registry_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from cds_service.config import get_settings
+
+    (tmp_path / "clients.yaml").write_text("clients:\n  - iss: https://ehr.example.org\n")  # no keys
+    get_settings.cache_clear()
+    monkeypatch.setenv("CDS_AUTH_DISABLED", "false")
+    monkeypatch.setenv("CDS_CLIENT_REGISTRY_PATH", str(tmp_path / "clients.yaml"))
+    try:
+        assert main(["serve"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("cds-service: client registry ")
+    assert "give jku, jwks or jwks_path" in err
+    assert len(err.splitlines()) == 1

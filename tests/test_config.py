@@ -61,3 +61,61 @@ def test_authentication_needs_a_registry() -> None:
 def test_symmetric_and_none_algorithms_can_never_be_configured(algorithm: str) -> None:
     with pytest.raises(ValidationError, match="never include"):
         Settings(auth_algorithms=["ES384", algorithm])
+
+
+def test_environment_defaults_to_production_so_insecure_settings_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CDS_ENVIRONMENT")
+    with pytest.raises(ValidationError, match="CDS_AUTH_DISABLED=true is refused in production"):
+        Settings()
+    monkeypatch.setenv("CDS_ENVIRONMENT", "development")
+    assert Settings().auth_disabled
+
+
+def test_production_reports_every_insecure_setting_one_line_each() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(
+            environment="production",
+            public_base_url="https://",
+            cors_allowed_origins=["*", "http://ehr.example.org", "https://ok.example.org"],
+            fhir_allow_http=True,
+            fhir_allowed_servers=["http://ehr.example.org/fhir", "https://ehr.example.org/fhir"],
+            auth_disabled=True,
+        )
+    [error] = caught.value.errors()
+    lines = str(error["msg"]).removeprefix("Value error, ").splitlines()
+    assert len(lines) == 6, lines
+    assert lines[0].startswith("CDS_PUBLIC_BASE_URL must be an https:// URL with a host")
+    assert "wildcard" in lines[1]
+    assert "'http://ehr.example.org' is not an https:// origin" in lines[2]
+    assert "CDS_FHIR_ALLOW_HTTP" in lines[3]
+    assert "'http://ehr.example.org/fhir'" in lines[4]
+    assert "CDS_AUTH_DISABLED" in lines[5]
+
+
+@pytest.mark.parametrize("url", ["http://cds.example.org", "https://", "https://user@cds.example.org", "cds.example"])
+def test_production_needs_an_https_public_url_with_a_real_host(url: str) -> None:
+    with pytest.raises(ValidationError, match="CDS_PUBLIC_BASE_URL"):
+        Settings(environment="production", public_base_url=url, auth_disabled=False, client_registry_path="x.yaml")
+
+
+def test_metrics_and_docs_are_open_in_development_and_off_in_production_unless_set() -> None:
+    development = Settings(environment="development")
+    assert (development.metrics_access_effective, development.docs_access_effective) == ("open", "open")
+    production = Settings(
+        environment="production",
+        public_base_url="https://cds.example.org",
+        auth_disabled=False,
+        client_registry_path="config/clients.example.yaml",
+    )
+    assert (production.metrics_access_effective, production.docs_access_effective) == ("off", "off")
+
+
+def test_token_access_needs_a_long_operator_token() -> None:
+    with pytest.raises(ValidationError, match="CDS_OPERATOR_TOKEN"):
+        Settings(environment="development", metrics_access="token", operator_token="short")  # type: ignore[arg-type]
+    settings = Settings(environment="development", metrics_access="token", operator_token="x" * 32)  # type: ignore[arg-type]
+    assert settings.metrics_access_effective == "token"
+
+
+def test_token_lifetime_cap_defaults_to_five_minutes() -> None:
+    assert Settings().auth_max_token_lifetime_seconds == 300

@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
 from cds_service import __version__
 from cds_service.api.body_limit import BodySizeLimit
 from cds_service.api.errors import install_error_handlers
+from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.logs import configure_logging
 from cds_service.api.metrics import Metrics, MetricsMiddleware
+from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
+from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline, utc_today
-from cds_service.hooks.services import service_definitions
+from cds_service.hooks.services import ServiceDefinition, service_definitions
 from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, KeySets
 from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
@@ -50,6 +58,7 @@ def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> C
             public_base_url=settings.public_base_url,
             algorithms=tuple(settings.auth_algorithms),
             leeway_seconds=settings.auth_leeway_seconds,
+            max_lifetime_seconds=settings.auth_max_token_lifetime_seconds,
         ),
     )
 
@@ -86,6 +95,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
                 max_pages=settings.fhir_max_pages,
                 max_resources=settings.fhir_max_resources,
                 max_response_bytes=settings.fhir_max_response_bytes,
+                max_call_bytes=settings.fhir_max_call_bytes,
             ),
             on_fetch=metrics.fetched,
         )
@@ -113,15 +123,18 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             await http_client.aclose()
             store.close()
 
+    docs_on = settings.docs_access_effective != "off"
     app = FastAPI(
         title="HCC second-line sequencing CDS service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url="/docs" if docs_on else None,
+        openapi_url="/openapi.json" if docs_on else None,
         redoc_url=None,
     )
     install_error_handlers(app)
     app.include_router(router)
+    install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_allowed_origins,
@@ -130,5 +143,82 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         max_age=600,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        OperatorAccess,
+        metrics=settings.metrics_access_effective,
+        docs=settings.docs_access_effective,
+        token=settings.operator_token.get_secret_value() if settings.operator_token else None,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
+
+
+_ERROR_RESPONSES = {
+    str(status): {"description": f"{meaning} (an OperationOutcome)"}
+    for status, meaning in [
+        (400, "Invalid request"),
+        (401, "Client authentication failed"),
+        (404, "Unknown service"),
+        (412, "Required data could not be obtained"),
+        (413, "Body too large"),
+        (415, "Content-Type is not application/json"),
+        (503, "A dependency is down; retry later"),
+    ]
+}
+
+
+def install_openapi(app: FastAPI, services: dict[str, ServiceDefinition]) -> None:
+    """The OpenAPI document declares each service's request body (its hook and context) and the feedback
+    body, so that a client (or a fuzzer) can build valid calls; the routes read and validate the bodies
+    themselves and answer bad input with a 400 OperationOutcome."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _openapi_document(app, services)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _openapi_document(app: FastAPI, services: dict[str, ServiceDefinition]) -> dict[str, Any]:
+    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    contexts = {service.context_model for service in services.values()}
+    ordered: list[type[BaseModel]] = [HookRequest, FeedbackRequest, *sorted(contexts, key=lambda m: m.__name__)]
+    models: list[tuple[type[BaseModel], Literal["validation"]]] = [(model, "validation") for model in ordered]
+    _, schemas = models_json_schema(models, ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = document.setdefault("components", {}).setdefault("schemas", {})
+    components.update(schemas.get("$defs", {}))
+    for name in {m.__name__ for m in contexts}:
+        if "draftOrders" in components[name].get("properties", {}):
+            components[name]["properties"]["draftOrders"] = _BUNDLE_SCHEMA
+    for operation in (op for item in document["paths"].values() for op in item.values()):
+        operation.get("responses", {}).pop("422", None)  # bad input is a 400 OperationOutcome
+        if "requestBody" in operation:
+            operation["responses"].update(_ERROR_RESPONSES)
+        for parameter in operation.get("parameters", []):
+            if parameter.get("name") == "service_id":
+                parameter["schema"] = {"type": "string", "enum": sorted(services)}
+    generic = document["paths"].pop("/cds-services/{service_id}")["post"]
+    for service in services.values():
+        name = f"{service.context_model.__name__.removesuffix('Context')}Request"
+        request = copy.deepcopy(components["HookRequest"])
+        request["title"] = name
+        request["properties"]["hook"] = {"type": "string", "const": service.hook}
+        request["properties"]["context"] = {"$ref": f"#/components/schemas/{service.context_model.__name__}"}
+        components[name] = request
+        operation = {k: v for k, v in copy.deepcopy(generic).items() if k != "parameters"}
+        operation["operationId"] = f"call_{service.id.replace('-', '_')}"
+        operation["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}"}
+        document["paths"][f"/cds-services/{service.id}"] = {"post": operation}
+    return document
+
+
+_BUNDLE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["resourceType"],
+    "properties": {
+        "resourceType": {"const": "Bundle"},
+        "type": {"type": "string"},
+        "entry": {"type": "array", "items": {"type": "object", "properties": {"resource": {"type": "object"}}}},
+    },
+}

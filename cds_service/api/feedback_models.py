@@ -1,10 +1,34 @@
-"""CDS Hooks 2.0 feedback body (conformance checklist section 4), accepting the legacy flat override."""
+"""CDS Hooks 2.0 feedback body (conformance checklist section 4), accepting the legacy flat override.
+
+Every field the service stores has a type and a length the feedback store accepts (the column sizes of
+``store/feedback.py``) and no NUL character, so a bad field is a 400 naming it, never a database error.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+MAX_FEEDBACK_ITEMS = 100
+MAX_ACCEPTED_SUGGESTIONS = 20
+MAX_COMMENT_LENGTH = 4000
+
+
+def no_nul(value: str) -> str:
+    """Refuse the NUL character (PostgreSQL text cannot hold it; no real client sends it)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+CardId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(no_nul)]
+SuggestionId = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(no_nul)]
+Timestamp = Annotated[str, Field(min_length=1, max_length=40), AfterValidator(no_nul)]
+System = Annotated[str, Field(max_length=512), AfterValidator(no_nul)]
+Code = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(no_nul)]
+Display = Annotated[str, Field(max_length=1024), AfterValidator(no_nul)]
+Comment = Annotated[str, Field(max_length=MAX_COMMENT_LENGTH), AfterValidator(no_nul)]
 
 
 class _Lenient(BaseModel):
@@ -12,18 +36,18 @@ class _Lenient(BaseModel):
 
 
 class AcceptedSuggestion(_Lenient):
-    id: str = Field(min_length=1)
+    id: SuggestionId
 
 
 class ReasonCoding(_Lenient):
-    system: str | None = None
-    code: str = Field(min_length=1)
-    display: str | None = None
+    system: System | None = None
+    code: Code
+    display: Display | None = None
 
 
 class OverrideReason(_Lenient):
     reason: ReasonCoding | None = None
-    userComment: str | None = None
+    userComment: Comment | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -34,11 +58,11 @@ class OverrideReason(_Lenient):
 
 
 class FeedbackItem(_Lenient):
-    card: str = Field(min_length=1)
+    card: CardId
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(None, max_length=MAX_ACCEPTED_SUGGESTIONS)
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str = Field(min_length=1)
+    outcomeTimestamp: Timestamp
 
     @model_validator(mode="after")
     def _accepted_names_suggestions(self) -> FeedbackItem:
@@ -48,4 +72,4 @@ class FeedbackItem(_Lenient):
 
 
 class FeedbackRequest(_Lenient):
-    feedback: list[FeedbackItem] = Field(min_length=1)
+    feedback: list[FeedbackItem] = Field(min_length=1, max_length=MAX_FEEDBACK_ITEMS)

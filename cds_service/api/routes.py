@@ -14,12 +14,19 @@ from fastapi.responses import JSONResponse, Response
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
-from cds_service.errors import CdsServiceError, InvalidRequest, UnknownService
+from cds_service.errors import (
+    CdsServiceError,
+    InvalidRequest,
+    ServiceUnavailable,
+    UnknownService,
+    UnsupportedMediaType,
+)
 from cds_service.hooks.models import HookRequest, validated
 from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.security.clients import DEVELOPMENT_CLIENT, ClientIdentity
 from cds_service.security.jwt_auth import AuthenticationFailed
+from cds_service.security.replay import ReplayCacheUnavailable
 from cds_service.store.feedback import FeedbackRecord, IssuedCardRecord
 
 logger = logging.getLogger("cds_service.hooks")
@@ -36,12 +43,23 @@ async def require_trusted_client(request: Request, state: State) -> ClientIdenti
         return await state.authenticator.authenticate(request.headers.get("authorization"), request.url.path)
     except AuthenticationFailed as exc:
         raise HTTPException(401, "Unauthorized", headers={"WWW-Authenticate": "Bearer"}) from exc
+    except ReplayCacheUnavailable as exc:
+        logger.warning("replay cache unavailable: request refused with 503", extra={"error": str(exc)})
+        raise ServiceUnavailable("Client authentication is unavailable (replay cache down); retry later") from exc
 
 
 TrustedClient = Annotated[ClientIdentity, Depends(require_trusted_client)]
 
 
+def _require_json(request: Request) -> None:
+    """POST bodies must be ``Content-Type: application/json`` (parameters such as charset allowed)."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+
+
 async def _json_body(request: Request) -> Any:
+    _require_json(request)
     body = await request.body()
     try:
         return orjson.loads(body)
@@ -62,7 +80,13 @@ async def discovery(state: State, client: TrustedClient) -> dict[str, Any]:
     return {"services": [service.discovery_entry() for service in state.services.values()]}
 
 
-@router.post("/cds-services/{service_id}")
+def json_body_of(schema: str) -> dict[str, Any]:
+    """OpenAPI for a body read by the route itself (validated to 400s, not FastAPI's 422s)."""
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+@router.post("/cds-services/{service_id}", openapi_extra=json_body_of("HookRequest"))
 async def call_service(service_id: str, request: Request, state: State, client: TrustedClient) -> Response:
     """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
     service = _service(state, service_id)
@@ -107,7 +131,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
     ]
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post("/cds-services/{service_id}/feedback", openapi_extra=json_body_of("FeedbackRequest"))
 async def feedback(service_id: str, request: Request, state: State, client: TrustedClient) -> dict[str, Any]:
     """Store CDS Hooks feedback durably; a repeated report of the same outcome is stored once."""
     service = _service(state, service_id)
@@ -142,14 +166,15 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    """Readiness: knowledge loaded and the feedback store reachable."""
+    """Readiness: knowledge loaded, the feedback store reachable and, with authentication on, the replay cache."""
     store_ok = await run_in_threadpool(state.store.ping)
-    body = {
-        "status": "ready" if store_ok else "not-ready",
-        "knowledge": state.knowledge.info.version,
-        "store": "ok" if store_ok else "unreachable",
-    }
-    return JSONResponse(body, status_code=200 if store_ok else 503)
+    body: dict[str, Any] = {"knowledge": state.knowledge.info.version, "store": "ok" if store_ok else "unreachable"}
+    ready = store_ok
+    if state.authenticator is not None:
+        replay_ok = await state.authenticator.replay.ping()
+        body["replay_cache"] = "ok" if replay_ok else "unreachable"
+        ready = ready and replay_ok
+    return JSONResponse({"status": "ready" if ready else "not-ready", **body}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

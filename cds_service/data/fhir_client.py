@@ -2,10 +2,12 @@
 
 CDS Hooks 2.0 (conformance checklist sections 2.4-2.5, 6.3-6.4): a missing key is fetched from
 ``fhirServer`` with the discovery template's query, tokens substituted, using ``fhirAuthorization`` as a
-bearer token when given. Only allowlisted servers are called (https unless development allows http);
-redirects are never followed; pages are followed on the same server only, up to page, resource and byte
-limits; every key is fetched at once under one deadline. The access token is sent to that server alone
-and never logged, stored or echoed in an error.
+bearer token when given. Only allowlisted servers are called (https unless development allows http),
+compared as origin plus path segments (``server_urls``); redirects are never followed; pages are followed
+only under the same base, up to page, resource and byte limits (bodies are streamed, decompressed in
+bounded steps and cut at the cap, per response and for the whole call); every key is fetched at once
+under one deadline. The access token is sent to that server alone and never logged, stored or echoed in
+an error.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
 from cds_service.data.prefetch import FetchOutcome, FetchRequest, PrefetchSpec
+from cds_service.data.server_urls import ServerUrl, UrlRefused
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _READ = re.compile(r"[A-Za-z]+/\{\{[^{}]+\}\}")
@@ -40,30 +44,43 @@ class FetchLimits:
     max_pages: int = 5
     max_resources: int = 2000
     max_response_bytes: int = 10 * 1024 * 1024
+    max_call_bytes: int = 20 * 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
 class ServerPolicy:
-    """Which FHIR servers may be called: exact base URLs, https unless ``allow_http``."""
+    """Which FHIR servers may be called: allowlisted bases (parsed once), https unless ``allow_http``."""
 
-    allowed_bases: tuple[str, ...] = ()
-    allow_http: bool = False
+    def __init__(self, allowed_bases: Iterable[str] = (), allow_http: bool = False) -> None:
+        self.allow_http = allow_http
+        self.allowed = tuple(_parse_allowed(allowed_bases))
 
-    def refusal(self, base: str, extra_bases: tuple[str, ...] = ()) -> str | None:
-        """Why ``base`` may not be called, or None when it may (``extra_bases``: the client's own)."""
-        parts = urlsplit(base)
-        if parts.scheme not in ("https", "http") or not parts.netloc:
-            return "fhirServer is not an absolute http(s) URL"
-        if parts.scheme == "http" and not self.allow_http:
-            return "fhirServer is not https"
-        if normalise_base(base) not in {normalise_base(b) for b in (*self.allowed_bases, *extra_bases)}:
-            return "fhirServer is not on the allowlist"
+    def check(self, server: str, extra_bases: Iterable[str] = ()) -> ServerUrl:
+        """The parsed ``server`` when it may be called (``extra_bases``: the client's own); else ``FetchFailed``."""
+        try:
+            parsed = ServerUrl.parse(server)
+        except UrlRefused as exc:
+            raise FetchFailed(f"fhirServer refused: {exc}") from exc
+        if parsed.scheme == "http" and not self.allow_http:
+            raise FetchFailed("fhirServer is not https")
+        if not any(parsed.is_on(base) for base in (*self.allowed, *_parse_allowed(extra_bases))):
+            raise FetchFailed("fhirServer is not on the allowlist")
+        return parsed
+
+    def refusal(self, server: str, extra_bases: Iterable[str] = ()) -> str | None:
+        """Why ``server`` may not be called, or None when it may."""
+        try:
+            self.check(server, extra_bases)
+        except FetchFailed as exc:
+            return str(exc)
         return None
 
 
-def normalise_base(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+def _parse_allowed(bases: Iterable[str]) -> Iterable[ServerUrl]:
+    for base in bases:
+        try:
+            yield ServerUrl.parse(base)
+        except UrlRefused:
+            continue  # an unusable allowlist entry allows nothing (settings refuse it at start-up)
 
 
 class FetchFailed(Exception):
@@ -111,11 +128,13 @@ class HttpFhirFetcher:
         if not request.fhir_server:
             outcome.failures = {s.key: "not in prefetch and the request has no fhirServer" for s in specs}
             return outcome
-        refusal = self.policy.refusal(request.fhir_server, request.client_servers)
-        if refusal is not None:
+        try:
+            base = self.policy.check(request.fhir_server, request.client_servers)
+        except FetchFailed as refusal:
             outcome.failures = {s.key: f"not in prefetch and {refusal}" for s in specs}
             return outcome
-        tasks = {s.key: asyncio.create_task(self._fetch_one(s, request)) for s in specs}
+        budget = _ByteBudget(self.limits.max_call_bytes)
+        tasks = {s.key: asyncio.create_task(self._fetch_one(s, base, request, budget)) for s in specs}
         _done, pending = await asyncio.wait(tasks.values(), timeout=self.limits.deadline_seconds)
         for task in pending:
             task.cancel()
@@ -138,24 +157,31 @@ class HttpFhirFetcher:
         return outcome
 
     def _headers(self, request: FetchRequest) -> dict[str, str]:
-        headers = {"Accept": "application/fhir+json"}
+        headers = {"Accept": "application/fhir+json", "Accept-Encoding": "gzip, deflate"}
         if request.access_token:
             headers["Authorization"] = f"Bearer {request.access_token}"
         return headers
 
-    async def _get_json(self, url: str, request: FetchRequest, key: str) -> tuple[int, Any]:
+    async def _get_json(self, url: ServerUrl, request: FetchRequest, key: str, budget: _ByteBudget) -> tuple[int, Any]:
         try:
-            async with self.client.stream("GET", url, headers=self._headers(request), follow_redirects=False) as resp:
+            async with self.client.stream(
+                "GET", url.url, headers=self._headers(request), follow_redirects=False
+            ) as resp:
                 if resp.is_redirect:
                     raise FetchFailed(f"FHIR server answered {key} with a redirect, which is not followed")
-                body = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    body += chunk
-                    if len(body) > self.limits.max_response_bytes:
-                        raise FetchFailed(
-                            f"FHIR server answer for {key} is over {self.limits.max_response_bytes} bytes"
-                        )
                 status = resp.status_code
+                body = _BoundedBody(resp.headers.get("content-encoding", ""), self.limits.max_response_bytes, budget)
+                length = resp.headers.get("content-length", "")
+                if length.isdigit() and not body.encoded and int(length) > self.limits.max_response_bytes:
+                    raise _TooLarge(self.limits.max_response_bytes)
+                async for chunk in resp.aiter_raw():
+                    body.feed(chunk)
+        except _TooLarge as exc:
+            if exc.whole_call:
+                raise FetchFailed(
+                    f"FHIR answers of this call are over {exc.limit} bytes together; {key} not read"
+                ) from exc
+            raise FetchFailed(f"FHIR server answer for {key} is over {exc.limit} bytes") from exc
         except httpx.TimeoutException as exc:
             raise FetchFailed(f"FHIR server timed out on {key}") from exc
         except httpx.TransportError as exc:
@@ -167,15 +193,18 @@ class HttpFhirFetcher:
         if status >= 400:
             raise FetchFailed(f"FHIR server answered {key} with HTTP {status}")
         try:
-            return status, json.loads(body)
+            return status, json.loads(body.data)
         except ValueError as exc:
             raise FetchFailed(f"FHIR server answered {key} with malformed JSON") from exc
 
-    async def _fetch_one(self, spec: PrefetchSpec, request: FetchRequest) -> tuple[Any, list[str]]:
+    async def _fetch_one(
+        self, spec: PrefetchSpec, base: ServerUrl, request: FetchRequest, budget: _ByteBudget
+    ) -> tuple[Any, list[str]]:
         assert request.fhir_server is not None
-        base = request.fhir_server.rstrip("/")
-        url = f"{base}/{substitute_tokens(spec.template, request.context)}"
-        status, value = await self._get_json(url, request, spec.key)
+        url = _under(f"{request.fhir_server.rstrip('/')}/{substitute_tokens(spec.template, request.context)}", base)
+        if url is None:
+            raise FetchFailed(f"the query for {spec.key} leaves the FHIR server's base; refused")
+        status, value = await self._get_json(url, request, spec.key, budget)
         if value is None:
             if not _READ.fullmatch(spec.template):
                 raise FetchFailed(f"FHIR server answered {spec.key} with HTTP {status}")
@@ -184,10 +213,10 @@ class HttpFhirFetcher:
             raise FetchFailed(f"FHIR server answer for {spec.key} is not a FHIR resource")
         if value["resourceType"] != "Bundle":
             return value, []
-        return await self._follow_pages(value, base, request, spec.key)
+        return await self._follow_pages(value, base, request, spec.key, budget)
 
     async def _follow_pages(
-        self, first: dict[str, Any], base: str, request: FetchRequest, key: str
+        self, first: dict[str, Any], base: ServerUrl, request: FetchRequest, key: str, budget: _ByteBudget
     ) -> tuple[dict[str, Any], list[str]]:
         entries: list[Any] = []
         notes: list[str] = []
@@ -201,21 +230,90 @@ class HttpFhirFetcher:
                 notes.append(f"more than {self.limits.max_resources} resources; the rest were not read")
                 entries = entries[: self.limits.max_resources]
                 break
-            next_url = _next_link(page)
-            if next_url is None:
+            next_link = _next_link(page)
+            if next_link is None:
                 break
             if pages >= self.limits.max_pages:
                 notes.append(f"more than {self.limits.max_pages} pages; the rest were not read")
                 break
-            if not normalise_base(next_url).startswith(normalise_base(base)):
-                raise FetchFailed(f"FHIR server's next page for {key} points to another server; refused")
-            _, page = await self._get_json(next_url, request, key)
+            next_url = _under(next_link, base)
+            if next_url is None:
+                raise FetchFailed(
+                    f"FHIR server's next page for {key} points to another server or outside its base; refused"
+                )
+            _, page = await self._get_json(next_url, request, key, budget)
             if page is not None and not isinstance(page, dict):
                 raise FetchFailed(f"FHIR server's next page for {key} is not a Bundle")
         merged = {k: v for k, v in first.items() if k not in ("entry", "link")}
         if entries:
             merged["entry"] = entries
         return merged, notes
+
+
+def _under(url: str, base: ServerUrl) -> ServerUrl | None:
+    """``url`` parsed, when it is under ``base`` (same origin, path at or below the base's segments)."""
+    try:
+        parsed = ServerUrl.parse(url)
+    except UrlRefused:
+        return None
+    return parsed if parsed.is_under(base) else None
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int, *, whole_call: bool = False) -> None:
+        super().__init__(limit)
+        self.limit = limit
+        self.whole_call = whole_call
+
+
+class _ByteBudget:
+    """Bytes all the fetches of one hook call may still read together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.remaining = limit
+
+    def take(self, count: int) -> None:
+        self.remaining -= count
+        if self.remaining < 0:
+            raise _TooLarge(self.limit, whole_call=True)
+
+
+class _BoundedBody:
+    """A response body read chunk by chunk: decompressed in bounded steps, cut at the byte cap."""
+
+    def __init__(self, content_encoding: str, limit: int, budget: _ByteBudget) -> None:
+        encoding = content_encoding.strip().lower()
+        self.encoded = encoding not in ("", "identity")
+        if encoding == "gzip":
+            self._decoder: Any = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif self.encoded:
+            raise FetchFailed(f"FHIR server used an unsupported Content-Encoding ({encoding[:20]})")
+        else:
+            self._decoder = None
+        self._limit = limit
+        self._budget = budget
+        self.data = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            self._append(chunk)
+            return
+        pending = chunk
+        try:
+            while pending:
+                self._append(self._decoder.decompress(pending, self._limit - len(self.data) + 1))
+                pending = self._decoder.unconsumed_tail
+        except zlib.error as exc:
+            raise FetchFailed("FHIR server sent a malformed compressed body") from exc
+
+    def _append(self, data: bytes) -> None:
+        self.data += data
+        if len(self.data) > self._limit:
+            raise _TooLarge(self._limit)
+        self._budget.take(len(data))
 
 
 def _next_link(bundle: Mapping[str, Any]) -> str | None:

@@ -43,7 +43,7 @@ class FhirAuthorization(_Lenient):
 
 class HookRequest(_Lenient):
     hook: str = Field(min_length=1)
-    hookInstance: str = Field(min_length=1)
+    hookInstance: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00]*$")
     fhirServer: str | None = None
     fhirAuthorization: FhirAuthorization | None = Field(None, repr=False)
     context: dict[str, Any]

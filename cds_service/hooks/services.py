@@ -43,6 +43,11 @@ class ServiceDefinition:
             "usageRequirements": self.usage_requirements,
         }
 
+    @property
+    def context_model(self) -> type[BaseModel]:
+        """The model of this hook's context (also declared in the OpenAPI document)."""
+        return _CONTEXT_MODELS[self.hook]
+
     def parse_context(self, context: dict[str, Any]) -> Any:
         """Validate the hook context; a missing or malformed required field is a 400."""
         return validated(_CONTEXT_MODELS[self.hook], context, what=f"{self.hook} context", prefix="context.")

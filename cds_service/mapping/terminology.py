@@ -73,7 +73,7 @@ class AgentMatcher:
                 field_of(coding, "display"),
             )
             if isinstance(code, str):
-                if system in RXNORM_SYSTEMS and code in self._by_code:
+                if isinstance(system, str) and system in RXNORM_SYSTEMS and code in self._by_code:
                     found |= self._by_code[code]
                 found |= self.match_text(code)
             if isinstance(display, str):

@@ -4,14 +4,17 @@ Verification (conformance checklist section 6.1, best practices): the algorithm 
 (``none`` and every HS* are always refused), ``iss`` is in the trusted-client registry, a ``jku`` header
 must equal the registered URL before anything is fetched, the key is chosen by ``kid`` from that
 client's key set, then signature, ``aud`` (the configured external URL of the endpoint called), ``exp``,
-``nbf`` and ``iat`` with a small leeway, ``tenant`` when the client lists tenants, and last ``jti``
-(accepted once, remembered until ``exp``). Any failure is one generic 401; the reason is logged with
-``iss``, ``kid`` and ``jti`` only, never the token.
+``nbf`` and ``iat`` with a small leeway, ``exp - iat`` at most the configured lifetime (5 minutes by
+default: the specification expects short-lived tokens), ``tenant`` when the client lists tenants, and last
+``jti`` (a non-empty string, accepted once, remembered until ``exp``). Header and claims are type-checked
+before any of them is used. Any failure is one generic 401; the reason is logged with ``iss``, ``kid`` and
+``jti`` only, never the token. A replay cache that is down is ``ReplayCacheUnavailable`` (a 503), not a 401.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +29,8 @@ from cds_service.security.replay import ReplayCache
 logger = logging.getLogger("cds_service.security")
 
 REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+MAX_JTI_LENGTH = 256
+MAX_LOGGED_LENGTH = 256
 
 
 class AuthenticationFailed(Exception):
@@ -34,9 +39,10 @@ class AuthenticationFailed(Exception):
     def __init__(self, reason: str, *, iss: str | None = None, kid: str | None = None, jti: str | None = None):
         super().__init__(reason)
         self.reason = reason
-        self.iss = iss
-        self.kid = kid
-        self.jti = jti
+        # Caller-supplied values are logged: bounded, so a forged token cannot flood the log.
+        self.iss = iss[:MAX_LOGGED_LENGTH] if iss else iss
+        self.kid = kid[:MAX_LOGGED_LENGTH] if kid else kid
+        self.jti = jti[:MAX_LOGGED_LENGTH] if jti else jti
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +50,7 @@ class AuthSettings:
     public_base_url: str
     algorithms: tuple[str, ...] = ("ES384", "RS384")
     leeway_seconds: int = 60
+    max_lifetime_seconds: int = 300
 
 
 class KeySets:
@@ -141,14 +148,17 @@ class ClientAuthenticator:
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
-        except jwt.PyJWTError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
             raise AuthenticationFailed("malformed token") from exc
+        if not isinstance(header, dict) or not isinstance(unverified, dict):
+            raise AuthenticationFailed("malformed token")
         iss = unverified.get("iss") if isinstance(unverified.get("iss"), str) else None
         kid = header.get("kid") if isinstance(header.get("kid"), str) else None
         jti = unverified.get("jti") if isinstance(unverified.get("jti"), str) else None
-        algorithm = header.get("alg")
+        _check_types(header, unverified, iss=iss, kid=kid, jti=jti)
+        algorithm = header["alg"]
         if algorithm in REFUSED_ALGORITHMS or algorithm not in self.settings.algorithms:
-            raise AuthenticationFailed(f"algorithm {algorithm!r} not allowed", iss=iss, kid=kid, jti=jti)
+            raise AuthenticationFailed(f"algorithm {algorithm[:20]!r} not allowed", iss=iss, kid=kid, jti=jti)
         trusted = self.registry.by_issuer(iss) if iss else None
         if trusted is None:
             raise AuthenticationFailed("untrusted iss", iss=iss, kid=kid, jti=jti)
@@ -170,15 +180,27 @@ class ClientAuthenticator:
                 leeway=leeway,
                 options={"require": ["exp", "iat", "iss", "aud", "jti"]},
             )
-        except jwt.PyJWTError as exc:
-            raise AuthenticationFailed(f"invalid token ({type(exc).__name__})", iss=iss, kid=kid, jti=jti) from exc
+        except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
+            reason = f"invalid token ({type(exc).__name__})"
+            raise AuthenticationFailed(reason, iss=iss, kid=kid, jti=jti) from exc
         now = time.time()
-        if float(claims["iat"]) > now + leeway:
+        issued_at, expires = float(claims["iat"]), float(claims["exp"])
+        if issued_at > now + leeway:
             raise AuthenticationFailed("iat in the future", iss=iss, kid=kid, jti=jti)
+        if expires - issued_at > self.settings.max_lifetime_seconds:
+            raise AuthenticationFailed("exp - iat over the allowed token lifetime", iss=iss, kid=kid, jti=jti)
+        remembers_since = self.replay.remembers_since
+        if remembers_since is not None and issued_at < math.floor(remembers_since):
+            raise AuthenticationFailed(
+                "issued before the replay cache started (in-memory: replay cannot be ruled out)",
+                iss=iss,
+                kid=kid,
+                jti=jti,
+            )
         tenant = claims.get("tenant")
         if trusted.tenants and tenant not in trusted.tenants:
             raise AuthenticationFailed("tenant not allowed", iss=iss, kid=kid, jti=jti)
-        ttl = int(float(claims["exp"]) - now) + leeway
+        ttl = math.ceil(expires - now) + leeway
         if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl):
             raise AuthenticationFailed("replayed jti", iss=iss, kid=kid, jti=jti)
         return ClientIdentity(
@@ -186,3 +208,33 @@ class ClientAuthenticator:
             tenant=tenant if isinstance(tenant, str) else None,
             fhir_servers=trusted.fhir_servers,
         )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_types(header: dict[str, Any], claims: dict[str, Any], **who: str | None) -> None:
+    """Every header field and claim the checks read has the JSON type the JWT and CDS Hooks specs give it."""
+    problems = []
+    if not isinstance(header.get("alg"), str):
+        problems.append("alg is not a string")
+    for name in ("kid", "jku", "typ"):
+        if name in header and not isinstance(header[name], str):
+            problems.append(f"{name} is not a string")
+    for name in ("iss", "tenant"):
+        if name in claims and not isinstance(claims[name], str):
+            problems.append(f"{name} is not a string")
+    jti = claims.get("jti")
+    if "jti" in claims and (not isinstance(jti, str) or not jti.strip() or len(jti) > MAX_JTI_LENGTH):
+        problems.append(f"jti is not a non-empty string of at most {MAX_JTI_LENGTH} characters")
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_number(claims[name]):
+            problems.append(f"{name} is not a finite number")
+    aud = claims.get("aud")
+    if "aud" in claims and not (
+        isinstance(aud, str) or (isinstance(aud, list) and all(isinstance(a, str) for a in aud))
+    ):
+        problems.append("aud is not a string or a list of strings")
+    if problems:
+        raise AuthenticationFailed("malformed token: " + "; ".join(problems), **who)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -45,6 +46,14 @@ class TrustedClient(BaseModel):
             raise ValueError(f"client {self.iss}: give jwks or jwks_path, not both")
         if self.jku is None and self.jwks is None and self.jwks_path is None:
             raise ValueError(f"client {self.iss}: give jku, jwks or jwks_path")
+        return self
+
+    @model_validator(mode="after")
+    def _fhir_servers_are_plain_http_urls(self) -> TrustedClient:
+        for server in self.fhir_servers:
+            parts = urlsplit(server)
+            if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+                raise ValueError(f"client {self.iss}: fhir_servers entry {server!r} is not an http(s) URL with a host")
         return self
 
     @property
@@ -83,5 +92,12 @@ def load_registry(path: str | Path) -> tuple[ClientRegistry, dict[str, dict[str,
             elif client.jwks_path is not None:
                 local[client.iss] = json.loads((file.parent / client.jwks_path).read_text(encoding="utf-8"))
         return registry, local
-    except (OSError, ValueError, ValidationError, yaml.YAMLError) as exc:
-        raise RegistryError(f"client registry {file} is invalid: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        )
+        raise RegistryError(f"client registry {file} is invalid: {problems}") from exc
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split())
+        raise RegistryError(f"client registry {file} is invalid: {type(exc).__name__}: {reason}") from exc

@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, func, select, text
+from sqlalchemy import Engine, String, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
+from cds_service.errors import InvalidRequest, ServiceUnavailable
 from cds_service.store.schema import feedback_table, issued_card_table
 
 logger = logging.getLogger("cds_service.store")
@@ -94,7 +96,15 @@ class FeedbackStore:
             }
             for r in records
         ]
-        return self._insert_new(feedback_table, rows)
+        problems = [problem for row in rows for problem in _column_problems(feedback_table, row)]
+        if problems:
+            raise InvalidRequest("Feedback cannot be stored: " + "; ".join(problems))
+        try:
+            return self._insert_new(feedback_table, rows)
+        except SQLAlchemyError as exc:
+            if _is_unavailable(exc):
+                raise ServiceUnavailable("The feedback store is unavailable; retry later") from exc
+            raise
 
     def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
         insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
@@ -104,7 +114,12 @@ class FeedbackStore:
             return len(connection.execute(statement).fetchall())
 
     def record_issued(self, records: list[IssuedCardRecord]) -> int:
-        """Remember the cards sent (a retried hook call re-sends the same uuids and is stored once)."""
+        """Remember the cards sent (a retried hook call re-sends the same uuids and is stored once).
+
+        Each record is fitted to the columns first (NUL removed, over-long text cut); if the batch is still
+        refused, the records are written one by one so that one bad record never loses the good ones.
+        A database that is down is ``ServiceUnavailable``.
+        """
         if not records:
             return 0
         now = datetime.now(UTC)
@@ -122,7 +137,31 @@ class FeedbackStore:
             }
             for r in records
         ]
-        return self._insert_new(issued_card_table, rows)
+        rows = [_fit_to_columns(issued_card_table, row) for row in rows]
+        try:
+            return self._insert_new(issued_card_table, rows)
+        except SQLAlchemyError as exc:
+            if _is_unavailable(exc):
+                raise ServiceUnavailable("The feedback store is unavailable") from exc
+            if len(rows) == 1:
+                logger.warning(
+                    "issued-card record refused by the database",
+                    extra={"card_uuid": rows[0]["card_uuid"], "error": type(exc).__name__},
+                )
+                return 0
+        return sum(self._record_one(row) for row in rows)
+
+    def _record_one(self, row: dict[str, Any]) -> int:
+        try:
+            return self._insert_new(issued_card_table, [row])
+        except SQLAlchemyError as exc:
+            if _is_unavailable(exc):
+                raise ServiceUnavailable("The feedback store is unavailable") from exc
+            logger.warning(
+                "issued-card record refused by the database",
+                extra={"card_uuid": row["card_uuid"], "error": type(exc).__name__},
+            )
+            return 0
 
     def feedback_with_cards(self) -> list[dict[str, Any]]:
         """Every feedback row with the card it answers (card fields are None for unknown cards)."""
@@ -165,6 +204,42 @@ class FeedbackStore:
         self.engine.dispose()
 
 
+def _is_unavailable(error: SQLAlchemyError) -> bool:
+    """The database cannot be reached (as opposed to refusing the data)."""
+    if isinstance(error, OperationalError | InterfaceError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _text_columns(table: Table) -> dict[str, int | None]:
+    return {c.name: getattr(c.type, "length", None) for c in table.columns if isinstance(c.type, String)}
+
+
+def _column_problems(table: Table, row: dict[str, Any]) -> list[str]:
+    """Why ``row`` does not fit ``table``'s text columns (length, NUL), one line per field."""
+    problems = []
+    for name, length in _text_columns(table).items():
+        value = row.get(name)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            problems.append(f"{name} contains a NUL character")
+        if length is not None and len(value) > length:
+            problems.append(f"{name} is longer than {length} characters")
+    return problems
+
+
+def _fit_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with text every database accepts: NUL removed, lone surrogates replaced, cut to the column size."""
+    fitted = dict(row)
+    for name, length in _text_columns(table).items():
+        value = fitted.get(name)
+        if isinstance(value, str):
+            clean = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+            fitted[name] = clean[:length] if length is not None else clean
+    return fitted
+
+
 class IssuedCardWriter:
     """Records issued cards off the request path: a bounded queue, written in batches by one task.
 
@@ -178,6 +253,7 @@ class IssuedCardWriter:
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        self.retry_pauses: tuple[float, ...] = (0.5, 2.0)  # while the database is unavailable
 
     def submit(self, records: list[IssuedCardRecord]) -> None:
         if self._task is None:
@@ -203,10 +279,19 @@ class IssuedCardWriter:
                 await self._write(batch)
 
     async def _write(self, batch: list[IssuedCardRecord]) -> None:
-        try:
-            await asyncio.to_thread(self._store.record_issued, batch)
-        except Exception:
-            logger.exception("issued-card records could not be written", extra={"records": len(batch)})
+        for pause in (*self.retry_pauses, None):
+            try:
+                await asyncio.to_thread(self._store.record_issued, batch)
+                return
+            except ServiceUnavailable:
+                if pause is None:
+                    break
+                await asyncio.sleep(pause)
+            except Exception:
+                logger.exception("issued-card records could not be written", extra={"records": len(batch)})
+                return
+        self.dropped += len(batch)
+        logger.warning("issued-card records dropped: database unavailable", extra={"records": len(batch)})
 
     async def close(self) -> None:
         """Write everything queued, then stop."""

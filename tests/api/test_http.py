@@ -119,7 +119,11 @@ def test_token_without_fhir_server_is_400(client: TestClient) -> None:
 
 @pytest.mark.parametrize("body", [[], "a string", 42, None])
 def test_body_that_is_not_an_object_is_400(client: TestClient, body: object) -> None:
-    response = client.post(f"/cds-services/{ORDER_SELECT_ID}", content=json.dumps(body).encode())
+    response = client.post(
+        f"/cds-services/{ORDER_SELECT_ID}",
+        content=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
     assert_outcome(response, 400, "invalid")
 
 
@@ -142,7 +146,9 @@ def test_body_over_the_limit_is_413(tmp_path: Any) -> None:
             for _ in range(10):
                 yield b" " * 1024
 
-        streamed = small.post(f"/cds-services/{ORDER_SELECT_ID}", content=chunks())
+        streamed = small.post(
+            f"/cds-services/{ORDER_SELECT_ID}", content=chunks(), headers={"content-type": "application/json"}
+        )
         assert_outcome(streamed, 413, "too-long")
 
 

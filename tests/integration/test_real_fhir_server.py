@@ -74,6 +74,7 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def client(fhir_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     folder = tmp_path_factory.mktemp("service")
     settings = Settings(
+        environment="development",  # a plain-http FHIR server on loopback
         database_url=f"sqlite:///{folder / 'f.sqlite3'}",
         log_level="WARNING",
         fhir_allowed_servers=[fhir_server],
