@@ -7,6 +7,7 @@ How each expectation is read from a CDS Hooks card (the card itself carries no "
   is any suggestion that creates a MedicationRequest or deletes a draft order;
 - ``order_suggestions`` are LOINC codes of ServiceRequests the card's suggestions create;
 - ``selected_place``: a line of the summary or detail names the selected regimen and the place;
+  ``regimen_places`` likewise for any regimen;
 - ``no_regimen_preferred``: no table cell reads "preferred" and the summary calls nothing preferred.
 Every card of every scenario must also meet §6.1 (summary under 140 characters, no trailing ellipsis)
 and §6.4 (the detail's last line: decision support, the 2021 review, the clinician decides).
@@ -165,6 +166,9 @@ def card_problems(card: Card, expected: CardExpectation, scenario: Scenario) -> 
         missing = [code for code in expected.order_suggestions if code not in offered]
         if missing:
             problems.append(f"it offers no draft order for LOINC {_quote(missing)}")
+    for regimen_text, place in expected.regimen_places.items():
+        if not _names_place(card, regimen_key(regimen_text), place):
+            problems.append(f'no line names {regimen_text} as "{place}"')
     if expected.selected_place and scenario.order:
         regimen = frozenset(scenario.order.selected)
         if not _names_place(card, regimen, expected.selected_place):
@@ -261,7 +265,10 @@ def _kind_failures(kinds: list[tuple[str, CardExpectation]], cards: list[Card], 
         if not cards:
             out.append(f"Expected {KIND_WORDS[name]}{wanted}, but the service answered no card.")
             continue
-        closest = min(cards, key=lambda c: len(card_problems(c, exp, scenario)))
+        closest = min(
+            cards,
+            key=lambda c: (exp.indicator not in (None, c.get("indicator")), len(card_problems(c, exp, scenario))),
+        )
         why = "; ".join(card_problems(closest, exp, scenario))
         out.append(
             f"Expected {KIND_WORDS[name]}{wanted}, but no card fits; the closest, {describe_card(closest)}: {why}."

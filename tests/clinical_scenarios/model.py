@@ -133,6 +133,7 @@ class CardExpectation(_Strict):
 
     indicator: Indicator | None = None
     selected_place: PlaceLabel | None = None
+    regimen_places: dict[str, PlaceLabel] = {}
     summary_contains: list[str] = []
     summary_excludes: list[str] = []
     detail_contains: list[str] = []

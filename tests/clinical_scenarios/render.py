@@ -78,6 +78,8 @@ def _expectation_text(name: str, exp: CardExpectation) -> str:
         bits.append(exp.indicator)
     if exp.selected_place:
         bits.append(f'selected order "{exp.selected_place}"')
+    for regimen, place in exp.regimen_places.items():
+        bits.append(f'{regimen} "{place}"')
     if exp.summary_contains:
         bits.append("summary says " + ", ".join(f'"{w}"' for w in exp.summary_contains))
     if exp.summary_excludes:

@@ -108,3 +108,13 @@ def test_scenario_builds_valid_fhir_r4(path: Any) -> None:
     if built.order:
         for entry in request["context"]["draftOrders"]["entry"]:
             get_fhir_model_class("MedicationRequest").model_validate(entry["resource"])
+
+
+def test_regimen_place_needs_a_line_naming_both() -> None:
+    expected = scenario(
+        {"recommendation": {"regimen_places": {"nivolumab + ipilimumab": "not addressed by the review"}}}
+    )
+    table = "| Regimen | Place |\n|---|---|\n| Nivolumab + ipilimumab | {} |\n" + CLOSING
+    assert failures(expected, [card("info", "HCC", table.format("not addressed by the review"))]) == []
+    problems = failures(expected, [card("info", "HCC", table.format("not supported for this patient"))])
+    assert 'no line names nivolumab + ipilimumab as "not addressed by the review"' in problems[0]
