@@ -206,6 +206,9 @@ LENVATINIB = med_concept("lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]", "1
 ATEZOLIZUMAB = med_concept("atezolizumab 1200 MG in 20 ML Injection [Tecentriq]", "1792780")
 BEVACIZUMAB = med_concept("bevacizumab 25 MG/ML Injectable Solution [Avastin]", "1657066")
 AMLODIPINE = med_concept("amlodipine 5 MG Oral Tablet", "197361")
+DURVALUMAB = med_concept("durvalumab 50 MG/ML Injectable Solution [Imfinzi]", "1919507")
+TREMELIMUMAB = med_concept("tremelimumab-actl 20 MG/ML Injectable Solution [Imjudo]", "2619317")
+PEMBROLIZUMAB = med_concept("pembrolizumab 25 MG/ML Injectable Solution [Keytruda]")
 
 
 def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
@@ -510,13 +513,11 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
     )
 
     pid = "hcc-durva-treme"
-    durvalumab = med_concept("durvalumab 50 MG/ML Injectable Solution [Imfinzi]", "1919507")
-    tremelimumab = med_concept("tremelimumab-actl 20 MG/ML Injectable Solution [Imjudo]", "2619317")
     resources = [
         *base(pid, "Testpatient", "Stride"),
-        administration(f"{pid}-treme-1", pid, tremelimumab, "2025-11-03"),
-        administration(f"{pid}-durva-1", pid, durvalumab, "2025-11-03"),
-        administration(f"{pid}-durva-2", pid, durvalumab, "2026-07-20", stop("266721009")),
+        administration(f"{pid}-treme-1", pid, TREMELIMUMAB, "2025-11-03"),
+        administration(f"{pid}-durva-1", pid, DURVALUMAB, "2025-11-03"),
+        administration(f"{pid}-durva-2", pid, DURVALUMAB, "2026-07-20", stop("266721009")),
         afp(f"{pid}-afp", pid, "2026-11-10", 60),
         *liver_panel(pid, "2026-11-10"),
     ]
@@ -524,6 +525,51 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
         "17-hcc-after-durvalumab-tremelimumab-cabozantinib",
         resources,
         hook_request("17", "order-select", pid, resources, [draft("draft-cabo", pid, CABOZANTINIB)]),
+    )
+
+    pid = "hcc-child-pugh-c"
+    resources = [
+        *base(pid, "Testpatient", "Pughc"),
+        sorafenib_history(pid, stop("266721009")),
+        condition(f"{pid}-ascites", pid, SNOMED, "389026000", "Ascites", "2026-09-01", severity="Severe"),
+        condition(
+            f"{pid}-encephalopathy", pid, ICD10, "K76.82", "Hepatic encephalopathy", "2026-10-01", severity="Mild"
+        ),
+        afp(f"{pid}-afp", pid, "2026-11-02", 95),
+        *liver_panel(pid, "2026-11-02", bilirubin=3.5, albumin=(2.5, "g/dL"), inr=1.5),
+    ]
+    add(  # Child-Pugh score 12 (3 + 3 + 1 + severe ascites 3 + mild encephalopathy 2): class C
+        "18-hcc-child-pugh-c-regorafenib",
+        resources,
+        hook_request("18", "order-select", pid, resources, [draft("draft-rego", pid, REGORAFENIB)]),
+    )
+
+    pid = "hcc-naive"
+    resources = out["14-hcc-first-line-regorafenib"][0]
+    add(
+        "19-hcc-first-line-durvalumab-tremelimumab",
+        resources,
+        hook_request(
+            "19",
+            "order-select",
+            pid,
+            resources,
+            [draft("draft-durva", pid, DURVALUMAB), draft("draft-treme", pid, TREMELIMUMAB)],
+        ),
+    )
+
+    pid = "hcc-transplant"
+    resources = out["13-hcc-transplant-nivolumab-ipilimumab"][0]
+    add(
+        "20-hcc-transplant-nivolumab-ipilimumab-order-sign",
+        resources,
+        hook_request(
+            "20",
+            "order-sign",
+            pid,
+            resources,
+            [draft("draft-nivo", pid, NIVOLUMAB), draft("draft-ipi", pid, IPILIMUMAB)],
+        ),
     )
 
     pid = "hcc-sorafenib"

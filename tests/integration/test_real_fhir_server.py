@@ -22,7 +22,7 @@ from cds_service.config import Settings
 from cds_service.hooks.services import ORDER_SELECT_ID
 from tests.conftest import AS_OF, PATIENTS, load_request
 
-CASES = ["01-", "04-", "05-", "06-", "07-", "08-", "09-", "11-", "12-", "13-", "14-", "17-"]
+CASES = ["01-", "04-", "05-", "06-", "07-", "08-", "09-", "11-", "12-", "13-", "14-", "17-", "18-", "19-"]
 
 
 def _free_port() -> int:
