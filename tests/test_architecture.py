@@ -84,3 +84,30 @@ def test_fhir_models_are_r4b_only() -> None:
         for module in imports_of(path):
             if module.startswith("fhir.resources"):
                 assert module.startswith("fhir.resources.R4B"), f"{path} imports {module}"
+
+
+def test_every_gate_has_one_function_and_scenarios_where_it_fires_and_does_not() -> None:
+    """Issue 17: a clinician can point at a gate: one YAML entry, one function, scenarios that show it."""
+    from cds_service.sequencing.gates import check_gate_registry, registered_gates
+    from cds_service.sequencing.knowledge import load_knowledge
+    from tests.clinical_scenarios.gates import gate_outcomes
+    from tests.clinical_scenarios.model import SCENARIOS_DIR, load_scenario
+
+    knowledge = load_knowledge()
+    check_gate_registry(knowledge)
+    assert registered_gates() == set(knowledge.gates)
+    for gate_id, gate in knowledge.gates.items():
+        outcomes = [gate_outcomes(load_scenario(SCENARIOS_DIR / f"{name}.yaml")) for name in gate.scenarios]
+        assert any(gate_id in fired for fired, _ in outcomes), f"{gate_id}: no listed scenario where it fires"
+        assert any(gate_id in quiet for _, quiet in outcomes), f"{gate_id}: no listed scenario where it stays quiet"
+
+
+def test_a_gate_without_its_function_refuses_to_start() -> None:
+    from cds_service.sequencing.gates import check_gate_registry
+    from cds_service.sequencing.knowledge import KnowledgeError, load_knowledge
+
+    knowledge = load_knowledge()
+    extra = knowledge.gates["hepatitis_b"].model_copy()
+    broken = knowledge.model_copy(update={"gates": {**knowledge.gates, "new_gate_without_function": extra}})
+    with pytest.raises(KnowledgeError, match=r"new_gate_without_function in gates\.yaml has no function"):
+        check_gate_registry(broken)

@@ -31,6 +31,7 @@ class ScenarioRunner:
     def client(self, as_of: dt.date) -> TestClient:
         if as_of not in self._clients:
             settings = Settings(
+                environment="development",
                 database_url=f"sqlite:///{self._workdir / f'feedback-{as_of.isoformat()}.sqlite3'}",
                 log_level="ERROR",
                 auth_disabled=True,
