@@ -20,6 +20,7 @@ LABELS = Labels(
     regimens={"ramucirumab": "Ramucirumab", "cabozantinib": "Cabozantinib", "regorafenib": "Regorafenib"},
     override_reasons={"patient-preference": "Patient preference"},
 )
+WHOLE_STORE = Period()
 SECTIONS = 4  # cards, warnings, data needed, feedback not matched: one query each
 
 
@@ -33,7 +34,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeedbackSt
         yield from postgres_store()
 
 
-def report_of(store: FeedbackStore, period: Period = Period()) -> tuple[dict[str, Any], list[str]]:
+def report_of(store: FeedbackStore, period: Period = WHOLE_STORE) -> tuple[dict[str, Any], list[str]]:
     """The report and every SQL statement it ran."""
     statements: list[str] = []
 
