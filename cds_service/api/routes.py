@@ -154,6 +154,8 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
         for item in body.feedback
     ]
     stored = await run_in_threadpool(state.store.save, records)
+    for record in records:
+        state.metrics.feedback.labels(service.id, record.outcome).inc()
     logger.info("feedback", extra={"service": service.id, "received": len(records), "stored": stored})
     return {}
 

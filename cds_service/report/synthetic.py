@@ -30,7 +30,7 @@ OVERRIDE_REASON_WEIGHTS = {
     "other": 10,
 }
 # (accepted, overridden) probabilities by indicator or kind; the rest get no feedback.
-ANSWER_RATES = {"warning": (0.62, 0.26), "critical": (0.70, 0.22), "data-needed": (0.48, 0.08), "info": (0.25, 0.0)}
+ANSWER_RATES = {"warning": (0.62, 0.26), "critical": (0.70, 0.22), "data-needed": (0.48, 0.08), "info": (0.0, 0.0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +113,9 @@ def synthetic_rows(
                     "override_reason_code": None,
                     "override_comment": None,
                 }
-                if draw < accept:
-                    chosen = [rng.choice(list(suggestions))] if suggestions else []
-                    feedback |= {"outcome": "accepted", "accepted_suggestions": json.dumps(chosen) if chosen else None}
+                if draw < accept and suggestions:  # accepting means taking a suggestion (CDS Hooks cds-fb-2)
+                    chosen = [rng.choice(list(suggestions))]
+                    feedback |= {"outcome": "accepted", "accepted_suggestions": json.dumps(chosen)}
                     yield row, [feedback]
                 elif draw < accept + rates[1]:
                     reason = rng.choices(reasons, reason_weights)[0]

@@ -122,7 +122,7 @@ def known_events() -> Events:
         8, "2026-10-15T12:00:00+00:00", "recommendation", SELECT, "after_sorafenib", ["cabozantinib"], "2026.11.0"
     )
     for card in recommendations[:3]:
-        events.answer(card, "accepted")
+        events.answer(card, "overridden", reason="other")  # not a warning: no override row in the report
     data_needed = events.add_cards(
         5, "2026-10-10T09:00:00+00:00", "data-needed", SELECT, "after_sorafenib", ["ramucirumab"], "2026.11.0", "afp"
     )
