@@ -512,7 +512,7 @@ def _notices(cards: Counter[tuple[str, ...]]) -> list[str]:
     notices = []
     if "indicator" not in issued_card_table.c:
         notices.append(
-            "The store does not record each card's indicator: it is derived from the card's kind "
+            "The store does not record each card's indicator: it is derived from the card's kind: "
             + ", ".join(f"{kind} = {indicator}" for kind, indicator in KIND_INDICATOR.items())
             + "."
         )

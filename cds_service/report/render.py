@@ -25,13 +25,15 @@ h2 { font-size: 1.25rem; margin: 2rem 0 .5rem; border-bottom: 2px solid #1f5f8b;
 h3 { font-size: 1.05rem; margin: 1.5rem 0 .25rem; }
 .meta { color: #56606b; margin: 0 0 1rem; }
 .summary { background: #eef4f9; border-left: 4px solid #1f5f8b; padding: .75rem 1rem; margin: 1rem 0; }
+.summary h2 { margin-top: 0; }
 .summary li { margin: .3rem 0; }
 .notice { background: #fff6e5; border-left: 4px solid #c26b1a; padding: .5rem 1rem; margin: .5rem 0; }
 figure { margin: 1rem 0; }
 figure svg { max-width: 100%; height: auto; }
 figcaption { color: #56606b; font-size: .85rem; }
 table { border-collapse: collapse; width: 100%; font-size: .85rem; margin: .25rem 0 1rem; }
-th, td { border-bottom: 1px solid #dde2e7; padding: .25rem .5rem; text-align: left; }
+th, td { border-bottom: 1px solid #dde2e7; padding: .25rem .5rem; text-align: left; white-space: nowrap; }
+td.label { white-space: normal; }
 th { background: #f0f2f5; }
 td.count, td.percent { text-align: right; font-variant-numeric: tabular-nums; }
 p.description { color: #56606b; margin: 0 0 .25rem; font-size: .9rem; }
@@ -78,7 +80,7 @@ def _cell(value: Any, kind: str) -> str:
     if value is None:
         return "&ndash;"  # withheld (small cell) or not applicable
     if kind == "percent":
-        return f"{value:g}%"
+        return f"{value:.1f}%"
     return escape(str(value))
 
 
@@ -115,7 +117,7 @@ def _table_html(report: dict[str, Any], table: dict[str, Any]) -> str:
         for column in columns:
             value = row[column]
             if column in report["labels"] and isinstance(value, str):
-                cells.append(f"<td>{escape(_label(report, column, value))}</td>")
+                cells.append(f"<td class='label'>{escape(_label(report, column, value))}</td>")
             elif column.endswith("_percent"):
                 cells.append(f"<td class='percent'>{_cell(value, 'percent')}</td>")
             elif isinstance(value, int) or value == "<5":

@@ -75,6 +75,10 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
     assert report["knowledge_versions"] == ["2026.11.0", "2026.9.0"]
     assert report["small_cell_limit"] == 5
     assert report["indicator_source"] == "derived from card kind"
+    assert report["notices"][0] == (
+        "The store does not record each card's indicator: it is derived from the card's kind: "
+        "recommendation = info, mismatch = warning, data-needed = info."
+    )
     assert report["notices"][1] == (
         "Cards of a kind this report does not know (does-not-fit) are counted with the indicator 'unknown' "
         "and left out of the warnings."
