@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -301,6 +303,14 @@ def _report_labels() -> Any:
     )
 
 
+def _warm_charts() -> None:
+    from cds_service.report.charts import ChartsUnavailable, require_matplotlib
+
+    with contextlib.suppress(ChartsUnavailable):
+        require_matplotlib()
+        import matplotlib.figure  # noqa: F401
+
+
 def _report_concordance(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
@@ -325,6 +335,8 @@ def _report_concordance(args: argparse.Namespace) -> int:
         if not path.exists():
             sys.stderr.write(f"cds-service: no store at {path} (set CDS_DATABASE_URL or --database-url)\n")
             return 2
+    if args.format == "html":  # import matplotlib while the database works
+        threading.Thread(target=_warm_charts, daemon=True).start()
     store = FeedbackStore(url)
     try:
         report = build_report(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, case, distinct, func, literal, select
+from sqlalchemy import ColumnElement, Engine, Row, and_, case, distinct, func, literal, select
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import Select
 
 from cds_service.store.feedback import feedback_table, issued_card_table
@@ -124,7 +126,9 @@ def _month_of(engine: Engine, column: Any) -> ColumnElement[str]:
     if engine.dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM")
     if engine.dialect.name == "sqlite":
-        return func.strftime("%Y-%m", column)
+        # SQLAlchemy stores UTC timestamps as "YYYY-MM-DD HH:MM:SS.ffffff": the month is the first 7 characters
+        # (cheaper than strftime on a million rows).
+        return func.substr(column, 1, 7)
     raise ValueError(f"the concordance report supports SQLite and PostgreSQL, not {engine.dialect.name}")
 
 
@@ -135,6 +139,13 @@ def _indicator() -> ColumnElement[str]:
     if "indicator" in card:
         return func.coalesce(card["indicator"], derived)
     return derived
+
+
+def _is_warning() -> ColumnElement[bool]:
+    """Warning or critical; without a stored indicator, a plain test on the kind (no CASE per row)."""
+    if "indicator" in issued_card_table.c:
+        return _indicator().in_(WARNING_INDICATORS)
+    return issued_card_table.c.kind.in_([k for k, v in KIND_INDICATOR.items() if v in WARNING_INDICATORS])
 
 
 def _within(column: Any, period: Period) -> list[ColumnElement[bool]]:
@@ -154,8 +165,9 @@ def _regimen(selected: str | None) -> str:
 def cards_query(engine: Engine, period: Period) -> Select[Any]:
     card = issued_card_table.c
     month = _month_of(engine, card.issued_at).label("month")
-    indicator = _indicator().label("indicator")
-    keys = (month, card.knowledge_version, card.service_id, card.kind, indicator, card.setting, card.selected)
+    # Without a stored indicator, the kind says it (derived here, not once per row in the database).
+    indicator = [card["indicator"].label("indicator")] if "indicator" in card else []
+    keys = (month, card.knowledge_version, card.service_id, card.kind, *indicator, card.setting, card.selected)
     return select(*keys, func.count().label("n")).where(*_within(card.issued_at, period)).group_by(*keys)
 
 
@@ -172,7 +184,7 @@ def warnings_query(engine: Engine, period: Period) -> Select[Any]:
     return (
         select(*keys, func.count(feedback.id).label("reports"), func.count().label("n"))
         .select_from(_card_feedback_join())
-        .where(_indicator().in_(WARNING_INDICATORS), *_within(card.issued_at, period))
+        .where(_is_warning(), *_within(card.issued_at, period))
         .group_by(*keys)
     )
 
@@ -193,10 +205,10 @@ def data_needed_query(engine: Engine, period: Period) -> Select[Any]:
 def unmatched_feedback_query(engine: Engine, period: Period) -> Select[Any]:
     card, feedback = issued_card_table.c, feedback_table.c
     month = _month_of(engine, feedback.received_at).label("month")
-    on = and_(feedback.service_id == card.service_id, feedback.card_uuid == card.card_uuid)
+    # Card ids are unique across services: the lookup reads the primary key index only.
     return (
         select(month, feedback.outcome, func.count().label("n"))
-        .select_from(feedback_table.outerjoin(issued_card_table, on))
+        .select_from(feedback_table.outerjoin(issued_card_table, feedback.card_uuid == card.card_uuid))
         .where(card.card_uuid.is_(None), *_within(feedback.received_at, period))
         .group_by(month, feedback.outcome)
     )
@@ -220,32 +232,61 @@ class _Numbers:
     unmatched: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, outcome
 
 
+def _indicator_of(row: Row[Any]) -> str:
+    stored: str | None = row._mapping.get("indicator")
+    return stored or KIND_INDICATOR.get(row.kind, "unknown")
+
+
+def _section_rows(engine: Engine, queries: list[Select[Any]]) -> list[Sequence[Row[Any]]]:
+    """Run the section queries, each on its own connection and thread (they are independent).
+
+    A shared in-memory SQLite database (one connection for every thread) runs them one after another.
+    """
+
+    def run(query: Select[Any]) -> Sequence[Row[Any]]:
+        with engine.connect() as connection:
+            return connection.execute(query).fetchall()
+
+    if isinstance(engine.pool, StaticPool):
+        return [run(query) for query in queries]
+    with ThreadPoolExecutor(max_workers=len(queries), thread_name_prefix="concordance") as pool:
+        return list(pool.map(run, queries))
+
+
 def _collect(engine: Engine, period: Period) -> _Numbers:
     numbers = _Numbers()
-    with engine.connect() as connection:
-        for row in connection.execute(cards_query(engine, period)):
-            version = row.knowledge_version or UNKNOWN
-            key = (row.month, version, _hook(row.service_id), row.kind, row.indicator)
-            numbers.cards[(*key, row.setting or NOT_DETERMINED, _regimen(row.selected))] += row.n
-        for row in connection.execute(warnings_query(engine, period)):
-            base = (row.month, row.knowledge_version or UNKNOWN)
-            where = (row.setting or NOT_DETERMINED, _regimen(row.selected))
-            if row.outcome is None:
-                numbers.warning_silent[(*base, *where)] += row.n
-                continue
-            numbers.warning_reports[(*base, *where, row.outcome)] += row.reports
-            if row.outcome == "overridden":
-                numbers.overrides[(*base, row.override_reason_code or NO_REASON)] += row.reports
-        for row in connection.execute(data_needed_query(engine, period)):
-            group = (row.month, row.knowledge_version or UNKNOWN, row.setting or NOT_DETERMINED)
-            if row.outcome is None:
-                numbers.data_needed[(*group, "no_feedback")] += row.cards
-            elif row.outcome == "accepted" and row.named:
-                numbers.data_needed[(*group, "accepted_order")] += row.cards
-            elif row.outcome == "overridden":
-                numbers.data_needed[(*group, "overridden")] += row.reports
-        for row in connection.execute(unmatched_feedback_query(engine, period)):
-            numbers.unmatched[(row.month, row.outcome)] += row.n
+    cards, warnings, data_needed, unmatched = _section_rows(
+        engine,
+        [
+            cards_query(engine, period),
+            warnings_query(engine, period),
+            data_needed_query(engine, period),
+            unmatched_feedback_query(engine, period),
+        ],
+    )
+    for row in cards:
+        version = row.knowledge_version or UNKNOWN
+        key = (row.month, version, _hook(row.service_id), row.kind, _indicator_of(row))
+        numbers.cards[(*key, row.setting or NOT_DETERMINED, _regimen(row.selected))] += row.n
+    for row in warnings:
+        base = (row.month, row.knowledge_version or UNKNOWN)
+        where = (row.setting or NOT_DETERMINED, _regimen(row.selected))
+        if row.outcome is None:
+            numbers.warning_silent[(*base, *where)] += row.n
+            continue
+        numbers.warning_reports[(*base, *where, row.outcome)] += row.reports
+        if row.outcome == "overridden":
+            numbers.overrides[(*base, row.override_reason_code or NO_REASON)] += row.reports
+    for row in data_needed:
+        group = (row.month, row.knowledge_version or UNKNOWN, row.setting or NOT_DETERMINED)
+        if row.outcome is None:
+            numbers.data_needed[(*group, "no_feedback")] += row.cards
+        elif row.outcome == "accepted" and row.named:
+            numbers.data_needed[(*group, "accepted_order")] += row.cards
+        elif row.outcome == "overridden":
+            numbers.data_needed[(*group, "overridden")] += row.reports
+    for row in unmatched:
+        numbers.unmatched[(row.month, row.outcome)] += row.n
     return numbers
 
 
