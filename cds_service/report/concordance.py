@@ -102,7 +102,6 @@ class Table:
     section: str
     title: str
     description: str
-    dimension: str | None
     columns: tuple[Column, ...]
     rows: list[dict[str, Any]]
 
@@ -113,6 +112,8 @@ class Table:
             "title": self.title,
             "description": self.description,
             "columns": [c.key for c in self.columns],
+            "headings": {c.key: c.heading for c in self.columns},
+            "measures": [c.key for c in self.columns if c.kind != "text"],
             "rows": self.rows,
         }
 
@@ -307,7 +308,7 @@ def _count_table(
         for (m, v, value), n in sorted(counts.items())
     ]
     columns = (MONTH, VERSION, Column(dimension, heading), Column("cards", "Cards", "count"))
-    return Table(table_id, "cards", title, description, dimension, columns, rows)
+    return Table(table_id, "cards", title, description, columns, rows)
 
 
 WARNING_COLUMNS = (
@@ -345,7 +346,6 @@ def _warning_rows(numbers: _Numbers, issued: Counter[tuple[str, ...]], position:
         "warnings",
         f"Warnings by {heading.lower()}: accepted suggestions and overrides",
         "Feedback reports on warning (and critical) cards; accepted % = accepted / (accepted + overridden).",
-        dimension,
         (MONTH, VERSION, Column(dimension, heading), *WARNING_COLUMNS),
         rows,
     )
@@ -388,7 +388,6 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "cards",
             "Cards issued by indicator and kind",
             "The indicator as the card showed it (info, warning, critical) and what the card was for.",
-            "indicator",
             (
                 MONTH,
                 VERSION,
@@ -407,7 +406,6 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "unmatched",
             "Feedback on cards not in the store",
             "Feedback naming a card the store did not record (month the feedback was received).",
-            "outcome",
             (MONTH, Column("outcome", "Outcome"), Column("feedback", "Feedback reports", "count")),
             [{"month": m, "outcome": o, "feedback": small_cell(n)} for (m, o), n in sorted(numbers.unmatched.items())],
         ),
@@ -450,7 +448,6 @@ def _overrides_table(numbers: _Numbers) -> Table:
         "warnings",
         "Overrides by reason",
         "Override reports on warnings by coded reason; share = of all overrides that month and version.",
-        "reason",
         (
             MONTH,
             VERSION,
@@ -495,7 +492,6 @@ def _data_needed_table(numbers: _Numbers, issued: Counter[tuple[str, ...]]) -> T
         "data_needed",
         "Data-needed cards that led to an accepted AFP or lab order",
         "Cards whose accepted feedback named one of its order suggestions; order % = of data-needed cards.",
-        "setting",
         columns,
         rows,
     )

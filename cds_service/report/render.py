@@ -51,9 +51,8 @@ def to_csv(report: dict[str, Any]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["table", "month", "knowledge_version", "dimension", "value", "measure", "count"])
     for table in report["tables"]:
-        keys = [c for c in table["columns"] if c not in ("month", "knowledge_version")]
-        dimensions = [k for k in keys if k in ("hook", "setting", "regimen", "indicator", "kind", "reason", "outcome")]
-        measures = [k for k in keys if k not in dimensions]
+        measures = table["measures"]
+        dimensions = [c for c in table["columns"] if c not in ("month", "knowledge_version", *measures)]
         for row in table["rows"]:
             value = " / ".join(str(row[d]) for d in dimensions)
             for measure in measures:
@@ -84,33 +83,9 @@ def _cell(value: Any, kind: str) -> str:
     return escape(str(value))
 
 
-HEADINGS = {
-    "month": "Month",
-    "knowledge_version": "Knowledge version",
-    "hook": "Hook",
-    "setting": "Setting",
-    "regimen": "Selected regimen",
-    "indicator": "Indicator",
-    "kind": "Kind",
-    "reason": "Override reason",
-    "outcome": "Outcome",
-    "cards": "Cards",
-    "warnings": "Warnings",
-    "accepted": "Accepted",
-    "overridden": "Overridden",
-    "no_feedback": "No feedback",
-    "acceptance_percent": "Accepted %",
-    "overrides": "Overrides",
-    "share_percent": "Share %",
-    "accepted_order": "Led to an accepted order",
-    "order_percent": "Order %",
-    "feedback": "Feedback reports",
-}
-
-
 def _table_html(report: dict[str, Any], table: dict[str, Any]) -> str:
     columns = table["columns"]
-    head = "".join(f"<th scope='col'>{escape(HEADINGS.get(c, c))}</th>" for c in columns)
+    head = "".join(f"<th scope='col'>{escape(table['headings'][c])}</th>" for c in columns)
     body = []
     for row in table["rows"]:
         cells = []
