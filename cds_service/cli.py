@@ -212,7 +212,7 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     """Fill an empty scratch store with a month of synthetic traffic drawn from the fixture requests."""
     import asyncio
 
-    from cds_service.report.synthetic import store_is_empty, synthetic_rows, write_rows
+    from cds_service.report.synthetic import create_tables, store_is_empty, synthetic_rows, write_rows
     from cds_service.store.feedback import FeedbackStore
 
     try:
@@ -234,6 +234,7 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     as_of = date.fromisoformat(args.as_of) if args.as_of else after - timedelta(days=1)
     store = FeedbackStore(args.fill_store)
     try:
+        create_tables(store.engine)
         if not store_is_empty(store.engine):
             sys.stderr.write("cds-service: that store already holds cards or feedback; fill an empty scratch store\n")
             return 2
@@ -313,6 +314,7 @@ def _warm_charts() -> None:
 
 def _report_concordance(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cds_service.config import Settings
     from cds_service.report.charts import ChartsUnavailable
@@ -346,12 +348,21 @@ def _report_concordance(args: argparse.Namespace) -> int:
     except ChartsUnavailable as exc:
         sys.stderr.write(f"cds-service: {exc}\n")
         return 2
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = (str(cause).strip().splitlines() or [""])[0]
+        sys.stderr.write(f"cds-service: the store cannot be read: {type(cause).__name__}: {first_line}\n")
+        return 2
     finally:
         store.close()
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"cds-service: cannot write {args.output}: {exc.strerror}\n")
+        return 2
     return 0
 
 

@@ -129,6 +129,11 @@ def synthetic_rows(
                     yield row, []
 
 
+def create_tables(engine: Engine) -> None:
+    """Create the store's tables in a new scratch database (no-op for those that exist)."""
+    issued_card_table.metadata.create_all(engine, tables=[issued_card_table, feedback_table])
+
+
 def store_is_empty(engine: Engine) -> bool:
     with engine.connect() as connection:
         cards = connection.execute(select(func.count()).select_from(issued_card_table)).scalar_one()

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from cds_service.report.synthetic import create_tables
 from cds_service.store.feedback import FeedbackStore, feedback_table, issued_card_table
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -139,6 +140,13 @@ def known_events() -> Events:
     return events
 
 
+def new_store(url: str) -> FeedbackStore:
+    """A store with its tables (created here, whether or not the store creates them itself)."""
+    store = FeedbackStore(url)
+    create_tables(store.engine)
+    return store
+
+
 def postgres_store() -> Iterator[FeedbackStore]:
     """A FeedbackStore in a fresh schema of the real PostgreSQL, its sessions in a non-UTC time zone.
 
@@ -156,7 +164,7 @@ def postgres_store() -> Iterator[FeedbackStore]:
     schema = f"cds_report_{uuid.uuid4().hex[:10]}"
     with engine.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    store = FeedbackStore(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}%20-ctimezone%3DPacific/Auckland")
+    store = new_store(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}%20-ctimezone%3DPacific/Auckland")
     try:
         yield store
     finally:

@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from cds_service.report.concordance import Labels, Period, build_report, percent, small_cell
 from cds_service.store.feedback import FeedbackStore
-from tests.report.store_fixture import known_events, postgres_store
+from tests.report.store_fixture import known_events, new_store, postgres_store
 
 GENERATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LABELS = Labels(
@@ -27,7 +27,7 @@ SECTIONS = 4  # cards, warnings, data needed, feedback not matched: one query ea
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeedbackStore]:
     if request.param == "sqlite":
-        sqlite = FeedbackStore(f"sqlite:///{tmp_path / 'report.sqlite3'}")
+        sqlite = new_store(f"sqlite:///{tmp_path / 'report.sqlite3'}")
         yield sqlite
         sqlite.close()
     else:

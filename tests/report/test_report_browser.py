@@ -11,8 +11,7 @@ import pytest
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from cds_service.cli import main
-from cds_service.store.feedback import FeedbackStore
-from tests.report.store_fixture import known_events
+from tests.report.store_fixture import known_events, new_store
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_FLAGS = [
@@ -36,7 +35,7 @@ def local(url: str) -> bool:
 @pytest.fixture
 def report_file(tmp_path: Path) -> Path:
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    store = FeedbackStore(url)
+    store = new_store(url)
     known_events().write(store)
     store.close()
     output = tmp_path / "concordance.html"

@@ -12,8 +12,8 @@ import pytest
 
 from cds_service.cli import main
 from cds_service.sequencing.knowledge import load_knowledge
-from cds_service.store.feedback import FeedbackStore
 from tests.conftest import REQUESTS
+from tests.report.store_fixture import new_store
 
 
 def json_report(url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> dict[str, Any]:
@@ -82,9 +82,22 @@ def test_report_refuses_a_missing_store_and_a_reversed_period(
     assert "no store at" in capsys.readouterr().err
     assert not missing.exists()
     url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    FeedbackStore(url).close()
+    new_store(url).close()
     assert main(["report", "concordance", "--database-url", url, "--since", "2026-11-01", "--until", "2026-10-01"]) == 2
     assert "--since is after --until" in capsys.readouterr().err
     report = json_report(url, capsys, "--since", "2026-10-01", "--until", "2026-10-31")
     assert report["period"] == {"since": "2026-10-01", "until": "2026-10-31"}
     assert report["summary"] == ["No cards were issued in this period."]
+    assert main(["report", "concordance", "--database-url", url, "--output", str(tmp_path / "no" / "r.html")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_report_on_a_database_that_is_not_a_store_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlite3
+
+    other = tmp_path / "other.sqlite3"
+    connection = sqlite3.connect(other)  # a table of that name, but not the store's
+    connection.execute("CREATE TABLE cds_issued_card (card_uuid TEXT PRIMARY KEY)")
+    connection.close()
+    assert main(["report", "concordance", "--database-url", f"sqlite:///{other}", "--format", "json"]) == 2
+    assert "the store cannot be read: OperationalError: no such column" in capsys.readouterr().err
