@@ -34,8 +34,8 @@ figcaption { color: #56606b; font-size: .85rem; }
 table { border-collapse: collapse; width: 100%; font-size: .85rem; margin: .25rem 0 1rem; }
 th, td { border-bottom: 1px solid #dde2e7; padding: .25rem .5rem; text-align: left; white-space: nowrap; }
 td.label { white-space: normal; }
-th { background: #f0f2f5; }
-td.count, td.percent { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f0f2f5; white-space: normal; vertical-align: bottom; }
+th.number, td.count, td.percent { text-align: right; font-variant-numeric: tabular-nums; }
 p.description { color: #56606b; margin: 0 0 .25rem; font-size: .9rem; }
 footer { color: #56606b; font-size: .8rem; margin-top: 2rem; }
 """
@@ -85,7 +85,8 @@ def _cell(value: Any, kind: str) -> str:
 
 def _table_html(report: dict[str, Any], table: dict[str, Any]) -> str:
     columns = table["columns"]
-    head = "".join(f"<th scope='col'>{escape(table['headings'][c])}</th>" for c in columns)
+    number = {c: " class='number'" if c in table["measures"] else "" for c in columns}
+    head = "".join(f"<th scope='col'{number[c]}>{escape(table['headings'][c])}</th>" for c in columns)
     body = []
     for row in table["rows"]:
         cells = []
