@@ -212,7 +212,7 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     """Fill an empty scratch store with a month of synthetic traffic drawn from the fixture requests."""
     import asyncio
 
-    from cds_service.report.synthetic import create_tables, store_is_empty, synthetic_rows, write_rows
+    from cds_service.report.synthetic import migrate_scratch_store, store_is_empty, synthetic_rows, write_rows
     from cds_service.store.feedback import FeedbackStore
 
     try:
@@ -234,7 +234,7 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     as_of = date.fromisoformat(args.as_of) if args.as_of else after - timedelta(days=1)
     store = FeedbackStore(args.fill_store)
     try:
-        create_tables(store.engine)
+        migrate_scratch_store(store.engine)
         if not store_is_empty(store.engine):
             sys.stderr.write("cds-service: that store already holds cards or feedback; fill an empty scratch store\n")
             return 2
@@ -321,6 +321,7 @@ def _report_concordance(args: argparse.Namespace) -> int:
     from cds_service.report.concordance import Period, build_report
     from cds_service.report.render import render
     from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
 
     if args.since and args.until and args.since > args.until:
         sys.stderr.write("cds-service: --since is after --until\n")
@@ -341,6 +342,12 @@ def _report_concordance(args: argparse.Namespace) -> int:
         threading.Thread(target=_warm_charts, daemon=True).start()
     store = FeedbackStore(url)
     try:
+        state = schema_state(store.engine)
+        if state.behind:
+            sys.stderr.write(
+                f"cds-service: the database schema is behind ({state.describe()}): run `{UPGRADE_COMMAND}`\n"
+            )
+            return 2
         report = build_report(
             store.engine, Period(args.since, args.until), _report_labels(), generated_at=datetime.now(UTC)
         )

@@ -126,6 +126,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
             selected=result.selected,
             suggestions=issued.suggestions,
             knowledge_version=result.knowledge_version,
+            indicator=issued.card.indicator,
         )
         for issued in result.issued
     ]

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Engine, Row, and_, case, distinct, func, l
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import Select
 
-from cds_service.store.feedback import feedback_table, issued_card_table
+from cds_service.store.schema import feedback_table, issued_card_table
 
 SMALL_CELL_LIMIT = 5
 SMALL_CELL = "<5"
@@ -231,6 +231,7 @@ class _Numbers:
     overrides: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, reason
     data_needed: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, setting, measure
     unmatched: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, outcome
+    indicator_derived: int = 0  # cards whose indicator was not stored (recorded before the store kept it)
 
 
 def _indicator_of(row: Row[Any]) -> str:
@@ -267,6 +268,8 @@ def _collect(engine: Engine, period: Period) -> _Numbers:
     )
     for row in cards:
         version = row.knowledge_version or UNKNOWN
+        if not row._mapping.get("indicator"):
+            numbers.indicator_derived += row.n
         key = (row.month, version, _hook(row.service_id), row.kind, _indicator_of(row))
         numbers.cards[(*key, row.setting or NOT_DETERMINED, _regimen(row.selected))] += row.n
     for row in warnings:
@@ -422,7 +425,7 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
         "knowledge_versions": sorted({k[1] for k in cards}),
         "small_cell_limit": SMALL_CELL_LIMIT,
         "indicator_source": "stored" if "indicator" in issued_card_table.c else "derived from card kind",
-        "notices": _notices(cards),
+        "notices": _notices(cards, numbers.indicator_derived),
         "summary": _summary(numbers, warnings_issued, data_needed_issued, labels),
         "totals": {key: small_cell(n) if isinstance(n, int) else n for key, n in totals.items()},
         "labels": _labels_used(cards, numbers, labels),
@@ -545,13 +548,17 @@ def _chart_data(numbers: _Numbers, data_needed_issued: Counter[tuple[str, ...]])
     }
 
 
-def _notices(cards: Counter[tuple[str, ...]]) -> list[str]:
+def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int) -> list[str]:
     notices = []
+    derivation = ", ".join(f"{kind} = {indicator}" for kind, indicator in KIND_INDICATOR.items())
     if "indicator" not in issued_card_table.c:
         notices.append(
-            "The store does not record each card's indicator: it is derived from the card's kind: "
-            + ", ".join(f"{kind} = {indicator}" for kind, indicator in KIND_INDICATOR.items())
-            + "."
+            f"The store does not record each card's indicator: it is derived from the card's kind: {derivation}."
+        )
+    elif indicator_derived:
+        notices.append(
+            f"{_how_many(indicator_derived)} cards were recorded before the store kept each card's indicator: "
+            f"theirs is derived from the card's kind: {derivation}."
         )
     unknown = sorted({k[3] for k in cards if k[4] == "unknown"})
     if unknown:

@@ -18,7 +18,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from cds_service.store.feedback import feedback_table, issued_card_table
+from cds_service.store.migrate import upgrade
+from cds_service.store.schema import feedback_table, issued_card_table
 
 SYNTHETIC_NAMESPACE = uuid.UUID("0b7e2c55-3f0e-4c4e-8d0a-5d7f9a1c2e31")
 # Share of overrides per coded reason (the override-reason CodeSystem's codes).
@@ -98,6 +99,7 @@ def synthetic_rows(
                     "suggestions": json.dumps(suggestions) if suggestions else None,
                     "knowledge_version": template.knowledge_version,
                     "issued_at": issued_at,
+                    "indicator": template.indicator,
                 }
                 rates = ANSWER_RATES.get(template.kind) or ANSWER_RATES.get(template.indicator, (0.0, 0.0))
                 accept = max(0.0, min(1.0, rates[0] + leaning[call.name]))
@@ -129,9 +131,9 @@ def synthetic_rows(
                     yield row, []
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the store's tables in a new scratch database (no-op for those that exist)."""
-    issued_card_table.metadata.create_all(engine, tables=[issued_card_table, feedback_table])
+def migrate_scratch_store(engine: Engine) -> None:
+    """Bring a scratch store's schema to the latest migration (creates the tables of a new database)."""
+    upgrade(engine)
 
 
 def store_is_empty(engine: Engine) -> bool:

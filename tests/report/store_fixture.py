@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from cds_service.report.synthetic import create_tables
-from cds_service.store.feedback import FeedbackStore, feedback_table, issued_card_table
+from cds_service.report.synthetic import migrate_scratch_store
+from cds_service.store.feedback import FeedbackStore
+from cds_service.store.schema import feedback_table, issued_card_table
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SELECT = "hcc-second-line-order-select"
@@ -141,9 +142,9 @@ def known_events() -> Events:
 
 
 def new_store(url: str) -> FeedbackStore:
-    """A store with its tables (created here, whether or not the store creates them itself)."""
+    """A store with its tables, migrated to the latest revision."""
     store = FeedbackStore(url)
-    create_tables(store.engine)
+    migrate_scratch_store(store.engine)
     return store
 
 

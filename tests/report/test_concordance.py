@@ -12,7 +12,7 @@ from sqlalchemy import event
 
 from cds_service.report.concordance import Labels, Period, build_report, percent, small_cell
 from cds_service.store.feedback import FeedbackStore
-from tests.report.store_fixture import known_events, new_store, postgres_store
+from tests.report.store_fixture import SELECT, Events, known_events, new_store, postgres_store
 
 GENERATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LABELS = Labels(
@@ -74,10 +74,10 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
     assert report["months"] == ["2026-09", "2026-10", "2026-11"]
     assert report["knowledge_versions"] == ["2026.11.0", "2026.9.0"]
     assert report["small_cell_limit"] == 5
-    assert report["indicator_source"] == "derived from card kind"
-    assert report["notices"][0] == (
-        "The store does not record each card's indicator: it is derived from the card's kind: "
-        "recommendation = info, mismatch = warning, data-needed = info."
+    assert report["indicator_source"] == "stored"
+    assert report["notices"][0] == (  # the known events were recorded without their indicator
+        "39 cards were recorded before the store kept each card's indicator: theirs is derived from the card's "
+        "kind: recommendation = info, mismatch = warning, data-needed = info."
     )
     assert report["notices"][1] == (
         "Cards of a kind this report does not know (does-not-fit) are counted with the indicator 'unknown' "
@@ -203,3 +203,42 @@ def test_an_empty_store_reports_nothing_in_four_queries(store: FeedbackStore) ->
     assert all(table["rows"] == [] for table in report["tables"])
     assert report["totals"]["cards"] == 0
     assert report["totals"]["warnings_acceptance_percent"] is None
+
+
+def test_a_stored_indicator_wins_over_the_kind(store: FeedbackStore) -> None:
+    """A critical card of a kind the report does not know is a warning, because the store says so."""
+    events = Events([], [])
+    critical = events.add_cards(
+        6, "2026-10-05T10:00:00+00:00", "contraindication", SELECT, "first_line", ["nivolumab"], "2026.11.0"
+    )
+    for card in critical:
+        card["indicator"] = "critical"
+    for card in critical[:5]:
+        events.answer(card, "overridden", reason="clinical-trial")
+    events.write(store)
+    report, statements = report_of(store)
+
+    assert len(statements) == SECTIONS
+    assert report["notices"] == []
+    assert rows(report, "cards_by_indicator") == [
+        {
+            "month": "2026-10",
+            "knowledge_version": "2026.11.0",
+            "indicator": "critical",
+            "kind": "contraindication",
+            "cards": 6,
+        }
+    ]
+    assert rows(report, "warnings_by_regimen") == [
+        {
+            "month": "2026-10",
+            "knowledge_version": "2026.11.0",
+            "regimen": "nivolumab",
+            "warnings": 6,
+            "accepted": 0,
+            "overridden": 5,
+            "no_feedback": "<5",
+            "acceptance_percent": 0.0,
+        }
+    ]
+    assert rows(report, "overrides_by_reason")[0]["overrides"] == 5

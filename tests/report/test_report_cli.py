@@ -92,12 +92,18 @@ def test_report_refuses_a_missing_store_and_a_reversed_period(
     assert "cannot write" in capsys.readouterr().err
 
 
-def test_report_on_a_database_that_is_not_a_store_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    import sqlite3
+def test_report_on_a_store_whose_schema_is_behind_names_the_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import upgrade
 
-    other = tmp_path / "other.sqlite3"
-    connection = sqlite3.connect(other)  # a table of that name, but not the store's
-    connection.execute("CREATE TABLE cds_issued_card (card_uuid TEXT PRIMARY KEY)")
-    connection.close()
-    assert main(["report", "concordance", "--database-url", f"sqlite:///{other}", "--format", "json"]) == 2
-    assert "the store cannot be read: OperationalError: no such column" in capsys.readouterr().err
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    old = FeedbackStore(url)
+    upgrade(old.engine, "0001")  # before the issued card's indicator was kept
+    old.close()
+    assert main(["report", "concordance", "--database-url", url, "--format", "json"]) == 2
+    assert capsys.readouterr().err == (
+        "cds-service: the database schema is behind (at revision 0001, this version needs 0002): "
+        "run `cds-service db upgrade`\n"
+    )
