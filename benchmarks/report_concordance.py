@@ -54,7 +54,7 @@ CALLS = [
             card(SELECT, "recommendation", "info", "after_sorafenib", ("ramucirumab",)),
             card(
                 SELECT,
-                "mismatch",
+                "does-not-fit",
                 "warning",
                 "after_sorafenib",
                 ("ramucirumab",),
@@ -74,20 +74,20 @@ CALLS = [
         "regorafenib-intolerant",
         (
             card(SELECT, "recommendation", "info", "after_sorafenib", ("regorafenib",)),
-            card(SELECT, "mismatch", "warning", "after_sorafenib", ("regorafenib",), "replace-with:cabozantinib"),
+            card(SELECT, "does-not-fit", "warning", "after_sorafenib", ("regorafenib",), "replace-with:cabozantinib"),
         ),
         2,
     ),
     CallTemplate(
         "ramucirumab-after-atezo-sign",
-        (card(SIGN, "mismatch", "warning", "after_atezolizumab_bevacizumab", ("ramucirumab",)),),
+        (card(SIGN, "does-not-fit", "warning", "after_atezolizumab_bevacizumab", ("ramucirumab",)),),
         1,
     ),
     CallTemplate(
         "nivolumab-child-pugh-b",
         (
             card(SELECT, "recommendation", "info", "beyond_second_line", ("nivolumab",)),
-            card(SELECT, "mismatch", "warning", "beyond_second_line", ("nivolumab",), "replace-with:cabozantinib"),
+            card(SELECT, "does-not-fit", "warning", "beyond_second_line", ("nivolumab",), "replace-with:cabozantinib"),
         ),
         1,
     ),

@@ -25,8 +25,14 @@ from cds_service.store.schema import feedback_table, issued_card_table
 SMALL_CELL_LIMIT = 5
 SMALL_CELL = "<5"
 
-# The indicator of each kind of card, while the store does not record the indicator itself.
-KIND_INDICATOR: dict[str, str] = {"recommendation": "info", "mismatch": "warning", "data-needed": "info"}
+# The indicator of each kind of card, for cards recorded before the store kept the indicator itself
+# ("mismatch" is the former name of "does-not-fit"; a does-not-fit card may also have been critical).
+KIND_INDICATOR: dict[str, str] = {
+    "recommendation": "info",
+    "does-not-fit": "warning",
+    "mismatch": "warning",
+    "data-needed": "info",
+}
 # Cards a clinician can override with a coded reason: the "warnings" of the report.
 WARNING_INDICATORS = ("warning", "critical")
 DATA_NEEDED_KIND = "data-needed"

@@ -135,7 +135,7 @@ def known_events() -> Events:
     events.add_cards(5, "2026-11-01T00:00:00+00:00", "recommendation", VIEW, "after_lenvatinib", None, "2026.11.0")
     # A kind this report does not know (the clinical core may rename or add kinds).
     events.add_cards(
-        1, "2026-10-02T08:00:00+00:00", "does-not-fit", SELECT, "after_sorafenib", ["ramucirumab"], "2026.11.0"
+        1, "2026-10-02T08:00:00+00:00", "retired-kind", SELECT, "after_sorafenib", ["ramucirumab"], "2026.11.0"
     )
     events.answer_uuid(SELECT, "a-card-never-recorded", "accepted", at("2026-10-20T10:00:00+00:00"))
     return events

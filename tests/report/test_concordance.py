@@ -77,10 +77,10 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
     assert report["indicator_source"] == "stored"
     assert report["notices"][0] == (  # the known events were recorded without their indicator
         "39 cards were recorded before the store kept each card's indicator: theirs is derived from the card's "
-        "kind: recommendation = info, mismatch = warning, data-needed = info."
+        "kind: recommendation = info, does-not-fit = warning, mismatch = warning, data-needed = info."
     )
     assert report["notices"][1] == (
-        "Cards of a kind this report does not know (does-not-fit) are counted with the indicator 'unknown' "
+        "Cards of a kind this report does not know (retired-kind) are counted with the indicator 'unknown' "
         "and left out of the warnings."
     )
     assert rows(report, "cards_by_hook") == [
@@ -110,7 +110,7 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
         {**september, "indicator": "warning", "kind": "mismatch", "cards": 6},
         {**october, "indicator": "info", "kind": "data-needed", "cards": 5},
         {**october, "indicator": "info", "kind": "recommendation", "cards": 8},
-        {**october, "indicator": "unknown", "kind": "does-not-fit", "cards": "<5"},
+        {**october, "indicator": "unknown", "kind": "retired-kind", "cards": "<5"},
         {**october, "indicator": "warning", "kind": "mismatch", "cards": 14},
         {**november, "indicator": "info", "kind": "recommendation", "cards": 5},
     ]
