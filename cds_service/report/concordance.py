@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, case, distinct, func, literal, select
+from sqlalchemy import ColumnElement, Engine, Row, and_, case, distinct, func, or_, select
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import Select
 
@@ -139,20 +139,13 @@ def _month_of(engine: Engine, column: Any) -> ColumnElement[str]:
     raise ValueError(f"the concordance report supports SQLite and PostgreSQL, not {engine.dialect.name}")
 
 
-def _indicator() -> ColumnElement[str]:
-    """The card's indicator: stored, when the store records it; else derived from the card's kind."""
-    card = issued_card_table.c
-    derived = case(*((card.kind == kind, literal(value)) for kind, value in KIND_INDICATOR.items()), else_="unknown")
-    if "indicator" in card:
-        return func.coalesce(card["indicator"], derived)
-    return derived
-
-
 def _is_warning() -> ColumnElement[bool]:
     """Warning or critical; without a stored indicator, a plain test on the kind (no CASE per row)."""
-    if "indicator" in issued_card_table.c:
-        return _indicator().in_(WARNING_INDICATORS)
-    return issued_card_table.c.kind.in_([k for k, v in KIND_INDICATOR.items() if v in WARNING_INDICATORS])
+    card = issued_card_table.c
+    by_kind = card.kind.in_([k for k, v in KIND_INDICATOR.items() if v in WARNING_INDICATORS])
+    if "indicator" in card:
+        return or_(card["indicator"].in_(WARNING_INDICATORS), and_(card["indicator"].is_(None), by_kind))
+    return by_kind
 
 
 def _within(column: Any, period: Period) -> list[ColumnElement[bool]]:
