@@ -28,6 +28,7 @@ from cds_service.report.render import render
 from cds_service.report.synthetic import (
     CallTemplate,
     CardTemplate,
+    migrate_scratch_store,
     store_is_empty,
     synthetic_rows,
     weekdays,
@@ -117,6 +118,7 @@ def main() -> int:
     url = args.database_url or f"sqlite:///{folder / 'store.sqlite3'}"
     store = FeedbackStore(url)
     try:
+        migrate_scratch_store(store.engine)
         if store_is_empty(store.engine):
             issued, feedback, filling = fill(store, args.cards)
             name = store.engine.dialect.name
