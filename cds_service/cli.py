@@ -1,14 +1,16 @@
-"""Command line: ``cds-service serve | demo | knowledge table | db upgrade | db current``."""
+"""Command line: ``cds-service serve | demo | knowledge table | db upgrade | db current | report concordance``."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +164,8 @@ def _print_cards(name: str, status: int, body: dict[str, Any], out: Any) -> None
 def _demo(args: argparse.Namespace) -> int:
     import asyncio
 
+    if args.fill_store:
+        return _demo_fill_store(args)
     folder = Path(args.fixtures)
     files = sorted(folder.glob("*.json"))
     if not files:
@@ -200,6 +204,175 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     return results
 
 
+def _previous_month(today: date) -> date:
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def _demo_fill_store(args: argparse.Namespace) -> int:
+    """Fill an empty scratch store with a month of synthetic traffic drawn from the fixture requests."""
+    import asyncio
+
+    from cds_service.report.synthetic import migrate_scratch_store, store_is_empty, synthetic_rows, write_rows
+    from cds_service.store.feedback import FeedbackStore
+
+    try:
+        month = datetime.strptime(args.month, "%Y-%m").date() if args.month else _previous_month(date.today())
+    except ValueError:
+        sys.stderr.write(f"cds-service: --month must be YYYY-MM, not {args.month!r}\n")
+        return 2
+    files = sorted(Path(args.fixtures).glob("*.json"))
+    if not files:
+        sys.stderr.write(f"no hook requests in {args.fixtures}\n")
+        return 1
+    if args.months < 1:
+        sys.stderr.write("cds-service: --months must be 1 or more\n")
+        return 2
+    months = [month]
+    for _ in range(args.months - 1):
+        months.append((months[-1] + timedelta(days=32)).replace(day=1))
+    after = (months[-1] + timedelta(days=32)).replace(day=1)
+    as_of = date.fromisoformat(args.as_of) if args.as_of else after - timedelta(days=1)
+    store = FeedbackStore(args.fill_store)
+    try:
+        migrate_scratch_store(store.engine)
+        if not store_is_empty(store.engine):
+            sys.stderr.write("cds-service: that store already holds cards or feedback; fill an empty scratch store\n")
+            return 2
+        calls = asyncio.run(_fixture_call_templates(files, as_of))
+        cards, feedback = write_rows(store.engine, synthetic_rows(calls, months, seed=args.seed))
+    finally:
+        store.close()
+    sys.stdout.write(
+        f"Stored {cards} synthetic cards and {feedback} feedback reports for {len(months)} month(s) from {month:%Y-%m} "
+        f"(weekday hook calls drawn from {len(calls)} fixture requests, seed {args.seed}).\n"
+    )
+    return 0
+
+
+async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
+    """What the service answers to each fixture request (run in-process), as templates of hook calls."""
+    from cds_service.config import Settings
+    from cds_service.hooks.models import HookRequest
+    from cds_service.hooks.pipeline import HookPipeline
+    from cds_service.hooks.services import ServiceDefinition, service_definitions
+    from cds_service.report.synthetic import CallTemplate, CardTemplate
+    from cds_service.sequencing.knowledge import load_knowledge
+
+    knowledge = load_knowledge()
+    settings = Settings(database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True)
+    pipeline = HookPipeline(knowledge, settings, clock=lambda: as_of)
+    by_hook: dict[str, ServiceDefinition] = {s.hook: s for s in service_definitions(knowledge).values()}
+    weight = {"order-select": 3.0, "order-sign": 1.0, "patient-view": 1.0}
+    calls = []
+    for path in files:
+        request = HookRequest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        service = by_hook.get(request.hook)
+        if service is None:
+            continue
+        try:
+            outcome = await pipeline.run(service, request)
+        except Exception:  # noqa: S112 - a fixture the service refuses (e.g. 412) simply adds no traffic
+            continue
+        cards = tuple(
+            CardTemplate(
+                service_id=service.id,
+                kind=issued.kind,
+                indicator=issued.card.indicator,
+                setting=outcome.setting,
+                selected=outcome.selected,
+                suggestion_meanings=tuple(issued.suggestions.values()),
+                knowledge_version=outcome.knowledge_version,
+            )
+            for issued in outcome.issued
+        )
+        if cards:
+            calls.append(CallTemplate(path.stem, cards, weight.get(service.hook, 1.0)))
+    return calls
+
+
+def _report_labels() -> Any:
+    """Display names for the report: settings and regimens from the knowledge base, override reasons."""
+    from cds_service.cards.override_reasons import OVERRIDE_REASONS
+    from cds_service.report.concordance import Labels
+    from cds_service.sequencing.knowledge import load_knowledge
+
+    knowledge = load_knowledge()
+    return Labels(
+        settings={str(setting): rules.phrase for setting, rules in knowledge.sequencing.settings.items()},
+        regimens={regimen_id: regimen.label for regimen_id, regimen in knowledge.regimens.items()},
+        override_reasons={code: display for code, display, _ in OVERRIDE_REASONS},
+    )
+
+
+def _warm_charts() -> None:
+    from cds_service.report.charts import ChartsUnavailable, require_matplotlib
+
+    with contextlib.suppress(ChartsUnavailable):
+        require_matplotlib()
+        import matplotlib.figure  # noqa: F401
+
+
+def _report_concordance(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.config import Settings
+    from cds_service.report.charts import ChartsUnavailable
+    from cds_service.report.concordance import Period, build_report
+    from cds_service.report.render import render
+    from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
+
+    if args.since and args.until and args.since > args.until:
+        sys.stderr.write("cds-service: --since is after --until\n")
+        return 2
+    url = args.database_url
+    if not url:
+        try:
+            url = Settings().database_url
+        except ValidationError as exc:
+            sys.stderr.write(f"cds-service: invalid settings: {exc.errors()[0]['msg']}\n")
+            return 2
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix("sqlite:///")).expanduser()
+        if not path.exists():
+            sys.stderr.write(f"cds-service: no store at {path} (set CDS_DATABASE_URL or --database-url)\n")
+            return 2
+    if args.format == "html":  # import matplotlib while the database works
+        threading.Thread(target=_warm_charts, daemon=True).start()
+    store = FeedbackStore(url)
+    try:
+        state = schema_state(store.engine)
+        if state.behind:
+            sys.stderr.write(
+                f"cds-service: the database schema is behind ({state.describe()}): run `{UPGRADE_COMMAND}`\n"
+            )
+            return 2
+        report = build_report(
+            store.engine, Period(args.since, args.until), _report_labels(), generated_at=datetime.now(UTC)
+        )
+        text = render(report, args.format)
+    except ChartsUnavailable as exc:
+        sys.stderr.write(f"cds-service: {exc}\n")
+        return 2
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        first_line = (str(cause).strip().splitlines() or [""])[0]
+        sys.stderr.write(f"cds-service: the store cannot be read: {type(cause).__name__}: {first_line}\n")
+        return 2
+    finally:
+        store.close()
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    try:
+        Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"cds-service: cannot write {args.output}: {exc.strerror}\n")
+        return 2
+    return 0
+
+
 def _knowledge_table(args: argparse.Namespace) -> int:
     from cds_service.sequencing.knowledge import load_knowledge
     from cds_service.sequencing.table import decision_table, decision_table_markdown
@@ -223,6 +396,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="send every fixture hook request to the service and print the cards")
     demo.add_argument("--fixtures", default="fixtures/fhir/requests", help="folder of hook request JSON files")
     demo.add_argument("--as-of", help="evaluate the rules as of this date (YYYY-MM-DD; default today)")
+    demo.add_argument(
+        "--fill-store",
+        metavar="DATABASE_URL",
+        help="instead of printing cards, fill this empty scratch store with a month of synthetic traffic",
+    )
+    demo.add_argument("--month", help="with --fill-store: the (first) month to fill (YYYY-MM; default last month)")
+    demo.add_argument("--months", type=int, default=1, help="with --fill-store: how many months to fill")
+    demo.add_argument("--seed", type=int, default=2026, help="with --fill-store: random seed (same seed, same data)")
     demo.set_defaults(handler=_demo)
     knowledge = commands.add_parser("knowledge", help="inspect the clinical knowledge base")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
@@ -236,6 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(handler=_db)
     db_current = db_commands.add_parser("current", help="print the schema revision; exit 1 when behind")
     db_current.set_defaults(handler=_db)
+    report = commands.add_parser("report", help="reports read from the feedback store")
+    report_commands = report.add_subparsers(dest="report_command", required=True)
+    concordance = report_commands.add_parser(
+        "concordance", help="what clinicians did with the advice: cards, acceptance, overrides, orders"
+    )
+    concordance.add_argument("--since", type=date.fromisoformat, help="first day (YYYY-MM-DD, UTC) of cards issued")
+    concordance.add_argument("--until", type=date.fromisoformat, help="last day (YYYY-MM-DD, UTC), included")
+    concordance.add_argument("--format", choices=["html", "json", "csv"], default="html")
+    concordance.add_argument("--output", help="write to this file (default: standard output)")
+    concordance.add_argument("--database-url", help="SQLAlchemy URL of the store (default: CDS_DATABASE_URL)")
+    concordance.set_defaults(handler=_report_concordance)
     return parser
 
 

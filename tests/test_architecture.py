@@ -54,6 +54,19 @@ FORBIDDEN = {
     "hooks": ["cds_service.security", "cds_service.api", "cds_service.store", "fastapi", "starlette"],
     "security": ["cds_service.api"],
     "store": ["cds_service.api", "cds_service.hooks", "fastapi"],
+    # The concordance report reads the store only: never the service's request path or card building.
+    "report": [
+        "cds_service.api",
+        "cds_service.security",
+        "cds_service.hooks",
+        "cds_service.data",
+        "cds_service.mapping",
+        "cds_service.cards",
+        "cds_service.config",
+        "fastapi",
+        "starlette",
+        "httpx",
+    ],
 }
 
 

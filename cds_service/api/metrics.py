@@ -1,4 +1,4 @@
-"""Prometheus metrics: request latency per endpoint, service and status; cards; fetches; 401 and 412.
+"""Prometheus metrics: request latency per endpoint, service and status; cards; feedback; fetches; 401 and 412.
 
 Each app has its own registry. With several uvicorn workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an
 empty folder and ``/metrics`` aggregates every worker (prometheus_client multiprocess mode).
@@ -27,10 +27,17 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        # Definitions shared with the concordance report: docs/concordance-report.md.
         self.cards = Counter(
             "cds_cards_total",
             "Cards returned, by service and indicator",
             ["service", "indicator"],
+            registry=self.registry,
+        )
+        self.feedback = Counter(
+            "cds_feedback_total",
+            "Feedback reports received, by service and outcome (accepted, overridden)",
+            ["service", "outcome"],
             registry=self.registry,
         )
         self.fallback_fetches = Counter(

@@ -126,6 +126,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
             selected=result.selected,
             suggestions=issued.suggestions,
             knowledge_version=result.knowledge_version,
+            indicator=issued.card.indicator,
         )
         for issued in result.issued
     ]
@@ -154,6 +155,8 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
         for item in body.feedback
     ]
     stored = await run_in_threadpool(state.store.save, records)
+    for record in records:
+        state.metrics.feedback.labels(service.id, record.outcome).inc()
     logger.info("feedback", extra={"service": service.id, "received": len(records), "stored": stored})
     return {}
 

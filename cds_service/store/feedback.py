@@ -45,6 +45,7 @@ class IssuedCardRecord:
     selected: tuple[str, ...]
     suggestions: dict[str, str]
     knowledge_version: str | None
+    indicator: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,9 @@ class FeedbackStore:
             }
             for r in records
         ]
+        if any(r.indicator for r in records):  # revision 0002; records without one write as before it
+            for row, record in zip(rows, records, strict=True):
+                row["indicator"] = record.indicator
         rows = [_fit_to_columns(issued_card_table, row) for row in rows]
         try:
             return self._insert_new(issued_card_table, rows)

@@ -42,4 +42,5 @@ issued_card_table = Table(
     Column("suggestions", Text, nullable=True),
     Column("knowledge_version", String(32), nullable=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("indicator", String(16), nullable=True),  # revision 0002; NULL on cards recorded before it
 )

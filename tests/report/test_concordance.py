@@ -1,0 +1,244 @@
+"""Every number of the concordance report, from a store with known events, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from cds_service.report.concordance import Labels, Period, build_report, percent, small_cell
+from cds_service.store.feedback import FeedbackStore
+from tests.report.store_fixture import SELECT, Events, known_events, new_store, postgres_store
+
+GENERATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+LABELS = Labels(
+    settings={"after_sorafenib": "after sorafenib", "after_lenvatinib": "after lenvatinib"},
+    regimens={"ramucirumab": "Ramucirumab", "cabozantinib": "Cabozantinib", "regorafenib": "Regorafenib"},
+    override_reasons={"patient-preference": "Patient preference"},
+)
+WHOLE_STORE = Period()
+SECTIONS = 4  # cards, warnings, data needed, feedback not matched: one query each
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FeedbackStore]:
+    if request.param == "sqlite":
+        sqlite = new_store(f"sqlite:///{tmp_path / 'report.sqlite3'}")
+        yield sqlite
+        sqlite.close()
+    else:
+        yield from postgres_store()
+
+
+def report_of(store: FeedbackStore, period: Period = WHOLE_STORE) -> tuple[dict[str, Any], list[str]]:
+    """The report and every SQL statement it ran."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        report = build_report(store.engine, period, LABELS, generated_at=GENERATED)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    return report, statements
+
+
+def rows(report: dict[str, Any], table_id: str) -> list[dict[str, Any]]:
+    return next(t["rows"] for t in report["tables"] if t["id"] == table_id)
+
+
+def test_small_cells_and_withheld_percentages() -> None:
+    assert [small_cell(n) for n in (0, 1, 4, 5, 6)] == [0, "<5", "<5", 5, 6]
+    assert percent(6, 11) == 54.5
+    assert percent(3, 4) is None  # denominator under 5
+    assert percent(3, 20) is None  # would reveal 3
+    assert percent(17, 20) is None  # would reveal 3 (the rest)
+    assert percent(0, 20) == 0.0
+    assert percent(20, 20) == 100.0
+
+
+def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
+    known_events().write(store)
+    report, statements = report_of(store)
+
+    assert len(statements) == SECTIONS
+    assert all(s.lstrip().upper().startswith("SELECT") for s in statements)
+    assert report["generated_at"] == "2026-12-01T09:00:00+00:00"
+    assert report["period"] == {"since": None, "until": None}
+    assert report["months"] == ["2026-09", "2026-10", "2026-11"]
+    assert report["knowledge_versions"] == ["2026.11.0", "2026.9.0"]
+    assert report["small_cell_limit"] == 5
+    assert report["indicator_source"] == "stored"
+    assert report["notices"][0] == (  # the known events were recorded without their indicator
+        "39 cards were recorded before the store kept each card's indicator: theirs is derived from the card's "
+        "kind: recommendation = info, does-not-fit = warning, mismatch = warning, data-needed = info."
+    )
+    assert report["notices"][1] == (
+        "Cards of a kind this report does not know (retired-kind) are counted with the indicator 'unknown' "
+        "and left out of the warnings."
+    )
+    assert rows(report, "cards_by_hook") == [
+        {"month": "2026-09", "knowledge_version": "2026.9.0", "hook": "order-select", "cards": 6},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "hook": "order-select", "cards": 26},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "hook": "order-sign", "cards": "<5"},
+        {"month": "2026-11", "knowledge_version": "2026.11.0", "hook": "patient-view", "cards": 5},
+    ]
+    assert rows(report, "cards_by_setting") == [
+        {"month": "2026-09", "knowledge_version": "2026.9.0", "setting": "after_sorafenib", "cards": 6},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "setting": "after_sorafenib", "cards": 28},
+        {"month": "2026-11", "knowledge_version": "2026.11.0", "setting": "after_lenvatinib", "cards": 5},
+    ]
+    assert rows(report, "cards_by_regimen") == [
+        {"month": "2026-09", "knowledge_version": "2026.9.0", "regimen": "ramucirumab", "cards": 6},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "regimen": "cabozantinib", "cards": 8},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "regimen": "ramucirumab", "cards": 18},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "regimen": "regorafenib", "cards": "<5"},
+        {"month": "2026-11", "knowledge_version": "2026.11.0", "regimen": "(none selected)", "cards": 5},
+    ]
+    september, october, november = (
+        {"month": "2026-09", "knowledge_version": "2026.9.0"},
+        {"month": "2026-10", "knowledge_version": "2026.11.0"},
+        {"month": "2026-11", "knowledge_version": "2026.11.0"},
+    )
+    assert rows(report, "cards_by_indicator") == [
+        {**september, "indicator": "warning", "kind": "mismatch", "cards": 6},
+        {**october, "indicator": "info", "kind": "data-needed", "cards": 5},
+        {**october, "indicator": "info", "kind": "recommendation", "cards": 8},
+        {**october, "indicator": "unknown", "kind": "retired-kind", "cards": "<5"},
+        {**october, "indicator": "warning", "kind": "mismatch", "cards": 14},
+        {**november, "indicator": "info", "kind": "recommendation", "cards": 5},
+    ]
+    outcome = ("warnings", "accepted", "overridden", "no_feedback", "acceptance_percent")
+    assert rows(report, "warnings_by_regimen") == [
+        {**september, "regimen": "ramucirumab", **dict(zip(outcome, (6, 5, "<5", 0, None), strict=True))},
+        {**october, "regimen": "ramucirumab", **dict(zip(outcome, (12, 6, 5, "<5", 54.5), strict=True))},
+        {**october, "regimen": "regorafenib", **dict(zip(outcome, ("<5", 0, "<5", "<5", None), strict=True))},
+    ]
+    assert rows(report, "warnings_by_setting") == [
+        {**september, "setting": "after_sorafenib", **dict(zip(outcome, (6, 5, "<5", 0, None), strict=True))},
+        {**october, "setting": "after_sorafenib", **dict(zip(outcome, (14, 6, 6, "<5", 50.0), strict=True))},
+    ]
+    assert rows(report, "overrides_by_reason") == [
+        {**september, "reason": "patient-preference", "overrides": "<5", "share_percent": None},
+        {**october, "reason": "(no reason given)", "overrides": "<5", "share_percent": None},
+        {**october, "reason": "patient-preference", "overrides": 5, "share_percent": None},
+    ]
+    assert rows(report, "data_needed_orders") == [
+        {
+            **october,
+            "setting": "after_sorafenib",
+            "cards": 5,
+            "accepted_order": "<5",
+            "overridden": "<5",
+            "no_feedback": 0,
+            "order_percent": None,
+        }
+    ]
+    assert rows(report, "feedback_unmatched") == [{"month": "2026-10", "outcome": "accepted", "feedback": "<5"}]
+    assert report["totals"] == {
+        "cards": 39,
+        "warnings": 20,
+        "warnings_accepted": 11,
+        "warnings_overridden": 7,
+        "warnings_no_feedback": "<5",
+        "warnings_acceptance_percent": 61.1,
+        "data_needed_cards": 5,
+        "data_needed_accepted_order": "<5",
+        "data_needed_order_percent": None,
+        "feedback_unmatched": "<5",
+    }
+    assert report["charts"] == {
+        "acceptance_by_month": [
+            {"month": "2026-09", "warnings_acceptance_percent": None, "data_needed_order_percent": None},
+            {"month": "2026-10", "warnings_acceptance_percent": 50.0, "data_needed_order_percent": None},
+            {"month": "2026-11", "warnings_acceptance_percent": None, "data_needed_order_percent": None},
+        ],
+        "overrides_by_reason": [
+            {"reason": "(no reason given)", "overrides": "<5"},
+            {"reason": "patient-preference", "overrides": 6},
+        ],
+        "cards_by_setting": [{"setting": "after_lenvatinib", "cards": 5}, {"setting": "after_sorafenib", "cards": 34}],
+    }
+    assert report["summary"] == [
+        "In November 2026, 5 cards were issued, 0 of them warnings.",
+        "In the whole period, fewer than 5 feedback reports named cards the store did not record.",
+    ]
+    assert report["labels"]["regimen"]["ramucirumab"] == "Ramucirumab"
+    assert report["labels"]["reason"]["patient-preference"] == "Patient preference"
+
+
+def test_period_keeps_whole_utc_days_and_the_summary_speaks_of_its_last_month(store: FeedbackStore) -> None:
+    known_events().write(store)
+    report, statements = report_of(store, Period(since=date(2026, 10, 1), until=date(2026, 10, 31)))
+
+    assert len(statements) == SECTIONS
+    assert report["period"] == {"since": "2026-10-01", "until": "2026-10-31"}
+    assert report["months"] == ["2026-10"]  # September 30 23:59:59 and November 1 00:00 UTC are outside
+    assert report["totals"]["cards"] == 28
+    assert report["totals"]["warnings"] == 14
+    assert rows(report, "cards_by_hook") == [
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "hook": "order-select", "cards": 26},
+        {"month": "2026-10", "knowledge_version": "2026.11.0", "hook": "order-sign", "cards": "<5"},
+    ]
+    assert report["summary"] == [
+        "In October 2026, 28 cards were issued, 14 of them warnings.",
+        "54.5% of warnings about Ramucirumab after sorafenib were accepted (6 of 11 answered).",
+        "Across all warnings, 50% of answered warnings were accepted.",
+        "The main override reason was patient preference (5 of 6 overrides).",
+        "Data-needed cards led to an accepted AFP or lab order: fewer than 5.",
+        "In the whole period, fewer than 5 feedback reports named cards the store did not record.",
+    ]
+
+
+def test_an_empty_store_reports_nothing_in_four_queries(store: FeedbackStore) -> None:
+    report, statements = report_of(store)
+    assert len(statements) == SECTIONS
+    assert report["summary"] == ["No cards were issued in this period."]
+    assert all(table["rows"] == [] for table in report["tables"])
+    assert report["totals"]["cards"] == 0
+    assert report["totals"]["warnings_acceptance_percent"] is None
+
+
+def test_a_stored_indicator_wins_over_the_kind(store: FeedbackStore) -> None:
+    """A critical card of a kind the report does not know is a warning, because the store says so."""
+    events = Events([], [])
+    critical = events.add_cards(
+        6, "2026-10-05T10:00:00+00:00", "contraindication", SELECT, "first_line", ["nivolumab"], "2026.11.0"
+    )
+    for card in critical:
+        card["indicator"] = "critical"
+    for card in critical[:5]:
+        events.answer(card, "overridden", reason="clinical-trial")
+    events.write(store)
+    report, statements = report_of(store)
+
+    assert len(statements) == SECTIONS
+    assert report["notices"] == []
+    assert rows(report, "cards_by_indicator") == [
+        {
+            "month": "2026-10",
+            "knowledge_version": "2026.11.0",
+            "indicator": "critical",
+            "kind": "contraindication",
+            "cards": 6,
+        }
+    ]
+    assert rows(report, "warnings_by_regimen") == [
+        {
+            "month": "2026-10",
+            "knowledge_version": "2026.11.0",
+            "regimen": "nivolumab",
+            "warnings": 6,
+            "accepted": 0,
+            "overridden": 5,
+            "no_feedback": "<5",
+            "acceptance_percent": 0.0,
+        }
+    ]
+    assert rows(report, "overrides_by_reason")[0]["overrides"] == 5
