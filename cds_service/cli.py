@@ -184,9 +184,9 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
 
     from cds_service.api.app import create_app
     from cds_service.config import Settings
-    from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+    from cds_service.hooks.services import ORDER_SELECT_ID
+    from cds_service.hooks.services import SERVICE_ID_BY_HOOK as service_by_hook
 
-    service_by_hook = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
     settings = Settings(  # in-process only
         environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
     )

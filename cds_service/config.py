@@ -10,6 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REFUSED_JWT_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
+"""Never accepted, whatever is configured: no signature, or a shared secret (CDS Hooks 2.0 requires keys)."""
+
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file."""
@@ -147,7 +150,7 @@ class Settings(BaseSettings):
 
     def _always_invalid(self) -> list[str]:
         problems: list[str] = []
-        refused = {"none", "HS256", "HS384", "HS512"}.intersection(self.auth_algorithms)
+        refused = REFUSED_JWT_ALGORITHMS.intersection(self.auth_algorithms)
         if refused:
             problems.append(f"CDS_AUTH_ALGORITHMS may never include {sorted(refused)}")
         if not self.auth_disabled and not self.client_registry_path:

@@ -99,7 +99,7 @@ class HookPipeline:
         notes = (*(drafts.notes if drafts else ()), *gaps)
         if notes:
             facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
-        selected = tuple(o for o in drafts.selected if o.agents and not o.contains_other_agents) if drafts else ()
+        selected = drafts.hcc_agent_orders if drafts else ()
         recommendation = recommend(
             facts,
             self.knowledge,

@@ -16,6 +16,7 @@ from cds_service.sequencing.knowledge import Knowledge
 ORDER_SELECT_ID = "hcc-second-line-order-select"
 ORDER_SIGN_ID = "hcc-second-line-order-sign"
 PATIENT_VIEW_ID = "hcc-second-line-patient-view"
+SERVICE_ID_BY_HOOK = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
 
 _CONTEXT_MODELS: dict[str, type[BaseModel]] = {
     "order-select": OrderSelectContext,

@@ -156,16 +156,19 @@ def _raw_date(raw: JsonObject) -> str:
     return ""
 
 
-def _results(
-    index: ObservationIndex, codes: Iterable[str], vocabulary: ClinicalVocabulary, parser: Parser
+def _newest_first(
+    index: ObservationIndex, system: str, codes: Iterable[str], parser: Parser
 ) -> Iterator[tuple[Any, date, set[str]]]:
-    """Final/amended/corrected LOINC-coded observations with one of ``codes``, newest first (undated noted).
+    """Final/amended/corrected observations with one of ``codes``, newest first; undated ones are noted.
 
     Lazy: a rule that needs only the latest usable result validates only until it finds it.
     """
-    candidates = [(raw, loinc) for raw, loinc in index.find(vocabulary.systems["loinc"], codes) if _is_result(raw)]
+    candidates = [(raw, found) for raw, found in index.find(system, codes) if _is_result(raw)]
     candidates.sort(key=lambda item: _raw_date(item[0]), reverse=True)
-    for raw, loinc in candidates:
+    for raw, _ in candidates:
+        if not _raw_date(raw):
+            parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
+    for raw, found in candidates:
         observation = parser.parse(raw)
         if observation is None:
             continue
@@ -173,7 +176,14 @@ def _results(
         if when is None:
             parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
             continue
-        yield observation, when, loinc
+        yield observation, when, found
+
+
+def _results(
+    index: ObservationIndex, codes: Iterable[str], vocabulary: ClinicalVocabulary, parser: Parser
+) -> Iterator[tuple[Any, date, set[str]]]:
+    """LOINC-coded results, newest first (``_newest_first``)."""
+    return _newest_first(index, vocabulary.systems["loinc"], codes, parser)
 
 
 def map_afp(
@@ -300,19 +310,7 @@ def parse_child_pugh_text(text: str) -> tuple[Literal["A", "B", "C"] | None, int
 def map_coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser: Parser) -> CodedChildPugh | None:
     """The newest usable site-coded Child-Pugh Observation (undated ones are noted and left out)."""
     system, value = code
-    candidates = [raw for raw, _ in index.find(system, (value,)) if _is_result(raw)]
-    candidates.sort(key=_raw_date, reverse=True)
-    for raw in candidates:
-        if not _raw_date(raw):
-            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh result has no date; left out"))
-    for raw in candidates:
-        observation = parser.parse(raw)
-        if observation is None:
-            continue
-        when = _effective(observation)
-        if when is None:
-            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh result has no date; left out"))
-            continue
+    for observation, when, _ in _newest_first(index, system, (value,), parser):
         texts = [t for t in (observation.valueString, *_concept_codes(observation.valueCodeableConcept)) if t]
         klass, score = parse_child_pugh_text(" ".join(texts)) if texts else (None, None)
         if isinstance(observation.valueInteger, int) and 5 <= observation.valueInteger <= 15:
@@ -321,7 +319,9 @@ def map_coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser:
         if score is None and quantity is not None and quantity.value is not None and 5 <= quantity.value <= 15:
             score = int(quantity.value)
         if klass is None and score is None:
-            parser.notes.append(DataQualityNote(resource_reference(raw), "Child-Pugh value not recognised; left out"))
+            parser.notes.append(
+                DataQualityNote(f"Observation/{observation.id}", "Child-Pugh value not recognised; left out")
+            )
             continue
         return CodedChildPugh(klass, score, Provenance("Observation", observation.id, when))
     return None

@@ -20,7 +20,12 @@ from cds_service.mapping.observations import (
     map_ecog,
     map_liver_labs,
 )
-from cds_service.mapping.resources import JsonObject, as_list, collect_resources, resource_reference
+from cds_service.mapping.resources import (
+    JsonObject,
+    collect_resources,
+    contained_resource,
+    resource_reference,
+)
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
 from cds_service.sequencing.knowledge import Knowledge
@@ -43,8 +48,13 @@ class DraftOrders:
     notes: tuple[DataQualityNote, ...] = ()
 
     @property
+    def hcc_agent_orders(self) -> tuple[DraftOrder, ...]:
+        """The selected orders that are an HCC systemic agent alone (not a product with other drugs)."""
+        return tuple(order for order in self.selected if order.agents and not order.contains_other_agents)
+
+    @property
     def selects_hcc_agent(self) -> bool:
-        return any(order.agents and not order.contains_other_agents for order in self.selected)
+        return bool(self.hcc_agent_orders)
 
 
 class PatientMapper:
@@ -111,9 +121,8 @@ class PatientMapper:
         if concept is None and isinstance(reference, dict):
             ref = reference.get("reference")
             if isinstance(ref, str) and ref.startswith("#"):
-                for contained in as_list(order.get("contained")):
-                    if isinstance(contained, dict) and contained.get("id") == ref[1:]:
-                        concept = parse_concept(contained.get("code"))
+                contained = contained_resource(order, ref)
+                concept = parse_concept(contained.get("code")) if contained else None
             if concept is None and isinstance(reference.get("display"), str):
                 concept = {"text": reference["display"]}
         return self.agents.match_concept(concept)

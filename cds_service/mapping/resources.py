@@ -29,6 +29,14 @@ def resource_reference(resource: Mapping[str, Any]) -> str:
     return f"{rtype}/{rid}" if isinstance(rid, str) and rid else rtype
 
 
+def contained_resource(container: Mapping[str, Any], reference: str) -> JsonObject | None:
+    """The resource a ``#id`` reference names inside ``container.contained``."""
+    for contained in as_list(container.get("contained")):
+        if isinstance(contained, dict) and contained.get("id") == reference[1:]:
+            return contained
+    return None
+
+
 @dataclass
 class ResourcePool:
     """The patient's resources by type, plus an index to resolve references (``Type/id`` and fullUrl)."""
@@ -56,10 +64,7 @@ class ResourcePool:
     def resolve(self, reference: str, container: Mapping[str, Any] | None = None) -> JsonObject | None:
         """Resolve a reference to a contained resource (``#id``), a bundle entry, or ``Type/id``."""
         if reference.startswith("#") and container is not None:
-            for contained in as_list(container.get("contained")):
-                if isinstance(contained, dict) and contained.get("id") == reference[1:]:
-                    return contained
-            return None
+            return contained_resource(container, reference)
         if reference in self.index:
             return self.index[reference]
         parts = reference.rstrip("/").split("/")

@@ -22,13 +22,13 @@ from typing import Any
 import httpx
 import jwt
 
+from cds_service.config import REFUSED_JWT_ALGORITHMS
 from cds_service.security.clients import ClientIdentity
 from cds_service.security.registry import ClientRegistry, TrustedClient
 from cds_service.security.replay import ReplayCache
 
 logger = logging.getLogger("cds_service.security")
 
-REFUSED_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 MAX_JTI_LENGTH = 256
 MAX_LOGGED_LENGTH = 256
 
@@ -121,7 +121,7 @@ class ClientAuthenticator:
     """Built once at start-up; ``authenticate`` runs on every discovery, service and feedback call."""
 
     def __init__(self, registry: ClientRegistry, keys: KeySets, replay: ReplayCache, settings: AuthSettings) -> None:
-        refused = REFUSED_ALGORITHMS.intersection(settings.algorithms)
+        refused = REFUSED_JWT_ALGORITHMS.intersection(settings.algorithms)
         if refused:
             raise ValueError(f"algorithms never accepted: {sorted(refused)}")
         self.registry = registry
@@ -157,7 +157,7 @@ class ClientAuthenticator:
         jti = unverified.get("jti") if isinstance(unverified.get("jti"), str) else None
         _check_types(header, unverified, iss=iss, kid=kid, jti=jti)
         algorithm = header["alg"]
-        if algorithm in REFUSED_ALGORITHMS or algorithm not in self.settings.algorithms:
+        if algorithm in REFUSED_JWT_ALGORITHMS or algorithm not in self.settings.algorithms:
             raise AuthenticationFailed(f"algorithm {algorithm[:20]!r} not allowed", iss=iss, kid=kid, jti=jti)
         trusted = self.registry.by_issuer(iss) if iss else None
         if trusted is None:

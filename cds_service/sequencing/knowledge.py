@@ -268,7 +268,7 @@ class GateDefinition(_Strict):
     scope: Literal["all", "checkpoint_inhibitors"] | tuple[str, ...]
     effect: GateEffect
     headline: bool = False
-    summary: str = Field(min_length=1, max_length=40)
+    summary: str = Field(min_length=1, max_length=60)
     message: str = Field(min_length=1)
     scenarios: tuple[str, ...] = ()
 

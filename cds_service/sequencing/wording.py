@@ -23,11 +23,6 @@ def stop_text(line: TherapyLine) -> str:
     return STOP_TEXT[line.stop_reason]
 
 
-def already_received_text(line: TherapyLine) -> str:
-    """The one wording of "already received", used by the gate and by unlisted selected orders."""
-    return f"Already received as line {line.number} ({stop_text(line)})."
-
-
 def afp_text(afp: AfpResult | None) -> str:
     if afp is None:
         return "no AFP result"

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
-from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+from cds_service.hooks.services import SERVICE_ID_BY_HOOK
 from tests.clinical_scenarios.fhir import hook_request
 from tests.clinical_scenarios.model import Scenario
 
-SERVICE_BY_HOOK = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
+SERVICE_BY_HOOK = SERVICE_ID_BY_HOOK
 
 
 class ScenarioRunner:

@@ -9,10 +9,10 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from cds_service.hooks.services import ORDER_SELECT_ID, ORDER_SIGN_ID, PATIENT_VIEW_ID
+from cds_service.hooks.services import SERVICE_ID_BY_HOOK
 from tests.conftest import load_request
 
-SERVICE_BY_HOOK = {"order-select": ORDER_SELECT_ID, "order-sign": ORDER_SIGN_ID, "patient-view": PATIENT_VIEW_ID}
+SERVICE_BY_HOOK = SERVICE_ID_BY_HOOK
 
 
 def call(client: TestClient, name: str, mutate: Any = None) -> list[dict[str, Any]]:
@@ -57,6 +57,8 @@ CASES = [
         [["atezolizumab", "bevacizumab"]],
     ),
     ("15-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
+    ("18-", ["info", "critical"], "Child-Pugh C (no trial in the review enrolled it); HCC after sorafenib", []),
+    ("19-", ["info"], "with no prior systemic therapy: atezolizumab + bevacizumab preferred", None),
     ("17-", ["info"], "after another immunotherapy-based first line: no regimen is preferred", None),
 ]
 
@@ -76,7 +78,7 @@ def test_order_select_branch(
 
 
 def test_every_card_conforms_to_cds_hooks(client: TestClient) -> None:
-    for name in [*(c[0] for c in CASES), "02-", "10-"]:
+    for name in [*(c[0] for c in CASES), "02-", "10-", "20-"]:
         for card in call(client, name):
             assert len(card["summary"]) < 140
             assert card["uuid"]
@@ -262,3 +264,15 @@ def test_logs_carry_no_patient_name_or_token(client: TestClient, caplog: pytest.
     assert "very-secret-access-token" not in text
     assert "Testpatient" not in text
     assert "Sora" not in text
+
+
+def test_transplant_recipient_signing_a_checkpoint_inhibitor_gets_a_critical_card_naming_the_transplant(
+    client: TestClient,
+) -> None:
+    """Policy 6.2: critical after organ transplant; no checkpoint inhibitor is offered in one click."""
+    [card] = call(client, "20-")
+    assert card["indicator"] == "critical"
+    assert card["summary"].startswith("Organ transplant")
+    offered = {agent for agents in created_agents(card) for agent in agents}
+    assert offered
+    assert not offered & {"nivolumab", "ipilimumab", "pembrolizumab", "atezolizumab", "durvalumab", "tremelimumab"}
