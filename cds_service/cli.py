@@ -32,6 +32,11 @@ def _serve(args: argparse.Namespace) -> int:
     from cds_service.config import get_settings
     from cds_service.security.registry import RegistryError, load_registry
 
+    # --host/--port become the settings every worker reads, so an unset CDS_PUBLIC_BASE_URL follows them.
+    if args.host:
+        os.environ["CDS_HOST"] = args.host
+    if args.port:
+        os.environ["CDS_PORT"] = str(args.port)
     try:
         settings = get_settings()
     except ValidationError as exc:
@@ -50,11 +55,12 @@ def _serve(args: argparse.Namespace) -> int:
         except RegistryError as exc:
             sys.stderr.write(f"cds-service: {exc}\n")
             return 2
+    sys.stderr.write(f"cds-service: public base URL (JWT audience): {settings.public_base_url}\n")
     uvicorn.run(
         "cds_service.api.app:create_app",
         factory=True,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=settings.host,
+        port=settings.port,
         workers=args.workers,
         proxy_headers=True,
         access_log=False,

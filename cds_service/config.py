@@ -42,8 +42,9 @@ class Settings(BaseSettings):
         "to the knowledge version on every card.",
     )
     public_base_url: str = Field(
-        "http://127.0.0.1:8000",
-        description="External URL of this service (behind any proxy); names the override-reason CodeSystem.",
+        "",
+        description="External URL of this service (behind any proxy): the JWT audience and the override-reason "
+        "CodeSystem's base; unset, derived from host and port.",
     )
     fhir_allowed_servers: list[str] = Field(
         default_factory=list,
@@ -118,6 +119,12 @@ class Settings(BaseSettings):
         return self.docs_access or ("open" if self.environment == "development" else "off")
 
     @model_validator(mode="after")
+    def _derive_public_base_url(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = served_base_url(self.host, self.port)
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_settings(self) -> Settings:
         problems = self.insecure_for_production() if self.environment == "production" else []
         problems += self._always_invalid()
@@ -166,6 +173,18 @@ class Settings(BaseSettings):
         if needs_token and len(token) < 32:
             problems.append("CDS_OPERATOR_TOKEN of at least 32 characters is required when an access is `token`")
         return problems
+
+
+def served_base_url(host: str, port: int) -> str:
+    """The URL a client on this machine calls when the service binds ``host:port`` (a wildcard host: loopback).
+
+    CDS Hooks clients put the exact URL they call into the JWT ``aud``, so the default follows the server.
+    """
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 @lru_cache(maxsize=1)

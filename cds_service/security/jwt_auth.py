@@ -181,7 +181,9 @@ class ClientAuthenticator:
                 options={"require": ["exp", "iat", "iss", "aud", "jti"]},
             )
         except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
-            reason = f"invalid token ({type(exc).__name__})"
+            wrong_aud = isinstance(exc, jwt.InvalidAudienceError)
+            why = f"; expected aud {audience!r}, received {str(unverified.get('aud'))[:MAX_LOGGED_LENGTH]!r}"
+            reason = f"invalid token ({type(exc).__name__}{why if wrong_aud else ''})"
             raise AuthenticationFailed(reason, iss=iss, kid=kid, jti=jti) from exc
         now = time.time()
         issued_at, expires = float(claims["iat"]), float(claims["exp"])
