@@ -1,4 +1,5 @@
-"""Command line: ``cds-service serve | demo | knowledge table | db upgrade | db current | report concordance``."""
+"""Command line: ``cds-service serve | demo | fixtures load | sandbox | knowledge table | db upgrade | db current |
+report concordance``."""
 
 from __future__ import annotations
 
@@ -391,6 +392,63 @@ def _knowledge_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fixtures_load(args: argparse.Namespace) -> int:
+    import httpx
+
+    from cds_service.fixture_loader import FhirServerUnreachable, FixtureLoadError, fixture_files, load_bundle
+
+    server = args.fhir_server.rstrip("/")
+    if not server.startswith(("http://", "https://")):
+        sys.stderr.write(f"cds-service: --fhir-server must be an http(s) FHIR base URL, not {server!r}\n")
+        return 2
+    try:
+        files = fixture_files(Path(args.fixtures))
+    except FixtureLoadError as exc:
+        sys.stderr.write(f"cds-service: {exc}\n")
+        return 2
+    loaded, failed = [], 0
+    with httpx.Client(timeout=args.timeout, follow_redirects=False) as client:
+        for path in files:
+            try:
+                result = load_bundle(client, server, path)
+            except FhirServerUnreachable as exc:
+                sys.stderr.write(f"cds-service: {exc}\n")
+                return 1
+            except FixtureLoadError as exc:
+                failed += 1
+                sys.stderr.write(f"FAILED  {exc}\n")
+                continue
+            loaded.append(result)
+            counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.resources.items()))
+            sys.stdout.write(f"loaded  Patient/{result.patient_id or '?'} from {result.file}: {counts}\n")
+    total = sum(sum(r.resources.values()) for r in loaded)
+    sys.stdout.write(
+        f"{len(loaded)} of {len(files)} fixture patients loaded into {server} ({total} resources)"
+        + (f"; {failed} failed\n" if failed else "\n")
+    )
+    return 1 if failed else 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from cds_service.fixture_loader import FixtureLoadError
+    from cds_service.sandbox import SandboxError, run
+
+    try:
+        return run(
+            port=args.port,
+            fhir_port=args.fhir_port,
+            data=Path(args.data),
+            registry=Path(args.registry),
+            patients=Path(args.fixtures),
+            requests=Path(args.requests),
+            sandbox=args.sandbox_url,
+            sandbox_app=Path(args.sandbox_app) if args.sandbox_app else None,
+        )
+    except (SandboxError, FixtureLoadError) as exc:
+        sys.stderr.write(f"cds-service sandbox: {exc}\n")
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -411,6 +469,25 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--months", type=int, default=1, help="with --fill-store: how many months to fill")
     demo.add_argument("--seed", type=int, default=2026, help="with --fill-store: random seed (same seed, same data)")
     demo.set_defaults(handler=_demo)
+    fixtures = commands.add_parser("fixtures", help="work with the fixture patients")
+    fixtures_commands = fixtures.add_subparsers(dest="fixtures_command", required=True)
+    load = fixtures_commands.add_parser("load", help="load every fixture patient into a FHIR server (transactions)")
+    load.add_argument("--fhir-server", required=True, help="FHIR R4 base URL, e.g. http://127.0.0.1:8090/fhir")
+    load.add_argument("--fixtures", default="fixtures/fhir/patients", help="folder of transaction bundles")
+    load.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each bundle")
+    load.set_defaults(handler=_fixtures_load)
+    sandbox = commands.add_parser(
+        "sandbox", help="a local FHIR server with the fixtures and the service, ready for the CDS Hooks sandbox"
+    )
+    sandbox.add_argument("--port", type=int, default=8000, help="port of the CDS service (default 8000)")
+    sandbox.add_argument("--fhir-port", type=int, default=8090, help="port of the local FHIR server (default 8090)")
+    sandbox.add_argument("--data", default="var/sandbox", help="folder for the FHIR database, feedback and logs")
+    sandbox.add_argument("--registry", default="config/clients.example.yaml", help="trusted-client registry")
+    sandbox.add_argument("--fixtures", default="fixtures/fhir/patients", help="folder of patient bundles")
+    sandbox.add_argument("--requests", default="fixtures/fhir/requests", help="folder of hook request fixtures")
+    sandbox.add_argument("--sandbox-url", default="https://sandbox.cds-hooks.org/", help="the sandbox to open")
+    sandbox.add_argument("--sandbox-app", help="serve this built sandbox (its app/ folder) on loopback instead")
+    sandbox.set_defaults(handler=_sandbox)
     knowledge = commands.add_parser("knowledge", help="inspect the clinical knowledge base")
     knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True)
     table = knowledge_commands.add_parser("table", help="print the decision table (setting x regimen)")

@@ -21,6 +21,7 @@ from cds_service import __version__
 from cds_service.api.body_limit import BodySizeLimit
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.feedback_models import FeedbackRequest
+from cds_service.api.knowledge_routes import router as knowledge_router
 from cds_service.api.logs import configure_logging
 from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(knowledge_router)
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,

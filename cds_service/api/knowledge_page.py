@@ -1,0 +1,143 @@
+"""HTML pages of the knowledge base: one per treatment setting, the full evidence behind a card.
+
+A card carries a handful of links; the whole decision-table slice for its setting (every regimen with its
+place, evidence, conditions and review section), every trial with its registry and publication links, and
+the dated later-evidence notes live here. The pages hold knowledge only, never patient data.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId, Trial
+from cds_service.sequencing.table import decision_table
+
+SETTINGS_PATH = "/knowledge/settings"
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:70rem;margin:1.5rem auto;
+padding:0 1rem;line-height:1.45;color:#1b1b1b}
+table{border-collapse:collapse;width:100%;margin:.75rem 0}th,td{border:1px solid #ccc;padding:.35rem .5rem;
+text-align:left;vertical-align:top}th{background:#f2f2f2}blockquote{border-left:4px solid #bbb;margin:.5rem 0;
+padding:.25rem .75rem;color:#333}.place-preferred{font-weight:600}small{color:#555}
+"""
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
+            *body,
+            "</body></html>",
+        ]
+    )
+
+
+def _link(url: str | None, label: str) -> str:
+    if not url:
+        return escape(label)
+    return f'<a href="{escape(url)}" rel="noopener noreferrer">{escape(label)}</a>'
+
+
+def _footer(knowledge: Knowledge) -> list[str]:
+    info = knowledge.info
+    return [
+        "<hr>",
+        f"<p><small>Knowledge: {escape(info.name)} v{escape(info.version)} ({info.date.isoformat()}). "
+        f"Source: {escape(info.review.label)}. Decision support from a 2021 review plus dated later evidence; "
+        "the clinician decides.</small></p>",
+    ]
+
+
+def settings_index_html(knowledge: Knowledge) -> str:
+    """The list of settings, each linking to its page."""
+    table = decision_table(knowledge)
+    items = [
+        f'<li><a href="{SETTINGS_PATH}/{escape(s["setting"])}">{escape(s["title"])}</a></li>' for s in table["settings"]
+    ]
+    body = [
+        f"<h1>{escape(knowledge.info.name)}: treatment settings</h1>",
+        "<p>Each page shows the review's recommendations for one setting, the trials behind them and the "
+        "later evidence.</p>",
+        "<ul>",
+        *items,
+        "</ul>",
+        *_footer(knowledge),
+    ]
+    return _page(f"{knowledge.info.name}: settings", body)
+
+
+def _trial_rows(trial_ids: list[str], trials: dict[str, Trial]) -> list[str]:
+    rows = [
+        "<table><thead><tr><th>Trial</th><th>Design</th><th>Registry</th><th>Publication</th>"
+        "<th>Key result</th><th>Review section</th></tr></thead><tbody>"
+    ]
+    for trial_id in trial_ids:
+        trial = trials[trial_id]
+        registry = _link(trial.registry_url, trial.nct) if trial.nct else "—"
+        where = f"doi {trial.doi}" if trial.doi else (f"PubMed {trial.pmid}" if trial.pmid else "")
+        publication = _link(trial.publication_url, where) if where else "—"
+        later = " <small>(after the review)</small>" if trial.after_review else ""
+        rows.append(
+            f'<tr id="trial-{escape(trial_id)}"><td><strong>{escape(trial_id)}</strong>{later}<br>'
+            f"<small>{escape(trial.title)}</small></td><td>{escape(trial.design or '—')}</td>"
+            f"<td>{registry}</td><td>{publication}</td><td>{escape(trial.key_result)}</td>"
+            f"<td>{escape(trial.review_section)}</td></tr>"
+        )
+    rows.append("</tbody></table>")
+    return rows
+
+
+def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_review_notes: bool = True) -> str:
+    """The page of one setting: decision-table rows, the trials behind them, and the later-evidence notes."""
+    table = decision_table(knowledge)
+    setting = next(s for s in table["settings"] if s["setting"] == setting_id.value)
+    options: list[dict[str, Any]] = setting["options"]
+    regimens = {row["regimen"] for row in options}
+    notes = [n for n in knowledge.evidence.post_review_notes if regimens & set(n.regimens)]
+    trial_ids = list(
+        dict.fromkeys([*(t for row in options for t in row["trials"]), *(t for n in notes for t in n.trials)])
+    )
+    body = [
+        f'<p><small><a href="{SETTINGS_PATH}">All settings</a></small></p>',
+        f"<h1>{escape(setting['title'])}</h1>",
+        f"<p>Second-line systemic therapy for advanced hepatocellular carcinoma: what the review recommends "
+        f"in this setting. Review section: {escape(setting['source']['section'])}.</p>",
+    ]
+    if setting["source"].get("quote"):
+        body.append(f"<blockquote>“{escape(setting['source']['quote'])}”</blockquote>")
+    body += [f"<blockquote>{escape(note)}</blockquote>" for note in setting["notes"]]
+    body += [
+        "<h2>Regimens</h2>",
+        "<table><thead><tr><th>Regimen</th><th>Place</th><th>Evidence</th><th>Trials</th><th>Why</th>"
+        "<th>Patient-specific conditions</th><th>Review section</th></tr></thead><tbody>",
+    ]
+    for row in options:
+        place = Place(row["place"])
+        trials = ", ".join(f'<a href="#trial-{escape(t)}">{escape(t)}</a>' for t in row["trials"]) or "—"
+        conditions = "".join(f"<li>{escape(c['description'])}</li>" for c in row["conditions"])
+        source = row["extrapolated_from"]
+        extrapolated = f" <small>(extrapolated from {escape(source)})</small>" if source else ""
+        body.append(
+            f'<tr id="regimen-{escape(row["regimen"])}"><td>{escape(row["label"])}</td>'
+            f'<td class="place-{place.value}">{escape(place.label)}{extrapolated}</td>'
+            f"<td>{escape(EvidenceLevel(row['evidence']).label)}</td><td>{trials}</td>"
+            f"<td>{escape(row['rationale'] or '')}</td><td><ul>{conditions}</ul></td>"
+            f"<td>{escape(row['source']['section'])}</td></tr>"
+        )
+    body.append("</tbody></table>")
+    if trial_ids:
+        body += ["<h2>Trials</h2>", *_trial_rows(trial_ids, knowledge.evidence.trials)]
+    body.append("<h2>Later evidence (after the 2021 review; not part of its recommendations)</h2>")
+    if not show_post_review_notes:
+        body.append("<p>Not shown: this service is configured to leave out evidence published after the review.</p>")
+    elif notes:
+        body += ["<ul>", *(f"<li><strong>{escape(n.date)}</strong>: {escape(n.text)}</li>" for n in notes), "</ul>"]
+    else:
+        body.append("<p>None recorded for the regimens of this setting.</p>")
+    body += _footer(knowledge)
+    return _page(f"{setting['title']}: {knowledge.info.name}", body)
