@@ -28,6 +28,7 @@ from cds_service.fixture_loader import LoadedBundle, fixture_files, load_bundle
 
 PUBLIC_SANDBOX = "https://sandbox.cds-hooks.org/"
 SANDBOX_HOOKS = ("order-select", "patient-view")
+SANDBOX_SCREENS = {"patient-view": "patient-view", "order-select": "rx-view", "order-sign": "rx-sign"}
 
 
 class SandboxError(Exception):
@@ -137,7 +138,13 @@ def cds_service(options: ServiceOptions, log_path: Path) -> Iterator[str]:
 def sandbox_url(sandbox: str, *, fhir_base: str, patient_id: str, discovery_url: str, hook: str) -> str:
     """The sandbox page for one patient and hook (its documented query parameters)."""
     query = urlencode(
-        {"fhirServiceUrl": fhir_base, "patientId": patient_id, "serviceDiscoveryURL": discovery_url, "hook": hook}
+        {
+            "fhirServiceUrl": fhir_base,
+            "patientId": patient_id,
+            "serviceDiscoveryURL": discovery_url,
+            "hook": hook,
+            "screen": SANDBOX_SCREENS[hook],
+        }
     )
     return f"{sandbox.rstrip('/')}/?{query}"
 
