@@ -167,12 +167,22 @@ class EvidenceCatalog(_Strict):
     post_review_notes: tuple[PostReviewNote, ...]
 
 
+class OrderCoding(_Strict):
+    """The RxNorm concept a suggested draft order is coded with: its term type said honestly, and its source."""
+
+    code: str = Field(pattern=r"^\d+$")
+    display: str
+    term_type: Literal["IN", "SCD", "SCDG"]  # ingredient, clinical drug, dose-form group
+    source: str
+
+
 class Agent(_Strict):
     drug_class: str
     names: tuple[str, ...] = Field(min_length=1)
     brands: tuple[str, ...] = ()
     rxnorm: tuple[str, ...] = ()
     rxnorm_ingredient: str | None = None
+    order_coding: OrderCoding | None = None
     immunotherapy: bool = False
     also_contains: tuple[str, ...] = ()
 
@@ -188,6 +198,8 @@ class Terminology(_Strict):
         for agent_id, agent in {**self.agents, **self.other_agents}.items():
             if agent.rxnorm_ingredient and agent.rxnorm_ingredient not in agent.rxnorm:
                 raise ValueError(f"{agent_id}: rxnorm_ingredient must also be listed in rxnorm")
+            if agent.order_coding and agent.order_coding.code not in agent.rxnorm:
+                raise ValueError(f"{agent_id}: order_coding code must also be listed in rxnorm")
             for code in agent.rxnorm:
                 if code in seen:
                     raise ValueError(f"RxNorm code {code} listed for both {seen[code]} and {agent_id}")
