@@ -11,6 +11,7 @@ sandbox calls its remote defaults), and each test asserts that no other non-loop
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -24,7 +25,8 @@ from playwright.sync_api import Browser, Page, Playwright, Request, Route, expec
 from cds_service.sandbox import LocalSandbox, free_port, local_sandbox, sandbox_url
 from tests.conftest import PATIENTS, ROOT
 
-SANDBOX_APP = ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app"
+# A built sandbox: SANDBOX_APP_DIR, or where CI lays it out beside the checkout.
+SANDBOX_APP = Path(os.environ.get("SANDBOX_APP_DIR") or ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app")
 CHROMIUM = "/usr/bin/chromium"
 REGISTRY = ROOT / "config" / "clients.example.yaml"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -43,7 +45,7 @@ ORDER_SELECT_PATH = "/cds-services/hcc-second-line-order-select"
 
 pytestmark = pytest.mark.skipif(
     not SANDBOX_APP.is_dir(),
-    reason="the built CDS Hooks sandbox is not beside this checkout (../shared/data/cds-hooks-sandbox/app)",
+    reason=f"no built CDS Hooks sandbox at {SANDBOX_APP} (a clone without ../shared; set SANDBOX_APP_DIR)",
 )
 
 
