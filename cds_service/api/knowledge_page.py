@@ -10,10 +10,11 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from cds_service.cards.links import KNOWLEDGE_SETTINGS_PATH, RECRUITING_HCC_TRIALS_URL
 from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId, Trial
 from cds_service.sequencing.table import decision_table
 
-SETTINGS_PATH = "/knowledge/settings"
+SETTINGS_PATH = KNOWLEDGE_SETTINGS_PATH
 
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:70rem;margin:1.5rem auto;
@@ -132,6 +133,10 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_revie
     body.append("</tbody></table>")
     if trial_ids:
         body += ["<h2>Trials</h2>", *_trial_rows(trial_ids, knowledge.evidence.trials)]
+    body.append(
+        f"<p>Trial enrollment is always an option: {_link(RECRUITING_HCC_TRIALS_URL, 'recruiting HCC trials')} "
+        "on ClinicalTrials.gov.</p>"
+    )
     body.append("<h2>Later evidence (after the 2021 review; not part of its recommendations)</h2>")
     if not show_post_review_notes:
         body.append("<p>Not shown: this service is configured to leave out evidence published after the review.</p>")

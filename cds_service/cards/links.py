@@ -1,0 +1,46 @@
+"""A card's links: a few that matter now, and one to the page with all the evidence.
+
+Order-select, order-sign and patient-view cards carry at most ``MAX_CARD_LINKS`` links: one per trial behind
+the selected and the preferred regimens (its ClinicalTrials.gov record, else its publication), then one to
+the knowledge page of the recommendation's setting, which lists every regimen, every trial with both
+links, and the later evidence. ``source.url`` points at that page too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cds_service.cards.models import Link, Source
+from cds_service.sequencing.knowledge import Knowledge
+
+MAX_CARD_LINKS = 5
+RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"
+KNOWLEDGE_SETTINGS_PATH = "/knowledge/settings"
+
+
+def knowledge_page_url(public_base_url: str, setting: str | None) -> str:
+    """The service's page for a setting (the list of settings when the setting is unknown)."""
+    base = public_base_url.rstrip("/") + KNOWLEDGE_SETTINGS_PATH
+    return f"{base}/{setting}" if setting else base
+
+
+def evidence_source(knowledge: Knowledge, page_url: str) -> Source:
+    info = knowledge.info
+    return Source(label=f"{info.review.label}; knowledge v{info.version}", url=page_url)
+
+
+def card_links(trial_ids: Iterable[str], knowledge: Knowledge, page_url: str) -> list[Link]:
+    """One link per trial (first ones first) and the evidence page last, at most ``MAX_CARD_LINKS`` in all."""
+    links: list[Link] = []
+    for trial_id in dict.fromkeys(trial_ids):
+        if len(links) == MAX_CARD_LINKS - 1:
+            break
+        trial = knowledge.evidence.trials[trial_id]
+        if trial.registry_url:
+            label = f"{trial_id} ({trial.nct}, ClinicalTrials.gov)"
+            links.append(Link(label=label, url=trial.registry_url, type="absolute"))
+        elif trial.publication_url:
+            where = f"doi {trial.doi}" if trial.doi else f"PubMed {trial.pmid}"
+            links.append(Link(label=f"{trial_id} ({where})", url=trial.publication_url, type="absolute"))
+    links.append(Link(label="All options and trials for this setting", url=page_url, type="absolute"))
+    return links
