@@ -72,6 +72,7 @@ def fhir_server(folder: Path, port: int) -> Iterator[str]:
     executable = shutil.which("sekmet", path=str(Path(sys.executable).parent)) or shutil.which("sekmet")
     if executable is None:
         raise SandboxError("sekmet-fhir is not installed: pip install -e '.[sandbox]'")
+    folder = folder.resolve()  # the server runs in this folder: relative paths would resolve twice
     folder.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{port}/fhir"
     (folder / "settings.yaml").write_text(
