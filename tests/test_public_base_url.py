@@ -52,8 +52,8 @@ def test_production_still_requires_an_https_public_base_url() -> None:
 def test_serve_port_becomes_the_public_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
     started: dict[str, Any] = {}
     monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
-    monkeypatch.delenv("CDS_HOST", raising=False)
-    monkeypatch.delenv("CDS_PORT", raising=False)
+    monkeypatch.setenv("CDS_HOST", "127.0.0.1")  # recorded, so what `serve` writes is undone after the test
+    monkeypatch.setenv("CDS_PORT", "8000")
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.update(kwargs))
     get_settings.cache_clear()
     try:
@@ -63,6 +63,21 @@ def test_serve_port_becomes_the_public_base_url(monkeypatch: pytest.MonkeyPatch)
         get_settings.cache_clear()
     assert started["port"] == 9000
     assert started["host"] == "127.0.0.1"
+
+
+def test_serve_host_and_port_both_follow_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: dict[str, Any] = {}
+    monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
+    monkeypatch.setenv("CDS_HOST", "127.0.0.1")
+    monkeypatch.setenv("CDS_PORT", "8000")
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.update(kwargs))
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["serve", "--host", "localhost", "--port", "9001"]) == 0
+        assert get_settings().public_base_url == "http://localhost:9001"
+    finally:
+        get_settings.cache_clear()
+    assert (started["host"], started["port"]) == ("localhost", 9001)
 
 
 def _registry(tmp_path: Path) -> Path:
