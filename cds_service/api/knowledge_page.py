@@ -112,22 +112,31 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_revie
     if setting["source"].get("quote"):
         body.append(f"<blockquote>“{escape(setting['source']['quote'])}”</blockquote>")
     body += [f"<blockquote>{escape(note)}</blockquote>" for note in setting["notes"]]
+    global_rules = {rule.value for rule in knowledge.global_rules}
+    everywhere = [c["description"] for c in (options[0]["conditions"] if options else []) if c["rule"] in global_rules]
     body += [
         "<h2>Regimens</h2>",
+        *(
+            ["<p>For every regimen:</p><ul>", *(f"<li>{escape(text)}</li>" for text in everywhere), "</ul>"]
+            if everywhere
+            else []
+        ),
         "<table><thead><tr><th>Regimen</th><th>Place</th><th>Evidence</th><th>Trials</th><th>Why</th>"
         "<th>Patient-specific conditions</th><th>Review section</th></tr></thead><tbody>",
     ]
     for row in options:
         place = Place(row["place"])
         trials = ", ".join(f'<a href="#trial-{escape(t)}">{escape(t)}</a>' for t in row["trials"]) or "—"
-        conditions = "".join(f"<li>{escape(c['description'])}</li>" for c in row["conditions"])
+        own = [c for c in row["conditions"] if c["rule"] not in global_rules]
+        items = "".join(f"<li>{escape(c['description'])}</li>" for c in own)
+        conditions = f"<ul>{items}</ul>" if items else "—"
         source = row["extrapolated_from"]
         extrapolated = f" <small>(extrapolated from {escape(source)})</small>" if source else ""
         body.append(
             f'<tr id="regimen-{escape(row["regimen"])}"><td>{escape(row["label"])}</td>'
             f'<td class="place-{place.value}">{escape(place.label)}{extrapolated}</td>'
             f"<td>{escape(EvidenceLevel(row['evidence']).label)}</td><td>{trials}</td>"
-            f"<td>{escape(row['rationale'] or '')}</td><td><ul>{conditions}</ul></td>"
+            f"<td>{escape(row['rationale'] or '')}</td><td>{conditions}</td>"
             f"<td>{escape(row['source']['section'])}</td></tr>"
         )
     body.append("</tbody></table>")
