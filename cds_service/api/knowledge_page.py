@@ -48,7 +48,7 @@ def _footer(knowledge: Knowledge) -> list[str]:
     info = knowledge.info
     return [
         "<hr>",
-        f"<p><small>Knowledge: {escape(info.name)} v{escape(info.version)} ({info.date.isoformat()}). "
+        f"<p><small>Knowledge: {escape(info.name)} v{escape(knowledge.version)} ({info.date.isoformat()}). "
         f"Source: {escape(info.review.label)}. Decision support from a 2021 review plus dated later evidence; "
         "the clinician decides.</small></p>",
     ]
@@ -93,15 +93,14 @@ def _trial_rows(trial_ids: list[str], trials: dict[str, Trial]) -> list[str]:
     return rows
 
 
-def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_review_notes: bool = True) -> str:
+def setting_html(knowledge: Knowledge, setting_id: SettingId) -> str:
     """The page of one setting: decision-table rows, the trials behind them, and the later-evidence notes."""
     table = decision_table(knowledge)
     setting = next(s for s in table["settings"] if s["setting"] == setting_id.value)
     options: list[dict[str, Any]] = setting["options"]
-    regimens = {row["regimen"] for row in options}
-    notes = [n for n in knowledge.evidence.post_review_notes if regimens & set(n.regimens)]
+    notes: list[dict[str, Any]] = setting["later_evidence"]
     trial_ids = list(
-        dict.fromkeys([*(t for row in options for t in row["trials"]), *(t for n in notes for t in n.trials)])
+        dict.fromkeys([*(t for row in options for t in row["trials"]), *(t for n in notes for t in n["trials"])])
     )
     body = [
         f'<p><small><a href="{SETTINGS_PATH}">All settings</a></small></p>',
@@ -112,31 +111,30 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_revie
     if setting["source"].get("quote"):
         body.append(f"<blockquote>“{escape(setting['source']['quote'])}”</blockquote>")
     body += [f"<blockquote>{escape(note)}</blockquote>" for note in setting["notes"]]
-    global_rules = {rule.value for rule in knowledge.global_rules}
-    everywhere = [c["description"] for c in (options[0]["conditions"] if options else []) if c["rule"] in global_rules]
+    gates = knowledge.gates
+    everywhere = [g for g, gate in gates.items() if gate.scope == "all"]
     body += [
         "<h2>Regimens</h2>",
-        *(
-            ["<p>For every regimen:</p><ul>", *(f"<li>{escape(text)}</li>" for text in everywhere), "</ul>"]
-            if everywhere
-            else []
-        ),
+        "<p>Safety gates and patient-specific rules for every regimen: "
+        + "; ".join(escape(gates[g].title) for g in everywhere)
+        + ".</p>",
         "<table><thead><tr><th>Regimen</th><th>Place</th><th>Evidence</th><th>Trials</th><th>Why</th>"
-        "<th>Patient-specific conditions</th><th>Review section</th></tr></thead><tbody>",
+        "<th>Further rules that can move it down</th><th>Review section</th></tr></thead><tbody>",
     ]
     for row in options:
         place = Place(row["place"])
         trials = ", ".join(f'<a href="#trial-{escape(t)}">{escape(t)}</a>' for t in row["trials"]) or "—"
-        own = [c for c in row["conditions"] if c["rule"] not in global_rules]
-        items = "".join(f"<li>{escape(c['description'])}</li>" for c in own)
-        conditions = f"<ul>{items}</ul>" if items else "—"
+        own = [g for g in row["gates"] if g not in everywhere]
+        items = "".join(f"<li>{escape(gates[g].title)}: {escape(gates[g].message)}</li>" for g in own)
+        rules = f"<ul>{items}</ul>" if items else "—"
         source = row["extrapolated_from"]
         extrapolated = f" <small>(extrapolated from {escape(source)})</small>" if source else ""
+        later = " <small>(later evidence, not the review)</small>" if row["after_review"] else ""
         body.append(
             f'<tr id="regimen-{escape(row["regimen"])}"><td>{escape(row["label"])}</td>'
-            f'<td class="place-{place.value}">{escape(place.label)}{extrapolated}</td>'
+            f'<td class="place-{place.value}">{escape(place.label)}{extrapolated}{later}</td>'
             f"<td>{escape(EvidenceLevel(row['evidence']).label)}</td><td>{trials}</td>"
-            f"<td>{escape(row['rationale'] or '')}</td><td>{conditions}</td>"
+            f"<td>{escape(row['rationale'] or '')}</td><td>{rules}</td>"
             f"<td>{escape(row['source']['section'])}</td></tr>"
         )
     body.append("</tbody></table>")
@@ -147,11 +145,13 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId, *, show_post_revie
         "on ClinicalTrials.gov.</p>"
     )
     body.append("<h2>Later evidence (after the 2021 review; not part of its recommendations)</h2>")
-    if not show_post_review_notes:
-        body.append("<p>Not shown: this service is configured to leave out evidence published after the review.</p>")
-    elif notes:
-        body += ["<ul>", *(f"<li><strong>{escape(n.date)}</strong>: {escape(n.text)}</li>" for n in notes), "</ul>"]
+    if notes:
+        body += [
+            "<ul>",
+            *(f"<li><strong>{escape(n['when'])}</strong>: {escape(n['text'])}</li>" for n in notes),
+            "</ul>",
+        ]
     else:
-        body.append("<p>None recorded for the regimens of this setting.</p>")
+        body.append("<p>None recorded for this setting.</p>")
     body += _footer(knowledge)
     return _page(f"{setting['title']}: {knowledge.info.name}", body)

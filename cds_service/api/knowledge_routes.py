@@ -37,5 +37,4 @@ async def knowledge_setting(setting: str, state: State) -> HTMLResponse:
     except ValueError as exc:
         known = ", ".join(s.value for s in SettingId)
         raise UnknownService(f"No treatment setting {setting!r}; known: {known}") from exc
-    page = setting_html(state.knowledge, setting_id, show_post_review_notes=state.settings.show_post_review_notes)
-    return HTMLResponse(page, headers=_HEADERS)
+    return HTMLResponse(setting_html(state.knowledge, setting_id), headers=_HEADERS)

@@ -35,15 +35,7 @@ def test_after_sorafenib_page_has_every_row_trial_link_and_later_note(client: Te
     assert '<a href="https://doi.org/10.1056/NEJMoa1717002"' in page
     assert 'id="trial-REACH-2"' in page
     assert "Later evidence (after the 2021 review; not part of its recommendations)" in page
-    assert escape("KEYNOTE-394 (J Clin Oncol 2023) was positive for pembrolizumab after sorafenib") in page
-
-
-def test_later_notes_are_left_out_when_the_service_hides_them(tmp_path: Path) -> None:
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.sqlite3'}", show_post_review_notes=False)
-    with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
-        page = client.get("/knowledge/settings/after_sorafenib").text
-    assert "KEYNOTE-394 (J Clin Oncol 2023)" not in page
-    assert "configured to leave out evidence published after the review" in page
+    assert "<strong>J Clin Oncol 2023</strong>: KEYNOTE-394 was positive for pembrolizumab after sorafenib" in page
 
 
 @pytest.mark.parametrize("setting", [s.value for s in SettingId])
