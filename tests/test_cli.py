@@ -18,7 +18,7 @@ def test_demo_prints_the_sorafenib_patient_card_with_both_trials(capsys: pytest.
     assert "[INFO] HCC after sorafenib: cabozantinib or regorafenib preferred" in section
     assert "https://clinicaltrials.gov/study/NCT01908426" in section
     assert "https://clinicaltrials.gov/study/NCT01774344" in section
-    assert "https://doi.org/10.1056/NEJMoa1717002" in section
+    assert "http://127.0.0.1:8000/knowledge/settings/after_sorafenib" in section
     assert out.count("=== ") == len(list(REQUESTS.glob("*.json")))
     assert "HTTP 500" not in out
 

@@ -7,13 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
+from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.options import OptionAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
 CardKind = Literal["recommendation", "does-not-fit", "data-needed"]
 CARD_NAMESPACE = uuid.UUID("6f1c1f55-33a4-4b8e-9a51-2d0f3c8e7a10")
-RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,7 @@ class CardContext:
     patient_id: str
     hook_instance: str
     override_reason_system: str
+    public_base_url: str  # where the service's knowledge pages are (CDS_PUBLIC_BASE_URL)
 
 
 def card_uuid(hook_instance: str, *parts: str) -> str:
@@ -53,8 +56,22 @@ def summary_line(essential: str, *optional: str) -> str:
     return fit_summary(line)
 
 
-def card_source(knowledge: Knowledge) -> Source:
-    return Source(label=f"{knowledge.info.review.label}; knowledge v{knowledge.version}")
+def card_source(knowledge: Knowledge, evidence_page: str) -> Source:
+    """The review and knowledge version, with ``url`` at the service's evidence page for the setting."""
+    return Source(label=f"{knowledge.info.review.label}; knowledge v{knowledge.version}", url=evidence_page)
+
+
+def evidence_page(rec: Recommendation, ctx: CardContext) -> str:
+    """The knowledge page of the recommendation's setting (every regimen, every trial, the later evidence)."""
+    return knowledge_page_url(ctx.public_base_url, rec.setting.value if rec.setting else None)
+
+
+def card_links(rec: Recommendation, ctx: CardContext, regimens: Iterable[OptionAssessment]) -> list[Link]:
+    """The trials behind the selected regimen(s) and ``regimens``, then the evidence page: at most five links."""
+    by_id = {o.regimen_id: o for o in rec.options}
+    selected = [by_id[s.regimen_id] for s in rec.selected if s.regimen_id in by_id]
+    trials = [t for option in (*selected, *regimens) for t in option.trials]
+    return capped_links(trials, ctx.knowledge, evidence_page(rec, ctx))
 
 
 def closing_line(knowledge: Knowledge) -> str:
@@ -63,24 +80,6 @@ def closing_line(knowledge: Knowledge) -> str:
         f"_Decision support from a {knowledge.info.review.published} review plus dated later evidence "
         f"(knowledge v{knowledge.version}); the treating clinician decides._"
     )
-
-
-def trial_links(trial_ids: Iterable[str], knowledge: Knowledge) -> list[Link]:
-    """Registry record and publication of each trial, then the recruiting HCC trials search."""
-    links: list[Link] = []
-    for trial_id in dict.fromkeys(trial_ids):
-        trial = knowledge.evidence.trials[trial_id]
-        if trial.registry_url:
-            links.append(
-                Link(label=f"{trial_id}: {trial.nct} (ClinicalTrials.gov)", url=trial.registry_url, type="absolute")
-            )
-        if trial.publication_url:
-            where = f"doi {trial.doi}" if trial.doi else f"PubMed {trial.pmid}"
-            links.append(Link(label=f"{trial_id}: publication ({where})", url=trial.publication_url, type="absolute"))
-    links.append(
-        Link(label="Recruiting HCC trials (ClinicalTrials.gov)", url=RECRUITING_HCC_TRIALS_URL, type="absolute")
-    )
-    return links
 
 
 def names_text(names: list[str]) -> str:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from cds_service.cards.common import CardContext, Hook, card_source, card_uuid, closing_line, summary_line
+from cds_service.cards.common import (
+    CardContext,
+    Hook,
+    card_source,
+    card_uuid,
+    closing_line,
+    evidence_page,
+    summary_line,
+)
 from cds_service.cards.drafts import LAB_ORDERS, lab_service_request
 from cds_service.cards.issued import IssuedCard
 from cds_service.cards.models import Action, Card, Suggestion
@@ -43,7 +51,7 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
         summary=summary,
         detail="\n".join(detail),
         indicator="info",
-        source=card_source(ctx.knowledge),
+        source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="any" if len(suggestions) > 1 else ("at-most-one" if suggestions else None),
     )

@@ -7,12 +7,21 @@ caution, anything in Child-Pugh C).
 
 from __future__ import annotations
 
-from cds_service.cards.common import CardContext, Hook, card_source, card_uuid, closing_line, summary_line, trial_links
-from cds_service.cards.drafts import medication_request
+from cds_service.cards.common import (
+    CardContext,
+    Hook,
+    card_links,
+    card_source,
+    card_uuid,
+    closing_line,
+    evidence_page,
+    summary_line,
+)
 from cds_service.cards.issued import IssuedCard
-from cds_service.cards.models import Action, Card, Suggestion
+from cds_service.cards.models import Card, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
 from cds_service.cards.recommendation import preferred_names
+from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.knowledge import Place, Severity
@@ -31,22 +40,17 @@ def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list
 
 def _replacement(
     selected: SelectedAssessment, option: OptionAssessment, ctx: CardContext, recommended: bool
-) -> Suggestion:
-    regimen = ctx.knowledge.regimens[option.regimen_id]
-    actions = [
-        Action(type="delete", description=f"Remove the draft order {reference}", resourceId=reference)
-        for reference in selected.order_references
-    ]
-    actions += [
-        Action(type="create", description=f"Draft an order for {agent}", resource=medication_request(agent, ctx))
-        for agent in regimen.agents
-    ]
-    return Suggestion(
+) -> tuple[Suggestion, tuple[str, ...]]:
+    """The suggestion, and the agents of it that must be placed by hand (no known code)."""
+    agents = ctx.knowledge.regimens[option.regimen_id].agents
+    replacement = replacement_actions(selected.order_references, agents, ctx)
+    suggestion = Suggestion(
         label=f"Replace with {option.label.lower()} ({option.place.label})",
         uuid=card_uuid(ctx.hook_instance, "does-not-fit", *selected.order_references, option.regimen_id),
         isRecommended=True if recommended else None,
-        actions=actions,
+        actions=replacement.actions,
     )
+    return suggestion, replacement.by_hand
 
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
@@ -87,9 +91,11 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     first = max(misfits, key=lambda s: s.indicator.rank)
     offered = alternatives(rec, misfits)
     clean = [o for o in offered if all(f.severity is Severity.INFO for f in o.findings)]
-    suggestions = [
+    replacements = [
         _replacement(first, option, ctx, recommended=len(offered) == 1 and option in clean) for option in offered
     ]
+    suggestions = [suggestion for suggestion, _ in replacements]
+    by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
         detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {selected.place.label}.")
@@ -102,17 +108,21 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         ]
     elif any(not f.offer for s in misfits for f in s.findings):
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
-    detail += ["", "See the recommendation card for every option and the evidence.", "", closing_line(ctx.knowledge)]
+    note = by_hand_note(by_hand)
+    if note:
+        detail += ["", note]
+    detail += ["", "Every option and the evidence: the recommendation card and the last link.", ""]
+    detail.append(closing_line(ctx.knowledge))
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "does-not-fit"),
         summary=does_not_fit_summary(first, rec),
         detail="\n".join(detail),
         indicator=first.indicator.value,
-        source=card_source(ctx.knowledge),
+        source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,
         overrideReasons=override_reason_codings(ctx.override_reason_system),
-        links=trial_links([t for o in offered for t in o.trials], ctx.knowledge),
+        links=card_links(rec, ctx, offered),
     )
     meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, offered, strict=True)}
     return IssuedCard(card, "does-not-fit", meanings)

@@ -6,6 +6,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards.common import CardContext
+from cds_service.sequencing.knowledge import Knowledge
 
 LOINC = "http://loinc.org"
 LAB_ORDERS: dict[str, tuple[str, str, str]] = {
@@ -16,21 +17,34 @@ LAB_ORDERS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def medication_request(agent: str, ctx: CardContext) -> dict[str, object]:
-    """A draft order for one agent, coded with its RxNorm ingredient where the knowledge has one."""
-    spec = ctx.knowledge.terminology.agents[agent]
-    concept: dict[str, object] = {"text": agent}
+def medication_concept(agent: str, knowledge: Knowledge) -> dict[str, object]:
+    """What a suggested order names: the agent's order code (a clinical drug or dose-form group, its display
+    saying which), else its RxNorm ingredient, else text only (then the card says to place it by hand)."""
+    spec = knowledge.terminology.agents[agent]
+    system = knowledge.terminology.rxnorm_system
+    if spec.order_coding is not None:
+        coding = spec.order_coding
+        return {"text": coding.display, "coding": [{"system": system, "code": coding.code, "display": coding.display}]}
     if spec.rxnorm_ingredient:
-        concept["coding"] = [
-            {"system": ctx.knowledge.terminology.rxnorm_system, "code": spec.rxnorm_ingredient, "display": agent}
-        ]
+        return {"text": agent, "coding": [{"system": system, "code": spec.rxnorm_ingredient, "display": agent}]}
+    return {"text": agent}
+
+
+def is_coded(agent: str, knowledge: Knowledge) -> bool:
+    spec = knowledge.terminology.agents[agent]
+    return spec.order_coding is not None or spec.rxnorm_ingredient is not None
+
+
+def medication_request(agent: str, ctx: CardContext, *, draft_id: str | None = None) -> dict[str, object]:
+    """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action)."""
     resource = MedicationRequest.model_validate(
         {
             "resourceType": "MedicationRequest",
+            **({"id": draft_id} if draft_id else {}),
             "status": "draft",
             "intent": "order",
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
-            "medicationCodeableConcept": concept,
+            "medicationCodeableConcept": medication_concept(agent, ctx.knowledge),
         }
     )
     return resource.model_dump(mode="json", exclude_none=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cds_service.cards.models import Link, Source
+from cds_service.cards.models import Link
 from cds_service.sequencing.knowledge import Knowledge
 
 MAX_CARD_LINKS = 5
@@ -24,12 +24,7 @@ def knowledge_page_url(public_base_url: str, setting: str | None) -> str:
     return f"{base}/{setting}" if setting else base
 
 
-def evidence_source(knowledge: Knowledge, page_url: str) -> Source:
-    info = knowledge.info
-    return Source(label=f"{info.review.label}; knowledge v{info.version}", url=page_url)
-
-
-def card_links(trial_ids: Iterable[str], knowledge: Knowledge, page_url: str) -> list[Link]:
+def capped_links(trial_ids: Iterable[str], knowledge: Knowledge, page_url: str) -> list[Link]:
     """One link per trial (first ones first) and the evidence page last, at most ``MAX_CARD_LINKS`` in all."""
     links: list[Link] = []
     for trial_id in dict.fromkeys(trial_ids):

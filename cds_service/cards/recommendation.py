@@ -7,18 +7,19 @@ from collections.abc import Iterable
 from cds_service.cards.common import (
     CardContext,
     Hook,
+    card_links,
     card_source,
     card_uuid,
     closing_line,
+    evidence_page,
     names_text,
     summary_line,
-    trial_links,
 )
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard
 from cds_service.cards.models import Card
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.knowledge import Knowledge, Place
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 
@@ -43,6 +44,12 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
             place += " (extrapolated)"
         rows.append(f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |")
     return rows
+
+
+def linked_regimens(rec: Recommendation) -> list[OptionAssessment]:
+    """Whose trials the card links: the preferred regimens, or the options when none is preferred."""
+    drugs = [o for o in rec.options if o.regimen_id != "clinical_trial"]
+    return [o for o in drugs if o.place is Place.PREFERRED] or [o for o in drugs if o.place is Place.OPTION]
 
 
 def preferred_names(rec: Recommendation) -> str:
@@ -98,7 +105,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         summary=recommendation_summary(rec),
         detail="\n".join(detail),
         indicator="info",
-        source=card_source(knowledge),
-        links=trial_links(rec.trials_cited, knowledge),
+        source=card_source(knowledge, evidence_page(rec, ctx)),
+        links=card_links(rec, ctx, linked_regimens(rec)),
     )
     return IssuedCard(card, "recommendation", {})

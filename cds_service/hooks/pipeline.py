@@ -54,6 +54,7 @@ class HookPipeline:
         self.knowledge = knowledge
         self.mapper = PatientMapper(knowledge, parse_cache_size=settings.parse_cache_size)
         self.override_reason_system = override_reason_system(settings.public_base_url)
+        self.public_base_url = settings.public_base_url
         self.fetcher = fetcher
         self.clock = clock
 
@@ -107,7 +108,9 @@ class HookPipeline:
             other_draft_orders=drafts.others if drafts else (),
             today=self.clock(),
         )
-        card_context = CardContext(self.knowledge, context.patientId, request.hookInstance, self.override_reason_system)
+        card_context = CardContext(
+            self.knowledge, context.patientId, request.hookInstance, self.override_reason_system, self.public_base_url
+        )
         issued = build_cards(recommendation, card_context, hook=service.hook)
         outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(issued)}"
         return HookOutcome(

@@ -55,9 +55,8 @@ def test_happy_path_names_cabozantinib_and_regorafenib_with_trial_links(client: 
     assert "preferred" in summary
     urls = {link["url"] for link in cards[0]["links"]}
     assert "https://clinicaltrials.gov/study/NCT01908426" in urls  # CELESTIAL registry
-    assert "https://doi.org/10.1056/NEJMoa1717002" in urls  # CELESTIAL publication
     assert "https://clinicaltrials.gov/study/NCT01774344" in urls  # RESORCE registry
-    assert "https://doi.org/10.1016/S0140-6736(16)32453-9" in urls  # RESORCE publication
+    assert "http://127.0.0.1:8000/knowledge/settings/after_sorafenib" in urls  # publications and the rest there
 
 
 def test_patient_without_hcc_gets_empty_cards(client: TestClient) -> None:

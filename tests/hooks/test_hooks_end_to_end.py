@@ -25,10 +25,14 @@ def call(client: TestClient, name: str, mutate: Any = None) -> list[dict[str, An
     return cards
 
 
-def created_agents(card: dict[str, Any]) -> list[list[str]]:
-    """Per suggestion, the agent names of the MedicationRequests it creates."""
+def suggested_agents(card: dict[str, Any]) -> list[list[str]]:
+    """Per suggestion, in action order, the agents of the MedicationRequests it places (update or create)."""
     return [
-        [a["resource"]["medicationCodeableConcept"]["text"] for a in s["actions"] if a["type"] == "create"]
+        [
+            a["resource"]["medicationCodeableConcept"]["text"].split()[0].lower()
+            for a in s["actions"]
+            if a["type"] in ("update", "create")
+        ]
         for s in card.get("suggestions", [])
     ]
 
@@ -54,7 +58,7 @@ CASES = [
         "14-",
         ["info", "warning"],
         "with no prior systemic therapy: atezolizumab + bevacizumab preferred",
-        [["atezolizumab", "bevacizumab"]],
+        [["bevacizumab", "atezolizumab"]],  # the coded agent first: it replaces the draft
     ),
     ("15-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
     ("18-", ["info", "critical"], "Child-Pugh C (no trial in the review enrolled it); HCC after sorafenib", []),
@@ -74,7 +78,9 @@ def test_order_select_branch(
     if suggested is None:
         assert not warnings
     else:
-        assert created_agents(warnings[0]) == suggested
+        assert suggested_agents(warnings[0]) == suggested
+        for suggestion in warnings[0]["suggestions"]:
+            assert suggestion["actions"][0]["type"] == "update"  # the first action places the drug
 
 
 def test_every_card_conforms_to_cds_hooks(client: TestClient) -> None:
@@ -112,8 +118,11 @@ def test_warning_replaces_the_selected_draft_and_offers_coded_override_reasons(c
     assert "ramucirumab" in warning["summary"].lower()
     assert "AFP 35 ng/mL" in warning["summary"]
     for suggestion in warning["suggestions"]:
-        deletes = [a["resourceId"] for a in suggestion["actions"] if a["type"] == "delete"]
-        assert deletes == ["MedicationRequest/draft-ramu"]
+        [update] = suggestion["actions"]  # one-agent alternative: the draft is changed in place
+        assert update["type"] == "update"
+        assert update["resourceId"] == "MedicationRequest/draft-ramu"
+        assert update["resource"]["id"] == "draft-ramu"
+        assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] in ("1363271", "1312402")
     codes = {r["code"] for r in warning["overrideReasons"]}
     assert codes == {
         "patient-preference",
@@ -133,8 +142,11 @@ def test_single_alternative_is_the_recommended_suggestion(client: TestClient) ->
 def test_combination_selected_replaces_both_drafts(client: TestClient) -> None:
     warning = call(client, "13-")[1]
     assert "nivolumab + ipilimumab" in warning["summary"].lower()
-    deletes = sorted(a["resourceId"] for a in warning["suggestions"][0]["actions"] if a["type"] == "delete")
-    assert deletes == ["MedicationRequest/draft-ipi", "MedicationRequest/draft-nivo"]
+    first, *rest = warning["suggestions"][0]["actions"]
+    assert first["type"] == "update"
+    assert first["resource"]["medicationCodeableConcept"]["coding"][0]["code"] == "1363271"  # cabozantinib Pill
+    deletes = [a["resourceId"] for a in rest if a["type"] == "delete"]
+    assert sorted([first["resourceId"], *deletes]) == ["MedicationRequest/draft-ipi", "MedicationRequest/draft-nivo"]
 
 
 def test_data_needed_card_orders_afp(client: TestClient) -> None:
@@ -159,13 +171,21 @@ def test_recommendation_card_lists_the_facts_used_with_dates_and_sources(client:
     assert "v2026." in detail
 
 
-def test_links_cover_every_cited_trial(client: TestClient, knowledge: Any) -> None:
-    card = call(client, "06-")[0]
-    urls = {link["url"] for link in card["links"]}
+def test_cards_link_a_few_trials_and_the_page_that_covers_every_cited_trial(client: TestClient, knowledge: Any) -> None:
+    cards = call(client, "06-")
+    page_url = "http://127.0.0.1:8000/knowledge/settings/after_atezolizumab_bevacizumab"
+    for card in cards:
+        assert len(card["links"]) <= 5
+        assert card["links"][-1]["url"] == page_url
+        assert card["source"]["url"] == page_url
+    urls = {link["url"] for link in cards[0]["links"]}
+    assert "https://clinicaltrials.gov/study/NCT01908426" in urls  # CELESTIAL, behind preferred cabozantinib
+    after_sorafenib = {link["url"] for link in call(client, "09-")[1]["links"]}
+    assert "https://clinicaltrials.gov/study/NCT02435433" in after_sorafenib  # REACH-2, behind selected ramucirumab
+    page = client.get("/knowledge/settings/after_atezolizumab_bevacizumab").text
     for trial_id, trial in knowledge.evidence.trials.items():
-        if trial_id in card["detail"] and trial.nct:
-            assert trial.registry_url in urls, trial_id
-    assert any("clinicaltrials.gov/search" in u for u in urls)
+        if trial_id in cards[0]["detail"] and trial.nct:
+            assert trial.registry_url in page, trial_id
 
 
 def test_extrapolation_is_stated_after_lenvatinib(client: TestClient) -> None:
