@@ -27,17 +27,28 @@ def settings_problems(error: Any) -> list[str]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # --host/--port become the settings every worker reads, so an unset CDS_PUBLIC_BASE_URL follows them;
+    # the environment is put back afterwards (``main`` may be called in-process, by tests).
+    served = {"CDS_HOST": args.host, "CDS_PORT": str(args.port) if args.port else None}
+    previous = {name: os.environ.get(name) for name in served}
+    os.environ.update({name: value for name, value in served.items() if value})
+    try:
+        return _serve_on(args)
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _serve_on(args: argparse.Namespace) -> int:
     import uvicorn
     from pydantic import ValidationError
 
     from cds_service.config import get_settings
     from cds_service.security.registry import RegistryError, load_registry
 
-    # --host/--port become the settings every worker reads, so an unset CDS_PUBLIC_BASE_URL follows them.
-    if args.host:
-        os.environ["CDS_HOST"] = args.host
-    if args.port:
-        os.environ["CDS_PORT"] = str(args.port)
     try:
         settings = get_settings()
     except ValidationError as exc:

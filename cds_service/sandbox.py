@@ -108,6 +108,7 @@ def service_environment(options: ServiceOptions) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
     env.update(
         {
+            "CDS_ENVIRONMENT": "development",  # loopback http everywhere: a development setup, said explicitly
             "CDS_AUTH_DISABLED": "true" if options.auth_disabled else "false",
             "CDS_CLIENT_REGISTRY_PATH": str(options.registry),
             "CDS_DATABASE_URL": options.database_url,

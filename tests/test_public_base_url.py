@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from pathlib import Path
@@ -36,12 +37,12 @@ KEY = ec.generate_private_key(ec.SECP384R1())
     ],
 )
 def test_unset_public_base_url_is_derived_from_host_and_port(host: str, port: int, expected: str) -> None:
-    assert Settings(host=host, port=port).public_base_url == expected
+    assert Settings(environment="development", host=host, port=port).public_base_url == expected
 
 
 def test_an_explicit_public_base_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDS_PUBLIC_BASE_URL", "https://cds.hospital.example")
-    assert Settings(port=9000).public_base_url == "https://cds.hospital.example"
+    assert Settings(environment="development", port=9000).public_base_url == "https://cds.hospital.example"
 
 
 def test_production_still_requires_an_https_public_base_url() -> None:
@@ -54,6 +55,7 @@ def test_serve_port_becomes_the_public_base_url(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
     monkeypatch.setenv("CDS_HOST", "127.0.0.1")  # recorded, so what `serve` writes is undone after the test
     monkeypatch.setenv("CDS_PORT", "8000")
+    monkeypatch.setenv("CDS_ENVIRONMENT", "development")
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.update(kwargs))
     get_settings.cache_clear()
     try:
@@ -63,6 +65,7 @@ def test_serve_port_becomes_the_public_base_url(monkeypatch: pytest.MonkeyPatch)
         get_settings.cache_clear()
     assert started["port"] == 9000
     assert started["host"] == "127.0.0.1"
+    assert os.environ["CDS_PORT"] == "8000"  # put back: an in-process call leaves the environment as it was
 
 
 def test_serve_host_and_port_both_follow_the_command_line(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,6 +73,7 @@ def test_serve_host_and_port_both_follow_the_command_line(monkeypatch: pytest.Mo
     monkeypatch.delenv("CDS_PUBLIC_BASE_URL", raising=False)
     monkeypatch.setenv("CDS_HOST", "127.0.0.1")
     monkeypatch.setenv("CDS_PORT", "8000")
+    monkeypatch.setenv("CDS_ENVIRONMENT", "development")
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: started.update(kwargs))
     get_settings.cache_clear()
     try:
@@ -97,6 +101,7 @@ def _token(aud: str) -> str:
 @pytest.fixture
 def client_on_port_9000(tmp_path: Path) -> TestClient:
     settings = Settings(
+        environment="development",
         port=9000,
         database_url=f"sqlite:///{tmp_path / 'f.sqlite3'}",
         log_level="WARNING",

@@ -171,7 +171,7 @@ def _replace_regorafenib_in_rx_view(guarded: GuardedPage, sandbox: LocalSandbox)
     assert _draft_medication(selected.value)["coding"][0]["code"] == "1312402"
     warning = page.locator("[class*=alert-warning]").filter(has_text="regorafenib not supported")
     expect(warning).to_be_visible(timeout=30_000)
-    expect(warning).to_contain_text("Sorafenib not tolerated")
+    expect(warning).to_contain_text("Sorafenib stopped for intolerance")
     replace = warning.get_by_role("button", name="Replace with cabozantinib")
     with page.expect_request(_order_select_for("cabozantinib"), timeout=30_000) as replaced:
         replace.click()
