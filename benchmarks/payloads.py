@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,4 +75,131 @@ def irrelevant(resources: int = 100) -> dict[str, Any]:
             }
         ],
     }
+    return request
+
+
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+# A cirrhotic patient's long medication list: drugs no rule reads (RxNorm, name).
+NON_ONCOLOGY_DRUGS = [
+    ("866924", "metoprolol succinate 25 MG Extended Release Oral Tablet"),
+    ("314076", "lisinopril 10 MG Oral Tablet"),
+    ("617310", "atorvastatin 20 MG Oral Tablet"),
+    ("861007", "metformin hydrochloride 500 MG Oral Tablet"),
+    ("310429", "furosemide 20 MG Oral Tablet"),
+    ("313096", "spironolactone 25 MG Oral Tablet"),
+    ("856448", "propranolol hydrochloride 10 MG Oral Tablet"),
+    ("198053", "omeprazole 20 MG Delayed Release Oral Capsule"),
+    ("308459", "lactulose 10 GM per 15 ML Oral Solution"),
+    ("1807516", "rifaximin 550 MG Oral Tablet"),
+    ("197361", "amlodipine 5 MG Oral Tablet"),
+    ("310798", "hydrochlorothiazide 25 MG Oral Tablet"),
+]
+# Liver labs the rules read (the latest of each), with a plausible value and unit.
+LIVER_LABS = [
+    ("1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", 1.1, "mg/dL"),
+    ("1751-7", "Albumin [Mass/volume] in Serum or Plasma", 3.6, "g/dL"),
+    ("6301-6", "INR in Platelet poor plasma by Coagulation assay", 1.1, "{INR}"),
+]
+AFP_RESULTS = 40
+
+
+def _day(index: int, span_days: int = 730) -> str:
+    """A date in the two years before 2026-11-20, newest for index 0."""
+    return (date(2026, 11, 20) - timedelta(days=(index * 17) % span_days)).isoformat()
+
+
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
+    url = f"https://ehr.example.org/fhir/{resource['resourceType']}/{resource['id']}"
+    return {"fullUrl": url, "resource": resource, "search": {"mode": "match"}}
+
+
+def _statement(index: int, patient_id: str) -> dict[str, Any]:
+    code, name = NON_ONCOLOGY_DRUGS[index % len(NON_ONCOLOGY_DRUGS)]
+    return _entry(
+        {
+            "resourceType": "MedicationStatement",
+            "id": f"{patient_id}-med-{index}",
+            "status": "completed" if index % 3 else "active",
+            "medicationCodeableConcept": {"text": name, "coding": [{"system": RXNORM, "code": code, "display": name}]},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "effectivePeriod": {"start": _day(index + 5)},
+        }
+    )
+
+
+def _lab(resource_id: str, patient_id: str, code: str, name: str, value: float, unit: str, when: str) -> dict[str, Any]:
+    return _entry(
+        {
+            "resourceType": "Observation",
+            "id": resource_id,
+            "status": "final",
+            "category": [
+                {
+                    "coding": [
+                        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
+                    ]
+                }
+            ],
+            "code": {"coding": [{"system": LOINC, "code": code, "display": name}], "text": name},
+            "subject": {"reference": f"Patient/{patient_id}"},
+            "effectiveDateTime": when,
+            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
+        }
+    )
+
+
+def realistic(resources: int = 100, patient: int = 0) -> dict[str, Any]:
+    """A chart shaped like a real HCC patient's, of about ``resources`` resources, for patient ``patient``.
+
+    The fixture patient after sorafenib (cabozantinib selected) with a long list of non-oncology
+    MedicationStatements, 40 AFP results over two years and a liver-lab history; the rest (from 1,000
+    resources on) is split between more medications, liver labs and vital signs. Every ``patient``
+    number gives different ids and values, so no validated resource can be reused from another one.
+    """
+    text = (FIXTURES / BASE_REQUEST).read_text().replace("hcc-sorafenib", f"hcc-bench-{patient}")
+    request: dict[str, Any] = json.loads(text)
+    request["hookInstance"] = f"bench-{patient}-{resources}"
+    patient_id = request["context"]["patientId"]
+    prefetch = request["prefetch"]
+    base = count_resources(request)
+    afp = [
+        _lab(
+            f"{patient_id}-afp-{i}",
+            patient_id,
+            "1834-1",
+            "Alpha-1-Fetoprotein",
+            400 + (i * 37 + patient) % 900,
+            "ng/mL",
+            _day(i + 1),
+        )
+        for i in range(AFP_RESULTS)
+    ]
+    rest = max(resources - base - AFP_RESULTS, 0)
+    if resources <= 100:
+        medications, labs, vitals = rest - rest // 8, rest // 8, 0
+    else:
+        medications, labs = rest // 2, rest // 4
+        vitals = rest - medications - labs
+    liver = [
+        _lab(
+            f"{patient_id}-lab-{i}",
+            patient_id,
+            code,
+            name,
+            round(value * (1 + ((i + patient) % 7) / 20), 2),
+            unit,
+            _day(i + 3),
+        )
+        for i in range(labs)
+        for code, name, value, unit in [LIVER_LABS[i % len(LIVER_LABS)]]
+    ]
+    prefetch["afp"].setdefault("entry", []).extend(afp)
+    prefetch["liverLabs"].setdefault("entry", []).extend(liver + [_vital_sign(i, patient_id) for i in range(vitals)])
+    prefetch["medicationStatements"].setdefault("entry", []).extend(
+        _statement(i, patient_id) for i in range(medications)
+    )
+    for value in prefetch.values():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            value["total"] = len(value.get("entry", []))
     return request

@@ -30,10 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from benchmarks.payloads import count_resources, irrelevant, relevant
+from benchmarks.payloads import count_resources, irrelevant, realistic, relevant
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PATH = "/cds-services/hcc-second-line-order-select"
@@ -45,12 +46,30 @@ f:close()
 """
 
 
+LUA_CYCLE = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {{}}
+for i = 1, {count} do
+  local f = io.open(string.format("{folder}/body-%d.json", i), "rb")
+  bodies[i] = f:read("*all")
+  f:close()
+end
+local n = 0
+request = function()
+  n = n % #bodies + 1
+  return wrk.format(nil, nil, nil, bodies[n])
+end
+"""
+SERVER_PIDS: dict[str, int] = {}
+
+
 @dataclass
 class WrkResult:
     requests_per_second: float
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
 
 
 def free_port() -> int:
@@ -81,6 +100,7 @@ def server(app: str, port: int, workers: int, env: dict[str, str], *, factory: b
         command.append("--factory")
     process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})  # noqa: S603
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = process.pid
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -104,6 +124,10 @@ def _ms(value: str) -> float:
 def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) -> WrkResult:
     script = payload.with_suffix(".lua")
     script.write_text(LUA.format(payload=payload))
+    return _wrk_script(url, script, duration, connections, threads)
+
+
+def _wrk_script(url: str, script: Path, duration: int, connections: int, threads: int) -> WrkResult:
     base = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "-s", str(script)]
     subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # noqa: S603 - warm-up
     out = subprocess.run([*base, f"-d{duration}s", url], check=True, capture_output=True, text=True).stdout  # noqa: S603
@@ -111,7 +135,80 @@ def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) 
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return WrkResult(rps, p50, p99, int(errors_match.group(1)) if errors_match else 0)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return WrkResult(rps, p50, p99, int(errors_match.group(1)) if errors_match else 0, total)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (uvicorn workers), from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def wrk_bodies(url: str, bodies: list[bytes], folder: Path, args: argparse.Namespace) -> tuple[WrkResult, float]:
+    """Drive ``url`` cycling through ``bodies`` (one after the other, per connection thread); CPU ms/request."""
+    folder.mkdir(exist_ok=True)
+    for number, body in enumerate(bodies, start=1):
+        (folder / f"body-{number}.json").write_bytes(body)
+    script = folder / "cycle.lua"
+    script.write_text(LUA_CYCLE.format(count=len(bodies), folder=folder))
+    pid = SERVER_PIDS[url.split("/cds-services")[0]]
+    before = cpu_seconds(pid)
+    result = _wrk_script(url, script, args.duration, args.connections, args.threads)
+    used = cpu_seconds(pid) - before
+    return result, used * 1000 / max(result.requests, 1)
+
+
+def realistic_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
+    """Realistic charts (long medication list, 40 AFPs, liver labs); cold = a different patient every request."""
+    cold_patients = {100: 200, 1000: 60, 5000: 12}
+    cases: list[tuple[str, list[bytes]]] = []
+    for size in [int(s) for s in args.realistic_sizes.split(",") if s]:
+        patients = cold_patients.get(size, 50)
+        cases.append(
+            (f"relevant, {size} resources, cold", [json.dumps(realistic(size, p)).encode() for p in range(patients)])
+        )
+        if size == 100:
+            cases.append(("relevant, 100 resources, warm (same body)", [json.dumps(realistic(100, 0)).encode()]))
+            cases.append(("irrelevant, 100 resources", [json.dumps(_irrelevant_order(realistic(100, 0))).encode()]))
+    rows = [
+        "| Payload | service req/s | echo req/s | service/echo | service p50 / p99 ms "
+        "| CPU ms/request (service / echo) |",
+        "|---|---|---|---|---|---|",
+    ]
+    app = "cds_service.api.app:create_app"
+    with (
+        server(app, free_port(), args.workers, service_env(tmp), factory=True) as svc,
+        server("benchmarks.echo_app:app", free_port(), args.workers, {}) as echo,
+    ):
+        for index, (name, bodies) in enumerate(cases):
+            httpx.post(
+                svc + SERVICE_PATH, content=bodies[0], headers={"Content-Type": "application/json"}, timeout=30
+            ).raise_for_status()
+            folder = tmp / f"realistic-{index}"
+            result, cpu = wrk_bodies(svc + SERVICE_PATH, bodies, folder, args)
+            reference, echo_cpu = wrk_bodies(echo + SERVICE_PATH, bodies, folder, args)
+            errors = f" ({result.errors} non-2xx)" if result.errors else ""
+            rows.append(
+                f"| {name}{errors} | {result.requests_per_second:,.0f} | {reference.requests_per_second:,.0f} | "
+                f"{result.requests_per_second / reference.requests_per_second:.0%} | "
+                f"{result.p50_ms:.1f} / {result.p99_ms:.1f} | {cpu:.2f} / {echo_cpu:.2f} |"
+            )
+    return rows
+
+
+def _irrelevant_order(request: dict[str, Any]) -> dict[str, Any]:
+    order = request["context"]["draftOrders"]["entry"][0]["resource"]
+    order["medicationCodeableConcept"] = {"text": "metoprolol succinate 25 MG Extended Release Oral Tablet"}
+    return request
 
 
 def service_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -255,6 +352,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both apps")
     parser.add_argument("--sizes", default="10,100,1000,5000")
     parser.add_argument("--skip-load", action="store_true", help="only the in-process and fallback parts")
+    parser.add_argument("--realistic-sizes", default="100,1000,5000", help="realistic chart sizes ('' to skip)")
+    parser.add_argument("--only-realistic", action="store_true", help="only the realistic-chart load runs")
     args = parser.parse_args()
     if not args.skip_load and shutil.which("wrk") is None:
         sys.stderr.write("wrk is not installed (Debian: apt-get install wrk)\n")
@@ -266,6 +365,11 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
+        if not args.skip_load and args.realistic_sizes:
+            print("## Realistic charts (targets: cold 100 ≥ 45% of echo, p99 ≤ 50 ms; warm ≥ 60%; irrelevant ≥ 90%)\n")
+            print("\n".join(realistic_comparison(args, tmp)), "\n")
+        if args.only_realistic:
+            return 0
         if not args.skip_load:
             print("## Throughput and latency (targets: relevant ≥ 40% of echo and p99 ≤ 50 ms; irrelevant ≥ 80%)\n")
             print("\n".join(load_comparison(args, tmp)), "\n")

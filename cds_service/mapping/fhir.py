@@ -139,6 +139,7 @@ class Parser:
     def __init__(self, notes: list[DataQualityNote], cache: ParseCache = NO_CACHE) -> None:
         self.notes = notes
         self.cache = cache
+        self.skipped = 0  # resources a cheap read showed no rule needs; never validated
 
     def parse(self, raw: JsonObject) -> Any | None:
         return parse_r4(raw, self.notes, self.cache)

@@ -83,6 +83,37 @@ def medication_agents(
     return matcher.match_concept(concept), texts[0] if texts else "medication"
 
 
+def names_no_agent(raw: JsonObject, pool: ResourcePool, matcher: AgentMatcher) -> bool:
+    """True when a cheap read of the raw JSON shows the resource names no agent of the knowledge.
+
+    Reads the same codes, displays and text as ``medication_agents`` (the concept, or the referenced /
+    contained Medication's code and ingredients, or the reference's display). Only a positive finding
+    of "no agent" counts: a resource whose medication cannot be read this way is validated as before.
+    """
+    concept = raw.get("medicationCodeableConcept")
+    if isinstance(concept, dict):
+        return not _names_any_agent(matcher.match_concept(concept))
+    reference = raw.get("medicationReference")
+    if concept is not None or not isinstance(reference, dict):
+        return False
+    target = reference.get("reference")
+    medication = pool.resolve(target, raw) if isinstance(target, str) else None
+    if medication is None:
+        display = reference.get("display")
+        return isinstance(display, str) and not _names_any_agent(matcher.match_concept({"text": display}))
+    if _names_any_agent(matcher.match_concept(medication.get("code"))):
+        return False
+    for ingredient in as_list(medication.get("ingredient")):
+        item = ingredient.get("itemCodeableConcept") if isinstance(ingredient, dict) else None
+        if _names_any_agent(matcher.match_concept(item)):
+            return False
+    return True
+
+
+def _names_any_agent(match: AgentMatch) -> bool:
+    return bool(match.agents or match.other)
+
+
 def _statement_dates(resource: Any) -> tuple[date | None, date | None]:
     period = resource.effectivePeriod
     start = first_date(resource.effectiveDateTime, period.start if period else None)
@@ -103,12 +134,19 @@ def _reasons(resource: Any) -> Any:
 
 
 def episodes_from(pool: ResourcePool, matcher: AgentMatcher, parser: Parser) -> list[TherapyEpisode]:
-    """Systemic-therapy episodes (agents of the HCC list only) from every medication resource."""
+    """Systemic-therapy episodes (agents of the HCC list only) from every medication resource.
+
+    A resource that names no agent (``names_no_agent``: most of a real medication list) is counted in
+    ``parser.skipped`` and never validated; it could not have become an episode.
+    """
     episodes: list[TherapyEpisode] = []
     for rtype in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
         for raw in pool.of_type(rtype):
             status = raw.get("status")
             if not isinstance(status, str) or status in EXCLUDED_STATUSES[rtype]:
+                continue
+            if names_no_agent(raw, pool, matcher):
+                parser.skipped += 1
                 continue
             resource = parser.parse(raw)
             if resource is None:

@@ -192,7 +192,12 @@ def map_afp(
     iu_factor: Decimal | None,
     parser: Parser,
 ) -> tuple[AfpResult, ...]:
-    """AFP results newest first, in ng/mL where the unit allows (IU/mL only with a site factor)."""
+    """The latest AFP result with a value, in ng/mL where the unit allows (IU/mL only with a site factor).
+
+    Newest first, stopping at the first result with a numeric value (the one the rules read): older
+    results of a two-year history are neither validated nor reported. Candidates are ordered by their
+    raw ISO 8601 date, which orders them as their validated dates do.
+    """
     codes = vocabulary.observations
     mass_codes, unit_codes = set(codes.afp_mass), set(codes.afp_units)
     series = []
@@ -229,6 +234,7 @@ def map_afp(
                 note=note,
             )
         )
+        break
     series.sort(key=lambda result: result.effective or date.min, reverse=True)
     return tuple(series)
 

@@ -30,6 +30,7 @@ class AgentMatch:
 
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
+TEXT_MEMO_SIZE = 8192
 
 
 class AgentMatcher:
@@ -45,6 +46,7 @@ class AgentMatcher:
                 self._by_code[code] = contains
             for name in (*agent.names, *agent.brands, agent_id):
                 self._by_name[name.lower()] = self._by_name.get(name.lower(), frozenset()) | contains
+        self._texts: dict[str, frozenset[str]] = {}
         alternatives = sorted(self._by_name, key=len, reverse=True)
         self._pattern = re.compile(
             r"(?<![\w])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![\w])", re.IGNORECASE
@@ -55,10 +57,18 @@ class AgentMatcher:
         return AgentMatch(found & self._hcc, found - self._hcc) if found else NO_MATCH
 
     def match_text(self, text: str) -> frozenset[str]:
+        """Agents named in a text; drug names repeat across charts, so results are remembered (bounded)."""
+        known = self._texts.get(text)
+        if known is not None:
+            return known
         found: set[str] = set()
         for hit in self._pattern.finditer(text):
             found |= self._by_name[hit.group(1).lower()]
-        return frozenset(found)
+        result = frozenset(found)
+        if len(self._texts) >= TEXT_MEMO_SIZE:
+            self._texts.clear()
+        self._texts[text] = result
+        return result
 
     def match_concept(self, concept: Any) -> AgentMatch:
         """Agents named by a CodeableConcept (raw dict or R4B model): codes, displays and text."""

@@ -383,7 +383,21 @@ def test_latest_afp_and_series(mapper: PatientMapper) -> None:
     facts = mapper.map_facts({"afp": bundle(older, newer)}, PID)
     assert facts.afp is not None
     assert facts.afp.source.resource_id == "new"
-    assert [r.source.resource_id for r in facts.afp_series] == ["new", "old"]
+    assert [r.source.resource_id for r in facts.afp_series] == ["new"]
+
+
+def test_afp_history_read_only_down_to_the_latest_result_with_a_value(mapper: PatientMapper) -> None:
+    no_value = observation("1834-1", value=None, when="2026-11-01", rid="no-value")
+    latest = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="latest")
+    invalid_old = observation("1834-1", value={"value": 5, "code": "ng/mL"}, when="2025-01-01", rid="old")
+    invalid_old["valueQuantity"]["value"] = "not a number"
+    facts = mapper.map_facts({"afp": bundle(invalid_old, latest, no_value)}, PID)
+    assert facts.afp is not None
+    assert facts.afp.source.resource_id == "latest"
+    assert [r.source.resource_id for r in facts.afp_series] == ["latest"]
+    left_out = [note.reference for note in facts.notes]
+    assert "Observation/no-value" in left_out
+    assert "Observation/old" not in left_out
 
 
 def labs(
