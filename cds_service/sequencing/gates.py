@@ -257,9 +257,9 @@ def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
 
 @gate("child_pugh_b_or_c")
 def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Labs known, only the unrecorded ascites/encephalopathy could make it C (policy 6.2, range)."""
+    """Only the maximum reaches C (policy 6.2, range): labs known, or already B on what is recorded."""
     cp = ctx.child_pugh
-    if cp.min_class == "C" or cp.max_class != "C" or not cp.labs_known:
+    if cp.min_class == "C" or cp.max_class != "C" or not (cp.labs_known or cp.min_class == "B"):
         return None
     return Fired({"score_min": cp.score_min, "score_max": cp.score_max})
 
@@ -268,7 +268,7 @@ def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
 def child_pugh_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     """Child-Pugh B (its recorded minimum is B): the phase III trials enrolled A; limited data (policy 6.2)."""
     cp = ctx.child_pugh
-    if cp.min_class != "B" or (cp.labs_known and cp.max_class == "C"):
+    if cp.min_class != "B" or cp.max_class == "C":
         return None
     return Fired({"basis": cp.score_text})
 

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from cds_service.sequencing.engine import Recommendation, recommend
-from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
+from cds_service.sequencing.facts import (
+    CautionKind,
+    DiagnosisStatus,
+    HccDiagnosis,
+    LiverFacts,
+    PatientFacts,
+    StopReason,
+)
 from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId
 from cds_service.sequencing.options import OptionAssessment
 from tests.sequencing.builders import TODAY, afp, facts, line, order
@@ -330,3 +339,26 @@ def test_later_evidence_is_dated_and_never_changes_a_place(knowledge: Knowledge)
     assert all(n.when for n in shown.post_review_notes)
     first_line = recommend(facts(afp_result=afp(10)), knowledge, today=TODAY)
     assert {"HIMALAYA", "CheckMate-9DW"} <= {t for n in first_line.post_review_notes for t in n.trials}
+
+
+def test_first_line_nivolumab_alone_does_not_fit(knowledge: Knowledge) -> None:
+    """Pharmacist review: not a first-line standard (CheckMate 459 negative; approval withdrawn 2021-07-23)."""
+    rec = run(knowledge, facts(afp_result=afp(10)), ("nivolumab",))
+    assert rec.selected[0].place is Place.LESS_PREFERABLE
+    assert not rec.selected[0].fits
+    assert rec.selected[0].indicator.value == "warning"
+
+
+def test_child_pugh_b_with_a_missing_lab_is_b_or_c_not_b(knowledge: Knowledge) -> None:
+    """Policy 6.2: bilirubin 3.5, albumin 2.5, no INR: score 9-15, only the maximum reaches C."""
+    from tests.sequencing.builders import lab
+
+    patient = replace(
+        facts(line(1, "sorafenib"), afp_result=afp(1250)),
+        liver=LiverFacts(lab("3.5", "mg/dL"), lab("2.5", "g/dL"), None),
+    )
+    rec = run(knowledge, patient, ("cabozantinib",))
+    fired = {f.gate_id for f in rec.selected[0].findings}
+    assert "child_pugh_b_or_c" in fired
+    assert "child_pugh_b" not in fired
+    assert rec.selected[0].indicator.value == "warning"
