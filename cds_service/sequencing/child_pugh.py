@@ -18,7 +18,6 @@ from cds_service.sequencing.facts import LabValue, LiverFacts, LiverFinding, Pro
 from cds_service.sequencing.knowledge import ChildPughThresholds, ClinicalParameters
 
 ChildPughClass = Literal["A", "B", "C"]
-LAB_NAMES = ("bilirubin", "albumin", "INR")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,23 +24,12 @@ from playwright.sync_api import Browser, Page, Playwright, Request, Route, expec
 
 from cds_service.sandbox import LocalSandbox, free_port, local_sandbox, sandbox_url
 from tests.conftest import PATIENTS, ROOT
+from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 
 # A built sandbox: SANDBOX_APP_DIR, or where CI lays it out beside the checkout.
 SANDBOX_APP = Path(os.environ.get("SANDBOX_APP_DIR") or ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app")
-CHROMIUM = "/usr/bin/chromium"
 REGISTRY = ROOT / "config" / "clients.example.yaml"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 ORDER_SELECT_PATH = "/cds-services/hcc-second-line-order-select"
 
 pytestmark = pytest.mark.skipif(

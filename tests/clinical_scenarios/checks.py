@@ -19,24 +19,11 @@ import itertools
 import re
 from typing import Any
 
+from cds_service.sequencing.knowledge import load_knowledge
 from tests.clinical_scenarios.model import CardExpectation, Scenario
 
 Card = dict[str, Any]
-AGENTS = (
-    "sorafenib",
-    "lenvatinib",
-    "regorafenib",
-    "cabozantinib",
-    "ramucirumab",
-    "bevacizumab",
-    "atezolizumab",
-    "nivolumab",
-    "pembrolizumab",
-    "ipilimumab",
-    "durvalumab",
-    "tremelimumab",
-    "sintilimab",
-)
+AGENTS = tuple(load_knowledge().terminology.agents)  # the HCC systemic agents the service recognises
 KIND_WORDS = {
     "recommendation": "the recommendation card",
     "selected_order": "a card about the selected order",

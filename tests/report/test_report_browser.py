@@ -11,20 +11,8 @@ import pytest
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from cds_service.cli import main
+from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 from tests.report.store_fixture import known_events, new_store
-
-CHROMIUM = Path("/usr/bin/chromium")
-LAUNCH_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost",
-]
 
 
 def local(url: str) -> bool:
@@ -45,13 +33,13 @@ def report_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def browser_page() -> Iterator[Page]:
-    if not CHROMIUM.exists():
+    if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail("/usr/bin/chromium is required under CI=true (.ci/run installs it)")
         pytest.skip("Debian chromium not installed (apt-get install chromium)")
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_FLAGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield browser.new_page()
         finally:
