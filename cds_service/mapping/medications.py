@@ -91,8 +91,8 @@ def names_no_agent(raw: JsonObject, pool: ResourcePool, matcher: AgentMatcher) -
     of "no agent" counts: a resource whose medication cannot be read this way is validated as before.
     """
     concept = raw.get("medicationCodeableConcept")
-    if isinstance(concept, dict):
-        return not _names_any_agent(matcher.match_concept(concept))
+    if type(concept) is dict:
+        return not matcher.names_any_agent(concept)
     reference = raw.get("medicationReference")
     if concept is not None or not isinstance(reference, dict):
         return False

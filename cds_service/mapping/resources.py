@@ -53,6 +53,11 @@ class ResourcePool:
 
     def owned(self, resource: JsonObject) -> bool:
         """True when the resource is this patient's; otherwise note it once and return False."""
+        subject = resource.get("subject")
+        if type(subject) is dict:
+            reference = subject.get("reference")
+            if type(reference) is str and reference in self.patient_aliases:
+                return True  # the common case first: ``subject`` names this patient as the bundle does
         if resource["resourceType"] == "Patient":
             mine = resource.get("id") in (None, self.patient_id)
         else:

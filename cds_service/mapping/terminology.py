@@ -70,6 +70,26 @@ class AgentMatcher:
         self._texts[text] = result
         return result
 
+    def names_any_agent(self, concept: dict[str, Any]) -> bool:
+        """Whether a raw CodeableConcept may name an agent: ``match_concept`` finds one, or a code is listed.
+
+        The cheap pre-check for long medication lists: only dictionary lookups per string (the text
+        matches are remembered); it never says False where ``match_concept`` would find an agent.
+        """
+        text = concept.get("text")
+        if type(text) is str and self.match_text(text):
+            return True
+        codings = concept.get("coding")
+        for coding in codings if type(codings) is list else ():
+            if type(coding) is not dict:
+                continue
+            code, display = coding.get("code"), coding.get("display")
+            if type(code) is str and (code in self._by_code or self.match_text(code)):
+                return True
+            if type(display) is str and self.match_text(display):
+                return True
+        return False
+
     def match_concept(self, concept: Any) -> AgentMatch:
         """Agents named by a CodeableConcept (raw dict or R4B model): codes, displays and text."""
         if concept is None:
@@ -96,6 +116,8 @@ class AgentMatcher:
 
 def field_of(element: Any, name: str) -> Any:
     """A field of a raw JSON object or of a parsed FHIR model (None when absent)."""
+    if type(element) is dict:  # raw JSON, the common case: skips the slower Mapping check
+        return element.get(name)
     if isinstance(element, Mapping):
         return element.get(name)
     return getattr(element, name, None)
