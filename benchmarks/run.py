@@ -230,7 +230,7 @@ def load_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
     rows = ["| Payload | App | req/s | p50 ms | p99 ms | service/echo |", "|---|---|---|---|---|---|"]
     ports = {"service": free_port(), "service-cold": free_port(), "echo": free_port()}
     app = "cds_service.api.app:create_app"
-    cold_env = service_env(tmp, CDS_PARSE_CACHE_SIZE="0")
+    cold_env = service_env(tmp, CDS_FACTS_CACHE_SIZE="0")
     with (
         server(app, ports["service"], args.workers, service_env(tmp), factory=True) as svc,
         server(app, ports["service-cold"], args.workers, cold_env, factory=True) as cold,

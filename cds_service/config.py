@@ -87,10 +87,10 @@ class Settings(BaseSettings):
         "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for the replay cache.")
-    parse_cache_size: int = Field(
-        4096,
+    facts_cache_size: int = Field(
+        256,
         ge=0,
-        description="Validated FHIR resources kept in memory by content for repeated calls (0: off).",
+        description="Patients' charts kept mapped in memory by content for repeated calls (0: off).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     metrics_access: Literal["off", "token", "open"] | None = Field(

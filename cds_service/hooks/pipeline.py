@@ -52,7 +52,7 @@ class HookPipeline:
     ) -> None:
         check_gate_registry(knowledge)
         self.knowledge = knowledge
-        self.mapper = PatientMapper(knowledge, parse_cache_size=settings.parse_cache_size)
+        self.mapper = PatientMapper(knowledge, facts_cache_size=settings.facts_cache_size)
         self.override_reason_system = override_reason_system(settings.public_base_url)
         self.public_base_url = settings.public_base_url
         self.fetcher = fetcher

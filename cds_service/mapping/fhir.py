@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 
-import orjson
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
@@ -66,34 +64,7 @@ ELEMENTS_READ: dict[str, frozenset[str]] = {
 }
 
 
-class ParseCache:
-    """Validated resources by content, least recently used first out (``capacity`` 0: no cache).
-
-    EHRs call the hooks again and again for the same patient (every order selected or edited, then
-    signing), with the same resources; each is validated once. The key is the resource's own content, so
-    a changed resource is validated again. Held in memory only, never persisted or logged.
-    """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[bytes, tuple[Any | None, str | None]] = OrderedDict()
-
-    def get(self, key: bytes) -> tuple[Any | None, str | None] | None:
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
-
-    def put(self, key: bytes, value: tuple[Any | None, str | None]) -> None:
-        self._entries[key] = value
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
-
-NO_CACHE = ParseCache(0)
-
-
-def parse_r4(raw: JsonObject, notes: list[DataQualityNote], cache: ParseCache = NO_CACHE) -> Any | None:
+def parse_r4(raw: JsonObject, notes: list[DataQualityNote]) -> Any | None:
     """Validate the elements the rules read with the resource's R4B model; never raise.
 
     Elements the rules do not read (narrative, meta, extensions, category, performer, notes...) are
@@ -109,40 +80,23 @@ def parse_r4(raw: JsonObject, notes: list[DataQualityNote], cache: ParseCache = 
     dispense = data.get("dispenseRequest")
     if isinstance(dispense, dict) and dispense.keys() - {"validityPeriod"}:
         data["dispenseRequest"] = {k: v for k, v in dispense.items() if k == "validityPeriod"}
-    key: bytes | None = None
-    if cache.capacity:
-        try:
-            key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
-        except (TypeError, orjson.JSONEncodeError):
-            key = None
-        cached = cache.get(key) if key is not None else None
-        if cached is not None:
-            if cached[1] is not None:
-                notes.append(DataQualityNote(resource_reference(raw), cached[1]))
-            return cached[0]
-    parsed: Any | None = None
-    problem: str | None = None
     try:
-        parsed = model.model_validate(data)
+        return model.model_validate(data)
     except (ValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
         first = str(exc).splitlines()[1] if "\n" in str(exc) else str(exc)
-        problem = f"not valid FHIR R4 ({first.strip()}); left out"
-        notes.append(DataQualityNote(resource_reference(raw), problem))
-    if key is not None:
-        cache.put(key, (parsed, problem))
-    return parsed
+        notes.append(DataQualityNote(resource_reference(raw), f"not valid FHIR R4 ({first.strip()}); left out"))
+        return None
 
 
 class Parser:
-    """Per request: validates resources through the shared cache and collects the data-quality notes."""
+    """Per request: validates resources and collects the data-quality notes."""
 
-    def __init__(self, notes: list[DataQualityNote], cache: ParseCache = NO_CACHE) -> None:
+    def __init__(self, notes: list[DataQualityNote]) -> None:
         self.notes = notes
-        self.cache = cache
         self.skipped = 0  # resources a cheap read showed no rule needs; never validated
 
     def parse(self, raw: JsonObject) -> Any | None:
-        return parse_r4(raw, self.notes, self.cache)
+        return parse_r4(raw, self.notes)
 
 
 def parse_concept(raw: Any) -> CodeableConcept | None:

@@ -6,12 +6,16 @@ no usable date is left out with a data-quality note naming it.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from cds_service.mapping.conditions import ConditionMapper
-from cds_service.mapping.fhir import ParseCache, Parser, parse_concept
+from cds_service.mapping.fhir import Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
 from cds_service.mapping.observations import (
     ObservationIndex,
@@ -57,16 +61,55 @@ class DraftOrders:
         return bool(self.hcc_agent_orders)
 
 
+class FactsCache:
+    """Patient facts by the content of the chart they were mapped from; least recently used out.
+
+    An ordering session calls the hooks again and again for one patient with the same prefetch (every
+    order picked, then signing): the chart is mapped once. The key is a SHA-256 of the patient id, the
+    data-availability flags and every prefetch value, so any change to the chart maps it again. Facts are
+    immutable; held in memory only, never persisted or logged. ``capacity`` 0 turns it off.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[bytes, PatientFacts] = OrderedDict()
+
+    def key(self, values: Mapping[str, Any], patient_id: str, flags: tuple[bool, ...]) -> bytes | None:
+        """The chart's digest, or None (not cached) when the cache is off or a value is not JSON."""
+        if not self.capacity:
+            return None
+        try:
+            content = orjson.dumps([patient_id, flags, values], option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        return hashlib.sha256(content).digest()
+
+    def get(self, key: bytes | None) -> PatientFacts | None:
+        if key is None:
+            return None
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, key: bytes | None, facts: PatientFacts) -> None:
+        if key is None:
+            return
+        self._entries[key] = facts
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+
 class PatientMapper:
     """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
 
-    def __init__(self, knowledge: Knowledge, *, parse_cache_size: int = 0) -> None:
+    def __init__(self, knowledge: Knowledge, *, facts_cache_size: int = 0) -> None:
         self.knowledge = knowledge
         self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
-        self.parse_cache = ParseCache(parse_cache_size)
+        self.facts_cache = FactsCache(facts_cache_size)
 
     def map_facts(
         self,
@@ -76,10 +119,24 @@ class PatientMapper:
         conditions_available: bool = True,
         medications_available: bool = True,
     ) -> PatientFacts:
-        """Map every prefetch value (Bundle, resource, null) of one patient to facts with provenance."""
+        """Map every prefetch value (Bundle, resource, null) of one patient to facts with provenance.
+
+        A chart mapped before (same patient, same values) is answered from ``FactsCache``.
+        """
+        key = self.facts_cache.key(values, patient_id, (conditions_available, medications_available))
+        cached = self.facts_cache.get(key)
+        if cached is not None:
+            return cached
+        facts = self._map_facts(values, patient_id, conditions_available, medications_available)
+        self.facts_cache.put(key, facts)
+        return facts
+
+    def _map_facts(
+        self, values: Mapping[str, Any], patient_id: str, conditions_available: bool, medications_available: bool
+    ) -> PatientFacts:
         pool = collect_resources(values, patient_id)
         notes = pool.notes
-        parser = Parser(notes, self.parse_cache)
+        parser = Parser(notes)
         vocabulary = self.knowledge.vocabulary
         condition_facts = self.conditions.map(
             pool.of_type("Condition"), data_available=conditions_available, parser=parser

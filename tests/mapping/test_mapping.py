@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from cds_service.mapping.fhir import Parser
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
 from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, StopReason
@@ -636,28 +637,45 @@ def test_draft_orders_r4_and_dstu2(mapper: PatientMapper) -> None:
     assert {o.reference for o in every.selected} == {"MedicationOrder/order-123", "MedicationRequest/request-123"}
 
 
-def test_parse_cache_gives_the_same_facts_and_notes_and_revalidates_changed_resources(knowledge: Knowledge) -> None:
-    cached = PatientMapper(knowledge, parse_cache_size=2)
+def test_facts_cache_answers_a_repeated_chart_and_maps_a_changed_one_again(knowledge: Knowledge) -> None:
+    cached = PatientMapper(knowledge, facts_cache_size=2)
     broken = condition(ICD_HCC, rid="bad")
     broken["onsetDateTime"] = "not-a-date"
     values = {"c": bundle(condition(ICD_HCC, rid="good"), broken)}
     first = cached.map_facts(values, PID)
-    second = cached.map_facts(values, PID)
-    assert first == second
+    second = cached.map_facts(json.loads(json.dumps(values)), PID)  # an equal chart from a new request
+    assert second is first  # mapped once
     assert any(n.reference == "Condition/bad" for n in second.notes)
     changed = {"c": bundle(condition(ICD_HCC, rid="good", clinical="resolved"))}
     assert cached.map_facts(changed, PID).hcc.status is DiagnosisStatus.ABSENT
-    assert len(cached.parse_cache._entries) == 2  # bounded: the oldest entry was evicted
+    assert cached.map_facts(values, PID, conditions_available=False) is not first  # the flags are in the key
+    assert len(cached.facts_cache._entries) == 2  # bounded: the oldest entry was evicted
+    other_patient = cached.map_facts(values, "someone-else")
+    assert other_patient.hcc.status is DiagnosisStatus.ABSENT  # another patient's id never reuses the facts
 
 
-def test_only_the_latest_usable_lab_is_validated(knowledge: Knowledge) -> None:
+def test_facts_cache_off_maps_every_call(knowledge: Knowledge) -> None:
+    uncached = PatientMapper(knowledge, facts_cache_size=0)
+    values = {"c": bundle(condition(ICD_HCC, rid="good"))}
+    assert uncached.map_facts(values, PID) is not uncached.map_facts(values, PID)
+    assert uncached.map_facts(values, PID) == uncached.map_facts(values, PID)
+
+
+def test_only_the_latest_usable_lab_is_validated(knowledge: Knowledge, monkeypatch: pytest.MonkeyPatch) -> None:
     history = [
         observation("1975-2", value={"value": 1.0, "code": "mg/dL"}, when=f"20{10 + i}-01-01", rid=f"b{i}")
         for i in range(10)
     ]
     history[-1]["valueQuantity"]["value"] = "not a number"  # the newest is invalid: the next newest is used
-    cached = PatientMapper(knowledge, parse_cache_size=100)
-    facts = cached.map_facts({"labs": bundle(*history)}, PID)
+    validated: list[str] = []
+    parse = Parser.parse
+
+    def counting_parse(self: Parser, raw: dict[str, Any]) -> Any:
+        validated.append(raw["id"])
+        return parse(self, raw)
+
+    monkeypatch.setattr(Parser, "parse", counting_parse)
+    facts = PatientMapper(knowledge).map_facts({"labs": bundle(*history)}, PID)
     assert facts.liver.bilirubin_mg_per_dl is not None
     assert facts.liver.bilirubin_mg_per_dl.source.resource_id == "b8"
-    assert len(cached.parse_cache._entries) == 2  # b9 (invalid) and b8; the eight older ones were never parsed
+    assert validated == ["b9", "b8"]  # b9 (invalid), then b8; the eight older ones were never validated
