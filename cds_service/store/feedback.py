@@ -110,9 +110,9 @@ class FeedbackStore:
     def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
         insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         key = next(iter(table.primary_key.columns))
-        statement = insert(table).values(rows).on_conflict_do_nothing().returning(key)
-        with self.engine.begin() as connection:
-            return len(connection.execute(statement).fetchall())
+        statement = insert(table).on_conflict_do_nothing().returning(key)
+        with self.engine.begin() as connection:  # executemany: one compiled statement, whatever the batch size
+            return len(connection.execute(statement, rows).fetchall())
 
     def record_issued(self, records: list[IssuedCardRecord]) -> int:
         """Remember the cards sent (a retried hook call re-sends the same uuids and is stored once).
