@@ -88,19 +88,23 @@ def _items(value: Any) -> list[Any]:
 
 
 def _is_error(value: Mapping[str, Any]) -> bool:
+    """An OperationOutcome, or a Bundle whose entries are all OperationOutcomes and one is an error.
+
+    Stops at the first entry that is not an OperationOutcome, so a long Bundle of results costs one look.
+    """
     if value.get("resourceType") == "OperationOutcome":
         return True
-    if value.get("resourceType") != "Bundle":
-        return False
-    entries = value.get("entry") or []
-    resources = [e.get("resource") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
-    outcomes = [r for r in resources if isinstance(r, dict) and r.get("resourceType") == "OperationOutcome"]
-    errors = [
-        o
-        for o in outcomes
-        if any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in _items(o.get("issue")))
-    ]
-    return bool(errors) and len(outcomes) == len(resources)
+    entries = value.get("entry") if value.get("resourceType") == "Bundle" else None
+    has_error = False
+    for entry in entries if isinstance(entries, list) else ():
+        if not isinstance(entry, dict):
+            continue
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or resource.get("resourceType") != "OperationOutcome":
+            return False
+        issues = _items(resource.get("issue"))
+        has_error = has_error or any(isinstance(i, dict) and i.get("severity") in ("error", "fatal") for i in issues)
+    return has_error
 
 
 def classify_value(value: Any) -> KeyStatus:

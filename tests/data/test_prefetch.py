@@ -44,6 +44,26 @@ NO_SERVER = FetchRequest(fhir_server=None)
             },
             KeyStatus.PROVIDED,
         ),
+        (
+            {
+                "resourceType": "Bundle",
+                "entry": [
+                    {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "warning"}]}},
+                    {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}},
+                ],
+            },
+            KeyStatus.ERROR,
+        ),
+        (
+            {
+                "resourceType": "Bundle",
+                "entry": [
+                    {"resource": CONDITION},
+                    {"resource": {"resourceType": "OperationOutcome", "issue": [{"severity": "error"}]}},
+                ],
+            },
+            KeyStatus.PROVIDED,
+        ),
         ("<html>error</html>", KeyStatus.ERROR),
     ],
     ids=[
@@ -55,6 +75,8 @@ NO_SERVER = FetchRequest(fhir_server=None)
         "operation-outcome",
         "bundle-of-outcome",
         "bundle-with-warning",
+        "bundle-of-outcomes-one-error",
+        "results-and-an-error-outcome",
         "html-error-page",
     ],
 )
