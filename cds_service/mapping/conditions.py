@@ -76,6 +76,21 @@ class ConditionMapper:
         self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b)
         self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites)
         self.encephalopathy = ConceptMatcher(vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy)
+        self._any_read = ConceptMatcher.any_of(
+            (self.hcc, self.transplant, self.autoimmune, self.hepatitis_b, self.ascites, self.encephalopathy)
+        )
+
+    def names_nothing_read(self, raw: JsonObject) -> bool:
+        """True when a cheap read of the raw ``code`` shows no rule reads this Condition (it is then skipped).
+
+        The same matchers as ``map`` on the raw JSON, before any validation: no code at all, or a code
+        object whose codings and texts match none of the vocabularies. A ``code`` that is not a JSON
+        object is validated as before, so that its data-quality note is kept.
+        """
+        code = raw.get("code")
+        if code is None:
+            return True
+        return type(code) is dict and not self._any_read.matches(code)
 
     def counts_as_hcc(self, condition: Any) -> bool:
         """Policy 6.2: HCC counts only from a Condition coded as HCC (or, with no coding at all, text naming
@@ -93,6 +108,9 @@ class ConditionMapper:
         ascites: LiverFinding | None = None
         encephalopathy: LiverFinding | None = None
         for raw in raw_conditions:
+            if self.names_nothing_read(raw):
+                parser.skipped += 1
+                continue
             condition = parser.parse(raw)
             if condition is None or not is_current(condition):
                 continue

@@ -151,26 +151,44 @@ def concept_texts(concepts: Any) -> Iterable[str]:
                 yield display
 
 
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
+    """Any of ``words`` as a whole word or phrase, ignoring case."""
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+
+
 class ConceptMatcher:
     """Matches a CodeableConcept against one vocabulary entry (codes with ``*`` prefixes, and text)."""
 
     def __init__(self, vocab: ConditionVocabulary, systems: dict[str, str], extra_codes: Iterable[str] = ()):
         self._exact: set[tuple[str, str]] = set()
-        self._prefixes: list[tuple[str, str]] = []
+        self._prefixes: dict[str, tuple[str, ...]] = {}  # by system
         for ref in vocab.codes:
             self._add(systems[ref.system], ref.code)
         for extra in extra_codes:
             system, _, code = extra.rpartition("|")
             self._add(systems.get(system, system), code)
-        self._text = (
-            re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in vocab.text) + r")(?!\w)", re.IGNORECASE)
-            if vocab.text
-            else None
-        )
+        self._words = tuple(vocab.text)
+        self._text = _words_pattern(self._words)
+
+    @classmethod
+    def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
+        """One matcher that matches wherever one of ``matchers`` does: one pass, for cheap pre-checks."""
+        parts = tuple(matchers)
+        combined = cls.__new__(cls)
+        combined._exact = set().union(*(m._exact for m in parts))
+        combined._prefixes = {}
+        for part in parts:
+            for system, prefixes in part._prefixes.items():
+                combined._prefixes[system] = combined._prefixes.get(system, ()) + prefixes
+        combined._words = tuple(dict.fromkeys(word for m in parts for word in m._words))
+        combined._text = _words_pattern(combined._words)
+        return combined
 
     def _add(self, system: str, code: str) -> None:
         if code.endswith("*"):
-            self._prefixes.append((system, code[:-1]))
+            self._prefixes[system] = (*self._prefixes.get(system, ()), code[:-1])
         else:
             self._exact.add((system, code))
 
@@ -180,15 +198,13 @@ class ConceptMatcher:
             system, code = field_of(coding, "system"), field_of(coding, "code")
             if not isinstance(code, str):
                 continue
-            if (system, code) in self._exact:
-                return True
-            if any(system == s and code.startswith(p) for s, p in self._prefixes):
+            if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
                 return True
         return False
 
     def text_matches(self, concepts: Any) -> bool:
         """The concept's text or a display names one of the vocabulary's words."""
-        return self._text is not None and any(self._text.search(t) for t in concept_texts(concepts))
+        return self._text is not None and any(self._text.search(t) for t in dict.fromkeys(concept_texts(concepts)))
 
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""

@@ -1,4 +1,4 @@
-"""Resources no rule reads never change an answer, and medications naming no agent are never validated."""
+"""Resources no rule reads never change an answer; medications and conditions naming nothing read are skipped."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_service.hooks.services import SERVICE_ID_BY_HOOK
+from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser
 from cds_service.mapping.medications import episodes_from
 from cds_service.mapping.resources import collect_resources
 from cds_service.mapping.terminology import AgentMatcher
+from cds_service.sequencing.facts import DiagnosisStatus
 from cds_service.sequencing.knowledge import load_knowledge
 from tests.conftest import load_request
 
@@ -41,6 +43,15 @@ UNRELATED_OBSERVATIONS = [
     ("2345-7", "Glucose", "mg/dL"),
     ("2951-2", "Sodium", "mmol/L"),
 ]
+# Conditions no rule reads (SNOMED CT, name), as Synthea records them.
+UNRELATED_CONDITIONS = [
+    ("38341003", "Hypertension"),
+    ("444814009", "Viral sinusitis (disorder)"),
+    ("44465007", "Sprain of ankle"),
+    ("15777000", "Prediabetes"),
+    ("40055000", "Chronic sinusitis (disorder)"),
+]
+SNOMED = "http://snomed.info/sct"
 FIXTURES = ["01-", "04-", "06-", "07-", "11-", "13-", "14-", "17-"]
 MEDICATION_KEYS = ["medicationStatements", "medicationRequests", "medicationAdministrations"]
 OBSERVATION_KEYS = ["afp", "liverLabs"]
@@ -88,6 +99,26 @@ def unrelated_observation(draw: st.DrawFn, patient_id: str, position: int) -> di
     }
 
 
+@st.composite
+def unrelated_condition(draw: st.DrawFn, patient_id: str, position: int) -> dict[str, Any]:
+    code, name = draw(st.sampled_from(UNRELATED_CONDITIONS))
+    return {
+        "resourceType": "Condition",
+        "id": f"unrelated-condition-{position}",
+        "clinicalStatus": {
+            "coding": [
+                {
+                    "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                    "code": draw(st.sampled_from(["active", "resolved"])),
+                }
+            ]
+        },
+        "code": {"coding": [{"system": SNOMED, "code": code, "display": name}], "text": name},
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "onsetDateTime": draw(dates),
+    }
+
+
 def _bundle(request: dict[str, Any], key: str) -> list[Any]:
     prefetch = request["prefetch"]
     value = prefetch.get(key)
@@ -99,17 +130,21 @@ def _bundle(request: dict[str, Any], key: str) -> list[Any]:
 
 @st.composite
 def with_unrelated(draw: st.DrawFn, request: dict[str, Any]) -> dict[str, Any]:
-    """The request with any number of unrelated medications and observations at random places."""
+    """The request with any number of unrelated medications, observations and conditions at random places."""
     padded = copy.deepcopy(request)
     patient_id = request["context"]["patientId"]
     count = draw(st.integers(0, 25))
     for position in range(count):
-        if draw(st.booleans()):
+        kind = draw(st.sampled_from(["medication", "observation", "condition"]))
+        if kind == "medication":
             resource = draw(unrelated_medication(patient_id, position))
             key = draw(st.sampled_from(MEDICATION_KEYS))
-        else:
+        elif kind == "observation":
             resource = draw(unrelated_observation(patient_id, position))
             key = draw(st.sampled_from(OBSERVATION_KEYS))
+        else:
+            resource = draw(unrelated_condition(patient_id, position))
+            key = "conditions"
         entries = _bundle(padded, key)
         entries.insert(draw(st.integers(0, len(entries))), {"resource": resource})
     return padded
@@ -145,3 +180,38 @@ def test_medications_naming_no_agent_are_counted_and_never_validated(data: st.Da
     episodes = episodes_from(pool, AgentMatcher(load_knowledge().terminology), parser)
     assert parser.skipped == unrelated
     assert [sorted(e.agents) for e in episodes] == [["sorafenib"]]
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_conditions_naming_nothing_read_are_counted_and_never_validated(data: st.DataObject) -> None:
+    request = data.draw(with_unrelated(load_request("01-")))
+    pool = collect_resources(request["prefetch"], request["context"]["patientId"])
+    conditions = pool.of_type("Condition")
+    unrelated = sum(1 for raw in conditions if str(raw.get("id", "")).startswith("unrelated-condition-"))
+    knowledge = load_knowledge()
+    parser = Parser([])
+    facts = ConditionMapper(knowledge.vocabulary, knowledge.parameters.extra_codes).map(
+        conditions, data_available=True, parser=parser
+    )
+    assert parser.skipped == unrelated
+    assert facts.hcc.status is DiagnosisStatus.PRESENT
+
+
+def test_a_condition_named_only_in_text_or_with_a_malformed_code_is_still_read() -> None:
+    knowledge = load_knowledge()
+    mapper = ConditionMapper(knowledge.vocabulary, knowledge.parameters.extra_codes)
+    subject = {"reference": "Patient/p"}
+    text_only = {
+        "resourceType": "Condition",
+        "id": "t",
+        "code": {"text": "Hepatocellular carcinoma"},
+        "subject": subject,
+    }
+    malformed = {"resourceType": "Condition", "id": "m", "code": "C22.0", "subject": subject}
+    assert not mapper.names_nothing_read(text_only)
+    assert not mapper.names_nothing_read(malformed)  # validated, so that its data-quality note is kept
+    notes: list[Any] = []
+    facts = mapper.map([text_only, malformed], data_available=True, parser=Parser(notes))
+    assert facts.hcc.status is DiagnosisStatus.PRESENT
+    assert [note.reference for note in notes] == ["Condition/m"]
