@@ -1,4 +1,9 @@
-"""Benchmark payloads built from the fixtures: the HCC patient after sorafenib, padded to N resources."""
+"""Benchmark payloads: the fixture HCC patient after sorafenib, padded to N resources.
+
+``relevant``/``irrelevant`` pad with vital signs; ``realistic`` builds a long non-oncology medication list
+and a two-year AFP and liver-lab history; ``synthea_chart`` fills the chart with the medication requests,
+observations and conditions of the two Synthea patients in ``tests/third_party/synthea`` (Apache-2.0).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "fhir" / "requests"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "fhir" / "requests"
+SYNTHEA = ROOT / "tests" / "third_party" / "synthea"
 BASE_REQUEST = "01-hcc-after-sorafenib-cabozantinib.json"
 
 
@@ -199,6 +206,46 @@ def realistic(resources: int = 100, patient: int = 0) -> dict[str, Any]:
     prefetch["medicationStatements"].setdefault("entry", []).extend(
         _statement(i, patient_id) for i in range(medications)
     )
+    for value in prefetch.values():
+        if isinstance(value, dict) and value.get("resourceType") == "Bundle":
+            value["total"] = len(value.get("entry", []))
+    return request
+
+
+SYNTHEA_PREFETCH_KEYS = {
+    "MedicationRequest": "medicationRequests",
+    "Observation": "liverLabs",
+    "Condition": "conditions",
+}
+
+
+def _synthea_resources() -> list[dict[str, Any]]:
+    """The Synthea patients' MedicationRequests, Observations and Conditions, in file order."""
+    found = []
+    for path in sorted(SYNTHEA.glob("*.json")):
+        for entry in json.loads(path.read_text())["entry"]:
+            if entry["resource"]["resourceType"] in SYNTHEA_PREFETCH_KEYS:
+                found.append(entry["resource"])
+    return found
+
+
+def synthea_chart(resources: int = 1000, patient: int = 0) -> dict[str, Any]:
+    """Fixture 01 with its 40 AFP results, filled up to ``resources`` with copies of Synthea resources.
+
+    Real Synthea shapes (vital signs, labs, surveys, medication requests with dosage, conditions), each
+    copy with its own id and this patient as subject; observations go in the ``liverLabs`` prefetch as an
+    EHR with a broad lab query would send them. Every ``patient`` number gives different ids.
+    """
+    request = realistic(0, patient)
+    request["hookInstance"] = f"bench-synthea-{patient}-{resources}"
+    patient_id = request["context"]["patientId"]
+    prefetch = request["prefetch"]
+    pool = _synthea_resources()
+    for index in range(max(resources - count_resources(request), 0)):
+        resource = copy.deepcopy(pool[index % len(pool)])
+        resource["id"] = f"{patient_id}-synthea-{index}"
+        resource["subject"] = {"reference": f"Patient/{patient_id}"}
+        prefetch[SYNTHEA_PREFETCH_KEYS[resource["resourceType"]]].setdefault("entry", []).append(_entry(resource))
     for value in prefetch.values():
         if isinstance(value, dict) and value.get("resourceType") == "Bundle":
             value["total"] = len(value.get("entry", []))

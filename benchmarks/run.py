@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
-from benchmarks.payloads import count_resources, irrelevant, realistic, relevant
+from benchmarks.payloads import count_resources, irrelevant, realistic, relevant, synthea_chart
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_PATH = "/cds-services/hcc-second-line-order-select"
@@ -48,13 +49,21 @@ f:close()
 
 LUA_CYCLE = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-local bodies = {{}}
-for i = 1, {count} do
-  local f = io.open(string.format("{folder}/body-%d.json", i), "rb")
-  bodies[i] = f:read("*all")
-  f:close()
+local next_id = 0
+function setup(thread)
+  thread:set("id", next_id)
+  next_id = next_id + 1
 end
+local bodies = {{}}
 local n = 0
+function init(args)
+  for i = 1, {count} do
+    local f = io.open(string.format("{folder}/body-%d.json", i), "rb")
+    bodies[i] = f:read("*all")
+    f:close()
+  end
+  n = math.floor(id * #bodies / {threads})
+end
 request = function()
   n = n % #bodies + 1
   return wrk.format(nil, nil, nil, bodies[n])
@@ -154,12 +163,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def wrk_bodies(url: str, bodies: list[bytes], folder: Path, args: argparse.Namespace) -> tuple[WrkResult, float]:
-    """Drive ``url`` cycling through ``bodies`` (one after the other, per connection thread); CPU ms/request."""
+    """Drive ``url`` cycling through ``bodies``, each wrk thread from its own offset; CPU ms per request."""
     folder.mkdir(exist_ok=True)
     for number, body in enumerate(bodies, start=1):
         (folder / f"body-{number}.json").write_bytes(body)
     script = folder / "cycle.lua"
-    script.write_text(LUA_CYCLE.format(count=len(bodies), folder=folder))
+    script.write_text(LUA_CYCLE.format(count=len(bodies), folder=folder, threads=args.threads))
     pid = SERVER_PIDS[url.split("/cds-services")[0]]
     before = cpu_seconds(pid)
     result = _wrk_script(url, script, args.duration, args.connections, args.threads)
@@ -167,32 +176,53 @@ def wrk_bodies(url: str, bodies: list[bytes], folder: Path, args: argparse.Names
     return result, used * 1000 / max(result.requests, 1)
 
 
+# Cold runs: a different patient on every request. The cold server keeps its facts cache on (the key is
+# computed on every request, as in production) but smaller than the distance between two requests for
+# the same patient (bodies / threads), so no request is answered from it.
+COLD_CACHE_SIZE = 8
+COLD_PATIENTS = {100: 200, 1000: 64, 5000: 24}
+
+
+def realistic_cases(sizes: list[int]) -> list[tuple[str, bool, list[bytes]]]:
+    """(name, cold, bodies): realistic charts by size, cold; at 100 also warm and irrelevant; Synthea-filled."""
+    cases: list[tuple[str, bool, list[bytes]]] = []
+    for size in sizes:
+        patients = COLD_PATIENTS.get(size, 24)
+        bodies = [orjson.dumps(realistic(size, p)) for p in range(patients)]
+        cases.append((f"relevant, {size:,} resources, cold", True, bodies))
+        if size == 100:
+            cases.append(("relevant, 100 resources, warm (same body)", False, [bodies[0]]))
+            cases.append(("irrelevant, 100 resources", False, [orjson.dumps(_irrelevant_order(realistic(100, 0)))]))
+        if size in (100, 1000):
+            synthea = [orjson.dumps(synthea_chart(size, p)) for p in range(patients)]
+            cases.append((f"relevant, {size:,} resources from Synthea, cold", True, synthea))
+    return cases
+
+
 def realistic_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
     """Realistic charts (long medication list, 40 AFPs, liver labs); cold = a different patient every request."""
-    cold_patients = {100: 200, 1000: 60, 5000: 12}
-    cases: list[tuple[str, list[bytes]]] = []
-    for size in [int(s) for s in args.realistic_sizes.split(",") if s]:
-        patients = cold_patients.get(size, 50)
-        cases.append(
-            (f"relevant, {size} resources, cold", [json.dumps(realistic(size, p)).encode() for p in range(patients)])
-        )
-        if size == 100:
-            cases.append(("relevant, 100 resources, warm (same body)", [json.dumps(realistic(100, 0)).encode()]))
-            cases.append(("irrelevant, 100 resources", [json.dumps(_irrelevant_order(realistic(100, 0))).encode()]))
+    cases = realistic_cases([int(s) for s in args.realistic_sizes.split(",") if s])
     rows = [
         "| Payload | service req/s | echo req/s | service/echo | service p50 / p99 ms "
         "| CPU ms/request (service / echo) |",
         "|---|---|---|---|---|---|",
     ]
     app = "cds_service.api.app:create_app"
+    cold_env = service_env(tmp, CDS_FACTS_CACHE_SIZE=str(COLD_CACHE_SIZE))
     with (
-        server(app, free_port(), args.workers, service_env(tmp), factory=True) as svc,
+        server(app, free_port(), args.workers, service_env(tmp), factory=True) as warm,
+        server(app, free_port(), args.workers, cold_env, factory=True) as cold,
         server("benchmarks.echo_app:app", free_port(), args.workers, {}) as echo,
     ):
-        for index, (name, bodies) in enumerate(cases):
-            httpx.post(
-                svc + SERVICE_PATH, content=bodies[0], headers={"Content-Type": "application/json"}, timeout=30
-            ).raise_for_status()
+        for index, (name, is_cold, bodies) in enumerate(cases):
+            svc = cold if is_cold else warm
+            for body in bodies[:2]:
+                response = httpx.post(
+                    svc + SERVICE_PATH, content=body, headers={"Content-Type": "application/json"}, timeout=30
+                )
+                response.raise_for_status()
+                if "irrelevant" not in name and not response.json()["cards"]:
+                    raise RuntimeError(f"{name}: the service answered no card")
             folder = tmp / f"realistic-{index}"
             result, cpu = wrk_bodies(svc + SERVICE_PATH, bodies, folder, args)
             reference, echo_cpu = wrk_bodies(echo + SERVICE_PATH, bodies, folder, args)
@@ -224,7 +254,7 @@ def service_env(tmp: Path, **extra: str) -> dict[str, str]:
 def load_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
     cases = [
         ("relevant (100 resources)", relevant(100), "service"),
-        ("relevant, parse cache off", relevant(100), "service-cold"),
+        ("relevant, facts cache off", relevant(100), "service-cold"),
         ("irrelevant (100 resources)", irrelevant(100), "service"),
     ]
     rows = ["| Payload | App | req/s | p50 ms | p99 ms | service/echo |", "|---|---|---|---|---|---|"]
@@ -263,7 +293,17 @@ def load_comparison(args: argparse.Namespace, tmp: Path) -> list[str]:
     return rows
 
 
+def _with_extra_medications(request: dict[str, Any], count: int) -> dict[str, Any]:
+    """``request`` with ``count`` more non-oncology MedicationStatements (the resources a rule skips)."""
+    padded = realistic(100 + count, 0)
+    padded["prefetch"] = {**request["prefetch"], "medicationStatements": padded["prefetch"]["medicationStatements"]}
+    return padded
+
+
 async def _per_request(sizes: list[int]) -> list[str]:
+    """CPU per request in-process (no HTTP), facts cache off: every request maps its chart."""
+    import gc
+
     from cds_service.cards.models import CdsResponse
     from cds_service.config import Settings
     from cds_service.hooks.models import HookRequest
@@ -272,39 +312,59 @@ async def _per_request(sizes: list[int]) -> list[str]:
     from cds_service.sequencing.knowledge import load_knowledge
 
     knowledge = load_knowledge()
-    pipeline = HookPipeline(
-        knowledge, Settings(environment="development", auth_disabled=True), clock=lambda: date(2026, 11, 25)
-    )
+    settings = Settings(environment="development", auth_disabled=True, facts_cache_size=0)
+    pipeline = HookPipeline(knowledge, settings, clock=lambda: date(2026, 11, 25))
     service = service_definitions(knowledge)[ORDER_SELECT_ID]
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)  # as the app's lifespan does
 
     async def handle(body: bytes) -> bytes:
-        request = HookRequest.model_validate(json.loads(body))
+        request = HookRequest.model_validate(orjson.loads(body))
         result = await pipeline.run(service, request)
         response: CdsResponse = result.response
-        return json.dumps(response.to_json()).encode()
+        return orjson.dumps(response.to_json())
 
-    rows = ["| Prefetch resources | Body KiB | ms per request (median) | peak MiB (one request) |", "|---|---|---|---|"]
-    timings: dict[int, float] = {}
-    for size in sizes:
-        body = json.dumps(relevant(size)).encode()
-        runs = max(5, min(300, 30000 // size))
+    async def cpu_ms(request: dict[str, Any]) -> float:
+        body = orjson.dumps(request)
+        runs = max(7, min(300, 30000 // count_resources(request)))
         samples = []
-        for _ in range(runs):
-            started = time.perf_counter()
+        for _ in range(runs + 2):
+            started = time.process_time()
             await handle(body)
-            samples.append(time.perf_counter() - started)
+            samples.append(time.process_time() - started)
+        return statistics.median(samples[2:]) * 1000
+
+    async def peak_mib(request: dict[str, Any]) -> float:
         tracemalloc.start()
-        await handle(body)
+        await handle(orjson.dumps(request))
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        timings[size] = statistics.median(samples) * 1000
+        return peak / 2**20
+
+    rows = [
+        "| Chart | Resources | Body KiB | CPU ms per request (median) | peak MiB (one request) |",
+        "|---|---|---|---|---|",
+    ]
+    charts = [("realistic", size, realistic(size, 1)) for size in sizes]
+    charts += [("Synthea-filled", size, synthea_chart(size, 1)) for size in sizes if size <= 1000]
+    timings: dict[tuple[str, int], float] = {}
+    for name, size, request in charts:
+        timings[name, size] = await cpu_ms(request)
         rows.append(
-            f"| {count_resources(relevant(size))} | {len(body) / 1024:,.0f} | {timings[size]:.2f} | "
-            f"{peak / 2**20:.1f} |"
+            f"| {name} | {count_resources(request):,} | {len(orjson.dumps(request)) / 1024:,.0f} | "
+            f"{timings[name, size]:.2f} | {await peak_mib(request):.1f} |"
         )
-    slope_us = (timings[sizes[-1]] - timings[sizes[1]]) * 1000 / (sizes[-1] - sizes[1])
     rows.append("")
-    rows.append(f"Marginal cost of a resource the rules do not read: {slope_us:.1f} µs (target ≤ 20 µs)")
+    base = realistic(100, 1)
+    extra = 2000
+    skipped_us = (await cpu_ms(_with_extra_medications(base, extra)) - await cpu_ms(base)) * 1000 / extra
+    rows.append(f"- Marginal CPU of a skipped medication (realistic 100 + {extra:,}): {skipped_us:.1f} µs (target: 5)")
+    if ("realistic", 100) in timings and ("realistic", 1000) in timings:
+        ratio = timings["realistic", 1000] / timings["realistic", 100]
+        slope = (timings["realistic", 1000] - timings["realistic", 100]) * 1000 / 900
+        rows.append(f"- 1,000 / 100 resources: {ratio:.1f} times (target: 3); {slope:.1f} µs per resource added")
+
     return rows
 
 
@@ -350,7 +410,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both apps")
-    parser.add_argument("--sizes", default="10,100,1000,5000")
+    parser.add_argument("--sizes", default="100,1000,5000", help="realistic chart sizes, in-process")
     parser.add_argument("--skip-load", action="store_true", help="only the in-process and fallback parts")
     parser.add_argument("--realistic-sizes", default="100,1000,5000", help="realistic chart sizes ('' to skip)")
     parser.add_argument("--only-realistic", action="store_true", help="only the realistic-chart load runs")
@@ -373,7 +433,7 @@ def main() -> int:
         if not args.skip_load:
             print("## Throughput and latency (targets: relevant ≥ 40% of echo and p99 ≤ 50 ms; irrelevant ≥ 80%)\n")
             print("\n".join(load_comparison(args, tmp)), "\n")
-        print("## Cost by prefetch size (in-process: parse, validate, map, sequence, build cards, serialise)\n")
+        print("## CPU per request by chart size (in-process, facts cache off: parse, map, sequence, cards, JSON)\n")
         print("\n".join(asyncio.run(_per_request([int(s) for s in args.sizes.split(",")]))), "\n")
         print("## Fallback fetch (no prefetch; FHIR server with set delays, slowest 150 ms)\n")
         print("\n".join(fallback(args, tmp)))
