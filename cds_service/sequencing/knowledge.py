@@ -39,13 +39,14 @@ class Place(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Place).index(self)
+        return _PLACE_RANKS[self]
 
     @property
     def label(self) -> str:
         return _PLACE_LABELS[self]
 
 
+_PLACE_RANKS = {place: rank for rank, place in enumerate(Place)}
 _PLACE_LABELS = {
     Place.PREFERRED: "preferred",
     Place.OPTION: "option",
@@ -96,7 +97,10 @@ class Severity(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(Severity).index(self)
+        return _SEVERITY_RANKS[self]
+
+
+_SEVERITY_RANKS = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 class _Strict(BaseModel):
