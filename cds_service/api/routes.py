@@ -87,8 +87,14 @@ def json_body_of(schema: str) -> dict[str, Any]:
 
 
 @router.post("/cds-services/{service_id}", openapi_extra=json_body_of("HookRequest"))
-async def call_service(service_id: str, request: Request, state: State, client: TrustedClient) -> Response:
-    """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say)."""
+async def call_service(service_id: str, request: Request) -> Response:
+    """Answer a hook call with cards (``{"cards": []}`` when there is nothing to say).
+
+    The hot path: state and client are resolved here, in the order the dependencies would (client
+    authentication first), without FastAPI's per-call dependency solving.
+    """
+    state = await get_state(request)
+    client = await require_trusted_client(request, state)
     service = _service(state, service_id)
     started = time.perf_counter()
     hook_request = validated(HookRequest, await _json_body(request), what="request")
