@@ -163,12 +163,12 @@ def _newest_first(
 
     Lazy: a rule that needs only the latest usable result validates only until it finds it.
     """
-    candidates = [(raw, found) for raw, found in index.find(system, codes) if _is_result(raw)]
-    candidates.sort(key=lambda item: _raw_date(item[0]), reverse=True)
-    for raw, _ in candidates:
-        if not _raw_date(raw):
+    candidates = [(_raw_date(raw), raw, found) for raw, found in index.find(system, codes) if _is_result(raw)]
+    candidates.sort(key=lambda item: item[0], reverse=True)
+    for raw_date, raw, _ in candidates:
+        if not raw_date:
             parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
-    for raw, found in candidates:
+    for _, raw, found in candidates:
         observation = parser.parse(raw)
         if observation is None:
             continue
