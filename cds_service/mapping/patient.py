@@ -79,7 +79,7 @@ class FactsCache:
         if not self.capacity:
             return None
         try:
-            content = orjson.dumps([patient_id, flags, values], option=orjson.OPT_NON_STR_KEYS)
+            content = orjson.dumps([patient_id, flags, values])
         except (TypeError, orjson.JSONEncodeError):
             return None
         return hashlib.sha256(content).digest()
