@@ -654,6 +654,13 @@ def test_facts_cache_answers_a_repeated_chart_and_maps_a_changed_one_again(knowl
     assert other_patient.hcc.status is DiagnosisStatus.ABSENT  # another patient's id never reuses the facts
 
 
+def test_a_chart_that_is_not_plain_json_is_mapped_but_not_cached(knowledge: Knowledge) -> None:
+    cached = PatientMapper(knowledge, facts_cache_size=4)
+    values = {"c": bundle(condition(ICD_HCC, rid="good")), "odd": {1: "a key that is not a string"}}
+    assert cached.map_facts(values, PID).hcc.status is DiagnosisStatus.PRESENT
+    assert not cached.facts_cache._entries
+
+
 def test_facts_cache_off_maps_every_call(knowledge: Knowledge) -> None:
     uncached = PatientMapper(knowledge, facts_cache_size=0)
     values = {"c": bundle(condition(ICD_HCC, rid="good"))}
