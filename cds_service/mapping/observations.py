@@ -186,21 +186,21 @@ def _results(
     return _newest_first(index, vocabulary.systems["loinc"], codes, parser)
 
 
-def map_afp(
+def latest_afp(
     index: ObservationIndex,
     vocabulary: ClinicalVocabulary,
     iu_factor: Decimal | None,
     parser: Parser,
-) -> tuple[AfpResult, ...]:
-    """The latest AFP result with a value, in ng/mL where the unit allows (IU/mL only with a site factor).
+) -> AfpResult | None:
+    """The latest AFP result that has a numeric value, or None: the one result the rules read.
 
-    Newest first, stopping at the first result with a numeric value (the one the rules read): older
-    results of a two-year history are neither validated nor reported. Candidates are ordered by their
-    raw ISO 8601 date, which orders them as their validated dates do.
+    In ng/mL when the unit allows (IU/mL only with the site's configured factor; otherwise the result is
+    returned as not comparable, with its unit kept). Newest first, stopping at the first result with a
+    numeric value: older results of a two-year history are neither validated nor reported. Candidates are
+    ordered by their raw ISO 8601 date, which orders them as their validated dates do.
     """
     codes = vocabulary.observations
     mass_codes, unit_codes = set(codes.afp_mass), set(codes.afp_units)
-    series = []
     for observation, when, loinc in _results(index, mass_codes | unit_codes, vocabulary, parser):
         reading = _reading(observation)
         source = Provenance("Observation", observation.id, when)
@@ -223,20 +223,16 @@ def map_afp(
                 note = "reported in IU/mL: not comparable with the ng/mL cut-off"
         else:
             note = f"unit {reading.unit or 'missing'} cannot be converted to ng/mL"
-        series.append(
-            AfpResult(
-                value_ng_per_ml=value,
-                comparator=reading.comparator,
-                as_reported=reading.as_reported,
-                effective=when,
-                source=source,
-                comparable=value is not None,
-                note=note,
-            )
+        return AfpResult(
+            value_ng_per_ml=value,
+            comparator=reading.comparator,
+            as_reported=reading.as_reported,
+            effective=when,
+            source=source,
+            comparable=value is not None,
+            note=note,
         )
-        break
-    series.sort(key=lambda result: result.effective or date.min, reverse=True)
-    return tuple(series)
+    return None
 
 
 def _latest_lab(

@@ -19,7 +19,7 @@ from cds_service.mapping.fhir import Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
 from cds_service.mapping.observations import (
     ObservationIndex,
-    map_afp,
+    latest_afp,
     map_coded_child_pugh,
     map_ecog,
     map_liver_labs,
@@ -144,7 +144,7 @@ class PatientMapper:
         lines = group_into_lines(episodes_from(pool, self.agents, parser), self.params.line_grouping_days)
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
-        afp_series = map_afp(observations, vocabulary, factor, parser)
+        afp = latest_afp(observations, vocabulary, factor, parser)
         bilirubin, albumin, inr = map_liver_labs(observations, vocabulary, parser)
         liver = LiverFacts(
             bilirubin_mg_per_dl=bilirubin,
@@ -158,8 +158,7 @@ class PatientMapper:
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
-            afp=afp_series[0] if afp_series else None,
-            afp_series=afp_series,
+            afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
             immunotherapy_cautions=condition_facts.cautions,

@@ -196,7 +196,6 @@ class PatientFacts:
     hcc: HccDiagnosis
     lines: tuple[TherapyLine, ...] = ()
     afp: AfpResult | None = None
-    afp_series: tuple[AfpResult, ...] = ()
     liver: LiverFacts = field(default_factory=LiverFacts)
     ecog: EcogStatus | None = None
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from cds_service.mapping.fhir import Parser
+from cds_service.mapping.observations import ObservationIndex, latest_afp
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
-from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, StopReason
+from cds_service.sequencing.facts import AfpResult, CautionKind, DiagnosisStatus, StopReason
 from cds_service.sequencing.knowledge import Knowledge
 from tests.conftest import THIRD_PARTY, with_parameters
 from tests.sequencing.builders import TODAY
@@ -378,13 +379,25 @@ def test_afp_only_final_amended_corrected(mapper: PatientMapper, status: str) ->
     assert mapper.map_facts({"afp": bundle(obs)}, PID).afp is None
 
 
-def test_latest_afp_and_series(mapper: PatientMapper) -> None:
+def test_latest_afp_is_the_newest_result(mapper: PatientMapper) -> None:
     older = observation("1834-1", value={"value": 100, "code": "ng/mL"}, when="2026-01-01", rid="old")
     newer = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="new", status="amended")
     facts = mapper.map_facts({"afp": bundle(older, newer)}, PID)
     assert facts.afp is not None
     assert facts.afp.source.resource_id == "new"
-    assert [r.source.resource_id for r in facts.afp_series] == ["new"]
+    assert facts.afp.value_ng_per_ml == Decimal(900)
+
+
+def test_latest_afp_returns_one_result_or_none(knowledge: Knowledge) -> None:
+    """What ``latest_afp`` returns is what its name says: one AFP result (the newest with a value), or None."""
+    newest = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="newest")
+    older = observation("1834-1", value={"value": 100, "code": "ng/mL"}, when="2026-01-01", rid="older")
+    no_value = observation("1834-1", when="2026-11-01", rid="no-value")
+    vocabulary = knowledge.vocabulary
+    found = latest_afp(ObservationIndex([older, no_value, newest]), vocabulary, None, Parser([]))
+    assert isinstance(found, AfpResult)
+    assert found.source.resource_id == "newest"
+    assert latest_afp(ObservationIndex([no_value]), vocabulary, None, Parser([])) is None
 
 
 def test_afp_history_read_only_down_to_the_latest_result_with_a_value(mapper: PatientMapper) -> None:
@@ -395,7 +408,6 @@ def test_afp_history_read_only_down_to_the_latest_result_with_a_value(mapper: Pa
     facts = mapper.map_facts({"afp": bundle(invalid_old, latest, no_value)}, PID)
     assert facts.afp is not None
     assert facts.afp.source.resource_id == "latest"
-    assert [r.source.resource_id for r in facts.afp_series] == ["latest"]
     left_out = [note.reference for note in facts.notes]
     assert "Observation/no-value" in left_out
     assert "Observation/old" not in left_out

@@ -80,7 +80,6 @@ def facts(
         hcc=hcc,
         lines=tuple(lines),
         afp=afp_result,
-        afp_series=(afp_result,) if afp_result else (),
         liver=child_pugh(cp),
         immunotherapy_cautions=tuple(
             ImmunotherapyCaution(kind, kind.value.replace("_", " "), Provenance("Condition", kind.value))
