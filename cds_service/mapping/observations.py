@@ -67,8 +67,9 @@ _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:[.,]\d+)?)\s*([^\d\s].*)?
 class _Reading:
     value: Decimal
     comparator: Comparator | None
-    unit: str | None
+    unit: str | None  # UCUM code first: what the conversion reads
     as_reported: str
+    shown_unit: str | None = None  # the human-readable unit first: what a card names
 
 
 def _is_result(raw: JsonObject) -> bool:
@@ -86,7 +87,7 @@ def _reading(observation: Any) -> _Reading | None:
         unit = quantity.code or quantity.unit
         comparator = cast("Comparator | None", quantity.comparator)
         shown = f"{comparator or ''}{quantity.value:g} {quantity.unit or quantity.code or ''}".strip()
-        return _Reading(Decimal(quantity.value), comparator, unit, shown)
+        return _Reading(Decimal(quantity.value), comparator, unit, shown, quantity.unit or quantity.code)
     if observation.valueInteger is not None:
         return _Reading(Decimal(observation.valueInteger), None, None, str(observation.valueInteger))
     text = observation.valueString
@@ -98,7 +99,8 @@ def _reading(observation: Any) -> _Reading | None:
                 value = Decimal(number.replace(",", "."))
             except InvalidOperation:
                 return None
-            return _Reading(value, cast("Comparator | None", sign), unit.strip() if unit else None, text)
+            shown_unit = unit.strip() if unit else None
+            return _Reading(value, cast("Comparator | None", sign), shown_unit, text, shown_unit)
     return None
 
 
@@ -231,6 +233,7 @@ def latest_afp(
             source=source,
             comparable=value is not None,
             note=note,
+            unit=reading.shown_unit,
         )
     return None
 

@@ -78,7 +78,10 @@ class CutoffRelation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AfpResult:
-    """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off."""
+    """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off.
+
+    ``unit`` is the unit as reported (None when the result gives none), so a card can name it.
+    """
 
     value_ng_per_ml: Decimal | None
     comparator: Literal["<", "<=", ">", ">="] | None
@@ -87,6 +90,7 @@ class AfpResult:
     source: Provenance
     comparable: bool
     note: str | None = None
+    unit: str | None = None
 
     def relation_to(self, cutoff_ng_per_ml: Decimal) -> CutoffRelation:
         """Compare honestly: ``>2000`` is above a 400 cut-off, ``<2`` below it, ``<1000`` undetermined."""

@@ -30,5 +30,12 @@ def afp_text(afp: AfpResult | None) -> str:
     return f"AFP {afp.as_reported} ({when})"
 
 
+def afp_reading_text(afp: AfpResult) -> str:
+    """The AFP value with its unit named: "600 IU/mL", or "600 (no unit)" when the result gives none."""
+    if afp.unit and afp.unit in afp.as_reported:
+        return afp.as_reported
+    return f"{afp.as_reported} ({afp.unit or 'no unit'})"
+
+
 def agents_text(agents: frozenset[str]) -> str:
     return " + ".join(sorted(agents))

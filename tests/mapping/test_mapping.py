@@ -362,6 +362,24 @@ def test_afp_units_and_comparators(
     assert result.comparable is comparable
 
 
+@pytest.mark.parametrize(
+    ("quantity", "unit"),
+    [
+        ({"value": 600, "unit": "IU/mL", "system": "http://unitsofmeasure.org", "code": "[IU]/mL"}, "IU/mL"),
+        ({"value": 600, "code": "[IU]/mL"}, "[IU]/mL"),
+        ({"value": 600}, None),
+    ],
+    ids=["unit-and-code", "code-only", "no-unit"],
+)
+def test_afp_not_comparable_keeps_its_unit_for_the_card(
+    mapper: PatientMapper, quantity: dict[str, Any], unit: str | None
+) -> None:
+    result = mapper.map_facts({"afp": bundle(observation("19176-7", value=quantity))}, PID).afp
+    assert result is not None
+    assert not result.comparable
+    assert result.unit == unit
+
+
 def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) -> None:
     converting = PatientMapper(with_parameters(knowledge, afp_iu_per_ml_to_ng_per_ml=Decimal("1.21")))
     result = converting.map_facts(

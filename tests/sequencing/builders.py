@@ -51,6 +51,7 @@ def afp(
         effective=when,
         source=Provenance("Observation", "afp", when),
         comparable=comparable,
+        unit="ng/mL",
     )
 
 
