@@ -15,6 +15,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import DataQualityNote
@@ -154,7 +155,14 @@ def concept_texts(concepts: Any) -> Iterable[str]:
 class ConceptMatcher:
     """Matches a CodeableConcept against one vocabulary entry (codes with ``*`` prefixes, and text)."""
 
-    def __init__(self, vocab: ConditionVocabulary, systems: dict[str, str], extra_codes: Iterable[str] = ()):
+    def __init__(
+        self,
+        vocab: ConditionVocabulary,
+        systems: dict[str, str],
+        extra_codes: Iterable[str] = (),
+        negation: Negation | None = None,
+    ):
+        self._negation = negation
         self._exact: set[tuple[str, str]] = set()
         self._prefixes: list[tuple[str, str]] = []
         for ref in vocab.codes:
@@ -187,8 +195,14 @@ class ConceptMatcher:
         return False
 
     def text_matches(self, concepts: Any) -> bool:
-        """The concept's text or a display names one of the vocabulary's words."""
-        return self._text is not None and any(self._text.search(t) for t in concept_texts(concepts))
+        """The concept's text or a display names one of the vocabulary's words (not negated, when this
+        matcher was given the knowledge's negation rules)."""
+        pattern, negation = self._text, self._negation
+        if pattern is None:
+            return False
+        if negation is None:
+            return any(pattern.search(t) for t in concept_texts(concepts))
+        return any(negation.affirmed(pattern, t) for t in concept_texts(concepts))
 
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""

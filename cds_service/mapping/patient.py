@@ -17,6 +17,7 @@ import orjson
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.observations import (
     ObservationIndex,
     latest_afp,
@@ -108,6 +109,7 @@ class PatientMapper:
         self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
+        self.negation = Negation(knowledge.vocabulary.text_negation)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -141,7 +143,8 @@ class PatientMapper:
         condition_facts = self.conditions.map(
             pool.of_type("Condition"), data_available=conditions_available, parser=parser
         )
-        lines = group_into_lines(episodes_from(pool, self.agents, parser), self.params.line_grouping_days)
+        episodes = episodes_from(pool, self.agents, parser, self.negation)
+        lines = group_into_lines(episodes, self.params.line_grouping_days)
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
         afp = latest_afp(observations, vocabulary, factor, parser)

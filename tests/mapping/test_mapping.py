@@ -252,6 +252,10 @@ def test_medication_reference(mapper: PatientMapper, where: str, kept: bool) -> 
         ([{"text": "Disease progression on CT"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 hand-foot skin reaction: not tolerated"}], StopReason.INTOLERANCE),
         ([{"text": "Patient moved away"}], StopReason.OTHER),
+        ([{"text": "No toxicity; stopped for radiological progression"}], StopReason.PROGRESSION),
+        ([{"text": "Disease progression, no adverse events"}], StopReason.PROGRESSION),
+        ([{"text": "Grade 3 immune-related toxicity, no progression"}], StopReason.INTOLERANCE),
+        ([{"text": "No progression; stopped at the patient's request"}], StopReason.OTHER),
         (None, StopReason.UNKNOWN),
     ],
 )
@@ -585,6 +589,78 @@ def test_ecog(mapper: PatientMapper, obs: dict[str, Any], grade: int) -> None:
 def test_immunotherapy_cautions(mapper: PatientMapper, code: dict[str, Any], kind: CautionKind) -> None:
     cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
     assert [c.kind for c in cautions] == [kind]
+
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("History of kidney transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("Liver transplant, no rejection", CautionKind.ORGAN_TRANSPLANT),
+        ("No rejection of the liver transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("No immunosuppression after liver transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("No diabetes; kidney transplant 2019", CautionKind.ORGAN_TRANSPLANT),
+        ("Autoimmune hepatitis not ruled out", CautionKind.AUTOIMMUNE_DISEASE),
+        ("Lupus cannot be ruled out", CautionKind.AUTOIMMUNE_DISEASE),
+        ("No history of transplant", None),
+        ("no known history of organ transplant", None),
+        ("Denies autoimmune disease", None),
+        ("Ruled out autoimmune hepatitis", None),
+        ("Negative for hepatitis B", None),
+        ("Never had a transplant", None),
+    ],
+)
+def test_caution_text_is_negated_negex_style(mapper: PatientMapper, text: str, kind: CautionKind | None) -> None:
+    """conditions.yaml text_negation (the project's NegEx-style choice): negated text is no caution."""
+    cautions = mapper.map_facts({"c": bundle(condition({"text": text}))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == ([kind] if kind else [])
+
+
+def test_caution_codes_are_never_negated(mapper: PatientMapper) -> None:
+    code = {"coding": [{"system": ICD10, "code": "Z94.4"}], "text": "No history of transplant"}
+    cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == [CautionKind.ORGAN_TRANSPLANT]
+
+
+@pytest.mark.parametrize(
+    ("code", "clinical", "verification", "kinds"),
+    [
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, "resolved", "confirmed", [CautionKind.ORGAN_TRANSPLANT]),
+        ({"text": "Liver transplant"}, "inactive", "confirmed", [CautionKind.ORGAN_TRANSPLANT]),
+        ({"text": "Liver transplant"}, "remission", None, [CautionKind.ORGAN_TRANSPLANT]),
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, "active", "refuted", []),
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, None, "entered-in-error", []),
+        ({"text": "Systemic lupus erythematosus"}, "resolved", "confirmed", []),
+        ({"text": "Systemic lupus erythematosus"}, "active", "refuted", []),
+    ],
+    ids=[
+        "transplant-resolved",
+        "transplant-inactive",
+        "transplant-remission",
+        "transplant-refuted",
+        "transplant-entered-in-error",
+        "autoimmune-resolved",
+        "autoimmune-refuted",
+    ],
+)
+def test_caution_statuses(
+    mapper: PatientMapper,
+    code: dict[str, Any],
+    clinical: str | None,
+    verification: str | None,
+    kinds: list[CautionKind],
+) -> None:
+    """A transplant stays a transplant whatever its clinicalStatus; refuted / entered-in-error never count."""
+    resource = condition(code, clinical=clinical, verification=verification)
+    cautions = mapper.map_facts({"c": bundle(resource)}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == kinds
+
+
+def test_a_resolved_transplant_is_not_an_hcc_diagnosis_source(mapper: PatientMapper) -> None:
+    facts = mapper.map_facts({"c": bundle(condition({"text": "Liver transplant"}, clinical="resolved"))}, PID)
+    assert facts.hcc.status is DiagnosisStatus.ABSENT
 
 
 @pytest.mark.parametrize(
