@@ -234,6 +234,7 @@ def latest_afp(
             comparable=value is not None,
             note=note,
             unit=reading.shown_unit,
+            converted=value is not None and value != reading.value,
         )
     return None
 

@@ -80,7 +80,8 @@ class CutoffRelation(StrEnum):
 class AfpResult:
     """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off.
 
-    ``unit`` is the unit as reported (None when the result gives none), so a card can name it.
+    ``unit`` is the unit as reported (None when the result gives none), so a card can name it;
+    ``converted`` is True when ``value_ng_per_ml`` is not the reported number (another unit, converted).
     """
 
     value_ng_per_ml: Decimal | None
@@ -91,6 +92,7 @@ class AfpResult:
     comparable: bool
     note: str | None = None
     unit: str | None = None
+    converted: bool = False
 
     def relation_to(self, cutoff_ng_per_ml: Decimal) -> CutoffRelation:
         """Compare honestly: ``>2000`` is above a 400 cut-off, ``<2`` below it, ``<1000`` undetermined."""

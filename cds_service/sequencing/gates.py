@@ -31,7 +31,14 @@ from cds_service.sequencing.knowledge import (
     SettingId,
     Severity,
 )
-from cds_service.sequencing.wording import afp_reading_text, afp_text, agents_text, number_text, stop_text
+from cds_service.sequencing.wording import (
+    afp_reading_text,
+    afp_text,
+    afp_value_text,
+    agents_text,
+    number_text,
+    stop_text,
+)
 
 GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason"]
 
@@ -198,7 +205,7 @@ def afp_below_cutoff(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     if _afp_relation(ctx) is not CutoffRelation.BELOW:
         return None
     afp = ctx.facts.afp
-    value = afp.as_reported if afp else "?"
+    value = afp_value_text(afp) if afp else "?"
     return Fired({"afp": afp_text(afp), "value": value, "cutoff": number_text(ctx.params.afp_cutoff_ng_per_ml)})
 
 
@@ -224,7 +231,7 @@ def afp_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
         fact = f"Latest AFP older than {ctx.params.afp_max_age_days} days"
     else:
         why = f"{afp_text(afp)} does not show whether AFP is at or above {cutoff} ng/mL"
-        fact = f"AFP {afp.as_reported}: at or above {cutoff} ng/mL undetermined"
+        fact = f"AFP {afp_value_text(afp)}: at or above {cutoff} ng/mL undetermined"
     gap = DataGap("afp", f"{why}. A current AFP (ng/mL) decides whether ramucirumab is an option.")
     return Fired({"why": why, "fact": fact, "cutoff": cutoff}, gap)
 

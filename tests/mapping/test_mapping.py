@@ -393,6 +393,14 @@ def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) ->
     assert result.comparable
     assert result.value_ng_per_ml == Decimal("121.00")
     assert "site factor" in (result.note or "")
+    assert result.converted
+    assert result.unit == "[IU]/mL"
+
+
+def test_afp_in_ng_per_ml_is_not_marked_converted(mapper: PatientMapper) -> None:
+    result = mapper.map_facts({"afp": bundle(observation("1834-1", value={"value": 512, "code": "ng/mL"}))}, PID).afp
+    assert result is not None
+    assert not result.converted
 
 
 @pytest.mark.parametrize("status", ["preliminary", "registered", "cancelled", "entered-in-error"])

@@ -132,6 +132,19 @@ def test_afp_unknown_summary_says_what_is_true_of_the_afp(
         assert "No current AFP" not in finding.summary
 
 
+def test_afp_converted_with_the_site_factor_is_shown_in_ng_per_ml_first(knowledge: Knowledge) -> None:
+    """An IU/mL AFP converted with a site factor is compared in ng/mL; the card says the ng/mL value it
+    compared, never "AFP 300 IU/mL ... below 400 ng/mL"."""
+    converted = replace(
+        afp(363, comparable=True), as_reported="300 IU/mL", unit="IU/mL", converted=True, note="site factor 1.21"
+    )
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=converted), ("ramucirumab",))
+    finding = next(f for f in rec.selected[0].findings if f.gate_id == "afp_below_cutoff")
+    assert finding.summary.startswith("AFP 363 ng/mL (reported 300 IU/mL) below 400")
+    assert finding.message.startswith("AFP 363 ng/mL (reported 300 IU/mL, ")
+    assert "AFP 300 IU/mL" not in finding.message
+
+
 def test_afp_reported_as_greater_than_cutoff_counts_as_above(knowledge: Knowledge) -> None:
     ramu = option(run(knowledge, facts(line(1, "sorafenib"), afp_result=afp(2000, comparator=">"))), "ramucirumab")
     assert ramu.place is Place.OPTION
