@@ -10,7 +10,8 @@ from typing import Literal
 from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.gates import Finding
+from cds_service.sequencing.knowledge import Knowledge, Place
 from cds_service.sequencing.options import OptionAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -80,6 +81,22 @@ def closing_line(knowledge: Knowledge) -> str:
         f"_Decision support from a {knowledge.info.review.published} review plus dated later evidence "
         f"(knowledge v{knowledge.version}); the treating clinician decides._"
     )
+
+
+ALREADY_RECEIVED = "already received"
+
+
+def place_text(place: Place, findings: Iterable[Finding]) -> str:
+    """How a card names a regimen's place for this patient: "already received" when the patient has had it.
+
+    Policy 2.3 ("Do not suggest a regimen the patient has already progressed on") and 6.1 (the summary
+    names "already received"): the already_received gate caps the place, but a regimen outside the
+    setting's options ranks lower still ("not addressed by the review"), which would hide that the
+    patient already received it. Every other place reads as its label.
+    """
+    if any(f.gate_id == "already_received" for f in findings):
+        return ALREADY_RECEIVED
+    return place.label
 
 
 def names_text(names: list[str]) -> str:

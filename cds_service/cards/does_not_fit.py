@@ -15,6 +15,7 @@ from cds_service.cards.common import (
     card_uuid,
     closing_line,
     evidence_page,
+    place_text,
     summary_line,
 )
 from cds_service.cards.issued import IssuedCard
@@ -54,6 +55,8 @@ def _replacement(
 
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
+    if selected.already_received:
+        return place_text(selected.place, selected.findings)
     match selected.place:
         case Place.NOT_SUPPORTED:
             return f"not supported {setting_phrase}"
@@ -78,8 +81,11 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation) -> s
         else ()
     )
     if loud:
-        others = tuple(f.summary for f in loud[1:])
-        return summary_line(f"{loud[0].summary}: {label} {phrase}", *others, *tail)
+        head = loud[0].summary
+        # A fact the phrase (or the head) already states is not repeated: "Already received (line 2): regorafenib".
+        essential = f"{head}: {label}" if phrase.lower() in head.lower() else f"{head}: {label} {phrase}"
+        others = tuple(f.summary for f in loud[1:] if phrase.lower() not in f.summary.lower())
+        return summary_line(essential, *others, *tail)
     return summary_line(f"Selected {label} is {phrase}", *tail)
 
 
@@ -98,7 +104,8 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
-        detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {selected.place.label}.")
+        place = place_text(selected.place, selected.findings)
+        detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
         detail += [f"- {cell(f.message)}" for f in selected.findings] or [f"- {cell(selected.reason)}"]
     if offered:
         detail += [

@@ -13,6 +13,7 @@ from cds_service.cards.common import (
     closing_line,
     evidence_page,
     names_text,
+    place_text,
     summary_line,
 )
 from cds_service.cards.facts import facts_markdown
@@ -37,7 +38,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = option.place.label
+        place = place_text(option.place, option.findings)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -83,7 +84,8 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            detail += ["", f"**Selected order:** {selected.label}: {selected.place.label}. {cell(selected.reason)}"]
+            place = place_text(selected.place, selected.findings)
+            detail += ["", f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"]
     if rec.options:
         detail += ["", *option_rows(rec.options, knowledge)]
     if rec.data_gaps:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import (
@@ -41,10 +42,14 @@ def _status_code(concept: Any, system: str) -> str | None:
     return None
 
 
+def is_refuted(condition: Any) -> bool:
+    """verificationStatus refuted or entered-in-error: the Condition never counts, for any rule."""
+    return _status_code(condition.verificationStatus, VERIFICATION_STATUS_SYSTEM) in EXCLUDED_VERIFICATION_STATUSES
+
+
 def is_current(condition: Any) -> bool:
     """Clinically active/recurrence/relapse (or no status given) and not refuted or entered-in-error."""
-    verification = _status_code(condition.verificationStatus, VERIFICATION_STATUS_SYSTEM)
-    if verification in EXCLUDED_VERIFICATION_STATUSES:
+    if is_refuted(condition):
         return False
     clinical = _status_code(condition.clinicalStatus, CLINICAL_STATUS_SYSTEM)
     return clinical is None or clinical in ACTIVE_CLINICAL_STATUSES
@@ -69,11 +74,12 @@ def is_confirmed_or_unverified(condition: Any) -> bool:
 class ConditionMapper:
     def __init__(self, vocabulary: ClinicalVocabulary, extra: ExtraCodes) -> None:
         systems = vocabulary.systems
+        negation = Negation(vocabulary.text_negation)
         self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc)
         self.not_a_diagnosis = ConceptMatcher(vocabulary.hcc_not_a_diagnosis, systems)
-        self.transplant = ConceptMatcher(vocabulary.organ_transplant, systems, extra.organ_transplant)
-        self.autoimmune = ConceptMatcher(vocabulary.autoimmune_disease, systems, extra.autoimmune_disease)
-        self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b)
+        self.transplant = ConceptMatcher(vocabulary.organ_transplant, systems, extra.organ_transplant, negation)
+        self.autoimmune = ConceptMatcher(vocabulary.autoimmune_disease, systems, extra.autoimmune_disease, negation)
+        self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b, negation)
         self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites)
         self.encephalopathy = ConceptMatcher(vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy)
         self._any_read = ConceptMatcher.any_of(
@@ -100,6 +106,18 @@ class ConditionMapper:
             return False
         return self.hcc.code_matches(code) if any(True for _ in codings(code)) else self.hcc.text_matches(code)
 
+    def counts_as_caution(self, kind: CautionKind, matcher: ConceptMatcher, condition: Any) -> bool:
+        """Policy 6.2: a checkpoint-inhibitor caution, by code first, text second (text not negated).
+
+        Never from a refuted or entered-in-error Condition. An organ transplant counts whatever its
+        clinicalStatus (a resolved or inactive transplant Condition still means a transplanted organ);
+        autoimmune disease (clinical-sequencing.md 1: "active autoimmune disease") and hepatitis B count
+        while current (active, recurrence, relapse, or no status given).
+        """
+        if is_refuted(condition) or not matcher.matches(condition.code):
+            return False
+        return kind is CautionKind.ORGAN_TRANSPLANT or is_current(condition)
+
     def map(self, raw_conditions: Iterable[JsonObject], *, data_available: bool, parser: Parser) -> ConditionFacts:
         """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted."""
         hcc_sources: list[Provenance] = []
@@ -112,7 +130,7 @@ class ConditionMapper:
                 parser.skipped += 1
                 continue
             condition = parser.parse(raw)
-            if condition is None or not is_current(condition):
+            if condition is None or is_refuted(condition):
                 continue
             onset = first_date(
                 condition.onsetDateTime,
@@ -121,17 +139,19 @@ class ConditionMapper:
             )
             source = Provenance("Condition", condition.id, onset)
             code = condition.code
-            if self.counts_as_hcc(condition):
-                hcc_sources.append(source)
-                description = description or next(iter(concept_texts(code)), None)
             for kind, matcher in (
                 (CautionKind.ORGAN_TRANSPLANT, self.transplant),
                 (CautionKind.AUTOIMMUNE_DISEASE, self.autoimmune),
                 (CautionKind.HEPATITIS_B, self.hepatitis_b),
             ):
-                if matcher.matches(code):
+                if self.counts_as_caution(kind, matcher, condition):
                     label = next(iter(concept_texts(code)), kind.value.replace("_", " "))
                     cautions.append(ImmunotherapyCaution(kind, label, source))
+            if not is_current(condition):
+                continue
+            if self.counts_as_hcc(condition):
+                hcc_sources.append(source)
+                description = description or next(iter(concept_texts(code)), None)
             if self.ascites.matches(code):
                 ascites = _worse(ascites, LiverFinding(_severity(condition), source))
             if self.encephalopathy.matches(code):

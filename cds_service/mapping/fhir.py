@@ -15,6 +15,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
 from cds_service.sequencing.facts import DataQualityNote
@@ -161,7 +162,14 @@ def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
 class ConceptMatcher:
     """Matches a CodeableConcept against one vocabulary entry (codes with ``*`` prefixes, and text)."""
 
-    def __init__(self, vocab: ConditionVocabulary, systems: dict[str, str], extra_codes: Iterable[str] = ()):
+    def __init__(
+        self,
+        vocab: ConditionVocabulary,
+        systems: dict[str, str],
+        extra_codes: Iterable[str] = (),
+        negation: Negation | None = None,
+    ):
+        self._negation = negation
         self._exact: set[tuple[str, str]] = set()
         self._prefixes: dict[str, tuple[str, ...]] = {}  # by system
         for ref in vocab.codes:
@@ -174,9 +182,13 @@ class ConceptMatcher:
 
     @classmethod
     def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
-        """One matcher that matches wherever one of ``matchers`` does: one pass, for cheap pre-checks."""
+        """One matcher that matches wherever one of ``matchers`` does: one pass, for cheap pre-checks.
+
+        It never negates (negation only removes matches), so it matches at least where any part does.
+        """
         parts = tuple(matchers)
         combined = cls.__new__(cls)
+        combined._negation = None
         combined._exact = set().union(*(m._exact for m in parts))
         combined._prefixes = {}
         for part in parts:
@@ -203,8 +215,15 @@ class ConceptMatcher:
         return False
 
     def text_matches(self, concepts: Any) -> bool:
-        """The concept's text or a display names one of the vocabulary's words."""
-        return self._text is not None and any(self._text.search(t) for t in dict.fromkeys(concept_texts(concepts)))
+        """The concept's text or a display names one of the vocabulary's words (not negated, when this
+        matcher was given the knowledge's negation rules)."""
+        pattern, negation = self._text, self._negation
+        if pattern is None:
+            return False
+        texts = dict.fromkeys(concept_texts(concepts))  # a display often repeats the text
+        if negation is None:
+            return any(pattern.search(t) for t in texts)
+        return any(negation.affirmed(pattern, t) for t in texts)
 
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""

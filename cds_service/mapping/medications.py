@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from cds_service.mapping.fhir import Parser, codings, concept_texts, first_date
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 from cds_service.sequencing.facts import (
@@ -38,8 +39,13 @@ _PROGRESSION_TEXT = re.compile(r"progress|no response|not respond|refractory|tre
 _INTOLERANCE_TEXT = re.compile(r"intoleran|not tolerated|toxicit|adverse|side effect", re.IGNORECASE)
 
 
-def stop_reason(concepts: Any) -> StopReason:
-    """mCODE 266721009 / text "progression" → progression; 407563006 / "intolerance" → intolerance."""
+def stop_reason(concepts: Any, negation: Negation | None = None) -> StopReason:
+    """mCODE 266721009 / text "progression" → progression; 407563006 / "intolerance" → intolerance.
+
+    Codes first, text second; with ``negation`` (knowledge ``text_negation``) a negated text match does
+    not count: "no toxicity, stopped for progression" is progression, not intolerance (which would read
+    as a possible immune-related adverse event, policy 6.2).
+    """
     if not concepts:
         return StopReason.UNKNOWN
     for coding in codings(concepts):
@@ -48,10 +54,14 @@ def stop_reason(concepts: Any) -> StopReason:
                 return StopReason.PROGRESSION
             if field_of(coding, "code") == TREATMENT_NOT_TOLERATED:
                 return StopReason.INTOLERANCE
-    text = " ".join(concept_texts(concepts))
-    if _INTOLERANCE_TEXT.search(text):
+    text = " ; ".join(concept_texts(concepts))
+
+    def said(pattern: re.Pattern[str]) -> bool:
+        return negation.affirmed(pattern, text) if negation else pattern.search(text) is not None
+
+    if said(_INTOLERANCE_TEXT):
         return StopReason.INTOLERANCE
-    if _PROGRESSION_TEXT.search(text):
+    if said(_PROGRESSION_TEXT):
         return StopReason.PROGRESSION
     return StopReason.OTHER if text else StopReason.UNKNOWN
 
@@ -133,7 +143,9 @@ def _reasons(resource: Any) -> Any:
     return reason if reason else None
 
 
-def episodes_from(pool: ResourcePool, matcher: AgentMatcher, parser: Parser) -> list[TherapyEpisode]:
+def episodes_from(
+    pool: ResourcePool, matcher: AgentMatcher, parser: Parser, negation: Negation | None = None
+) -> list[TherapyEpisode]:
     """Systemic-therapy episodes (agents of the HCC list only) from every medication resource.
 
     A resource that names no agent (``names_no_agent``: most of a real medication list) is counted in
@@ -159,7 +171,7 @@ def episodes_from(pool: ResourcePool, matcher: AgentMatcher, parser: Parser) -> 
             if start is None:
                 parser.notes.append(DataQualityNote(resource_reference(raw), "no usable start date; left out"))
                 continue
-            reason = stop_reason(_reasons(resource))
+            reason = stop_reason(_reasons(resource), negation)
             episodes.append(
                 TherapyEpisode(
                     agents=match.agents,

@@ -67,8 +67,9 @@ _VALUE_STRING = re.compile(r"^\s*(<=|>=|<|>)?\s*(\d+(?:[.,]\d+)?)\s*([^\d\s].*)?
 class _Reading:
     value: Decimal
     comparator: Comparator | None
-    unit: str | None
+    unit: str | None  # UCUM code first: what the conversion reads
     as_reported: str
+    shown_unit: str | None = None  # the human-readable unit first: what a card names
 
 
 def _is_result(raw: JsonObject) -> bool:
@@ -86,7 +87,7 @@ def _reading(observation: Any) -> _Reading | None:
         unit = quantity.code or quantity.unit
         comparator = cast("Comparator | None", quantity.comparator)
         shown = f"{comparator or ''}{quantity.value:g} {quantity.unit or quantity.code or ''}".strip()
-        return _Reading(Decimal(quantity.value), comparator, unit, shown)
+        return _Reading(Decimal(quantity.value), comparator, unit, shown, quantity.unit or quantity.code)
     if observation.valueInteger is not None:
         return _Reading(Decimal(observation.valueInteger), None, None, str(observation.valueInteger))
     text = observation.valueString
@@ -98,7 +99,8 @@ def _reading(observation: Any) -> _Reading | None:
                 value = Decimal(number.replace(",", "."))
             except InvalidOperation:
                 return None
-            return _Reading(value, cast("Comparator | None", sign), unit.strip() if unit else None, text)
+            shown_unit = unit.strip() if unit else None
+            return _Reading(value, cast("Comparator | None", sign), shown_unit, text, shown_unit)
     return None
 
 
@@ -186,21 +188,21 @@ def _results(
     return _newest_first(index, vocabulary.systems["loinc"], codes, parser)
 
 
-def map_afp(
+def latest_afp(
     index: ObservationIndex,
     vocabulary: ClinicalVocabulary,
     iu_factor: Decimal | None,
     parser: Parser,
-) -> tuple[AfpResult, ...]:
-    """The latest AFP result with a value, in ng/mL where the unit allows (IU/mL only with a site factor).
+) -> AfpResult | None:
+    """The latest AFP result that has a numeric value, or None: the one result the rules read.
 
-    Newest first, stopping at the first result with a numeric value (the one the rules read): older
-    results of a two-year history are neither validated nor reported. Candidates are ordered by their
-    raw ISO 8601 date, which orders them as their validated dates do.
+    In ng/mL when the unit allows (IU/mL only with the site's configured factor; otherwise the result is
+    returned as not comparable, with its unit kept). Newest first, stopping at the first result with a
+    numeric value: older results of a two-year history are neither validated nor reported. Candidates are
+    ordered by their raw ISO 8601 date, which orders them as their validated dates do.
     """
     codes = vocabulary.observations
     mass_codes, unit_codes = set(codes.afp_mass), set(codes.afp_units)
-    series = []
     for observation, when, loinc in _results(index, mass_codes | unit_codes, vocabulary, parser):
         reading = _reading(observation)
         source = Provenance("Observation", observation.id, when)
@@ -223,20 +225,18 @@ def map_afp(
                 note = "reported in IU/mL: not comparable with the ng/mL cut-off"
         else:
             note = f"unit {reading.unit or 'missing'} cannot be converted to ng/mL"
-        series.append(
-            AfpResult(
-                value_ng_per_ml=value,
-                comparator=reading.comparator,
-                as_reported=reading.as_reported,
-                effective=when,
-                source=source,
-                comparable=value is not None,
-                note=note,
-            )
+        return AfpResult(
+            value_ng_per_ml=value,
+            comparator=reading.comparator,
+            as_reported=reading.as_reported,
+            effective=when,
+            source=source,
+            comparable=value is not None,
+            note=note,
+            unit=reading.shown_unit,
+            converted=value is not None and value != reading.value,
         )
-        break
-    series.sort(key=lambda result: result.effective or date.min, reverse=True)
-    return tuple(series)
+    return None
 
 
 def _latest_lab(

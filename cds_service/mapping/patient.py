@@ -17,9 +17,10 @@ import orjson
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser, parse_concept
 from cds_service.mapping.medications import episodes_from, group_into_lines
+from cds_service.mapping.negation import Negation
 from cds_service.mapping.observations import (
     ObservationIndex,
-    map_afp,
+    latest_afp,
     map_coded_child_pugh,
     map_ecog,
     map_liver_labs,
@@ -108,6 +109,7 @@ class PatientMapper:
         self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
+        self.negation = Negation(knowledge.vocabulary.text_negation)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -141,10 +143,11 @@ class PatientMapper:
         condition_facts = self.conditions.map(
             pool.of_type("Condition"), data_available=conditions_available, parser=parser
         )
-        lines = group_into_lines(episodes_from(pool, self.agents, parser), self.params.line_grouping_days)
+        episodes = episodes_from(pool, self.agents, parser, self.negation)
+        lines = group_into_lines(episodes, self.params.line_grouping_days)
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
-        afp_series = map_afp(observations, vocabulary, factor, parser)
+        afp = latest_afp(observations, vocabulary, factor, parser)
         bilirubin, albumin, inr = map_liver_labs(observations, vocabulary, parser)
         liver = LiverFacts(
             bilirubin_mg_per_dl=bilirubin,
@@ -158,8 +161,7 @@ class PatientMapper:
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
-            afp=afp_series[0] if afp_series else None,
-            afp_series=afp_series,
+            afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
             immunotherapy_cautions=condition_facts.cautions,

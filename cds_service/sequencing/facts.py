@@ -78,7 +78,11 @@ class CutoffRelation(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class AfpResult:
-    """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off."""
+    """An AFP result. ``value_ng_per_ml`` is None when the unit cannot be compared to a ng/mL cut-off.
+
+    ``unit`` is the unit as reported (None when the result gives none), so a card can name it;
+    ``converted`` is True when ``value_ng_per_ml`` is not the reported number (another unit, converted).
+    """
 
     value_ng_per_ml: Decimal | None
     comparator: Literal["<", "<=", ">", ">="] | None
@@ -87,6 +91,8 @@ class AfpResult:
     source: Provenance
     comparable: bool
     note: str | None = None
+    unit: str | None = None
+    converted: bool = False
 
     def relation_to(self, cutoff_ng_per_ml: Decimal) -> CutoffRelation:
         """Compare honestly: ``>2000`` is above a 400 cut-off, ``<2`` below it, ``<1000`` undetermined."""
@@ -196,7 +202,6 @@ class PatientFacts:
     hcc: HccDiagnosis
     lines: tuple[TherapyLine, ...] = ()
     afp: AfpResult | None = None
-    afp_series: tuple[AfpResult, ...] = ()
     liver: LiverFacts = field(default_factory=LiverFacts)
     ecog: EcogStatus | None = None
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()

@@ -31,7 +31,14 @@ from cds_service.sequencing.knowledge import (
     SettingId,
     Severity,
 )
-from cds_service.sequencing.wording import afp_text, agents_text, number_text, stop_text
+from cds_service.sequencing.wording import (
+    afp_reading_text,
+    afp_text,
+    afp_value_text,
+    agents_text,
+    number_text,
+    stop_text,
+)
 
 GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason"]
 
@@ -198,26 +205,35 @@ def afp_below_cutoff(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     if _afp_relation(ctx) is not CutoffRelation.BELOW:
         return None
     afp = ctx.facts.afp
-    value = afp.as_reported if afp else "?"
+    value = afp_value_text(afp) if afp else "?"
     return Fired({"afp": afp_text(afp), "value": value, "cutoff": number_text(ctx.params.afp_cutoff_ng_per_ml)})
 
 
 @gate("afp_unknown")
 def afp_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """No current, comparable AFP: ramucirumab's condition cannot be checked; ask for an AFP (policy 2.1)."""
+    """No current, comparable AFP: ramucirumab's condition cannot be checked; ask for an AFP (policy 2.1).
+
+    ``fact`` (the summary's first words) says what is true of the record: no AFP, an AFP in a unit that
+    cannot be compared with the ng/mL cut-off (naming the unit; clinical-sequencing.md 1: IU/mL is "not
+    comparable" unless the site configures a factor), an AFP too old, or one whose comparator leaves the
+    cut-off undecided.
+    """
     if _afp_relation(ctx) is not CutoffRelation.UNDETERMINED:
         return None
     afp, cutoff = ctx.facts.afp, number_text(ctx.params.afp_cutoff_ng_per_ml)
     if afp is None:
-        why = "No AFP result on record"
+        why = fact = "No AFP result on record"
     elif not afp.comparable:
         why = f"{afp_text(afp)} cannot be compared with the ng/mL cut-off"
+        fact = f"AFP {afp_reading_text(afp)} not comparable with {cutoff} ng/mL"
     elif not ctx.afp_is_recent:
         why = f"The latest {afp_text(afp)} is older than {ctx.params.afp_max_age_days} days"
+        fact = f"Latest AFP older than {ctx.params.afp_max_age_days} days"
     else:
         why = f"{afp_text(afp)} does not show whether AFP is at or above {cutoff} ng/mL"
+        fact = f"AFP {afp_value_text(afp)}: at or above {cutoff} ng/mL undetermined"
     gap = DataGap("afp", f"{why}. A current AFP (ng/mL) decides whether ramucirumab is an option.")
-    return Fired({"why": why, "cutoff": cutoff}, gap)
+    return Fired({"why": why, "fact": fact, "cutoff": cutoff}, gap)
 
 
 @gate("after_bevacizumab")

@@ -340,10 +340,26 @@ class ObservationCodes(_Strict):
     ecog: tuple[str, ...]
 
 
+class TextNegation(_Strict):
+    """NegEx-style negation of free-text matches (knowledge/conditions.yaml ``text_negation``).
+
+    The project's choice, not the review's: a text match preceded in its clause by a pre-negation cue
+    within ``window_words`` words does not count; pseudo-negation phrases are never cues; a termination
+    word ends a cue's scope. Codes are never negated.
+    """
+
+    source: str
+    window_words: int = Field(ge=0, le=10)
+    pre_negation: tuple[str, ...] = Field(min_length=1)
+    pseudo_negation: tuple[str, ...] = ()
+    termination: tuple[str, ...] = ()
+
+
 class ClinicalVocabulary(_Strict):
     """Codes and text the mapping layer recognises (knowledge/conditions.yaml)."""
 
     systems: dict[str, str]
+    text_negation: TextNegation
     hcc: ConditionVocabulary
     hcc_not_a_diagnosis: ConditionVocabulary
     organ_transplant: ConditionVocabulary

@@ -27,7 +27,28 @@ def afp_text(afp: AfpResult | None) -> str:
     if afp is None:
         return "no AFP result"
     when = afp.effective.isoformat() if afp.effective else "undated"
+    if afp.converted and afp.value_ng_per_ml is not None:
+        return f"AFP {_ng_text(afp, afp.value_ng_per_ml)} (reported {afp.as_reported}, {when})"
     return f"AFP {afp.as_reported} ({when})"
+
+
+def _ng_text(afp: AfpResult, value: Decimal) -> str:
+    return f"{afp.comparator or ''}{number_text(value)} ng/mL"
+
+
+def afp_value_text(afp: AfpResult) -> str:
+    """The AFP value the rules compared: as reported, or in ng/mL first when it was converted from
+    another unit ("363 ng/mL (reported 300 IU/mL)"), so no card compares an IU/mL number with 400 ng/mL."""
+    if not afp.converted or afp.value_ng_per_ml is None:
+        return afp.as_reported
+    return f"{_ng_text(afp, afp.value_ng_per_ml)} (reported {afp.as_reported})"
+
+
+def afp_reading_text(afp: AfpResult) -> str:
+    """The AFP value with its unit named: "600 IU/mL", or "600 (no unit)" when the result gives none."""
+    if afp.unit and afp.unit in afp.as_reported:
+        return afp.as_reported
+    return f"{afp.as_reported} ({afp.unit or 'no unit'})"
 
 
 def agents_text(agents: frozenset[str]) -> str:

@@ -40,6 +40,7 @@ PlaceLabel = Literal[
     "not preferred",
     "not supported for this patient",
     "not addressed by the review",
+    "already received",
 ]
 
 

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from cds_service.mapping.fhir import Parser
+from cds_service.mapping.observations import ObservationIndex, latest_afp
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
-from cds_service.sequencing.facts import CautionKind, DiagnosisStatus, StopReason
+from cds_service.sequencing.facts import AfpResult, CautionKind, DiagnosisStatus, StopReason
 from cds_service.sequencing.knowledge import Knowledge
 from tests.conftest import THIRD_PARTY, with_parameters
 from tests.sequencing.builders import TODAY
@@ -251,6 +252,10 @@ def test_medication_reference(mapper: PatientMapper, where: str, kept: bool) -> 
         ([{"text": "Disease progression on CT"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 hand-foot skin reaction: not tolerated"}], StopReason.INTOLERANCE),
         ([{"text": "Patient moved away"}], StopReason.OTHER),
+        ([{"text": "No toxicity; stopped for radiological progression"}], StopReason.PROGRESSION),
+        ([{"text": "Disease progression, no adverse events"}], StopReason.PROGRESSION),
+        ([{"text": "Grade 3 immune-related toxicity, no progression"}], StopReason.INTOLERANCE),
+        ([{"text": "No progression; stopped at the patient's request"}], StopReason.OTHER),
         (None, StopReason.UNKNOWN),
     ],
 )
@@ -361,6 +366,24 @@ def test_afp_units_and_comparators(
     assert result.comparable is comparable
 
 
+@pytest.mark.parametrize(
+    ("quantity", "unit"),
+    [
+        ({"value": 600, "unit": "IU/mL", "system": "http://unitsofmeasure.org", "code": "[IU]/mL"}, "IU/mL"),
+        ({"value": 600, "code": "[IU]/mL"}, "[IU]/mL"),
+        ({"value": 600}, None),
+    ],
+    ids=["unit-and-code", "code-only", "no-unit"],
+)
+def test_afp_not_comparable_keeps_its_unit_for_the_card(
+    mapper: PatientMapper, quantity: dict[str, Any], unit: str | None
+) -> None:
+    result = mapper.map_facts({"afp": bundle(observation("19176-7", value=quantity))}, PID).afp
+    assert result is not None
+    assert not result.comparable
+    assert result.unit == unit
+
+
 def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) -> None:
     converting = PatientMapper(with_parameters(knowledge, afp_iu_per_ml_to_ng_per_ml=Decimal("1.21")))
     result = converting.map_facts(
@@ -370,6 +393,14 @@ def test_afp_iu_converted_only_with_a_configured_factor(knowledge: Knowledge) ->
     assert result.comparable
     assert result.value_ng_per_ml == Decimal("121.00")
     assert "site factor" in (result.note or "")
+    assert result.converted
+    assert result.unit == "[IU]/mL"
+
+
+def test_afp_in_ng_per_ml_is_not_marked_converted(mapper: PatientMapper) -> None:
+    result = mapper.map_facts({"afp": bundle(observation("1834-1", value={"value": 512, "code": "ng/mL"}))}, PID).afp
+    assert result is not None
+    assert not result.converted
 
 
 @pytest.mark.parametrize("status", ["preliminary", "registered", "cancelled", "entered-in-error"])
@@ -378,13 +409,25 @@ def test_afp_only_final_amended_corrected(mapper: PatientMapper, status: str) ->
     assert mapper.map_facts({"afp": bundle(obs)}, PID).afp is None
 
 
-def test_latest_afp_and_series(mapper: PatientMapper) -> None:
+def test_latest_afp_is_the_newest_result(mapper: PatientMapper) -> None:
     older = observation("1834-1", value={"value": 100, "code": "ng/mL"}, when="2026-01-01", rid="old")
     newer = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="new", status="amended")
     facts = mapper.map_facts({"afp": bundle(older, newer)}, PID)
     assert facts.afp is not None
     assert facts.afp.source.resource_id == "new"
-    assert [r.source.resource_id for r in facts.afp_series] == ["new"]
+    assert facts.afp.value_ng_per_ml == Decimal(900)
+
+
+def test_latest_afp_returns_one_result_or_none(knowledge: Knowledge) -> None:
+    """What ``latest_afp`` returns is what its name says: one AFP result (the newest with a value), or None."""
+    newest = observation("1834-1", value={"value": 900, "code": "ng/mL"}, when="2026-10-01", rid="newest")
+    older = observation("1834-1", value={"value": 100, "code": "ng/mL"}, when="2026-01-01", rid="older")
+    no_value = observation("1834-1", when="2026-11-01", rid="no-value")
+    vocabulary = knowledge.vocabulary
+    found = latest_afp(ObservationIndex([older, no_value, newest]), vocabulary, None, Parser([]))
+    assert isinstance(found, AfpResult)
+    assert found.source.resource_id == "newest"
+    assert latest_afp(ObservationIndex([no_value]), vocabulary, None, Parser([])) is None
 
 
 def test_afp_history_read_only_down_to_the_latest_result_with_a_value(mapper: PatientMapper) -> None:
@@ -395,7 +438,6 @@ def test_afp_history_read_only_down_to_the_latest_result_with_a_value(mapper: Pa
     facts = mapper.map_facts({"afp": bundle(invalid_old, latest, no_value)}, PID)
     assert facts.afp is not None
     assert facts.afp.source.resource_id == "latest"
-    assert [r.source.resource_id for r in facts.afp_series] == ["latest"]
     left_out = [note.reference for note in facts.notes]
     assert "Observation/no-value" in left_out
     assert "Observation/old" not in left_out
@@ -555,6 +597,78 @@ def test_ecog(mapper: PatientMapper, obs: dict[str, Any], grade: int) -> None:
 def test_immunotherapy_cautions(mapper: PatientMapper, code: dict[str, Any], kind: CautionKind) -> None:
     cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
     assert [c.kind for c in cautions] == [kind]
+
+
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("History of kidney transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("Liver transplant, no rejection", CautionKind.ORGAN_TRANSPLANT),
+        ("No rejection of the liver transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("No immunosuppression after liver transplant", CautionKind.ORGAN_TRANSPLANT),
+        ("No diabetes; kidney transplant 2019", CautionKind.ORGAN_TRANSPLANT),
+        ("Autoimmune hepatitis not ruled out", CautionKind.AUTOIMMUNE_DISEASE),
+        ("Lupus cannot be ruled out", CautionKind.AUTOIMMUNE_DISEASE),
+        ("No history of transplant", None),
+        ("no known history of organ transplant", None),
+        ("Denies autoimmune disease", None),
+        ("Ruled out autoimmune hepatitis", None),
+        ("Negative for hepatitis B", None),
+        ("Never had a transplant", None),
+    ],
+)
+def test_caution_text_is_negated_negex_style(mapper: PatientMapper, text: str, kind: CautionKind | None) -> None:
+    """conditions.yaml text_negation (the project's NegEx-style choice): negated text is no caution."""
+    cautions = mapper.map_facts({"c": bundle(condition({"text": text}))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == ([kind] if kind else [])
+
+
+def test_caution_codes_are_never_negated(mapper: PatientMapper) -> None:
+    code = {"coding": [{"system": ICD10, "code": "Z94.4"}], "text": "No history of transplant"}
+    cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == [CautionKind.ORGAN_TRANSPLANT]
+
+
+@pytest.mark.parametrize(
+    ("code", "clinical", "verification", "kinds"),
+    [
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, "resolved", "confirmed", [CautionKind.ORGAN_TRANSPLANT]),
+        ({"text": "Liver transplant"}, "inactive", "confirmed", [CautionKind.ORGAN_TRANSPLANT]),
+        ({"text": "Liver transplant"}, "remission", None, [CautionKind.ORGAN_TRANSPLANT]),
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, "active", "refuted", []),
+        ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, None, "entered-in-error", []),
+        ({"text": "Systemic lupus erythematosus"}, "resolved", "confirmed", []),
+        ({"text": "Systemic lupus erythematosus"}, "active", "refuted", []),
+    ],
+    ids=[
+        "transplant-resolved",
+        "transplant-inactive",
+        "transplant-remission",
+        "transplant-refuted",
+        "transplant-entered-in-error",
+        "autoimmune-resolved",
+        "autoimmune-refuted",
+    ],
+)
+def test_caution_statuses(
+    mapper: PatientMapper,
+    code: dict[str, Any],
+    clinical: str | None,
+    verification: str | None,
+    kinds: list[CautionKind],
+) -> None:
+    """A transplant stays a transplant whatever its clinicalStatus; refuted / entered-in-error never count."""
+    resource = condition(code, clinical=clinical, verification=verification)
+    cautions = mapper.map_facts({"c": bundle(resource)}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == kinds
+
+
+def test_a_resolved_transplant_is_not_an_hcc_diagnosis_source(mapper: PatientMapper) -> None:
+    facts = mapper.map_facts({"c": bundle(condition({"text": "Liver transplant"}, clinical="resolved"))}, PID)
+    assert facts.hcc.status is DiagnosisStatus.ABSENT
 
 
 @pytest.mark.parametrize(

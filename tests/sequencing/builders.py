@@ -51,6 +51,7 @@ def afp(
         effective=when,
         source=Provenance("Observation", "afp", when),
         comparable=comparable,
+        unit="ng/mL",
     )
 
 
@@ -80,7 +81,6 @@ def facts(
         hcc=hcc,
         lines=tuple(lines),
         afp=afp_result,
-        afp_series=(afp_result,) if afp_result else (),
         liver=child_pugh(cp),
         immunotherapy_cautions=tuple(
             ImmunotherapyCaution(kind, kind.value.replace("_", " "), Provenance("Condition", kind.value))

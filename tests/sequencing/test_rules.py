@@ -8,6 +8,7 @@ import pytest
 
 from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.facts import (
+    AfpResult,
     CautionKind,
     DiagnosisStatus,
     HccDiagnosis,
@@ -104,6 +105,44 @@ def test_ramucirumab_with_afp_unknown_asks_for_an_afp(knowledge: Knowledge, afp_
     assert any(why in m for m in messages(ramu))
     assert not ramu.offerable
     assert [g.kind for g in rec.data_gaps] == ["afp"]
+
+
+@pytest.mark.parametrize(
+    ("afp_result", "summary"),
+    [
+        (None, "No AFP result on record"),
+        (replace(afp(600, comparable=False), as_reported="600 IU/mL", unit="IU/mL"), "AFP 600 IU/mL not comparable"),
+        (replace(afp(600, comparable=False), as_reported="600", unit=None), "AFP 600 (no unit) not comparable"),
+        (replace(afp(5, comparable=False), as_reported="5 mmol/L", unit="mmol/L"), "AFP 5 mmol/L not comparable"),
+        (afp(900, days_old=120), "Latest AFP older than 90 days"),
+        (afp(1000, comparator="<"), "AFP <1000 ng/mL: at or above 400 ng/mL undetermined"),
+    ],
+    ids=["missing", "iu", "iu-code-no-unit", "unconvertible-unit", "too-old", "less-than-above-cutoff"],
+)
+def test_afp_unknown_summary_says_what_is_true_of_the_afp(
+    knowledge: Knowledge, afp_result: AfpResult | None, summary: str
+) -> None:
+    """Policy 6.1 (summary names the decisive fact) and 1 (IU/mL is "not comparable"): an AFP on record in a
+    unit the cut-off cannot use is named with its unit, never summarised as "No current AFP"."""
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=afp_result), ("ramucirumab",))
+    finding = next(f for f in rec.selected[0].findings if f.gate_id == "afp_unknown")
+    assert finding.summary.startswith(summary)
+    if afp_result is not None:
+        assert "No AFP" not in finding.summary
+        assert "No current AFP" not in finding.summary
+
+
+def test_afp_converted_with_the_site_factor_is_shown_in_ng_per_ml_first(knowledge: Knowledge) -> None:
+    """An IU/mL AFP converted with a site factor is compared in ng/mL; the card says the ng/mL value it
+    compared, never "AFP 300 IU/mL ... below 400 ng/mL"."""
+    converted = replace(
+        afp(363, comparable=True), as_reported="300 IU/mL", unit="IU/mL", converted=True, note="site factor 1.21"
+    )
+    rec = run(knowledge, facts(line(1, "sorafenib"), afp_result=converted), ("ramucirumab",))
+    finding = next(f for f in rec.selected[0].findings if f.gate_id == "afp_below_cutoff")
+    assert finding.summary.startswith("AFP 363 ng/mL (reported 300 IU/mL) below 400")
+    assert finding.message.startswith("AFP 363 ng/mL (reported 300 IU/mL, ")
+    assert "AFP 300 IU/mL" not in finding.message
 
 
 def test_afp_reported_as_greater_than_cutoff_counts_as_above(knowledge: Knowledge) -> None:
