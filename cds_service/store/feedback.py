@@ -248,11 +248,16 @@ class IssuedCardWriter:
     """Records issued cards off the request path: a bounded queue, written in batches by one task.
 
     A hook answer never waits for the database; if the database falls far behind, records are dropped
-    with a warning rather than slowing clinicians down (feedback itself is always stored).
+    with a warning rather than slowing clinicians down (feedback itself is always stored). After the
+    first record of a batch it waits ``linger_seconds`` so that, under load, one transaction carries the
+    cards of many calls rather than one each.
     """
 
-    def __init__(self, store: FeedbackStore, max_pending: int = 10_000, batch_size: int = 500) -> None:
+    def __init__(
+        self, store: FeedbackStore, max_pending: int = 10_000, batch_size: int = 500, linger_seconds: float = 0.05
+    ) -> None:
         self._store = store
+        self.linger_seconds = linger_seconds
         self._queue: asyncio.Queue[list[IssuedCardRecord] | None] = asyncio.Queue(maxsize=max_pending)
         self._batch_size = batch_size
         self._task: asyncio.Task[None] | None = None
@@ -272,6 +277,8 @@ class IssuedCardWriter:
         stopping = False
         while not stopping:
             item = await self._queue.get()
+            if item is not None and self.linger_seconds:
+                await asyncio.sleep(self.linger_seconds)
             batch: list[IssuedCardRecord] = []
             while item is not None:
                 batch += item
