@@ -257,11 +257,13 @@ def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
 
 @gate("child_pugh_b_or_c")
 def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Only the maximum reaches C (policy 6.2, range): labs known, or already B on what is recorded."""
+    """Only the score's maximum reaches C (policy 6.2, "Child-Pugh as a range"): a warning naming the range
+    and what is not recorded, whether a lab is missing (A to C) or ascites/encephalopathy is (B or C)."""
     cp = ctx.child_pugh
-    if cp.min_class == "C" or cp.max_class != "C" or not (cp.labs_known or cp.min_class == "B"):
+    if cp.min_class == "C" or cp.max_class != "C":
         return None
-    return Fired({"score_min": cp.score_min, "score_max": cp.score_max})
+    fields = {"classes": cp.class_text, "unknown": cp.unknown_text, "score_min": cp.score_min}
+    return Fired({**fields, "score_max": cp.score_max})
 
 
 @gate("child_pugh_b")
