@@ -24,18 +24,40 @@ from cds_service.cards.recommendation import preferred_names
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
+from cds_service.sequencing.gates import Finding
 from cds_service.sequencing.knowledge import Place, Severity
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
 
 
+def shared_cautions(option: OptionAssessment, misfits: list[SelectedAssessment]) -> tuple[Finding, ...]:
+    """The option's warning or critical findings that a misfit selected order also has (pharmacist review of
+    policy 6.1-6.2: a replacement must not have the problem of the order it replaces, e.g. Child-Pugh B, ECOG 2)."""
+    selected_gates = {f.gate_id for s in misfits for f in s.findings if f.severity is not Severity.INFO}
+    return tuple(f for f in option.findings if f.severity is not Severity.INFO and f.gate_id in selected_gates)
+
+
 def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
-    """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred."""
+    """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred;
+    never one that shares a caution with the selected order (``shared_cautions``)."""
     excluded = {s.regimen_id for s in misfits}
-    candidates = [o for o in rec.options if o.offerable and o.regimen_id not in excluded]
+    candidates = [
+        o for o in rec.options if o.offerable and o.regimen_id not in excluded and not shared_cautions(o, misfits)
+    ]
     preferred = [o for o in candidates if o.place is Place.PREFERRED]
     return preferred or [o for o in candidates if o.place is Place.OPTION]
+
+
+def withheld_alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[str]:
+    """The offerable regimens left out because they share a caution with the selected order, each with it."""
+    excluded = {s.regimen_id for s in misfits}
+    withheld = []
+    for option in rec.options:
+        shared = shared_cautions(option, misfits)
+        if option.offerable and option.regimen_id not in excluded and shared:
+            withheld.append(f"{option.label} ({'; '.join(f.summary for f in shared)})")
+    return withheld
 
 
 def _replacement(
@@ -90,6 +112,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         return None
     first = max(misfits, key=lambda s: s.indicator.rank)
     offered = alternatives(rec, misfits)
+    withheld = withheld_alternatives(rec, misfits)
     clean = [o for o in offered if all(f.severity is Severity.INFO for f in o.findings)]
     replacements = [
         _replacement(first, option, ctx, recommended=len(offered) == 1 and option in clean) for option in offered
@@ -106,8 +129,10 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
             "Alternatives for this patient: "
             + "; ".join(f"{o.label} ({o.place.label}, {o.evidence.label})" for o in offered),
         ]
-    elif any(not f.offer for s in misfits for f in s.findings):
+    elif any(not f.offer for s in misfits for f in s.findings) or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
+    if withheld:
+        detail.append("Not offered, same caution as the selected order: " + "; ".join(withheld) + ".")
     note = by_hand_note(by_hand)
     if note:
         detail += ["", note]
