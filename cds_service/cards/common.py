@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.gates import Finding
+from cds_service.sequencing.knowledge import Knowledge, Severity
 from cds_service.sequencing.options import OptionAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -34,15 +35,15 @@ def card_uuid(hook_instance: str, *parts: str) -> str:
     return str(uuid.uuid5(CARD_NAMESPACE, ":".join((hook_instance, *parts))))
 
 
-def fit_summary(text: str) -> str:
+def fit_summary(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
     """Cut a summary to CDS Hooks' limit (under 140 characters) on a word boundary, without an ellipsis.
 
     Builders put the decisive fact first and add optional tails with ``summary_line``, so a cut only ever
     removes the least important words.
     """
-    if len(text) <= SUMMARY_MAX_CHARS:
+    if len(text) <= limit:
         return text
-    return text[:SUMMARY_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",;:")
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
 
 
 def summary_line(essential: str, *optional: str) -> str:
@@ -54,6 +55,50 @@ def summary_line(essential: str, *optional: str) -> str:
             break
         line = candidate
     return fit_summary(line)
+
+
+def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
+    """A checkpoint-inhibitor caution (transplant, autoimmune disease, prior immune toxicity): policy 6.2 wants it
+    named in the summary of every card that touches a checkpoint inhibitor."""
+    return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
+def more_cautions(count: int) -> str:
+    """The marker for cautions a summary could not name: " (+1 more caution)", " (+3 more cautions)"."""
+    if count <= 0:
+        return ""
+    return f" (+{count} more caution{'s' if count > 1 else ''})"
+
+
+def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
+    """The essential part, then the cautions in their order as many as fit, then "(+N more cautions)" for the
+    rest, so none is dropped silently (pharmacist review of policy 6.1: under 140 characters, no ellipsis).
+    Returns the line and how many cautions it could not name."""
+    cautions = list(dict.fromkeys(c for c in cautions if c))
+    for named in range(len(cautions), -1, -1):
+        line = "; ".join([essential, *cautions[:named]]) + more_cautions(len(cautions) - named)
+        if len(line) <= SUMMARY_MAX_CHARS:
+            return line, len(cautions) - named
+    marker = more_cautions(len(cautions))
+    return fit_summary(essential, SUMMARY_MAX_CHARS - len(marker)) + marker, len(cautions)
+
+
+def summary_with_cautions(essential: str, cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """``caution_line``, then the optional ``tail`` parts (e.g. what is preferred) only when every caution is named."""
+    line, unnamed = caution_line(essential, cautions)
+    return summary_line(line, *tail) if not unnamed else line
+
+
+def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
+    the optional ``tail``; if none does, the form that names the most, the rest counted. A form is never cut:
+    the summary gives up words of the answer before it leaves a caution unnamed (pharmacist review)."""
+    results = [(form, *caution_line(form, cautions)) for form in forms]
+    whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
+    for form, _, unnamed in whole:
+        if not unnamed:
+            return summary_with_cautions(form, cautions, tail)
+    return min(whole, key=lambda result: result[2])[1]
 
 
 def card_source(knowledge: Knowledge, evidence_page: str) -> Source:

@@ -13,9 +13,11 @@ from cds_service.cards.common import (
     card_links,
     card_source,
     card_uuid,
+    checkpoint_caution,
     closing_line,
     evidence_page,
     summary_line,
+    summary_naming_cautions,
 )
 from cds_service.cards.issued import IssuedCard
 from cds_service.cards.models import Card, Suggestion
@@ -25,7 +27,7 @@ from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Place, Severity
+from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
@@ -87,22 +89,43 @@ def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
             return "needs review before ordering"
 
 
-def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation) -> str:
-    """The decisive fact first ("Child-Pugh C", "AFP below 400 ng/mL", "Organ transplant"), then the order."""
+def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, knowledge: Knowledge) -> str:
+    """The decisive fact first ("Child-Pugh C", "AFP 95 below 400", "Organ transplant"), then the order.
+
+    Loudest first; then what is specific to this order before what is about the patient: its own reasons
+    (non-headline gates: AFP below 400, already received...) and, on a checkpoint inhibitor, its caution are
+    always named, even when a patient-wide caution leads (pharmacist review). Patient-wide cautions (Child-Pugh,
+    ECOG) follow as many as fit, the rest counted ("(+1 more caution)"); what is preferred only when all are
+    named. Without the setting phrase if that is what it takes.
+    """
     setting_phrase = rec.setting_phrase or "with prior therapy unknown"
-    loud = [f for f in selected.findings if f.severity is not Severity.INFO]
+
+    def specific(finding: Finding) -> bool:
+        return not finding.headline or checkpoint_caution(finding, knowledge)
+
+    loud = sorted(
+        (f for f in selected.findings if f.severity is not Severity.INFO),
+        key=lambda f: (-f.severity.rank, not specific(f), f.order),
+    )
     label = selected.label.lower()
-    phrase = _place_phrase(selected, setting_phrase)
     preferred = preferred_names(rec)
     tail = (
         (f"{preferred} preferred",)
         if preferred and selected.regimen_id not in {o.regimen_id for o in rec.preferred}
         else ()
     )
-    if loud:
-        others = tuple(f.summary for f in loud[1:])
-        return summary_line(f"{loud[0].summary}: {label} {phrase}", *others, *tail)
-    return summary_line(f"Selected {label} is {phrase}", *tail)
+    if not loud:
+        return summary_line(f"Selected {label} is {_place_phrase(selected, setting_phrase)}", *tail)
+    decisive, rest = loud[0], loud[1:]
+    own = [f.summary for f in rest if specific(f)]
+    cautions = [f.summary for f in rest if not specific(f)]
+    heads = (
+        f"{decisive.summary}: {label} {_place_phrase(selected, setting_phrase)}",
+        f"{decisive.summary}: {label} {_place_phrase(selected, '').rstrip()}",
+        f"{decisive.summary}: {label}",
+    )
+    forms = ["; ".join([head, *own]) for head in heads]
+    return summary_naming_cautions(list(dict.fromkeys(forms)), cautions, tail)
 
 
 def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
@@ -140,7 +163,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     detail.append(closing_line(ctx.knowledge))
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "does-not-fit"),
-        summary=does_not_fit_summary(first, rec),
+        summary=does_not_fit_summary(first, rec, ctx.knowledge),
         detail="\n".join(detail),
         indicator=first.indicator.value,
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),

@@ -14,6 +14,7 @@ from cds_service.cards.common import (
     evidence_page,
     names_text,
     summary_line,
+    summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard
@@ -57,7 +58,12 @@ def preferred_names(rec: Recommendation) -> str:
 
 
 def recommendation_summary(rec: Recommendation) -> str:
-    """Decisive patient facts first (Child-Pugh, ECOG, checkpoint cautions), then the setting's answer."""
+    """The decisive patient fact first, then the setting's answer, then the other cautions (policy 6.1-6.2).
+
+    Facts come loudest first, then in gates.yaml order (Child-Pugh, checkpoint-inhibitor cautions, ECOG), so a
+    card listing checkpoint inhibitors names their caution. Rather than leave a caution unnamed the answer is
+    shortened ("see options") or left to the detail; what still does not fit is counted ("(+1 more caution)").
+    """
     phrase = rec.setting_phrase or "with prior therapy unknown"
     preferred = preferred_names(rec)
     if preferred:
@@ -69,7 +75,9 @@ def recommendation_summary(rec: Recommendation) -> str:
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
         return summary_line(answer)
-    return summary_line(f"{facts[0]}; {answer}", *facts[1:])
+    first = facts[0]
+    short = [f"{first}; HCC {phrase}: see options"] if rec.options else []
+    return summary_naming_cautions([f"{first}; {answer}", *short, first], facts[1:])
 
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:

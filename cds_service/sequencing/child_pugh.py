@@ -82,8 +82,13 @@ class ChildPughAssessment:
         """What leaves the class open (policy 6.2, range): "INR missing, ascites/encephalopathy not recorded"."""
         missing = [lab.name for lab in self.labs if lab.lab is None]
         stale = [lab.name for lab in self.labs if lab.lab is not None and lab.stale]
-        parts = [f"{_and_text(missing)} missing"] if missing and not self.coded else []
-        parts += [f"{_and_text(stale)} too old"] if stale and not self.coded else []
+        if self.coded:
+            parts = []
+        elif len(missing) + len(stale) == len(self.labs):
+            parts = ["no current liver labs"]
+        else:
+            parts = [f"{_and_text(missing)} missing"] if missing else []
+            parts += [f"{_and_text(stale)} too old"] if stale else []
         findings = "/".join(name.removeprefix("hepatic ") for name in self.unrecorded_findings)
         parts += [f"{findings} not recorded"] if findings else []
         parts += [f"{name} not graded" for name in self.ungraded_findings]

@@ -66,6 +66,7 @@ class Finding:
     message: str
     headline: bool = False
     gap: DataGap | None = None
+    order: int = 0  # the gate's position in gates.yaml: after severity, the order summaries name findings in
 
 
 class GateContext:
@@ -132,7 +133,7 @@ def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozens
 def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[str]) -> tuple[Finding, ...]:
     """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings."""
     findings = []
-    for gate_id, definition in ctx.knowledge.gates.items():
+    for order, (gate_id, definition) in enumerate(ctx.knowledge.gates.items()):
         if not in_scope(definition, regimen_id, agents, ctx.knowledge):
             continue
         fired = _GATES[gate_id](ctx, agents)
@@ -150,6 +151,7 @@ def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[s
                 message=" ".join(definition.message.format(**values).split()),
                 headline=definition.headline,
                 gap=fired.gap,
+                order=order,
             )
         )
     return tuple(findings)

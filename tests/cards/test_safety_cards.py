@@ -8,14 +8,21 @@ from datetime import timedelta
 import pytest
 
 from cds_service.cards.builder import build_cards
-from cds_service.cards.common import CardContext
+from cds_service.cards.common import CardContext, caution_line, summary_with_cautions
 from cds_service.cards.issued import IssuedCard
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import EcogStatus, PatientFacts, Provenance
+from cds_service.sequencing.facts import CautionKind, EcogStatus, LiverFacts, PatientFacts, Provenance, StopReason
 from cds_service.sequencing.knowledge import Knowledge
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))
+CHECKPOINT_CAUTIONS = ("Organ transplant", "Autoimmune disease", "Prior immune toxicity")
+
+
+def many_cautions(cp: str = "B", *cautions: CautionKind) -> PatientFacts:
+    """After atezolizumab + bevacizumab stopped for toxicity (prior immune toxicity), ECOG 2, Child-Pugh ``cp``."""
+    first_line = line(1, "atezolizumab", "bevacizumab", stop=StopReason.INTOLERANCE)
+    return ecog(facts(first_line, afp_result=afp(20), cp=cp, cautions=cautions), 2)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -67,3 +74,85 @@ def test_a_replacement_without_the_selected_orders_problem_is_still_offered(ctx:
     patient = facts(line(1, "sorafenib"), afp_result=afp(20))
     card = cards(patient, ctx, "ramucirumab")["does-not-fit"]
     assert replacement_regimens(card) == {"cabozantinib", "regorafenib"}
+
+
+@pytest.mark.parametrize("hook", ["order-select", "patient-view"])
+def test_recommendation_summary_names_every_checkpoint_caution_when_it_lists_checkpoint_inhibitors(
+    ctx: CardContext, hook: str
+) -> None:
+    """Policy 6.2: every card that touches a checkpoint inhibitor names the caution in its summary, also when
+    the selected order is a TKI and Child-Pugh B and ECOG 2 compete for the 140 characters."""
+    selected = ("cabozantinib",) if hook == "order-select" else ()
+    card = cards(many_cautions("B", CautionKind.AUTOIMMUNE_DISEASE), ctx, *selected, hook=hook)["recommendation"]
+    summary = card.card.summary
+    assert "Nivolumab + ipilimumab" in (card.card.detail or "")
+    assert summary.startswith("Child-Pugh B; ")
+    assert "Autoimmune disease" in summary
+    assert "Prior immune toxicity" in summary
+    assert len(summary) < 140
+
+
+def test_does_not_fit_on_a_checkpoint_inhibitor_leads_with_its_caution(ctx: CardContext) -> None:
+    """The checkpoint caution is specific to the order: it leads, the patient-wide Child-Pugh B follows."""
+    card = cards(many_cautions("B", CautionKind.AUTOIMMUNE_DISEASE), ctx, "nivolumab", "ipilimumab")["does-not-fit"]
+    summary = card.card.summary
+    assert summary.startswith("Autoimmune disease: nivolumab + ipilimumab")
+    assert "Prior immune toxicity" in summary
+    assert "Child-Pugh B" in summary
+
+
+@pytest.mark.parametrize(
+    ("patient", "selected", "own_reasons"),
+    [
+        # Child-Pugh C leads (critical); the 141-character line used to lose "Sorafenib stopped for intolerance".
+        (
+            facts(line(1, "sorafenib", stop=StopReason.INTOLERANCE), afp_result=afp(1250), cp="C"),
+            "regorafenib",
+            ["Sorafenib stopped for intolerance"],
+        ),
+        (many_cautions("C"), "ramucirumab", ["AFP 20 ng/mL below 400", "After bevacizumab"]),
+        (many_cautions("B"), "ramucirumab", ["AFP 20 ng/mL below 400", "After bevacizumab"]),
+    ],
+)
+def test_does_not_fit_summary_keeps_the_orders_own_reason_when_a_caution_leads(
+    ctx: CardContext, patient: PatientFacts, selected: str, own_reasons: list[str]
+) -> None:
+    """Pharmacist review: AFP below 400 or sorafenib intolerance stays in the summary next to Child-Pugh."""
+    card = cards(patient, ctx, selected)["does-not-fit"]
+    summary = card.card.summary
+    assert summary.startswith(("Child-Pugh C", "AFP 20 ng/mL below 400"))
+    for reason in own_reasons:
+        assert reason in summary
+    assert len(summary) < 140
+
+
+def test_a_summary_counts_the_cautions_it_cannot_name(ctx: CardContext) -> None:
+    """Pharmacist review: cautions that do not fit are counted at the end, never dropped silently."""
+    patient = replace(
+        many_cautions("A", CautionKind.ORGAN_TRANSPLANT, CautionKind.AUTOIMMUNE_DISEASE), liver=LiverFacts()
+    )
+    card = cards(patient, ctx, hook="patient-view")["recommendation"]
+    summary = card.card.summary
+    facts_ = ["Organ transplant", "Child-Pugh A, B or C: no current liver labs", *CHECKPOINT_CAUTIONS[1:], "ECOG 2"]
+    named = [fact for fact in facts_ if fact in summary]
+    assert named[:2] == facts_[:2]
+    assert len(named) < len(facts_)
+    unnamed = len(facts_) - len(named)
+    assert summary.endswith(f"(+{unnamed} more caution{'s' if unnamed > 1 else ''})")
+    assert len(summary) < 140
+
+
+def test_caution_line_names_what_fits_and_counts_the_rest() -> None:
+    essential = "E" * 100
+    line, unnamed = caution_line(essential, ["Organ transplant", "Autoimmune disease", "ECOG 2"])
+    assert line == f"{essential}; Organ transplant (+2 more cautions)"
+    assert unnamed == 2
+    line, unnamed = caution_line("E" * 115, ["Organ transplant", "ECOG 2"])
+    assert (line, unnamed) == ("E" * 115 + " (+2 more cautions)", 2)
+    line, unnamed = caution_line("E" * 100, ["ECOG 2", "Organ transplant"])
+    assert (line, unnamed) == ("E" * 100 + "; ECOG 2; Organ transplant", 0)
+    assert summary_with_cautions("E" * 10, ["ECOG 2"], ["cabozantinib preferred"]) == (
+        "EEEEEEEEEE; ECOG 2; cabozantinib preferred"
+    )
+    cautions = ["C" * 50, "D" * 40]
+    assert summary_with_cautions("E" * 60, cautions, ["x"]) == "E" * 60 + "; " + "C" * 50 + " (+1 more caution)"

@@ -370,6 +370,7 @@ def test_child_pugh_b_with_a_missing_lab_is_b_or_c_not_b(knowledge: Knowledge) -
         # Pharmacist review: a missing lab leaves the range A to C; that too is the range warning (policy 6.2).
         ((("1.0", "mg/dL"), ("4.0", "g/dL"), None), "A, B or C", "INR missing, ascites/encephalopathy not recorded"),
         ((("1.0", "mg/dL"), None, None), "A, B or C", "albumin and INR missing"),
+        ((None, None, None), "A, B or C", "no current liver labs, ascites/encephalopathy not recorded"),
         # Labs known (8 points with ascites/encephalopathy at their minimum): the policy's own example.
         ((("3.5", "mg/dL"), ("3.0", "g/dL"), ("1.5", "")), "B or C", "ascites/encephalopathy not recorded"),
     ],
