@@ -11,7 +11,7 @@ from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Knowledge, Severity
+from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -61,6 +61,22 @@ def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
     """A checkpoint-inhibitor caution (transplant, autoimmune disease, prior immune toxicity): policy 6.2 wants it
     named in the summary of every card that touches a checkpoint inhibitor."""
     return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
+def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> str:
+    """A regimen's place as cards show it. Where a caution of its own (a checkpoint-inhibitor caution, or a
+    regimen-specific warning such as no current AFP) applies without moving the place down, the place carries
+    it: "option (caution: organ transplant)", never a bare "option" (policy 6.2, pharmacist review)."""
+    cautions = [
+        f.summary[:1].lower() + f.summary[1:]
+        for f in findings
+        if f.severity is not Severity.INFO
+        and f.place_cap is not place
+        and (not f.headline or checkpoint_caution(f, knowledge))
+    ]
+    if not cautions:
+        return place.label
+    return f"{place.label} (caution: {'; '.join(dict.fromkeys(cautions))})"
 
 
 def more_cautions(count: int) -> str:

@@ -16,6 +16,7 @@ from cds_service.cards.common import (
     checkpoint_caution,
     closing_line,
     evidence_page,
+    place_text,
     summary_line,
     summary_naming_cautions,
 )
@@ -144,7 +145,8 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
-        detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {selected.place.label}.")
+        place = place_text(selected.place, selected.findings, ctx.knowledge)
+        detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
         detail += [f"- {cell(f.message)}" for f in selected.findings] or [f"- {cell(selected.reason)}"]
     if offered:
         detail += [

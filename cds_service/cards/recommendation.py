@@ -13,6 +13,7 @@ from cds_service.cards.common import (
     closing_line,
     evidence_page,
     names_text,
+    place_text,
     summary_line,
     summary_naming_cautions,
 )
@@ -38,7 +39,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = option.place.label
+        place = place_text(option.place, option.findings, knowledge)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -91,7 +92,8 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            detail += ["", f"**Selected order:** {selected.label}: {selected.place.label}. {cell(selected.reason)}"]
+            place = place_text(selected.place, selected.findings, knowledge)
+            detail += ["", f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"]
     if rec.options:
         detail += ["", *option_rows(rec.options, knowledge)]
     if rec.data_gaps:

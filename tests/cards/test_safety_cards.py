@@ -156,3 +156,21 @@ def test_caution_line_names_what_fits_and_counts_the_rest() -> None:
     )
     cautions = ["C" * 50, "D" * 40]
     assert summary_with_cautions("E" * 60, cautions, ["x"]) == "E" * 60 + "; " + "C" * 50 + " (+1 more caution)"
+
+
+def test_checkpoint_regimens_carry_the_transplant_caution_in_their_place(ctx: CardContext) -> None:
+    """Policy 6.2, pharmacist review: on the critical transplant card a checkpoint regimen is never a bare
+    "option", and never a one-click alternative."""
+    patient = facts(line(1, "sorafenib"), afp_result=afp(1250), cautions=(CautionKind.ORGAN_TRANSPLANT,))
+    issued = cards(patient, ctx, "nivolumab", "ipilimumab")
+    warning = issued["does-not-fit"]
+    assert warning.card.indicator == "critical"
+    detail = warning.card.detail or ""
+    assert "**Nivolumab + ipilimumab** (MedicationRequest/draft-1): option (caution: organ transplant)." in detail
+    assert replacement_regimens(warning) <= {"cabozantinib", "regorafenib", "ramucirumab"}
+    table = [row for row in (issued["recommendation"].card.detail or "").splitlines() if row.startswith("| ")]
+    checkpoint_rows = [row for row in table if row.startswith(("| Nivolumab", "| Pembrolizumab"))]
+    assert len(checkpoint_rows) == 3
+    assert all("(caution: organ transplant)" in row.split("|")[2] for row in checkpoint_rows)
+    cabozantinib = next(row for row in table if row.startswith("| Cabozantinib"))
+    assert cabozantinib.split("|")[2].strip() == "preferred"
