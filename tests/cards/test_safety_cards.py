@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -11,8 +13,16 @@ from cds_service.cards.builder import build_cards
 from cds_service.cards.common import CardContext, caution_line, summary_with_cautions
 from cds_service.cards.issued import IssuedCard
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import CautionKind, EcogStatus, LiverFacts, PatientFacts, Provenance, StopReason
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.sequencing.facts import (
+    CautionKind,
+    EcogStatus,
+    LiverFacts,
+    PatientFacts,
+    Provenance,
+    StopReason,
+    TherapyLine,
+)
+from cds_service.sequencing.knowledge import Knowledge, Severity
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))
@@ -174,3 +184,48 @@ def test_checkpoint_regimens_carry_the_transplant_caution_in_their_place(ctx: Ca
     assert all("(caution: organ transplant)" in row.split("|")[2] for row in checkpoint_rows)
     cabozantinib = next(row for row in table if row.startswith("| Cabozantinib"))
     assert cabozantinib.split("|")[2].strip() == "preferred"
+
+
+def _counted(summary: str) -> int:
+    match = re.search(r" \(\+(\d+) more cautions?\)$", summary)
+    return int(match.group(1)) if match else 0
+
+
+PATIENT_LINES = [
+    (line(1, "sorafenib"),),
+    (line(1, "sorafenib", stop=StopReason.INTOLERANCE),),
+    (line(1, "atezolizumab", "bevacizumab", stop=StopReason.INTOLERANCE),),
+    (line(1, "durvalumab", "tremelimumab"), line(2, "sorafenib", stop=StopReason.INTOLERANCE)),
+]
+SELECTABLE = ["cabozantinib", "regorafenib", "ramucirumab", "nivolumab", "pembrolizumab", "sorafenib"]
+
+
+@pytest.mark.parametrize("lines", PATIENT_LINES, ids=["sorafenib", "sorafenib-intolerance", "atezo-bev-irae", "durva"])
+def test_every_caution_is_named_or_counted_and_own_reasons_always_named(
+    ctx: CardContext, lines: tuple[TherapyLine, ...]
+) -> None:
+    """Pharmacist review, over many combinations: no summary over 139 characters or ending in an ellipsis; each
+    warning/critical fact is named or counted in "(+N more cautions)"; the order's own reasons always named."""
+    combinations = itertools.product(
+        ["A", "B", "C", None],
+        [1, 2],
+        [(), (CautionKind.ORGAN_TRANSPLANT,), (CautionKind.AUTOIMMUNE_DISEASE, CautionKind.ORGAN_TRANSPLANT)],
+        [20, 1250],
+    )
+    for cp, grade, cautions, afp_value in combinations:
+        patient = ecog(facts(*lines, afp_result=afp(afp_value), cp=cp, cautions=cautions), grade)
+        for selected in SELECTABLE:
+            rec = recommend(patient, ctx.knowledge, selected_orders=(order(selected),), today=TODAY)
+            issued = {c.kind: c.card for c in build_cards(rec, ctx, hook="order-select")}
+            facts_ = [f.summary for f in rec.headline_findings]
+            summary = issued["recommendation"].summary
+            assert len(summary) < 140
+            assert not summary.endswith(("...", "…"))
+            assert sum(fact in summary for fact in facts_) + _counted(summary) == len(facts_), summary
+            if "does-not-fit" not in issued:
+                continue
+            summary = issued["does-not-fit"].summary
+            loud = [f for f in rec.selected[0].findings if f.severity is not Severity.INFO]
+            assert len(summary) < 140
+            assert sum(f.summary in summary for f in loud) + _counted(summary) == len(loud), summary
+            assert all(f.summary in summary for f in loud if not f.headline), summary
