@@ -10,8 +10,9 @@ from datetime import timedelta
 import pytest
 
 from cds_service.cards.builder import build_cards
-from cds_service.cards.common import CardContext, caution_line, summary_with_cautions
+from cds_service.cards.common import CardContext, Hook, caution_line, summary_with_cautions
 from cds_service.cards.issued import IssuedCard
+from cds_service.sequencing.child_pugh import ChildPughClass
 from cds_service.sequencing.engine import recommend
 from cds_service.sequencing.facts import (
     CautionKind,
@@ -29,10 +30,10 @@ AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))
 CHECKPOINT_CAUTIONS = ("Organ transplant", "Autoimmune disease", "Prior immune toxicity")
 
 
-def many_cautions(cp: str = "B", *cautions: CautionKind) -> PatientFacts:
+def many_cautions(cp: ChildPughClass = "B", *cautions: CautionKind) -> PatientFacts:
     """After atezolizumab + bevacizumab stopped for toxicity (prior immune toxicity), ECOG 2, Child-Pugh ``cp``."""
     first_line = line(1, "atezolizumab", "bevacizumab", stop=StopReason.INTOLERANCE)
-    return ecog(facts(first_line, afp_result=afp(20), cp=cp, cautions=cautions), 2)  # type: ignore[arg-type]
+    return ecog(facts(first_line, afp_result=afp(20), cp=cp, cautions=cautions), 2)
 
 
 @pytest.fixture
@@ -45,10 +46,12 @@ def ecog(patient: PatientFacts, grade: int) -> PatientFacts:
     return replace(patient, ecog=EcogStatus(grade, Provenance("Observation", "ecog", when)))
 
 
-def cards(patient: PatientFacts, ctx: CardContext, *selected: str, hook: str = "order-select") -> dict[str, IssuedCard]:
+def cards(
+    patient: PatientFacts, ctx: CardContext, *selected: str, hook: Hook = "order-select"
+) -> dict[str, IssuedCard]:
     orders = (order(*selected, ref="MedicationRequest/draft-1"),) if selected else ()
     rec = recommend(patient, ctx.knowledge, selected_orders=orders, today=TODAY)
-    return {c.kind: c for c in build_cards(rec, ctx, hook=hook)}  # type: ignore[arg-type]
+    return {c.kind: c for c in build_cards(rec, ctx, hook=hook)}
 
 
 def replacement_regimens(card: IssuedCard) -> set[str]:
@@ -88,7 +91,7 @@ def test_a_replacement_without_the_selected_orders_problem_is_still_offered(ctx:
 
 @pytest.mark.parametrize("hook", ["order-select", "patient-view"])
 def test_recommendation_summary_names_every_checkpoint_caution_when_it_lists_checkpoint_inhibitors(
-    ctx: CardContext, hook: str
+    ctx: CardContext, hook: Hook
 ) -> None:
     """Policy 6.2: every card that touches a checkpoint inhibitor names the caution in its summary, also when
     the selected order is a TKI and Child-Pugh B and ECOG 2 compete for the 140 characters."""
@@ -206,8 +209,9 @@ def test_every_caution_is_named_or_counted_and_own_reasons_always_named(
 ) -> None:
     """Pharmacist review, over many combinations: no summary over 139 characters or ending in an ellipsis; each
     warning/critical fact is named or counted in "(+N more cautions)"; the order's own reasons always named."""
+    classes: list[ChildPughClass | None] = ["A", "B", "C", None]
     combinations = itertools.product(
-        ["A", "B", "C", None],
+        classes,
         [1, 2],
         [(), (CautionKind.ORGAN_TRANSPLANT,), (CautionKind.AUTOIMMUNE_DISEASE, CautionKind.ORGAN_TRANSPLANT)],
         [20, 1250],

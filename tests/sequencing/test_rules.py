@@ -384,8 +384,8 @@ def test_child_pugh_range_reaching_c_only_at_its_maximum_is_a_named_warning(
     """Policy 6.2 "Child-Pugh as a range": only the maximum reaches C → warning naming the range and the gap."""
     from tests.sequencing.builders import lab
 
-    values = [lab(*spec) if spec else None for spec in liver_labs]
-    patient = replace(AFTER_SORAFENIB, liver=LiverFacts(*values))
+    bilirubin, albumin, inr = (lab(*spec) if spec else None for spec in liver_labs)
+    patient = replace(AFTER_SORAFENIB, liver=LiverFacts(bilirubin, albumin, inr))
     rec = run(knowledge, patient, ("cabozantinib",))
     selected = rec.selected[0]
     finding = next(f for f in selected.findings if f.gate_id == "child_pugh_b_or_c")
