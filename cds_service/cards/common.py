@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -11,7 +11,7 @@ from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Knowledge, Place
+from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
@@ -35,15 +35,15 @@ def card_uuid(hook_instance: str, *parts: str) -> str:
     return str(uuid.uuid5(CARD_NAMESPACE, ":".join((hook_instance, *parts))))
 
 
-def fit_summary(text: str) -> str:
+def fit_summary(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
     """Cut a summary to CDS Hooks' limit (under 140 characters) on a word boundary, without an ellipsis.
 
     Builders put the decisive fact first and add optional tails with ``summary_line``, so a cut only ever
     removes the least important words.
     """
-    if len(text) <= SUMMARY_MAX_CHARS:
+    if len(text) <= limit:
         return text
-    return text[:SUMMARY_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",;:")
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:")
 
 
 def summary_line(essential: str, *optional: str) -> str:
@@ -55,6 +55,75 @@ def summary_line(essential: str, *optional: str) -> str:
             break
         line = candidate
     return fit_summary(line)
+
+
+def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
+    """A checkpoint-inhibitor caution (transplant, autoimmune disease, prior immune toxicity): policy 6.2 wants it
+    named in the summary of every card that touches a checkpoint inhibitor."""
+    return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
+def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> str:
+    """A regimen's place as cards show it.
+
+    "already received" when the patient has had it (policy 2.3 and 6.1: the already_received gate caps the
+    place, but a regimen outside the setting's options ranks lower still, "not addressed by the review",
+    which would hide that the patient already received it). Where a caution of its own (a checkpoint-
+    inhibitor caution, or a regimen-specific warning such as no current AFP) applies without moving the
+    place down, the place carries it: "option (caution: organ transplant)", never a bare "option"
+    (policy 6.2, pharmacist review).
+    """
+    findings = tuple(findings)
+    if any(f.gate_id == "already_received" for f in findings):
+        return ALREADY_RECEIVED
+    cautions = [
+        f.summary[:1].lower() + f.summary[1:]
+        for f in findings
+        if f.severity is not Severity.INFO
+        and f.place_cap is not place
+        and (not f.headline or checkpoint_caution(f, knowledge))
+    ]
+    if not cautions:
+        return place.label
+    return f"{place.label} (caution: {'; '.join(dict.fromkeys(cautions))})"
+
+
+def more_cautions(count: int) -> str:
+    """The marker for cautions a summary could not name: " (+1 more caution)", " (+3 more cautions)"."""
+    if count <= 0:
+        return ""
+    return f" (+{count} more caution{'s' if count > 1 else ''})"
+
+
+def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
+    """The essential part, then the cautions in their order as many as fit, then "(+N more cautions)" for the
+    rest, so none is dropped silently (pharmacist review of policy 6.1: under 140 characters, no ellipsis).
+    Returns the line and how many cautions it could not name."""
+    cautions = list(dict.fromkeys(c for c in cautions if c))
+    for named in range(len(cautions), -1, -1):
+        line = "; ".join([essential, *cautions[:named]]) + more_cautions(len(cautions) - named)
+        if len(line) <= SUMMARY_MAX_CHARS:
+            return line, len(cautions) - named
+    marker = more_cautions(len(cautions))
+    return fit_summary(essential, SUMMARY_MAX_CHARS - len(marker)) + marker, len(cautions)
+
+
+def summary_with_cautions(essential: str, cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """``caution_line``, then the optional ``tail`` parts (e.g. what is preferred) only when every caution is named."""
+    line, unnamed = caution_line(essential, cautions)
+    return summary_line(line, *tail) if not unnamed else line
+
+
+def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
+    """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
+    the optional ``tail``; if none does, the form that names the most, the rest counted. A form is never cut:
+    the summary gives up words of the answer before it leaves a caution unnamed (pharmacist review)."""
+    results = [(form, *caution_line(form, cautions)) for form in forms]
+    whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
+    for form, _, unnamed in whole:
+        if not unnamed:
+            return summary_with_cautions(form, cautions, tail)
+    return min(whole, key=lambda result: result[2])[1]
 
 
 def card_source(knowledge: Knowledge, evidence_page: str) -> Source:
@@ -84,19 +153,6 @@ def closing_line(knowledge: Knowledge) -> str:
 
 
 ALREADY_RECEIVED = "already received"
-
-
-def place_text(place: Place, findings: Iterable[Finding]) -> str:
-    """How a card names a regimen's place for this patient: "already received" when the patient has had it.
-
-    Policy 2.3 ("Do not suggest a regimen the patient has already progressed on") and 6.1 (the summary
-    names "already received"): the already_received gate caps the place, but a regimen outside the
-    setting's options ranks lower still ("not addressed by the review"), which would hide that the
-    patient already received it. Every other place reads as its label.
-    """
-    if any(f.gate_id == "already_received" for f in findings):
-        return ALREADY_RECEIVED
-    return place.label
 
 
 def names_text(names: list[str]) -> str:

@@ -13,10 +13,12 @@ from cds_service.cards.common import (
     card_links,
     card_source,
     card_uuid,
+    checkpoint_caution,
     closing_line,
     evidence_page,
     place_text,
     summary_line,
+    summary_naming_cautions,
 )
 from cds_service.cards.issued import IssuedCard
 from cds_service.cards.models import Card, Suggestion
@@ -25,18 +27,40 @@ from cds_service.cards.recommendation import preferred_names
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.knowledge import Place, Severity
+from cds_service.sequencing.gates import Finding
+from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
 
 
+def shared_cautions(option: OptionAssessment, misfits: list[SelectedAssessment]) -> tuple[Finding, ...]:
+    """The option's warning or critical findings that a misfit selected order also has (pharmacist review of
+    policy 6.1-6.2: a replacement must not have the problem of the order it replaces, e.g. Child-Pugh B, ECOG 2)."""
+    selected_gates = {f.gate_id for s in misfits for f in s.findings if f.severity is not Severity.INFO}
+    return tuple(f for f in option.findings if f.severity is not Severity.INFO and f.gate_id in selected_gates)
+
+
 def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
-    """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred."""
+    """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred;
+    never one that shares a caution with the selected order (``shared_cautions``)."""
     excluded = {s.regimen_id for s in misfits}
-    candidates = [o for o in rec.options if o.offerable and o.regimen_id not in excluded]
+    candidates = [
+        o for o in rec.options if o.offerable and o.regimen_id not in excluded and not shared_cautions(o, misfits)
+    ]
     preferred = [o for o in candidates if o.place is Place.PREFERRED]
     return preferred or [o for o in candidates if o.place is Place.OPTION]
+
+
+def withheld_alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[str]:
+    """The offerable regimens left out because they share a caution with the selected order, each with it."""
+    excluded = {s.regimen_id for s in misfits}
+    withheld = []
+    for option in rec.options:
+        shared = shared_cautions(option, misfits)
+        if option.offerable and option.regimen_id not in excluded and shared:
+            withheld.append(f"{option.label} ({'; '.join(f.summary for f in shared)})")
+    return withheld
 
 
 def _replacement(
@@ -54,9 +78,9 @@ def _replacement(
     return suggestion, replacement.by_hand
 
 
-def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
+def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
     if selected.already_received:
-        return place_text(selected.place, selected.findings)
+        return place_text(selected.place, selected.findings, knowledge)
     match selected.place:
         case Place.NOT_SUPPORTED:
             return f"not supported {setting_phrase}"
@@ -68,25 +92,50 @@ def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
             return "needs review before ordering"
 
 
-def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation) -> str:
-    """The decisive fact first ("Child-Pugh C", "AFP below 400 ng/mL", "Organ transplant"), then the order."""
+def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, knowledge: Knowledge) -> str:
+    """The decisive fact first ("Child-Pugh C", "AFP 95 below 400", "Organ transplant"), then the order.
+
+    Loudest first; then what is specific to this order before what is about the patient: its own reasons
+    (non-headline gates: AFP below 400, already received...) and, on a checkpoint inhibitor, its caution are
+    always named, even when a patient-wide caution leads (pharmacist review). Patient-wide cautions (Child-Pugh,
+    ECOG) follow as many as fit, the rest counted ("(+1 more caution)"); what is preferred only when all are
+    named. Without the setting phrase if that is what it takes.
+    """
     setting_phrase = rec.setting_phrase or "with prior therapy unknown"
-    loud = [f for f in selected.findings if f.severity is not Severity.INFO]
+
+    def specific(finding: Finding) -> bool:
+        return not finding.headline or checkpoint_caution(finding, knowledge)
+
+    loud = sorted(
+        (f for f in selected.findings if f.severity is not Severity.INFO),
+        key=lambda f: (-f.severity.rank, not specific(f), f.order),
+    )
     label = selected.label.lower()
-    phrase = _place_phrase(selected, setting_phrase)
     preferred = preferred_names(rec)
     tail = (
         (f"{preferred} preferred",)
         if preferred and selected.regimen_id not in {o.regimen_id for o in rec.preferred}
         else ()
     )
-    if loud:
-        head = loud[0].summary
-        # A fact the phrase (or the head) already states is not repeated: "Already received (line 2): regorafenib".
-        essential = f"{head}: {label}" if phrase.lower() in head.lower() else f"{head}: {label} {phrase}"
-        others = tuple(f.summary for f in loud[1:] if phrase.lower() not in f.summary.lower())
-        return summary_line(essential, *others, *tail)
-    return summary_line(f"Selected {label} is {phrase}", *tail)
+    phrase = _place_phrase(selected, setting_phrase, knowledge)
+    if not loud:
+        return summary_line(f"Selected {label} is {phrase}", *tail)
+    decisive, rest = loud[0], loud[1:]
+    own = [f.summary for f in rest if specific(f)]
+    cautions = [f.summary for f in rest if not specific(f)]
+    # A place a finding already states is not repeated: "Already received (line 2): regorafenib".
+    stated = any(phrase.lower() in summary.lower() for summary in (decisive.summary, *own))
+    heads: tuple[str, ...] = (
+        (f"{decisive.summary}: {label}",)
+        if stated
+        else (
+            f"{decisive.summary}: {label} {phrase}",
+            f"{decisive.summary}: {label} {_place_phrase(selected, '', knowledge).rstrip()}",
+            f"{decisive.summary}: {label}",
+        )
+    )
+    forms = ["; ".join([head, *own]) for head in heads]
+    return summary_naming_cautions(list(dict.fromkeys(forms)), cautions, tail)
 
 
 def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
@@ -96,6 +145,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         return None
     first = max(misfits, key=lambda s: s.indicator.rank)
     offered = alternatives(rec, misfits)
+    withheld = withheld_alternatives(rec, misfits)
     clean = [o for o in offered if all(f.severity is Severity.INFO for f in o.findings)]
     replacements = [
         _replacement(first, option, ctx, recommended=len(offered) == 1 and option in clean) for option in offered
@@ -104,7 +154,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
-        place = place_text(selected.place, selected.findings)
+        place = place_text(selected.place, selected.findings, ctx.knowledge)
         detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
         detail += [f"- {cell(f.message)}" for f in selected.findings] or [f"- {cell(selected.reason)}"]
     if offered:
@@ -113,8 +163,10 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
             "Alternatives for this patient: "
             + "; ".join(f"{o.label} ({o.place.label}, {o.evidence.label})" for o in offered),
         ]
-    elif any(not f.offer for s in misfits for f in s.findings):
+    elif any(not f.offer for s in misfits for f in s.findings) or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
+    if withheld:
+        detail.append("Not offered, same caution as the selected order: " + "; ".join(withheld) + ".")
     note = by_hand_note(by_hand)
     if note:
         detail += ["", note]
@@ -122,7 +174,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     detail.append(closing_line(ctx.knowledge))
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "does-not-fit"),
-        summary=does_not_fit_summary(first, rec),
+        summary=does_not_fit_summary(first, rec, ctx.knowledge),
         detail="\n".join(detail),
         indicator=first.indicator.value,
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),

@@ -15,6 +15,7 @@ from cds_service.cards.common import (
     names_text,
     place_text,
     summary_line,
+    summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard
@@ -38,7 +39,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = place_text(option.place, option.findings)
+        place = place_text(option.place, option.findings, knowledge)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -58,7 +59,12 @@ def preferred_names(rec: Recommendation) -> str:
 
 
 def recommendation_summary(rec: Recommendation) -> str:
-    """Decisive patient facts first (Child-Pugh, ECOG, checkpoint cautions), then the setting's answer."""
+    """The decisive patient fact first, then the setting's answer, then the other cautions (policy 6.1-6.2).
+
+    Facts come loudest first, then in gates.yaml order (Child-Pugh, checkpoint-inhibitor cautions, ECOG), so a
+    card listing checkpoint inhibitors names their caution. Rather than leave a caution unnamed the answer is
+    shortened ("see options") or left to the detail; what still does not fit is counted ("(+1 more caution)").
+    """
     phrase = rec.setting_phrase or "with prior therapy unknown"
     preferred = preferred_names(rec)
     if preferred:
@@ -70,7 +76,9 @@ def recommendation_summary(rec: Recommendation) -> str:
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
         return summary_line(answer)
-    return summary_line(f"{facts[0]}; {answer}", *facts[1:])
+    first = facts[0]
+    short = [f"{first}; HCC {phrase}: see options"] if rec.options else []
+    return summary_naming_cautions([f"{first}; {answer}", *short, first], facts[1:])
 
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
@@ -84,7 +92,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            place = place_text(selected.place, selected.findings)
+            place = place_text(selected.place, selected.findings, knowledge)
             detail += ["", f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"]
     if rec.options:
         detail += ["", *option_rows(rec.options, knowledge)]

@@ -52,6 +52,7 @@ class ChildPughAssessment:
     unrecorded_findings: tuple[str, ...]
     sources: tuple[Provenance, ...]
     coded: bool = False
+    ungraded_findings: tuple[str, ...] = ()
 
     @property
     def labs_known(self) -> bool:
@@ -75,6 +76,27 @@ class ChildPughAssessment:
     @property
     def missing_labs(self) -> tuple[str, ...]:
         return tuple(lab.name for lab in self.labs if not lab.usable)
+
+    @property
+    def unknown_text(self) -> str:
+        """What leaves the class open (policy 6.2, range): "INR missing, ascites/encephalopathy not recorded"."""
+        missing = [lab.name for lab in self.labs if lab.lab is None]
+        stale = [lab.name for lab in self.labs if lab.lab is not None and lab.stale]
+        if self.coded:
+            parts = []
+        elif len(missing) + len(stale) == len(self.labs):
+            parts = ["no current liver labs"]
+        else:
+            parts = [f"{_and_text(missing)} missing"] if missing else []
+            parts += [f"{_and_text(stale)} too old"] if stale else []
+        findings = "/".join(name.removeprefix("hepatic ") for name in self.unrecorded_findings)
+        parts += [f"{findings} not recorded"] if findings else []
+        parts += [f"{name} not graded" for name in self.ungraded_findings]
+        return ", ".join(parts)
+
+
+def _and_text(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def child_pugh_class(score: int, thresholds: ChildPughThresholds) -> ChildPughClass:
@@ -145,12 +167,14 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
             low, high = low + points, high + points
         else:
             low, high = low + 1, high + 3
-    unrecorded = []
+    unrecorded, ungraded = [], []
     for name, finding in (("ascites", liver.ascites), ("hepatic encephalopathy", liver.encephalopathy)):
         points_min, points_max = _finding_points(finding)
         low, high = low + points_min, high + points_max
         if finding is None:
             unrecorded.append(name)
+        elif finding.severity is None:
+            ungraded.append(name)
     sources = tuple(
         [use.lab.source for use in labs if use.usable and use.lab is not None]
         + [f.source for f in (liver.ascites, liver.encephalopathy) if f is not None]
@@ -163,4 +187,5 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
         labs=labs,
         unrecorded_findings=tuple(unrecorded),
         sources=sources,
+        ungraded_findings=tuple(ungraded),
     )

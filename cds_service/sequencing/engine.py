@@ -44,7 +44,8 @@ class Recommendation:
 
     @property
     def headline_findings(self) -> tuple[Finding, ...]:
-        """Warning and critical facts about the patient (headline gates), once per gate, loudest first."""
+        """Warning and critical facts about the patient (headline gates), once per gate, loudest first, then in
+        gates.yaml order (the order summaries name them in)."""
         found: dict[str, Finding] = {}
         for finding in (
             *(f for s in self.selected for f in s.findings),
@@ -52,7 +53,7 @@ class Recommendation:
         ):
             if finding.headline and finding.severity is not Severity.INFO:
                 found.setdefault(finding.gate_id, finding)
-        return tuple(sorted(found.values(), key=lambda f: -f.severity.rank))
+        return tuple(sorted(found.values(), key=lambda f: (-f.severity.rank, f.order)))
 
 
 def _data_gaps(options: tuple[OptionAssessment, ...], selected: tuple[SelectedAssessment, ...]) -> tuple[DataGap, ...]:

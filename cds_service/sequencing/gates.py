@@ -73,6 +73,7 @@ class Finding:
     message: str
     headline: bool = False
     gap: DataGap | None = None
+    order: int = 0  # the gate's position in gates.yaml: after severity, the order summaries name findings in
 
 
 class GateContext:
@@ -139,7 +140,7 @@ def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozens
 def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[str]) -> tuple[Finding, ...]:
     """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings."""
     findings = []
-    for gate_id, definition in ctx.knowledge.gates.items():
+    for order, (gate_id, definition) in enumerate(ctx.knowledge.gates.items()):
         if not in_scope(definition, regimen_id, agents, ctx.knowledge):
             continue
         fired = _GATES[gate_id](ctx, agents)
@@ -157,6 +158,7 @@ def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[s
                 message=" ".join(definition.message.format(**values).split()),
                 headline=definition.headline,
                 gap=fired.gap,
+                order=order,
             )
         )
     return tuple(findings)
@@ -273,11 +275,13 @@ def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
 
 @gate("child_pugh_b_or_c")
 def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Only the maximum reaches C (policy 6.2, range): labs known, or already B on what is recorded."""
+    """Only the score's maximum reaches C (policy 6.2, "Child-Pugh as a range"): a warning naming the range
+    and what is not recorded, whether a lab is missing (A to C) or ascites/encephalopathy is (B or C)."""
     cp = ctx.child_pugh
-    if cp.min_class == "C" or cp.max_class != "C" or not (cp.labs_known or cp.min_class == "B"):
+    if cp.min_class == "C" or cp.max_class != "C":
         return None
-    return Fired({"score_min": cp.score_min, "score_max": cp.score_max})
+    fields = {"classes": cp.class_text, "unknown": cp.unknown_text, "score_min": cp.score_min}
+    return Fired({**fields, "score_max": cp.score_max})
 
 
 @gate("child_pugh_b")

@@ -49,7 +49,7 @@ CASES = [
         [["cabozantinib"], ["regorafenib"]],
     ),
     ("07-", ["info", "warning"], "after two or more prior lines: cabozantinib preferred", [["cabozantinib"]]),
-    ("08-", ["info", "warning"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
+    ("08-", ["info", "warning"], "after sorafenib", []),  # Child-Pugh B: every alternative shares the caution
     ("09-", ["info", "warning"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
     ("11-", ["info", "warning", "info"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),
     ("12-", ["info", "warning", "info"], "after sorafenib", [["cabozantinib"], ["regorafenib"]]),

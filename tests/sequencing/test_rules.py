@@ -401,3 +401,44 @@ def test_child_pugh_b_with_a_missing_lab_is_b_or_c_not_b(knowledge: Knowledge) -
     assert "child_pugh_b_or_c" in fired
     assert "child_pugh_b" not in fired
     assert rec.selected[0].indicator.value == "warning"
+
+
+@pytest.mark.parametrize(
+    ("liver_labs", "classes", "unknown"),
+    [
+        # Pharmacist review: a missing lab leaves the range A to C; that too is the range warning (policy 6.2).
+        ((("1.0", "mg/dL"), ("4.0", "g/dL"), None), "A, B or C", "INR missing, ascites/encephalopathy not recorded"),
+        ((("1.0", "mg/dL"), None, None), "A, B or C", "albumin and INR missing"),
+        ((None, None, None), "A, B or C", "no current liver labs, ascites/encephalopathy not recorded"),
+        # Labs known (8 points with ascites/encephalopathy at their minimum): the policy's own example.
+        ((("3.5", "mg/dL"), ("3.0", "g/dL"), ("1.5", "")), "B or C", "ascites/encephalopathy not recorded"),
+    ],
+)
+def test_child_pugh_range_reaching_c_only_at_its_maximum_is_a_named_warning(
+    knowledge: Knowledge,
+    liver_labs: tuple[tuple[str, str] | None, ...],
+    classes: str,
+    unknown: str,
+) -> None:
+    """Policy 6.2 "Child-Pugh as a range": only the maximum reaches C → warning naming the range and the gap."""
+    from tests.sequencing.builders import lab
+
+    bilirubin, albumin, inr = (lab(*spec) if spec else None for spec in liver_labs)
+    patient = replace(AFTER_SORAFENIB, liver=LiverFacts(bilirubin, albumin, inr))
+    rec = run(knowledge, patient, ("cabozantinib",))
+    selected = rec.selected[0]
+    finding = next(f for f in selected.findings if f.gate_id == "child_pugh_b_or_c")
+    assert finding.summary.startswith(f"Child-Pugh {classes}: ")
+    assert unknown in finding.summary
+    assert selected.indicator.value == "warning"
+    assert not selected.fits
+    assert finding in rec.headline_findings
+
+
+def test_child_pugh_range_within_a_to_b_fires_no_range_gate(knowledge: Knowledge) -> None:
+    """Policy 6.2: a range within A to B (normal labs, ascites/encephalopathy unrecorded) is in the facts only."""
+    rec = run(knowledge, AFTER_SORAFENIB, ("cabozantinib",))
+    assert rec.child_pugh is not None
+    assert rec.child_pugh.class_text == "A or B"
+    assert not {f.gate_id for f in rec.selected[0].findings} & {"child_pugh_b_or_c", "child_pugh_b", "child_pugh_c"}
+    assert rec.selected[0].fits
