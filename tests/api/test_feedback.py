@@ -125,3 +125,44 @@ def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(setting
     assert f'"{chosen["uuid"]}": "replace-with:cabozantinib"' in tied["suggestions"]
     assert tied["knowledge_version"]
     assert rows["unknown-card"]["kind"] is None
+
+
+def test_each_issued_card_records_the_safety_gates_that_fired_for_it_and_no_patient_identifier(
+    settings: Settings,
+) -> None:
+    from sqlalchemy import select
+
+    from cds_service.store.schema import issued_card_table
+    from tests.conftest import load_request
+
+    requests = {name: load_request(name) for name in ("11-", "13-", "14-", "01-")}
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
+        answered = {
+            name: client.post(f"/cds-services/{ORDER_SELECT_ID}", json=request).json()["cards"]
+            for name, request in requests.items()
+        }
+    store = FeedbackStore(settings.database_url)
+    with store.engine.connect() as connection:
+        stored = {row.card_uuid: row for row in connection.execute(select(issued_card_table))}
+    store.close()
+
+    def gates(name: str) -> dict[str, str]:
+        return {stored[card["uuid"]].kind: stored[card["uuid"]].gates for card in answered[name]}
+
+    # AFP missing: the warning, the recommendation and the AFP order all stem from the same gate.
+    assert gates("11-") == {
+        "recommendation": '["afp_unknown"]',
+        "does-not-fit": '["afp_unknown"]',
+        "data-needed": '["afp_unknown"]',
+    }
+    # Organ transplant: the critical card names its gate; the recommendation also shows ramucirumab's AFP cap.
+    assert gates("13-") == {
+        "recommendation": '["afp_below_cutoff", "organ_transplant"]',
+        "does-not-fit": '["organ_transplant"]',
+    }
+    # Regorafenib as first line: a warning from the decision table alone, no gate ("[]", not unknown).
+    assert gates("14-")["does-not-fit"] == "[]"
+    assert gates("01-") == {"recommendation": "[]"}
+    patient_ids = {request["context"]["patientId"] for request in requests.values()}
+    for row in stored.values():
+        assert not any(patient_id in str(value) for value in row for patient_id in patient_ids)
