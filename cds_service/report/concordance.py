@@ -232,13 +232,27 @@ def data_needed_query(engine: Engine, period: Period) -> Select[Any]:
 
 
 def gates_query(engine: Engine, period: Period) -> Select[Any]:
-    """Every card with its feedback, by the safety gates that fired for it (a JSON list, grouped as stored)."""
+    """Feedback by the safety gates that fired for the card it answers (the gates as stored, a JSON list).
+
+    Only cards with feedback are read (a join from the smaller feedback table): the cards issued per gate
+    come from the cards query, and those without feedback are the difference.
+    """
     card, feedback = issued_card_table.c, feedback_table.c
     month = _month_of(engine, card.issued_at).label("month")
-    keys = (month, card.knowledge_version, card.gates, card.kind, feedback.outcome)
+    keys = (month, card.knowledge_version, card.gates, card.kind)
+    on = and_(feedback.service_id == card.service_id, feedback.card_uuid == card.card_uuid)
+
+    def reports(outcome: str) -> ColumnElement[int]:
+        return func.sum(case((feedback.outcome == outcome, 1), else_=0))
+
     return (
-        select(*keys, func.count(feedback.id).label("reports"), func.count().label("n"))
-        .select_from(_card_feedback_join())
+        select(
+            *keys,
+            func.count(distinct(card.card_uuid)).label("answered"),
+            reports("accepted").label("accepted"),
+            reports("overridden").label("overridden"),
+        )
+        .select_from(issued_card_table.join(feedback_table, on))
         .where(*_within(card.issued_at, period))
         .group_by(*keys)
     )
@@ -274,7 +288,7 @@ class _Numbers:
     unmatched: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, outcome
     gate_cards: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
     gate_reports: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind, outcome
-    gate_silent: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
+    gate_answered: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
     indicator_derived: int = 0  # cards whose indicator was not stored (recorded before the store kept it)
     gates_unknown: int = 0  # cards whose gates were not stored (recorded before the store kept them)
 
@@ -325,10 +339,9 @@ def _collect(engine: Engine, period: Period) -> _Numbers:
     for row in gates:
         for gate in _gates(row.gates):
             per_gate = (row.month, row.knowledge_version or UNKNOWN, gate, row.kind)
-            if row.outcome is None:
-                numbers.gate_silent[per_gate] += row.n
-            else:
-                numbers.gate_reports[(*per_gate, row.outcome)] += row.reports
+            numbers.gate_answered[per_gate] += row.answered
+            numbers.gate_reports[(*per_gate, "accepted")] += int(row.accepted or 0)
+            numbers.gate_reports[(*per_gate, "overridden")] += int(row.overridden or 0)
     for row in warnings:
         base = (row.month, row.knowledge_version or UNKNOWN)
         where = (row.setting or NOT_DETERMINED, _regimen(row.selected))
@@ -427,7 +440,7 @@ def _gates_table(numbers: _Numbers) -> Table:
                 "cards": small_cell(numbers.gate_cards[key]),
                 "accepted": small_cell(accepted),
                 "overridden": small_cell(overridden),
-                "no_feedback": small_cell(numbers.gate_silent[key]),
+                "no_feedback": small_cell(numbers.gate_cards[key] - numbers.gate_answered[key]),
                 "acceptance_percent": percent(accepted, accepted + overridden),
             }
         )

@@ -219,7 +219,7 @@ def test_period_keeps_whole_utc_days_and_the_summary_speaks_of_its_last_month(st
     ]
 
 
-def test_an_empty_store_reports_nothing_in_four_queries(store: FeedbackStore) -> None:
+def test_an_empty_store_reports_nothing_in_one_query_per_section(store: FeedbackStore) -> None:
     report, statements = report_of(store)
     assert len(statements) == SECTIONS
     assert report["summary"] == ["No cards were issued in this period."]
