@@ -84,13 +84,6 @@ def refusal(handler: Any) -> str:
     return refused.value.reason
 
 
-def test_a_key_set_at_the_cap_is_read() -> None:
-    body = padded_key_set(CAP)
-    key = run(fetch_with(lambda request: httpx.Response(200, content=chunks(body))))
-    assert key.key_id == "rsa-1"
-    assert request_headers_seen(body)["accept-encoding"] == "identity"
-
-
 def request_headers_seen(body: bytes) -> httpx.Headers:
     seen: list[httpx.Request] = []
 
@@ -100,6 +93,13 @@ def request_headers_seen(body: bytes) -> httpx.Headers:
 
     run(fetch_with(handler))
     return seen[0].headers
+
+
+def test_a_key_set_at_the_cap_is_read() -> None:
+    body = padded_key_set(CAP)
+    key = run(fetch_with(lambda request: httpx.Response(200, content=chunks(body))))
+    assert key.key_id == "rsa-1"
+    assert request_headers_seen(body)["accept-encoding"] == "identity"
 
 
 def test_a_streamed_body_one_byte_over_the_cap_is_refused() -> None:
