@@ -4,7 +4,8 @@
 
 Fills a scratch SQLite store (or the empty store at ``--database-url``, e.g. a PostgreSQL schema) with
 synthetic hook calls over twelve months, with feedback at the demo's rates, then times the report: the
-four section queries (run side by side) and the sums (JSON), and the HTML with its charts. Numbers, not
+five section queries (run side by side) and the sums (JSON), and the HTML with its charts. Each card carries
+the safety gates that fired for it, as the fixtures' answers do. Numbers, not
 assertions; the exit status is 1 when the target is missed.
 """
 
@@ -42,9 +43,15 @@ TARGET_SECONDS = 10.0
 
 
 def card(
-    service: str, kind: str, indicator: str, setting: str, selected: tuple[str, ...], *meanings: str
+    service: str,
+    kind: str,
+    indicator: str,
+    setting: str,
+    selected: tuple[str, ...],
+    *meanings: str,
+    gates: tuple[str, ...] = (),
 ) -> CardTemplate:
-    return CardTemplate(service, kind, indicator, setting, selected, meanings, VERSION)
+    return CardTemplate(service, kind, indicator, setting, selected, meanings, VERSION, gates)
 
 
 # Hook calls shaped like the fixtures' answers: a recommendation, maybe a warning, maybe a data-needed card.
@@ -52,7 +59,7 @@ CALLS = [
     CallTemplate(
         "ramucirumab-afp-missing",
         (
-            card(SELECT, "recommendation", "info", "after_sorafenib", ("ramucirumab",)),
+            card(SELECT, "recommendation", "info", "after_sorafenib", ("ramucirumab",), gates=("afp_unknown",)),
             card(
                 SELECT,
                 "does-not-fit",
@@ -61,8 +68,11 @@ CALLS = [
                 ("ramucirumab",),
                 "replace-with:cabozantinib",
                 "replace-with:regorafenib",
+                gates=("afp_unknown",),
             ),
-            card(SELECT, "data-needed", "info", "after_sorafenib", ("ramucirumab",), "order:afp"),
+            card(
+                SELECT, "data-needed", "info", "after_sorafenib", ("ramucirumab",), "order:afp", gates=("afp_unknown",)
+            ),
         ),
         3,
     ),
@@ -74,21 +84,53 @@ CALLS = [
     CallTemplate(
         "regorafenib-intolerant",
         (
-            card(SELECT, "recommendation", "info", "after_sorafenib", ("regorafenib",)),
-            card(SELECT, "does-not-fit", "warning", "after_sorafenib", ("regorafenib",), "replace-with:cabozantinib"),
+            card(
+                SELECT,
+                "recommendation",
+                "info",
+                "after_sorafenib",
+                ("regorafenib",),
+                gates=("afp_below_cutoff", "sorafenib_intolerance"),
+            ),
+            card(
+                SELECT,
+                "does-not-fit",
+                "warning",
+                "after_sorafenib",
+                ("regorafenib",),
+                "replace-with:cabozantinib",
+                gates=("sorafenib_intolerance",),
+            ),
         ),
         2,
     ),
     CallTemplate(
         "ramucirumab-after-atezo-sign",
-        (card(SIGN, "does-not-fit", "warning", "after_atezolizumab_bevacizumab", ("ramucirumab",)),),
+        (
+            card(
+                SIGN,
+                "does-not-fit",
+                "warning",
+                "after_atezolizumab_bevacizumab",
+                ("ramucirumab",),
+                gates=("after_bevacizumab",),
+            ),
+        ),
         1,
     ),
     CallTemplate(
         "nivolumab-child-pugh-b",
         (
-            card(SELECT, "recommendation", "info", "beyond_second_line", ("nivolumab",)),
-            card(SELECT, "does-not-fit", "warning", "beyond_second_line", ("nivolumab",), "replace-with:cabozantinib"),
+            card(SELECT, "recommendation", "info", "beyond_second_line", ("nivolumab",), gates=("child_pugh_b",)),
+            card(
+                SELECT,
+                "does-not-fit",
+                "warning",
+                "beyond_second_line",
+                ("nivolumab",),
+                "replace-with:cabozantinib",
+                gates=("child_pugh_b",),
+            ),
         ),
         1,
     ),
@@ -140,7 +182,7 @@ def main() -> int:
             folder.rmdir()
     print(f"Python {platform.python_version()} on {platform.machine()}, {report['totals']['cards']} cards reported")
     load = ", ".join(f"{n:.1f}" for n in os.getloadavg())
-    print(f"report data (4 queries + sums): {queried:.2f} s")
+    print(f"report data (5 queries + sums): {queried:.2f} s")
     print(f"report with HTML and charts:    {total:.2f} s ({len(html):,} bytes)  target < {TARGET_SECONDS:.0f} s")
     print(f"CPU time of this process (all threads): {cpu:.2f} s; load average {load} on {os.cpu_count()} cores")
     return 0 if total < TARGET_SECONDS else 1

@@ -300,6 +300,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
                 selected=outcome.selected,
                 suggestion_meanings=tuple(issued.suggestions.values()),
                 knowledge_version=outcome.knowledge_version,
+                gates=issued.gates,
             )
             for issued in outcome.issued
         )
@@ -309,7 +310,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
 
 
 def _report_labels() -> Any:
-    """Display names for the report: settings and regimens from the knowledge base, override reasons."""
+    """Display names for the report: settings, regimens and safety gates from the knowledge base, override reasons."""
     from cds_service.cards.override_reasons import OVERRIDE_REASONS
     from cds_service.report.concordance import Labels
     from cds_service.sequencing.knowledge import load_knowledge
@@ -319,6 +320,7 @@ def _report_labels() -> Any:
         settings={str(setting): rules.phrase for setting, rules in knowledge.sequencing.settings.items()},
         regimens={regimen_id: regimen.label for regimen_id, regimen in knowledge.regimens.items()},
         override_reasons={code: display for code, display, _ in OVERRIDE_REASONS},
+        gates={gate_id: gate.title for gate_id, gate in knowledge.gates.items()},
     )
 
 

@@ -83,6 +83,15 @@ class Settings(BaseSettings):
         description="Largest `exp - iat` of a client JWT (CDS Hooks expects short-lived tokens; 5 minutes).",
     )
     jwks_cache_seconds: int = Field(3600, ge=0, description="How long a key set fetched from a jku is reused.")
+    jwks_max_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest key set read from a jku: a larger body (or Content-Length) is cut while streaming "
+        "and the token refused (401).",
+    )
+    jwks_fetch_timeout_seconds: float = Field(
+        5.0, gt=0, le=60, description="Deadline of one key-set fetch from a jku, connect to last byte."
+    )
     replay_cache: Literal["memory", "redis"] = Field(
         "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."
     )

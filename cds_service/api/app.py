@@ -53,7 +53,13 @@ def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> C
     )
     return ClientAuthenticator(
         registry,
-        KeySets(http_client, local_keys, settings.jwks_cache_seconds),
+        KeySets(
+            http_client,
+            local_keys,
+            settings.jwks_cache_seconds,
+            max_bytes=settings.jwks_max_bytes,
+            timeout_seconds=settings.jwks_fetch_timeout_seconds,
+        ),
         replay,
         AuthSettings(
             public_base_url=settings.public_base_url,

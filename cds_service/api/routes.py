@@ -133,6 +133,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
             suggestions=issued.suggestions,
             knowledge_version=result.knowledge_version,
             indicator=issued.card.indicator,
+            gates=issued.gates,
         )
         for issued in result.issued
     ]

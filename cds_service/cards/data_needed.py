@@ -12,7 +12,7 @@ from cds_service.cards.common import (
     summary_line,
 )
 from cds_service.cards.drafts import LAB_ORDERS, lab_service_request
-from cds_service.cards.issued import IssuedCard
+from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Action, Card, Suggestion
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.markdown import cell
@@ -55,6 +55,12 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
         suggestions=suggestions or None,
         selectionBehavior="any" if len(suggestions) > 1 else ("at-most-one" if suggestions else None),
     )
+    # The gates whose missing data the card asks for (a gap not raised by a gate, e.g. unknown prior therapy,
+    # names none).
+    findings = [*(f for o in rec.options for f in o.findings), *(f for s in rec.selected for f in s.findings)]
     return IssuedCard(
-        card, "data-needed", {s.uuid: f"order:{lab.lower()}" for s, lab in zip(suggestions, orders, strict=True)}
+        card,
+        "data-needed",
+        {s.uuid: f"order:{lab.lower()}" for s, lab in zip(suggestions, orders, strict=True)},
+        fired_gates(f for f in findings if f.gap is not None and f.gap.kind in kinds),
     )

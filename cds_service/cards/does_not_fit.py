@@ -20,7 +20,7 @@ from cds_service.cards.common import (
     summary_line,
     summary_naming_cautions,
 )
-from cds_service.cards.issued import IssuedCard
+from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
 from cds_service.cards.recommendation import preferred_names
@@ -184,4 +184,4 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         links=card_links(rec, ctx, offered),
     )
     meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, offered, strict=True)}
-    return IssuedCard(card, "does-not-fit", meanings)
+    return IssuedCard(card, "does-not-fit", meanings, fired_gates(f for s in misfits for f in s.findings))

@@ -18,7 +18,7 @@ from cds_service.cards.common import (
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
-from cds_service.cards.issued import IssuedCard
+from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.knowledge import Knowledge, Place
@@ -118,4 +118,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         source=card_source(knowledge, evidence_page(rec, ctx)),
         links=card_links(rec, ctx, linked_regimens(rec)),
     )
-    return IssuedCard(card, "recommendation", {})
+    findings = [f for o in rec.options for f in o.findings]
+    if hook != "patient-view":
+        findings += [f for s in rec.selected for f in s.findings]
+    return IssuedCard(card, "recommendation", {}, fired_gates(findings))

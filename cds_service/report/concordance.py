@@ -1,7 +1,8 @@
-"""The concordance report's numbers: what happened to the cards issued, from the store, in four queries.
+"""The concordance report's numbers: what happened to the cards issued, from the store, in five queries.
 
 One SQL query per section (cards issued, warnings and their feedback, data-needed cards and their orders,
-feedback on cards the store does not know), grouped in the database; everything else is summed here.
+cards and their feedback by the safety gates that fired, feedback on cards the store does not know),
+grouped in the database; everything else is summed here.
 Counts from 1 to 4 are shown as "<5", and a percentage that would reveal such a count is left out.
 The definitions are documented once, in docs/concordance-report.md.
 """
@@ -41,6 +42,11 @@ NONE_SELECTED = "(none selected)"
 NOT_DETERMINED = "(not determined)"
 NO_REASON = "(no reason given)"
 UNKNOWN = "(unknown)"
+# The gates of a card recorded before the store kept them (schema revision 0003), and of a card for which
+# no safety gate fired.
+GATES_UNKNOWN = "unknown"
+NO_GATE = "(no gate fired)"
+GATE_LABELS = {GATES_UNKNOWN: "Unknown (recorded before the store kept gates)", NO_GATE: "No safety gate fired"}
 
 Cell = int | str
 
@@ -78,6 +84,7 @@ class Labels:
     settings: Mapping[str, str] = field(default_factory=dict)
     regimens: Mapping[str, str] = field(default_factory=dict)
     override_reasons: Mapping[str, str] = field(default_factory=dict)
+    gates: Mapping[str, str] = field(default_factory=dict)  # gate id -> title (knowledge/gates.yaml)
 
     def _regimen(self, item: str) -> str:
         """A regimen id, or agents joined by "+" when the selected order matched no regimen."""
@@ -90,6 +97,8 @@ class Labels:
             return self.settings.get(value, value)
         if dimension == "reason":
             return self.override_reasons.get(value, value)
+        if dimension == "gate":
+            return self.gates.get(value) or GATE_LABELS.get(value, value)
         if dimension == "regimen":
             return ", ".join(self._regimen(item) for item in value.split(", "))
         return value
@@ -162,12 +171,32 @@ def _regimen(selected: str | None) -> str:
     return ", ".join(str(item) for item in items) if items else NONE_SELECTED
 
 
+def _gates(stored: str | None) -> tuple[str, ...]:
+    """The gate ids of a stored card: "unknown" when not recorded (NULL, or not a list of ids)."""
+    try:
+        gates = json.loads(stored) if stored is not None else None
+    except ValueError:
+        gates = None
+    if not isinstance(gates, list) or not all(isinstance(gate, str) for gate in gates):
+        return (GATES_UNKNOWN,)
+    return tuple(sorted(set(gates))) or (NO_GATE,)
+
+
 def cards_query(engine: Engine, period: Period) -> Select[Any]:
     card = issued_card_table.c
     month = _month_of(engine, card.issued_at).label("month")
     # Without a stored indicator, the kind says it (derived here, not once per row in the database).
     indicator = [card["indicator"].label("indicator")] if "indicator" in card else []
-    keys = (month, card.knowledge_version, card.service_id, card.kind, *indicator, card.setting, card.selected)
+    keys = (
+        month,
+        card.knowledge_version,
+        card.service_id,
+        card.kind,
+        *indicator,
+        card.setting,
+        card.selected,
+        card.gates,
+    )
     return select(*keys, func.count().label("n")).where(*_within(card.issued_at, period)).group_by(*keys)
 
 
@@ -202,6 +231,33 @@ def data_needed_query(engine: Engine, period: Period) -> Select[Any]:
     )
 
 
+def gates_query(engine: Engine, period: Period) -> Select[Any]:
+    """Feedback by the safety gates that fired for the card it answers (the gates as stored, a JSON list).
+
+    Only cards with feedback are read (a join from the smaller feedback table): the cards issued per gate
+    come from the cards query, and those without feedback are the difference.
+    """
+    card, feedback = issued_card_table.c, feedback_table.c
+    month = _month_of(engine, card.issued_at).label("month")
+    keys = (month, card.knowledge_version, card.gates, card.kind)
+    on = and_(feedback.service_id == card.service_id, feedback.card_uuid == card.card_uuid)
+
+    def reports(outcome: str) -> ColumnElement[int]:
+        return func.sum(case((feedback.outcome == outcome, 1), else_=0))
+
+    return (
+        select(
+            *keys,
+            func.count(distinct(card.card_uuid)).label("answered"),
+            reports("accepted").label("accepted"),
+            reports("overridden").label("overridden"),
+        )
+        .select_from(issued_card_table.join(feedback_table, on))
+        .where(*_within(card.issued_at, period))
+        .group_by(*keys)
+    )
+
+
 def unmatched_feedback_query(engine: Engine, period: Period) -> Select[Any]:
     card, feedback = issued_card_table.c, feedback_table.c
     month = _month_of(engine, feedback.received_at).label("month")
@@ -230,7 +286,11 @@ class _Numbers:
     overrides: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, reason
     data_needed: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, setting, measure
     unmatched: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, outcome
+    gate_cards: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
+    gate_reports: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind, outcome
+    gate_answered: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
     indicator_derived: int = 0  # cards whose indicator was not stored (recorded before the store kept it)
+    gates_unknown: int = 0  # cards whose gates were not stored (recorded before the store kept them)
 
 
 def _indicator_of(row: Row[Any]) -> str:
@@ -256,12 +316,13 @@ def _section_rows(engine: Engine, queries: list[Select[Any]]) -> list[Sequence[R
 
 def _collect(engine: Engine, period: Period) -> _Numbers:
     numbers = _Numbers()
-    cards, warnings, data_needed, unmatched = _section_rows(
+    cards, warnings, data_needed, gates, unmatched = _section_rows(
         engine,
         [
             cards_query(engine, period),
             warnings_query(engine, period),
             data_needed_query(engine, period),
+            gates_query(engine, period),
             unmatched_feedback_query(engine, period),
         ],
     )
@@ -271,6 +332,16 @@ def _collect(engine: Engine, period: Period) -> _Numbers:
             numbers.indicator_derived += row.n
         key = (row.month, version, _hook(row.service_id), row.kind, _indicator_of(row))
         numbers.cards[(*key, row.setting or NOT_DETERMINED, _regimen(row.selected))] += row.n
+        for gate in _gates(row.gates):  # a card counts once under each gate that fired for it
+            numbers.gate_cards[(row.month, version, gate, row.kind)] += row.n
+        if row.gates is None:
+            numbers.gates_unknown += row.n
+    for row in gates:
+        for gate in _gates(row.gates):
+            per_gate = (row.month, row.knowledge_version or UNKNOWN, gate, row.kind)
+            numbers.gate_answered[per_gate] += row.answered
+            numbers.gate_reports[(*per_gate, "accepted")] += int(row.accepted or 0)
+            numbers.gate_reports[(*per_gate, "overridden")] += int(row.overridden or 0)
     for row in warnings:
         base = (row.month, row.knowledge_version or UNKNOWN)
         where = (row.setting or NOT_DETERMINED, _regimen(row.selected))
@@ -353,8 +424,49 @@ def _warning_rows(numbers: _Numbers, issued: Counter[tuple[str, ...]], position:
     )
 
 
+def _gates_table(numbers: _Numbers) -> Table:
+    """Cards by the safety gates that fired for them (a card under each of its gates), with their feedback."""
+    rows = []
+    for key in sorted(numbers.gate_cards):
+        month, version, gate, kind = key
+        accepted = numbers.gate_reports[(*key, "accepted")]
+        overridden = numbers.gate_reports[(*key, "overridden")]
+        rows.append(
+            {
+                "month": month,
+                "knowledge_version": version,
+                "gate": gate,
+                "kind": kind,
+                "cards": small_cell(numbers.gate_cards[key]),
+                "accepted": small_cell(accepted),
+                "overridden": small_cell(overridden),
+                "no_feedback": small_cell(numbers.gate_cards[key] - numbers.gate_answered[key]),
+                "acceptance_percent": percent(accepted, accepted + overridden),
+            }
+        )
+    return Table(
+        "cards_by_gate",
+        "gates",
+        "Cards by safety gate: accepted and overridden",
+        "Each card counts once under every safety gate that fired for it (knowledge/gates.yaml); feedback "
+        "reports on those cards; accepted % = accepted / (accepted + overridden).",
+        (
+            MONTH,
+            VERSION,
+            Column("gate", "Safety gate"),
+            Column("kind", "Kind"),
+            Column("cards", "Cards", "count"),
+            Column("accepted", "Accepted", "count"),
+            Column("overridden", "Overridden", "count"),
+            Column("no_feedback", "No feedback", "count"),
+            Column("acceptance_percent", "Accepted %", "percent"),
+        ),
+        rows,
+    )
+
+
 def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at: datetime) -> dict[str, Any]:
-    """The whole report as JSON-ready data: four queries, then sums, small-cell rule and summary."""
+    """The whole report as JSON-ready data: five queries, then sums, small-cell rule and summary."""
     numbers = _collect(engine, period)
     cards = numbers.cards  # month, kv, hook, kind, indicator, setting, regimen
     warning_cards = Counter({k: n for k, n in cards.items() if k[4] in WARNING_INDICATORS})
@@ -403,6 +515,7 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
         _warning_rows(numbers, _sum(warnings_issued, (0, 1, 2)), 2, "setting"),
         _overrides_table(numbers),
         _data_needed_table(numbers, data_needed_issued),
+        _gates_table(numbers),
         Table(
             "feedback_unmatched",
             "unmatched",
@@ -424,7 +537,7 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
         "knowledge_versions": sorted({k[1] for k in cards}),
         "small_cell_limit": SMALL_CELL_LIMIT,
         "indicator_source": "stored" if "indicator" in issued_card_table.c else "derived from card kind",
-        "notices": _notices(cards, numbers.indicator_derived),
+        "notices": _notices(cards, numbers.indicator_derived, numbers.gates_unknown),
         "summary": _summary(numbers, warnings_issued, data_needed_issued, labels),
         "totals": {key: small_cell(n) if isinstance(n, int) else n for key, n in totals.items()},
         "labels": _labels_used(cards, numbers, labels),
@@ -547,7 +660,7 @@ def _chart_data(numbers: _Numbers, data_needed_issued: Counter[tuple[str, ...]])
     }
 
 
-def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int) -> list[str]:
+def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int, gates_unknown: int) -> list[str]:
     notices = []
     derivation = ", ".join(f"{kind} = {indicator}" for kind, indicator in KIND_INDICATOR.items())
     if "indicator" not in issued_card_table.c:
@@ -565,6 +678,11 @@ def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int) -> list[st
             f"Cards of a kind this report does not know ({', '.join(unknown)}) are counted with the indicator "
             "'unknown' and left out of the warnings."
         )
+    if gates_unknown:
+        notices.append(
+            f"{_how_many(gates_unknown)} cards were recorded before the store kept the safety gates that fired for "
+            f"each card (schema revision 0003): their gates are shown as '{GATES_UNKNOWN}'."
+        )
     return notices
 
 
@@ -574,6 +692,7 @@ def _labels_used(cards: Counter[tuple[str, ...]], numbers: _Numbers, labels: Lab
         "setting": {k[5]: labels.of("setting", k[5]) for k in sorted(cards)},
         "regimen": {k[6]: labels.of("regimen", k[6]) for k in sorted(cards)},
         "reason": {k[2]: labels.of("reason", k[2]) for k in sorted(numbers.overrides)},
+        "gate": {k[2]: labels.of("gate", k[2]) for k in sorted(numbers.gate_cards)},
     }
 
 

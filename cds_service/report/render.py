@@ -171,6 +171,7 @@ def to_html(report: dict[str, Any]) -> str:
         "cards": "Cards issued",
         "warnings": "Warnings: accepted or overridden",
         "data_needed": "Data needed",
+        "gates": "Safety gates",
         "unmatched": "Data quality",
     }
     tables = "".join(f"<h2>{escape(titles.get(s, s))}</h2>{''.join(parts)}" for s, parts in sections.items())

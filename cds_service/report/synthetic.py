@@ -45,6 +45,7 @@ class CardTemplate:
     selected: tuple[str, ...]
     suggestion_meanings: tuple[str, ...]
     knowledge_version: str | None
+    gates: tuple[str, ...] | None = None  # the safety gates that fired (None: as if recorded before revision 0003)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ def synthetic_rows(
                     "knowledge_version": template.knowledge_version,
                     "issued_at": issued_at,
                     "indicator": template.indicator,
+                    "gates": json.dumps(sorted(template.gates)) if template.gates is not None else None,
                 }
                 rates = ANSWER_RATES.get(template.kind) or ANSWER_RATES.get(template.indicator, (0.0, 0.0))
                 accept = max(0.0, min(1.0, rates[0] + leaning[call.name]))

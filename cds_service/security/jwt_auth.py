@@ -9,10 +9,14 @@ default: the specification expects short-lived tokens), ``tenant`` when the clie
 ``jti`` (a non-empty string, accepted once, remembered until ``exp``). Header and claims are type-checked
 before any of them is used. Any failure is one generic 401; the reason is logged with ``iss``, ``kid`` and
 ``jti`` only, never the token. A replay cache that is down is ``ReplayCacheUnavailable`` (a 503), not a 401.
+A key set fetched from a ``jku`` is asked for uncompressed, read streaming and cut at ``CDS_JWKS_MAX_BYTES``,
+under one deadline (``CDS_JWKS_FETCH_TIMEOUT_SECONDS``), and never through a redirect.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import math
 import time
@@ -31,6 +35,8 @@ logger = logging.getLogger("cds_service.security")
 
 MAX_JTI_LENGTH = 256
 MAX_LOGGED_LENGTH = 256
+JWKS_MAX_BYTES = 64 * 1024  # CDS_JWKS_MAX_BYTES: a key set of a few keys is a few KiB
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0  # CDS_JWKS_FETCH_TIMEOUT_SECONDS: the whole fetch, connect to last byte
 
 
 class AuthenticationFailed(Exception):
@@ -64,11 +70,16 @@ class KeySets:
         local: dict[str, dict[str, Any]],
         cache_seconds: int,
         min_refresh_seconds: float = 60.0,
+        *,
+        max_bytes: int = JWKS_MAX_BYTES,
+        timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS,
     ) -> None:
         self._client = client
         self._local = local
         self._cache_seconds = cache_seconds
         self._min_refresh_seconds = min_refresh_seconds
+        self._max_bytes = max_bytes
+        self._timeout_seconds = timeout_seconds
         self._fetched: dict[str, tuple[float, dict[str, Any]]] = {}
         self._last_refresh: dict[str, float] = {}
 
@@ -77,11 +88,11 @@ class KeySets:
             key = _find(self._local.get(trusted.iss, {}), kid)
         else:
             assert trusted.jku is not None
-            key = _find(await self._remote(trusted.jku, refresh=False), kid)
+            key = _find(await self._remote(trusted, kid, refresh=False), kid)
             last = self._last_refresh.get(trusted.jku)
             if key is None and (last is None or time.monotonic() - last >= self._min_refresh_seconds):
                 self._last_refresh[trusted.jku] = time.monotonic()
-                key = _find(await self._remote(trusted.jku, refresh=True), kid)
+                key = _find(await self._remote(trusted, kid, refresh=True), kid)
         if key is None:
             raise AuthenticationFailed("unknown kid", iss=trusted.iss, kid=kid)
         if key.get("use") not in (None, "sig"):
@@ -93,20 +104,66 @@ class KeySets:
         except jwt.PyJWKError as exc:
             raise AuthenticationFailed("unusable key in key set", iss=trusted.iss, kid=kid) from exc
 
-    async def _remote(self, url: str, *, refresh: bool) -> dict[str, Any]:
+    async def _remote(self, trusted: TrustedClient, kid: str, *, refresh: bool) -> dict[str, Any]:
+        """The client's key set from its registered ``jku`` (cached), or ``AuthenticationFailed``."""
+        assert trusted.jku is not None
+        url = trusted.jku
         cached = self._fetched.get(url)
         if cached and not refresh and cached[0] > time.monotonic():
             return cached[1]
         try:
-            response = await self._client.get(url, follow_redirects=False, timeout=5.0)
-            response.raise_for_status()
-            keys = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise AuthenticationFailed(f"key set could not be fetched ({type(exc).__name__})") from exc
+            async with asyncio.timeout(self._timeout_seconds):
+                body = await self._fetch(url)
+            keys = json.loads(body)
+        except _KeySetRefused as exc:
+            raise self._refused(trusted, kid, exc.reason) from exc
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            raise self._refused(trusted, kid, f"key set fetch timed out ({self._timeout_seconds:g} s)") from exc
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+            raise self._refused(trusted, kid, f"key set could not be fetched ({type(exc).__name__})") from exc
+        except ValueError as exc:
+            raise self._refused(trusted, kid, "key set is not JSON") from exc
         if not isinstance(keys, dict):
-            raise AuthenticationFailed("key set is not a JWK set")
+            raise self._refused(trusted, kid, "key set is not a JWK set")
         self._fetched[url] = (time.monotonic() + self._cache_seconds, keys)
         return keys
+
+    async def _fetch(self, url: str) -> bytes:
+        """The body at ``url``: no redirect followed, uncompressed, read streaming and cut at the byte cap.
+
+        Raises ``_KeySetRefused`` for a redirect, an error status, a compressed or oversized body.
+        """
+        headers = {"Accept": "application/json", "Accept-Encoding": "identity"}
+        timeout = httpx.Timeout(self._timeout_seconds)
+        async with self._client.stream("GET", url, headers=headers, follow_redirects=False, timeout=timeout) as resp:
+            if resp.is_redirect:
+                raise _KeySetRefused(f"key set URL answered with a redirect (HTTP {resp.status_code}), not followed")
+            if not resp.is_success:
+                raise _KeySetRefused(f"key set URL answered HTTP {resp.status_code}")
+            encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise _KeySetRefused(f"key set sent with Content-Encoding {encoding[:20]!r}, not read")
+            length = resp.headers.get("content-length", "")
+            if length.isdigit() and int(length) > self._max_bytes:
+                raise _KeySetRefused(f"key set Content-Length over CDS_JWKS_MAX_BYTES ({self._max_bytes} bytes)")
+            body = bytearray()
+            async for chunk in resp.aiter_raw():
+                body += chunk
+                if len(body) > self._max_bytes:
+                    raise _KeySetRefused(f"key set body over CDS_JWKS_MAX_BYTES ({self._max_bytes} bytes)")
+        return bytes(body)
+
+    def _refused(self, trusted: TrustedClient, kid: str, reason: str) -> AuthenticationFailed:
+        logger.warning("jku key set refused", extra={"iss": trusted.iss, "jku": trusted.jku, "reason": reason})
+        return AuthenticationFailed(reason, iss=trusted.iss, kid=kid)
+
+
+class _KeySetRefused(Exception):
+    """The key-set URL answered, but not with something read as a key set (redirect, status, size)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def _find(jwks: dict[str, Any], kid: str) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 The same feedback posted twice is stored once: (service, card, outcome, outcomeTimestamp) is unique.
 Each issued card is recorded with what it stood for (setting, selected regimen, what each suggestion
-does, knowledge version) so that feedback joins back to the recommendation; no patient identifiers.
+does, knowledge version, the safety gates that fired for it) so that feedback joins back to the
+recommendation; no patient identifiers.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class IssuedCardRecord:
     suggestions: dict[str, str]
     knowledge_version: str | None
     indicator: str | None = None
+    gates: tuple[str, ...] | None = None  # ids of the gates that fired; None: not known (revision 0003)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,9 @@ class FeedbackStore:
         if any(r.indicator for r in records):  # revision 0002; records without one write as before it
             for row, record in zip(rows, records, strict=True):
                 row["indicator"] = record.indicator
+        if any(r.gates is not None for r in records):  # revision 0003; likewise
+            for row, record in zip(rows, records, strict=True):
+                row["gates"] = json.dumps(sorted(set(record.gates))) if record.gates is not None else None
         rows = [_fit_to_columns(issued_card_table, row) for row in rows]
         try:
             return self._insert_new(issued_card_table, rows)
@@ -182,6 +187,7 @@ class FeedbackStore:
             issued_card_table.c.selected,
             issued_card_table.c.suggestions,
             issued_card_table.c.knowledge_version,
+            issued_card_table.c.gates,
             issued_card_table.c.hook_instance,
         ).select_from(joined)
         with self.engine.connect() as connection:

@@ -75,6 +75,15 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaState:
     return schema_state(engine)
 
 
+def downgrade(engine: Engine, revision: str) -> SchemaState:
+    """Undo the migrations after ``revision`` in one transaction (an operator's rollback; no command runs it)."""
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+    return schema_state(engine)
+
+
 def upgrades_at_start(engine: Engine, environment: str) -> bool:
     """The start-up policy: only an embedded SQLite database in development is upgraded automatically."""
     return environment == "development" and engine.dialect.name == "sqlite"

@@ -43,4 +43,7 @@ issued_card_table = Table(
     Column("knowledge_version", String(32), nullable=True),
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("indicator", String(16), nullable=True),  # revision 0002; NULL on cards recorded before it
+    # revision 0003: JSON list of the ids of the safety gates (knowledge/gates.yaml) that fired for the card,
+    # sorted; "[]" when none did; NULL on cards recorded before it (shown as "unknown" in reports)
+    Column("gates", Text, nullable=True),
 )

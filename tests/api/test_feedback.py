@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.hooks.services import ORDER_SELECT_ID
+from cds_service.report.concordance import Labels, Period, build_report
+from cds_service.report.render import to_csv, to_json
 from cds_service.store.feedback import FeedbackStore
-from tests.conftest import AS_OF
+from cds_service.store.schema import issued_card_table
+from tests.conftest import AS_OF, load_request
 
 FEEDBACK_URL = f"/cds-services/{ORDER_SELECT_ID}/feedback"
 
@@ -92,8 +97,6 @@ def test_malformed_feedback_is_400(client: TestClient, settings: Settings) -> No
 
 
 def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(settings: Settings) -> None:
-    from tests.conftest import load_request
-
     with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
         cards = client.post(f"/cds-services/{ORDER_SELECT_ID}", json=load_request("09-")).json()["cards"]
         warning = next(c for c in cards if c["indicator"] == "warning")
@@ -125,3 +128,44 @@ def test_feedback_ties_back_to_the_recommendation_that_produced_the_card(setting
     assert f'"{chosen["uuid"]}": "replace-with:cabozantinib"' in tied["suggestions"]
     assert tied["knowledge_version"]
     assert rows["unknown-card"]["kind"] is None
+
+
+def test_each_issued_card_records_the_safety_gates_that_fired_for_it_and_no_patient_identifier(
+    settings: Settings,
+) -> None:
+    requests = {name: load_request(name) for name in ("11-", "13-", "14-", "01-")}
+    with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
+        answered = {
+            name: client.post(f"/cds-services/{ORDER_SELECT_ID}", json=request).json()["cards"]
+            for name, request in requests.items()
+        }
+    store = FeedbackStore(settings.database_url)
+    with store.engine.connect() as connection:
+        stored = {row.card_uuid: row for row in connection.execute(select(issued_card_table))}
+
+    def gates(name: str) -> dict[str, str]:
+        return {stored[card["uuid"]].kind: stored[card["uuid"]].gates for card in answered[name]}
+
+    # AFP missing: the warning, the recommendation and the AFP order all stem from the same gate.
+    assert gates("11-") == {
+        "recommendation": '["afp_unknown"]',
+        "does-not-fit": '["afp_unknown"]',
+        "data-needed": '["afp_unknown"]',
+    }
+    # Organ transplant: the critical card names its gate; the recommendation also shows ramucirumab's AFP cap.
+    assert gates("13-") == {
+        "recommendation": '["afp_below_cutoff", "organ_transplant"]',
+        "does-not-fit": '["organ_transplant"]',
+    }
+    # Regorafenib as first line: a warning from the decision table alone, no gate ("[]", not unknown).
+    assert gates("14-")["does-not-fit"] == "[]"
+    assert gates("01-") == {"recommendation": "[]"}
+    patient_ids = {request["context"]["patientId"] for request in requests.values()}
+    for row in stored.values():
+        assert not any(patient_id in str(value) for value in row for patient_id in patient_ids)
+    report = build_report(store.engine, Period(), Labels(), generated_at=datetime(2026, 12, 2, tzinfo=UTC))
+    store.close()
+    assert {"afp_unknown", "organ_transplant", "(no gate fired)"} <= {
+        row["gate"] for row in next(t for t in report["tables"] if t["id"] == "cards_by_gate")["rows"]
+    }
+    assert not any(patient_id in to_json(report) + to_csv(report) for patient_id in patient_ids)

@@ -45,7 +45,9 @@ class Events:
         selected: list[str] | None,
         version: str,
         suggestion: str | None = None,
+        gates: list[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """``count`` cards; ``gates`` None: recorded without them, as before schema revision 0003."""
         added = []
         for _ in range(count):
             card_uuid = str(uuid.uuid4())
@@ -60,6 +62,7 @@ class Events:
                 "suggestions": json.dumps(suggestions) if suggestions else None,
                 "knowledge_version": version,
                 "issued_at": at(when),
+                "gates": json.dumps(gates) if gates is not None else None,
             }
             self.cards.append(row)
             added.append(row)

@@ -12,16 +12,20 @@ from sqlalchemy import event
 
 from cds_service.report.concordance import Labels, Period, build_report, percent, small_cell
 from cds_service.store.feedback import FeedbackStore
-from tests.report.store_fixture import SELECT, Events, known_events, new_store, postgres_store
+from tests.report.store_fixture import SELECT, SIGN, Events, known_events, new_store, postgres_store
 
 GENERATED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LABELS = Labels(
     settings={"after_sorafenib": "after sorafenib", "after_lenvatinib": "after lenvatinib"},
     regimens={"ramucirumab": "Ramucirumab", "cabozantinib": "Cabozantinib", "regorafenib": "Regorafenib"},
     override_reasons={"patient-preference": "Patient preference"},
+    gates={
+        "afp_below_cutoff": "Ramucirumab with AFP below the cut-off",
+        "afp_unknown": "Ramucirumab with no current, comparable AFP",
+    },
 )
 WHOLE_STORE = Period()
-SECTIONS = 4  # cards, warnings, data needed, feedback not matched: one query each
+SECTIONS = 5  # cards, warnings, data needed, safety gates, feedback not matched: one query each
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,6 +57,12 @@ def rows(report: dict[str, Any], table_id: str) -> list[dict[str, Any]]:
     return next(t["rows"] for t in report["tables"] if t["id"] == table_id)
 
 
+def gate_row(where: dict[str, str], gate: str, kind: str, *counts: Any) -> dict[str, Any]:
+    """A row of the per-gate table: cards, accepted, overridden, no feedback, accepted %."""
+    measures = ("cards", "accepted", "overridden", "no_feedback", "acceptance_percent")
+    return {**where, "gate": gate, "kind": kind, **dict(zip(measures, counts, strict=True))}
+
+
 def test_small_cells_and_withheld_percentages() -> None:
     assert [small_cell(n) for n in (0, 1, 4, 5, 6)] == [0, "<5", "<5", 5, 6]
     assert percent(6, 11) == 54.5
@@ -82,6 +92,10 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
     assert report["notices"][1] == (
         "Cards of a kind this report does not know (retired-kind) are counted with the indicator 'unknown' "
         "and left out of the warnings."
+    )
+    assert report["notices"][2] == (  # and without their gates, as before schema revision 0003
+        "39 cards were recorded before the store kept the safety gates that fired for each card (schema "
+        "revision 0003): their gates are shown as 'unknown'."
     )
     assert rows(report, "cards_by_hook") == [
         {"month": "2026-09", "knowledge_version": "2026.9.0", "hook": "order-select", "cards": 6},
@@ -141,6 +155,15 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
         }
     ]
     assert rows(report, "feedback_unmatched") == [{"month": "2026-10", "outcome": "accepted", "feedback": "<5"}]
+    assert rows(report, "cards_by_gate") == [  # recorded before revision 0003: every gate unknown
+        gate_row(september, "unknown", "mismatch", 6, 5, "<5", 0, None),
+        gate_row(october, "unknown", "data-needed", 5, "<5", "<5", 0, None),
+        gate_row(october, "unknown", "mismatch", 14, 6, 6, "<5", 50.0),
+        gate_row(october, "unknown", "recommendation", 8, 0, "<5", 5, None),
+        gate_row(october, "unknown", "retired-kind", "<5", 0, 0, "<5", None),
+        gate_row(november, "unknown", "recommendation", 5, 0, 0, 5, None),
+    ]
+    assert report["labels"]["gate"] == {"unknown": "Unknown (recorded before the store kept gates)"}
     assert report["totals"] == {
         "cards": 39,
         "warnings": 20,
@@ -196,7 +219,7 @@ def test_period_keeps_whole_utc_days_and_the_summary_speaks_of_its_last_month(st
     ]
 
 
-def test_an_empty_store_reports_nothing_in_four_queries(store: FeedbackStore) -> None:
+def test_an_empty_store_reports_nothing_in_one_query_per_section(store: FeedbackStore) -> None:
     report, statements = report_of(store)
     assert len(statements) == SECTIONS
     assert report["summary"] == ["No cards were issued in this period."]
@@ -209,7 +232,14 @@ def test_a_stored_indicator_wins_over_the_kind(store: FeedbackStore) -> None:
     """A critical card of a kind the report does not know is a warning, because the store says so."""
     events = Events([], [])
     critical = events.add_cards(
-        6, "2026-10-05T10:00:00+00:00", "contraindication", SELECT, "first_line", ["nivolumab"], "2026.11.0"
+        6,
+        "2026-10-05T10:00:00+00:00",
+        "contraindication",
+        SELECT,
+        "first_line",
+        ["nivolumab"],
+        "2026.11.0",
+        gates=["child_pugh_c"],
     )
     for card in critical:
         card["indicator"] = "critical"
@@ -242,3 +272,77 @@ def test_a_stored_indicator_wins_over_the_kind(store: FeedbackStore) -> None:
         }
     ]
     assert rows(report, "overrides_by_reason")[0]["overrides"] == 5
+
+
+def test_cards_by_safety_gate_count_a_card_under_each_gate_that_fired(store: FeedbackStore) -> None:
+    """Per gate: cards issued, accepted and overridden, small cells as "<5"; "[]" is no gate, NULL unknown."""
+    events = Events([], [])
+    when, version = "2026-10-07T09:00:00+00:00", "2026.12.0"
+    low_afp = events.add_cards(
+        7, when, "does-not-fit", SELECT, "after_sorafenib", ["ramucirumab"], version, "replace", ["afp_below_cutoff"]
+    )
+    for card in low_afp[:5]:
+        events.answer(card, "accepted", named=True)
+    events.answer(low_afp[5], "overridden", reason="clinical-trial")
+    both = events.add_cards(
+        6, when, "does-not-fit", SELECT, "beyond_second_line", ["nivolumab"], version, "replace",
+        ["child_pugh_b_or_c", "organ_transplant"],
+    )  # fmt: skip
+    for card in both:
+        events.answer(card, "overridden", reason="patient-preference")
+    events.add_cards(5, when, "recommendation", SELECT, "after_sorafenib", ["cabozantinib"], version, gates=[])
+    events.add_cards(2, when, "does-not-fit", SIGN, "after_sorafenib", ["regorafenib"], version)  # before 0003
+    events.write(store)
+    report, statements = report_of(store)
+
+    assert len(statements) == SECTIONS
+
+    october = {"month": "2026-10", "knowledge_version": version}
+    assert rows(report, "cards_by_gate") == [
+        gate_row(october, "(no gate fired)", "recommendation", 5, 0, 0, 5, None),
+        gate_row(october, "afp_below_cutoff", "does-not-fit", 7, 5, "<5", "<5", None),
+        gate_row(october, "child_pugh_b_or_c", "does-not-fit", 6, 0, 6, 0, 0.0),
+        gate_row(october, "organ_transplant", "does-not-fit", 6, 0, 6, 0, 0.0),
+        gate_row(october, "unknown", "does-not-fit", "<5", 0, 0, "<5", None),
+    ]
+    assert report["notices"][-1] == (
+        "fewer than 5 cards were recorded before the store kept the safety gates that fired for each card "
+        "(schema revision 0003): their gates are shown as 'unknown'."
+    )
+    assert report["labels"]["gate"]["afp_below_cutoff"] == "Ramucirumab with AFP below the cut-off"
+    assert report["labels"]["gate"]["(no gate fired)"] == "No safety gate fired"
+    # A card with two gates is one card: the cards issued and the warnings are not doubled.
+    assert report["totals"]["cards"] == 20
+    assert report["totals"]["warnings"] == 15
+
+
+def test_the_gates_section_is_in_the_csv_and_the_html(store: FeedbackStore) -> None:
+    from cds_service.report.render import to_csv, to_html
+
+    events = Events([], [])
+    cards = events.add_cards(
+        5, "2026-10-07T09:00:00+00:00", "does-not-fit", SELECT, "after_sorafenib", ["ramucirumab"], "2026.12.0",
+        "replace", ["afp_unknown"],
+    )  # fmt: skip
+    for card in cards[:2]:
+        events.answer(card, "overridden", reason="information-missing")
+    events.write(store)
+    report, _ = report_of(store)
+
+    csv_lines = [line for line in to_csv(report).splitlines() if line.startswith("cards_by_gate,")]
+    assert csv_lines == [
+        f"cards_by_gate,2026-10,2026.12.0,gate/kind,afp_unknown / does-not-fit,{measure},{count}"
+        for measure, count in (
+            ("cards", 5),
+            ("accepted", 0),
+            ("overridden", "<5"),
+            ("no_feedback", "<5"),
+            ("acceptance_percent", ""),
+        )
+    ]
+    html = to_html(report)
+    section = html[html.index("<section id='cards_by_gate'>") :]
+    section = section[: section.index("</section>")]
+    assert "<h2>Safety gates</h2>" in html
+    assert "<td class='label'>Ramucirumab with no current, comparable AFP</td>" in section
+    assert "<td class='count'>&lt;5</td>" in section

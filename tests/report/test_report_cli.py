@@ -45,6 +45,11 @@ def test_demo_fills_a_scratch_store_with_a_month_the_report_reads(
     assert hooks == {"order-select", "order-sign", "patient-view"}
     reasons = {row["reason"] for row in report["charts"]["overrides_by_reason"]}
     assert "patient-preference" in reasons
+    by_gate = next(t for t in report["tables"] if t["id"] == "cards_by_gate")["rows"]
+    gates = {row["gate"] for row in by_gate}
+    assert {"afp_below_cutoff", "afp_unknown", "organ_transplant", "(no gate fired)"} <= gates
+    assert gates - {"(no gate fired)"} <= set(knowledge.gates)  # every card recorded its gates: none unknown
+    assert not any("safety gates" in notice for notice in report["notices"])
 
     # A store that already holds data is never filled (the demo must not pollute a real store).
     assert main(fill) == 2
@@ -96,7 +101,7 @@ def test_report_on_a_store_whose_schema_is_behind_names_the_upgrade(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from cds_service.store.feedback import FeedbackStore
-    from cds_service.store.migrate import upgrade
+    from cds_service.store.migrate import head_revision, upgrade
 
     url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
     old = FeedbackStore(url)
@@ -104,6 +109,6 @@ def test_report_on_a_store_whose_schema_is_behind_names_the_upgrade(
     old.close()
     assert main(["report", "concordance", "--database-url", url, "--format", "json"]) == 2
     assert capsys.readouterr().err == (
-        "cds-service: the database schema is behind (at revision 0001, this version needs 0002): "
+        f"cds-service: the database schema is behind (at revision 0001, this version needs {head_revision()}): "
         "run `cds-service db upgrade`\n"
     )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,7 @@ from cds_service.config import Settings, get_settings
 from cds_service.store.feedback import FeedbackRecord, FeedbackStore, IssuedCardRecord
 from cds_service.store.migrate import (
     SchemaBehindError,
+    downgrade,
     head_revision,
     require_current_schema,
     schema_state,
@@ -144,6 +147,48 @@ def test_the_pre_issue_schema_is_adopted_with_its_rows(store: FeedbackStore) -> 
     [row] = store.feedback_with_cards()
     assert (row["card_uuid"], row["override_reason_code"], row["setting"]) == ("card-1", "other", "after_sorafenib")
     assert store.save([FEEDBACK]) == 0  # the uniqueness that makes feedback idempotent is still there
+
+
+def issued_gates(store: FeedbackStore) -> dict[str, str | None]:
+    with store.engine.connect() as connection:
+        return {row[0]: row[1] for row in connection.execute(text("SELECT card_uuid, gates FROM cds_issued_card"))}
+
+
+def test_0003_adds_the_fired_gates_keeping_older_cards_as_unknown_and_goes_back_down(store: FeedbackStore) -> None:
+    upgrade(store.engine, "0002")
+    assert store.record_issued([replace(ISSUED, indicator="warning")]) == 1  # as 0002 wrote it
+    assert "gates" not in {c["name"] for c in inspect(store.engine).get_columns("cds_issued_card")}
+
+    assert upgrade(store.engine, "0003").current == "0003"
+    newer = IssuedCardRecord(
+        "card-2", "svc", "hook-2", "does-not-fit", "after_sorafenib", ("ramucirumab",), {}, "2026.12.0",
+        indicator="warning", gates=("afp_below_cutoff", "afp_below_cutoff"),
+    )  # fmt: skip
+    silent = IssuedCardRecord(
+        "card-3", "svc", "hook-3", "recommendation", "after_sorafenib", ("cabozantinib",), {}, "2026.12.0",
+        indicator="info", gates=(),
+    )  # fmt: skip
+    assert store.record_issued([newer, silent]) == 2
+    assert issued_gates(store) == {"card-1": None, "card-2": '["afp_below_cutoff"]', "card-3": "[]"}
+    from cds_service.report.concordance import Labels, Period, build_report
+
+    report = build_report(store.engine, Period(), Labels(), generated_at=datetime(2026, 12, 2, tzinfo=UTC))
+    by_gate = next(t for t in report["tables"] if t["id"] == "cards_by_gate")["rows"]
+    assert sorted((row["gate"], row["kind"]) for row in by_gate) == [
+        ("(no gate fired)", "recommendation"),
+        ("afp_below_cutoff", "does-not-fit"),
+        ("unknown", "mismatch"),  # recorded before 0003
+    ]
+
+    assert downgrade(store.engine, "0002").current == "0002"  # the column goes, the cards stay
+    assert "gates" not in {c["name"] for c in inspect(store.engine).get_columns("cds_issued_card")}
+    assert schema_state(store.engine).behind
+    with store.engine.connect() as connection:
+        kept = connection.execute(text("SELECT card_uuid, indicator FROM cds_issued_card ORDER BY card_uuid")).all()
+    assert [tuple(row) for row in kept] == [("card-1", "warning"), ("card-2", "warning"), ("card-3", "info")]
+    assert upgrade(store.engine).current == head_revision()
+    assert issued_gates(store) == {"card-1": None, "card-2": None, "card-3": None}  # unknown again
+    assert schema_differences(store.engine) == []
 
 
 def test_a_table_that_is_not_ours_is_not_adopted(store: FeedbackStore) -> None:
