@@ -9,6 +9,7 @@ recommendation; no patient identifiers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -221,7 +222,9 @@ def _is_unavailable(error: SQLAlchemyError) -> bool:
     return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
+@functools.cache
 def _text_columns(table: Table) -> dict[str, int | None]:
+    """The table's text columns and their sizes (the schema is fixed for the process)."""
     return {c.name: getattr(c.type, "length", None) for c in table.columns if isinstance(c.type, String)}
 
 
@@ -244,8 +247,11 @@ def _fit_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     fitted = dict(row)
     for name, length in _text_columns(table).items():
         value = fitted.get(name)
-        if isinstance(value, str):
+        if not isinstance(value, str) or (value.isascii() and "\x00" not in value):
+            clean = value  # the usual case: nothing to replace
+        else:
             clean = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+        if isinstance(clean, str):
             fitted[name] = clean[:length] if length is not None else clean
     return fitted
 
