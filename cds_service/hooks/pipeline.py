@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,8 +17,8 @@ from cds_service.errors import InvalidRequest
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.mapping.patient import DraftOrders, PatientMapper
-from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import DataQualityNote
+from cds_service.sequencing.engine import Recommendation, recommend
+from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
 from cds_service.sequencing.gates import check_gate_registry
 from cds_service.sequencing.knowledge import Knowledge
 
@@ -39,6 +40,39 @@ class HookOutcome:
     knowledge_version: str | None = None
 
 
+class RecommendationMemo:
+    """Recommendations by (facts object, selected and other draft orders, day); least recently used out.
+
+    ``recommend`` is pure. On the repeated calls of an ordering session the facts come back from the facts
+    cache as the same object, and with the same drafts on the same day the answer is the same. Each entry
+    holds its facts, so an ``id`` in a key is never reused while the entry lives. ``capacity`` 0: off.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[object, ...], tuple[PatientFacts, Recommendation]] = OrderedDict()
+
+    def get_or_compute(
+        self,
+        facts: PatientFacts,
+        drafts: tuple[tuple[DraftOrder, ...], tuple[DraftOrder, ...]],
+        today: date,
+        compute: Callable[[], Recommendation],
+    ) -> Recommendation:
+        if not self.capacity:
+            return compute()
+        key = (id(facts), drafts, today)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is facts:
+            self._entries.move_to_end(key)
+            return entry[1]
+        recommendation = compute()
+        self._entries[key] = (facts, recommendation)
+        if len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return recommendation
+
+
 class HookPipeline:
     """Built once at start-up (knowledge, matchers, parameters); ``run`` is called per request."""
 
@@ -53,6 +87,7 @@ class HookPipeline:
         check_gate_registry(knowledge)
         self.knowledge = knowledge
         self.mapper = PatientMapper(knowledge, facts_cache_size=settings.facts_cache_size)
+        self.recommendations = RecommendationMemo(settings.facts_cache_size)
         self.override_reason_system = override_reason_system(settings.public_base_url)
         self.public_base_url = settings.public_base_url
         self.fetcher = fetcher
@@ -101,12 +136,13 @@ class HookPipeline:
         if notes:
             facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
         selected = drafts.hcc_agent_orders if drafts else ()
-        recommendation = recommend(
+        others = drafts.others if drafts else ()
+        today = self.clock()
+        recommendation = self.recommendations.get_or_compute(
             facts,
-            self.knowledge,
-            selected_orders=selected,
-            other_draft_orders=drafts.others if drafts else (),
-            today=self.clock(),
+            (selected, others),
+            today,
+            lambda: recommend(facts, self.knowledge, selected_orders=selected, other_draft_orders=others, today=today),
         )
         card_context = CardContext(
             self.knowledge, context.patientId, request.hookInstance, self.override_reason_system, self.public_base_url
