@@ -63,6 +63,16 @@ def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
     return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
 
 
+def lower_first(text: str) -> str:
+    """A fact's first letter lower-cased for use inside a line, only when its first word is a plain word:
+    "Organ transplant" → "organ transplant", never "aFP 95 ng/mL" or "eCOG 2"; a name with a capital inside
+    its first word ("Child-Pugh B") is kept as written (pharmacist review)."""
+    word = text.split(" ", 1)[0]
+    if word[1:2].islower() and word[1:] == word[1:].lower():
+        return text[:1].lower() + text[1:]
+    return text
+
+
 def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> str:
     """A regimen's place as cards show it.
 
@@ -77,7 +87,7 @@ def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) 
     if any(f.gate_id == "already_received" for f in findings):
         return ALREADY_RECEIVED
     cautions = [
-        f.summary[:1].lower() + f.summary[1:]
+        lower_first(f.summary)
         for f in findings
         if f.severity is not Severity.INFO
         and f.place_cap is not place
