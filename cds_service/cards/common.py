@@ -86,16 +86,68 @@ def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) 
     findings = tuple(findings)
     if any(f.gate_id == "already_received" for f in findings):
         return ALREADY_RECEIVED
-    cautions = [
-        lower_first(f.summary)
+    cautions = own_cautions(place, findings, knowledge)
+    if not cautions:
+        return place.label
+    return f"{place.label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+
+
+def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> list[Finding]:
+    """The warnings a regimen's place carries (``place_text``): its checkpoint-inhibitor cautions and its own
+    regimen-specific warnings that did not already move the place down (policy 6.2)."""
+    return [
+        f
         for f in findings
         if f.severity is not Severity.INFO
         and f.place_cap is not place
         and (not f.headline or checkpoint_caution(f, knowledge))
     ]
-    if not cautions:
-        return place.label
-    return f"{place.label} (caution: {'; '.join(dict.fromkeys(cautions))})"
+
+
+def checkpoint_note(finding: Finding, knowledge: Knowledge) -> bool:
+    """An informational note on a checkpoint inhibitor (hepatitis B: the trials required antiviral therapy):
+    policy 6.2 wants it on every card that offers or names a checkpoint-inhibitor regimen."""
+    return finding.severity is Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
+def preferred_tails(
+    options: Sequence[OptionAssessment], knowledge: Knowledge, shared_gates: Iterable[str] = ()
+) -> list[str]:
+    """Ways to end a summary with the preferred regimens, most complete first; a summary takes the first that fits
+    and otherwise leaves the regimens out (policy 6.1-6.2, pharmacist review).
+
+    A named regimen is never bare when it has a caution: it carries its own cautions (``own_cautions``: organ
+    transplant, autoimmune disease, prior immune toxicity on a checkpoint inhibitor) and the cautions it shares
+    with the selected order (``shared_gates``: e.g. ECOG 2, Child-Pugh B, where the card withholds it), e.g.
+    "atezolizumab + bevacizumab preferred (caution: organ transplant)". The checkpoint-inhibitor notes (hepatitis
+    B) come in the first form only: the detail always carries them.
+    """
+    shared = set(shared_gates)
+    named = [o for o in options if o.place is Place.PREFERRED and o.regimen_id != "clinical_trial"]
+    if not named:
+        return []
+    forms = []
+    for with_notes in (True, False):
+        groups: dict[str, list[str]] = {}
+        for option in named:
+            loud = [*own_cautions(option.place, option.findings, knowledge)]
+            loud += [f for f in option.findings if f.gate_id in shared and f.severity is not Severity.INFO]
+            cautions = [lower_first(f.summary) for f in dict.fromkeys(loud)]
+            notes = [lower_first(f.summary) for f in option.findings if with_notes and checkpoint_note(f, knowledge)]
+            parts = ([f"caution: {'; '.join(dict.fromkeys(cautions))}"] if cautions else []) + notes
+            suffix = f" ({'; '.join(parts)})" if parts else ""
+            groups.setdefault(suffix, []).append(option.label.lower())
+        forms.append(", ".join(f"{names_text(labels)} preferred{suffix}" for suffix, labels in groups.items()))
+    return list(dict.fromkeys(forms))
+
+
+def first_fitting(line: str, tails: Sequence[str]) -> str:
+    """``line``, then "; " and the first of ``tails`` that keeps it under 140 characters (none if none does)."""
+    for tail in tails:
+        candidate = f"{line}; {tail}"
+        if len(candidate) <= SUMMARY_MAX_CHARS:
+            return candidate
+    return line
 
 
 def more_cautions(count: int) -> str:
@@ -119,15 +171,17 @@ def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
 
 
 def summary_with_cautions(essential: str, cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
-    """``caution_line``, then the optional ``tail`` parts (e.g. what is preferred) only when every caution is named."""
+    """``caution_line``, then the first of the optional ``tail`` forms that fits (e.g. what is preferred, most
+    complete first) only when every caution is named."""
     line, unnamed = caution_line(essential, cautions)
-    return summary_line(line, *tail) if not unnamed else line
+    return first_fitting(line, tail) if not unnamed else line
 
 
 def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
     """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
-    the optional ``tail``; if none does, the form that names the most, the rest counted. A form is never cut:
-    the summary gives up words of the answer before it leaves a caution unnamed (pharmacist review)."""
+    the first optional ``tail`` form that fits; if none does, the form that names the most, the rest counted. A
+    form is never cut: the summary gives up words of the answer before it leaves a caution unnamed (pharmacist
+    review)."""
     results = [(form, *caution_line(form, cautions)) for form in forms]
     whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
     for form, _, unnamed in whole:
