@@ -12,6 +12,7 @@ from cds_service.cards.common import (
     card_uuid,
     closing_line,
     evidence_page,
+    lower_first,
     place_text,
     preferred_tails,
     summary_naming_cautions,
@@ -19,6 +20,7 @@ from cds_service.cards.common import (
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card
+from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.knowledge import Knowledge, Place
 from cds_service.sequencing.markdown import cell
@@ -70,13 +72,34 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
         answers = [f"HCC {phrase}: no regimen is preferred; see options"]
     else:
         answers = [f"HCC {phrase}: no second-line option can be ranked from the review"]
+    see_options = [f"HCC {phrase}: see options"] if rec.options else []
+    none_preferred = ["no regimen is preferred"] if rec.options and not tails else []
+    for selected in unranked_selected(rec, knowledge):
+        shorter = (*answers, *see_options, *none_preferred)
+        answers = [*(f"{selected}; {a}" for a in shorter), selected, *answers]
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
-        return summary_naming_cautions(answers, [])
+        return summary_naming_cautions(list(dict.fromkeys(answers)), [])
     first = facts[0]
-    short = [f"{first}; HCC {phrase}: see options"] if rec.options else []
+    short = [f"{first}; {see}" for see in see_options]
     forms = [f"{first}; {answer}" for answer in answers]
     return summary_naming_cautions(list(dict.fromkeys([*forms, *short, first])), facts[1:])
+
+
+def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
+    """The decisive fact about a selected order the review does not rank (policy 6.1 lists no warning for it;
+    6.3 makes it "not addressed by the review"), for the recommendation card's summary, since no other card
+    speaks of it: "Selected nivolumab + ipilimumab after a CTLA-4 inhibitor: not addressed by the review"
+    (the gate that set the place, from gates.yaml), "Selected regorafenib: not addressed by the review"."""
+    facts = []
+    for selected in rec.selected:
+        if selected.fit is not Fit.UNRANKED:
+            continue
+        capping = [f for f in selected.findings if f.place_cap is selected.place]
+        qualifier = f" {lower_first(capping[0].summary)}" if capping else ""
+        place = place_text(selected.place, selected.findings, knowledge)
+        facts.append(f"Selected {selected.label.lower()}{qualifier}: {place}")
+    return facts
 
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
