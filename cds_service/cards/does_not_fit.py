@@ -198,7 +198,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,
-        overrideReasons=override_reason_codings(ctx.override_reason_system),
+        overrideReasons=override_reason_codings(ctx.override_reason_system, alternatives_suggested=bool(suggestions)),
         links=card_links(rec, ctx, offered),
     )
     meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, offered, strict=True)}

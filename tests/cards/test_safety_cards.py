@@ -317,3 +317,23 @@ def _assert_named_preferred_carry_their_cautions(
                 finding.gate_id in shared and finding.severity is not Severity.INFO
             ):
                 assert lower_first(finding.summary) in summary.split(option.label.lower(), 1)[1], summary
+
+
+@pytest.mark.parametrize(
+    ("patient", "selected", "suggests"),
+    [
+        (facts(line(1, "sorafenib"), afp_result=afp(95), cp="C"), "regorafenib", False),  # fixture 18
+        (facts(line(1, "sorafenib"), afp_result=afp(95), cp="B"), "nivolumab", False),  # fixture 08's pattern
+        (facts(line(1, "sorafenib"), afp_result=afp(20)), "ramucirumab", True),
+    ],
+    ids=["child-pugh-c", "child-pugh-b", "afp-below-400"],
+)
+def test_contraindication_to_alternatives_is_offered_only_with_an_alternative(
+    ctx: CardContext, patient: PatientFacts, selected: str, suggests: bool
+) -> None:
+    """Pharmacist review: "Contraindication to the suggested alternatives" on a card that suggests none."""
+    card = cards(patient, ctx, selected)["does-not-fit"].card
+    codes = [reason.code for reason in card.overrideReasons or []]
+    assert bool(card.suggestions) is suggests
+    assert ("contraindication-to-alternatives" in codes) is suggests
+    assert {"patient-preference", "clinical-trial", "information-missing", "other"} <= set(codes)
