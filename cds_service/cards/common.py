@@ -160,8 +160,9 @@ def more_cautions(count: int) -> str:
 def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
     """The essential part, then the cautions in their order as many as fit, then "(+N more cautions)" for the
     rest, so none is dropped silently (pharmacist review of policy 6.1: under 140 characters, no ellipsis).
-    Returns the line and how many cautions it could not name."""
-    cautions = list(dict.fromkeys(c for c in cautions if c))
+    A caution the essential part already names (e.g. "(caution: autoimmune disease)" after a preferred regimen)
+    is not repeated. Returns the line and how many cautions it could not name."""
+    cautions = list(dict.fromkeys(c for c in cautions if c and c.lower() not in essential.lower()))
     for named in range(len(cautions), -1, -1):
         line = "; ".join([essential, *cautions[:named]]) + more_cautions(len(cautions) - named)
         if len(line) <= SUMMARY_MAX_CHARS:
