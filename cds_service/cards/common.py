@@ -63,6 +63,16 @@ def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
     return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
 
 
+def lower_first(text: str) -> str:
+    """A fact's first letter lower-cased for use inside a line, only when its first word is a plain word:
+    "Organ transplant" → "organ transplant", never "aFP 95 ng/mL" or "eCOG 2"; a name with a capital inside
+    its first word ("Child-Pugh B") is kept as written (pharmacist review)."""
+    word = text.split(" ", 1)[0]
+    if word[1:2].islower() and word[1:] == word[1:].lower():
+        return text[:1].lower() + text[1:]
+    return text
+
+
 def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> str:
     """A regimen's place as cards show it.
 
@@ -76,16 +86,68 @@ def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) 
     findings = tuple(findings)
     if any(f.gate_id == "already_received" for f in findings):
         return ALREADY_RECEIVED
-    cautions = [
-        f.summary[:1].lower() + f.summary[1:]
+    cautions = own_cautions(place, findings, knowledge)
+    if not cautions:
+        return place.label
+    return f"{place.label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+
+
+def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> list[Finding]:
+    """The warnings a regimen's place carries (``place_text``): its checkpoint-inhibitor cautions and its own
+    regimen-specific warnings that did not already move the place down (policy 6.2)."""
+    return [
+        f
         for f in findings
         if f.severity is not Severity.INFO
         and f.place_cap is not place
         and (not f.headline or checkpoint_caution(f, knowledge))
     ]
-    if not cautions:
-        return place.label
-    return f"{place.label} (caution: {'; '.join(dict.fromkeys(cautions))})"
+
+
+def checkpoint_note(finding: Finding, knowledge: Knowledge) -> bool:
+    """An informational note on a checkpoint inhibitor (hepatitis B: the trials required antiviral therapy):
+    policy 6.2 wants it on every card that offers or names a checkpoint-inhibitor regimen."""
+    return finding.severity is Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
+def preferred_tails(
+    options: Sequence[OptionAssessment], knowledge: Knowledge, shared_gates: Iterable[str] = ()
+) -> list[str]:
+    """Ways to end a summary with the preferred regimens, most complete first; a summary takes the first that fits
+    and otherwise leaves the regimens out (policy 6.1-6.2, pharmacist review).
+
+    A named regimen is never bare when it has a caution: it carries its own cautions (``own_cautions``: organ
+    transplant, autoimmune disease, prior immune toxicity on a checkpoint inhibitor) and the cautions it shares
+    with the selected order (``shared_gates``: e.g. ECOG 2, Child-Pugh B, where the card withholds it), e.g.
+    "atezolizumab + bevacizumab preferred (caution: organ transplant)". The checkpoint-inhibitor notes (hepatitis
+    B) come in the first form only: the detail always carries them.
+    """
+    shared = set(shared_gates)
+    named = [o for o in options if o.place is Place.PREFERRED and o.regimen_id != "clinical_trial"]
+    if not named:
+        return []
+    forms = []
+    for with_notes in (True, False):
+        groups: dict[str, list[str]] = {}
+        for option in named:
+            loud = [*own_cautions(option.place, option.findings, knowledge)]
+            loud += [f for f in option.findings if f.gate_id in shared and f.severity is not Severity.INFO]
+            cautions = [lower_first(f.summary) for f in dict.fromkeys(loud)]
+            notes = [lower_first(f.summary) for f in option.findings if with_notes and checkpoint_note(f, knowledge)]
+            parts = ([f"caution: {'; '.join(dict.fromkeys(cautions))}"] if cautions else []) + notes
+            suffix = f" ({'; '.join(parts)})" if parts else ""
+            groups.setdefault(suffix, []).append(option.label.lower())
+        forms.append(", ".join(f"{names_text(labels)} preferred{suffix}" for suffix, labels in groups.items()))
+    return list(dict.fromkeys(forms))
+
+
+def first_fitting(line: str, tails: Sequence[str]) -> str:
+    """``line``, then "; " and the first of ``tails`` that keeps it under 140 characters (none if none does)."""
+    for tail in tails:
+        candidate = f"{line}; {tail}"
+        if len(candidate) <= SUMMARY_MAX_CHARS:
+            return candidate
+    return line
 
 
 def more_cautions(count: int) -> str:
@@ -98,8 +160,9 @@ def more_cautions(count: int) -> str:
 def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
     """The essential part, then the cautions in their order as many as fit, then "(+N more cautions)" for the
     rest, so none is dropped silently (pharmacist review of policy 6.1: under 140 characters, no ellipsis).
-    Returns the line and how many cautions it could not name."""
-    cautions = list(dict.fromkeys(c for c in cautions if c))
+    A caution the essential part already names (e.g. "(caution: autoimmune disease)" after a preferred regimen)
+    is not repeated. Returns the line and how many cautions it could not name."""
+    cautions = list(dict.fromkeys(c for c in cautions if c and c.lower() not in essential.lower()))
     for named in range(len(cautions), -1, -1):
         line = "; ".join([essential, *cautions[:named]]) + more_cautions(len(cautions) - named)
         if len(line) <= SUMMARY_MAX_CHARS:
@@ -109,15 +172,17 @@ def caution_line(essential: str, cautions: Sequence[str]) -> tuple[str, int]:
 
 
 def summary_with_cautions(essential: str, cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
-    """``caution_line``, then the optional ``tail`` parts (e.g. what is preferred) only when every caution is named."""
+    """``caution_line``, then the first of the optional ``tail`` forms that fits (e.g. what is preferred, most
+    complete first) only when every caution is named."""
     line, unnamed = caution_line(essential, cautions)
-    return summary_line(line, *tail) if not unnamed else line
+    return first_fitting(line, tail) if not unnamed else line
 
 
 def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail: Sequence[str] = ()) -> str:
     """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
-    the optional ``tail``; if none does, the form that names the most, the rest counted. A form is never cut:
-    the summary gives up words of the answer before it leaves a caution unnamed (pharmacist review)."""
+    the first optional ``tail`` form that fits; if none does, the form that names the most, the rest counted. A
+    form is never cut: the summary gives up words of the answer before it leaves a caution unnamed (pharmacist
+    review)."""
     results = [(form, *caution_line(form, cautions)) for form in forms]
     whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
     for form, _, unnamed in whole:

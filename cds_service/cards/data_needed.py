@@ -19,7 +19,10 @@ from cds_service.sequencing.markdown import cell
 
 
 def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
-    """Card 3 (info): an AFP order when it decides ramucirumab; bilirubin/albumin/INR when Child-Pugh is unknown."""
+    """Card 3 (info): an AFP order when it decides ramucirumab; bilirubin/albumin/INR when Child-Pugh is unknown.
+
+    The summary names each decisive missing fact ("Why sorafenib stopped decides regorafenib: not recorded"),
+    never only "missing data" (policy 6.1)."""
     if not rec.data_gaps:
         return None
     kinds = {gap.kind for gap in rec.data_gaps}
@@ -29,6 +32,8 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
         parts.append(f"Child-Pugh unknown: {', '.join(labs) or 'labs'} needed")
     if "afp" in kinds:
         parts.append("AFP needed: it decides whether ramucirumab is an option")
+    # Every other gap names its decisive missing fact itself (pharmacist review of policy 6.1).
+    parts += [gap.summary for gap in rec.data_gaps if gap.kind not in ("child_pugh", "afp") and gap.summary]
     summary = summary_line(*parts) if parts else "Missing data would change this HCC second-line assessment"
     orders = (["afp"] if "afp" in kinds else []) + labs
     suggestions = [

@@ -16,14 +16,14 @@ from cds_service.cards.common import (
     checkpoint_caution,
     closing_line,
     evidence_page,
+    first_fitting,
     place_text,
-    summary_line,
+    preferred_tails,
     summary_naming_cautions,
 )
 from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
-from cds_service.cards.recommendation import preferred_names
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
@@ -61,6 +61,23 @@ def withheld_alternatives(rec: Recommendation, misfits: list[SelectedAssessment]
         if option.offerable and option.regimen_id not in excluded and shared:
             withheld.append(f"{option.label} ({'; '.join(f.summary for f in shared)})")
     return withheld
+
+
+def alternative_notes(
+    rec: Recommendation, misfits: list[SelectedAssessment], offered: list[OptionAssessment]
+) -> list[str]:
+    """What the card says about each regimen it offers or names (the offered ones, the preferred ones its summary
+    may name): every gate message of that regimen not already said of the selected order, e.g. "Hepatitis B on
+    record: the checkpoint-inhibitor trials required antiviral therapy" next to "Replace with atezolizumab +
+    bevacizumab", the organ transplant caution of a preferred checkpoint inhibitor (policy 6.2)."""
+    excluded = {s.regimen_id for s in misfits}
+    said = {f.message for s in misfits for f in s.findings}
+    named = [*offered, *(o for o in rec.preferred if o.regimen_id not in excluded and o not in offered)]
+    notes = []
+    for option in named:
+        messages = [m for m in dict.fromkeys(f.message for f in option.findings) if m not in said]
+        notes += [f"- {option.label}: {cell(message)}" for message in messages]
+    return notes
 
 
 def _replacement(
@@ -111,15 +128,13 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
         key=lambda f: (-f.severity.rank, not specific(f), f.order),
     )
     label = selected.label.lower()
-    preferred = preferred_names(rec)
-    tail = (
-        (f"{preferred} preferred",)
-        if preferred and selected.regimen_id not in {o.regimen_id for o in rec.preferred}
-        else ()
-    )
+    others = [o for o in rec.options if o.regimen_id != selected.regimen_id]
+    selected_is_preferred = selected.regimen_id in {o.regimen_id for o in rec.preferred}
+    loud_gates = {f.gate_id for f in selected.findings if f.severity is not Severity.INFO}
+    tail = [] if selected_is_preferred else preferred_tails(others, knowledge, loud_gates)
     phrase = _place_phrase(selected, setting_phrase, knowledge)
     if not loud:
-        return summary_line(f"Selected {label} is {phrase}", *tail)
+        return first_fitting(f"Selected {label} is {phrase}", tail)
     decisive, rest = loud[0], loud[1:]
     own = [f.summary for f in rest if specific(f)]
     cautions = [f.summary for f in rest if not specific(f)]
@@ -167,6 +182,9 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
     if withheld:
         detail.append("Not offered, same caution as the selected order: " + "; ".join(withheld) + ".")
+    notes = alternative_notes(rec, misfits, offered)
+    if notes:
+        detail += ["", "**About the alternatives**", *notes]
     note = by_hand_note(by_hand)
     if note:
         detail += ["", note]
@@ -180,7 +198,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,
-        overrideReasons=override_reason_codings(ctx.override_reason_system),
+        overrideReasons=override_reason_codings(ctx.override_reason_system, alternatives_suggested=bool(suggestions)),
         links=card_links(rec, ctx, offered),
     )
     meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, offered, strict=True)}

@@ -31,8 +31,17 @@ def override_reason_system(public_base_url: str) -> str:
     return f"{public_base_url.rstrip('/')}/CodeSystem/override-reason"
 
 
-def override_reason_codings(system: str) -> list[Coding]:
-    return [Coding(system=system, code=code, display=display) for code, display, _ in OVERRIDE_REASONS]
+ALTERNATIVES_REASON = "contraindication-to-alternatives"
+
+
+def override_reason_codings(system: str, *, alternatives_suggested: bool) -> list[Coding]:
+    """The override reasons a warning offers: "contraindication-to-alternatives" only on a card that suggests an
+    alternative (pharmacist review: on a card that suggests none it makes no sense)."""
+    return [
+        Coding(system=system, code=code, display=display)
+        for code, display, _ in OVERRIDE_REASONS
+        if alternatives_suggested or code != ALTERNATIVES_REASON
+    ]
 
 
 def override_reason_code_system(system: str) -> dict[str, Any]:

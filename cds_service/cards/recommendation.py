@@ -12,14 +12,15 @@ from cds_service.cards.common import (
     card_uuid,
     closing_line,
     evidence_page,
-    names_text,
+    lower_first,
     place_text,
-    summary_line,
+    preferred_tails,
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card
+from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.knowledge import Knowledge, Place
 from cds_service.sequencing.markdown import cell
@@ -54,31 +55,51 @@ def linked_regimens(rec: Recommendation) -> list[OptionAssessment]:
     return [o for o in drugs if o.place is Place.PREFERRED] or [o for o in drugs if o.place is Place.OPTION]
 
 
-def preferred_names(rec: Recommendation) -> str:
-    return names_text([o.label.lower() for o in rec.preferred if o.regimen_id != "clinical_trial"])
-
-
-def recommendation_summary(rec: Recommendation) -> str:
+def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     """The decisive patient fact first, then the setting's answer, then the other cautions (policy 6.1-6.2).
 
     Facts come loudest first, then in gates.yaml order (Child-Pugh, checkpoint-inhibitor cautions, ECOG), so a
-    card listing checkpoint inhibitors names their caution. Rather than leave a caution unnamed the answer is
-    shortened ("see options") or left to the detail; what still does not fit is counted ("(+1 more caution)").
+    card listing checkpoint inhibitors names their caution. A preferred regimen is named with its own caution
+    ("atezolizumab + bevacizumab preferred (caution: organ transplant)", ``preferred_tails``) or not at all.
+    Rather than leave a caution unnamed the answer is shortened ("see options") or left to the detail; what
+    still does not fit is counted ("(+1 more caution)").
     """
     phrase = rec.setting_phrase or "with prior therapy unknown"
-    preferred = preferred_names(rec)
-    if preferred:
-        answer = f"HCC {phrase}: {preferred} preferred"
+    tails = preferred_tails(rec.options, knowledge)
+    if tails:
+        answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:
-        answer = f"HCC {phrase}: no regimen is preferred; see options"
+        answers = [f"HCC {phrase}: no regimen is preferred; see options"]
     else:
-        answer = f"HCC {phrase}: no second-line option can be ranked from the review"
+        answers = [f"HCC {phrase}: no second-line option can be ranked from the review"]
+    see_options = [f"HCC {phrase}: see options"] if rec.options else []
+    none_preferred = ["no regimen is preferred"] if rec.options and not tails else []
+    for selected in unranked_selected(rec, knowledge):
+        shorter = (*answers, *see_options, *none_preferred)
+        answers = [*(f"{selected}; {a}" for a in shorter), selected, *answers]
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
-        return summary_line(answer)
+        return summary_naming_cautions(list(dict.fromkeys(answers)), [])
     first = facts[0]
-    short = [f"{first}; HCC {phrase}: see options"] if rec.options else []
-    return summary_naming_cautions([f"{first}; {answer}", *short, first], facts[1:])
+    short = [f"{first}; {see}" for see in see_options]
+    forms = [f"{first}; {answer}" for answer in answers]
+    return summary_naming_cautions(list(dict.fromkeys([*forms, *short, first])), facts[1:])
+
+
+def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
+    """The decisive fact about a selected order the review does not rank (policy 6.1 lists no warning for it;
+    6.3 makes it "not addressed by the review"), for the recommendation card's summary, since no other card
+    speaks of it: "Selected nivolumab + ipilimumab after a CTLA-4 inhibitor: not addressed by the review"
+    (the gate that set the place, from gates.yaml), "Selected regorafenib: not addressed by the review"."""
+    facts = []
+    for selected in rec.selected:
+        if selected.fit is not Fit.UNRANKED:
+            continue
+        capping = [f for f in selected.findings if f.place_cap is selected.place]
+        qualifier = f" {lower_first(capping[0].summary)}" if capping else ""
+        place = place_text(selected.place, selected.findings, knowledge)
+        facts.append(f"Selected {selected.label.lower()}{qualifier}: {place}")
+    return facts
 
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
@@ -112,7 +133,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     detail.append(closing_line(knowledge))
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
-        summary=recommendation_summary(rec),
+        summary=recommendation_summary(rec, knowledge),
         detail="\n".join(detail),
         indicator="info",
         source=card_source(knowledge, evidence_page(rec, ctx)),

@@ -122,7 +122,12 @@ def synthetic_rows(
                     feedback |= {"outcome": "accepted", "accepted_suggestions": json.dumps(chosen)}
                     yield row, [feedback]
                 elif draw < accept + rates[1]:
-                    reason = rng.choices(reasons, reason_weights)[0]
+                    # "contraindication-to-alternatives" is offered only on a card that suggests an alternative.
+                    offered = [
+                        weight if suggestions or code != "contraindication-to-alternatives" else 0
+                        for code, weight in zip(reasons, reason_weights, strict=True)
+                    ]
+                    reason = rng.choices(reasons, offered)[0]
                     feedback |= {
                         "outcome": "overridden",
                         "override_reason_system": override_reason_system,

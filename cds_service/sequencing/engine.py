@@ -101,7 +101,11 @@ def recommend(
     if not facts.medication_history_known:
         ctx = GateContext(facts, knowledge, today, None)
         selected = assess_selected(ctx, selected_orders, other_draft_orders, (), None)
-        gap = DataGap("medication_history", "Prior systemic therapy could not be obtained; the setting is unknown.")
+        gap = DataGap(
+            "medication_history",
+            "Prior systemic therapy could not be obtained; the setting is unknown.",
+            summary="Prior systemic therapy not obtained: it decides the setting",
+        )
         return Recommendation(
             applicable=True,
             summary_reason="Prior systemic therapy unknown",

@@ -45,11 +45,13 @@ GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_rea
 
 @dataclass(frozen=True, slots=True)
 class DataGap:
-    """Missing data that would change the answer; ``labs`` names lab orders that would fill it."""
+    """Missing data that would change the answer; ``labs`` names lab orders that would fill it; ``summary`` names
+    the decisive missing fact in a few words for the data-needed card's summary (policy 6.1)."""
 
     kind: GapKind
     description: str
     labs: tuple[str, ...] = ()
+    summary: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +192,7 @@ def sorafenib_stop_reason_unknown(ctx: GateContext, agents: frozenset[str]) -> F
     gap = DataGap(
         "sorafenib_stop_reason",
         "Why sorafenib was stopped (progression or intolerance) decides whether regorafenib is supported.",
+        summary="Why sorafenib stopped decides regorafenib: not recorded",
     )
     return Fired(gap=gap)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.cards.builder import build_cards
-from cds_service.cards.common import CardContext
+from cds_service.cards.common import CardContext, lower_first
 from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.facts import PatientFacts
 from cds_service.sequencing.knowledge import Knowledge
@@ -50,3 +50,26 @@ def test_a_regimen_not_received_keeps_its_place_label(knowledge: Knowledge, ctx:
     warning = next(i.card for i in build_cards(rec, ctx, hook="order-select") if i.kind == "does-not-fit")
     assert "already received" not in warning.summary.lower()
     assert "not addressed by the review" in warning.detail
+
+
+@pytest.mark.parametrize(
+    ("fact", "inside_a_line"),
+    [
+        ("Organ transplant", "organ transplant"),
+        ("AFP 95 ng/mL below 400", "AFP 95 ng/mL below 400"),
+        ("ECOG 2", "ECOG 2"),
+        ("Child-Pugh B", "Child-Pugh B"),
+        ("Latest AFP older than 90 days", "latest AFP older than 90 days"),
+    ],
+)
+def test_a_fact_inside_a_line_keeps_acronyms_and_names(fact: str, inside_a_line: str) -> None:
+    """Pharmacist review: "(caution: aFP 95 ng/mL below 400)" read as a typo; only a plain first word is lowered."""
+    assert lower_first(fact) == inside_a_line
+
+
+def test_a_regimen_place_names_its_afp_caution_as_afp(knowledge: Knowledge, ctx: CardContext) -> None:
+    """Fixture 18's pattern: Child-Pugh C caps every place; ramucirumab's own AFP caution is named with "AFP"."""
+    rec = _select(knowledge, facts(line(1, "sorafenib"), afp_result=afp(95), cp="C"), "regorafenib")
+    card = next(i.card for i in build_cards(rec, ctx, hook="order-select") if i.kind == "recommendation")
+    row = next(r for r in (card.detail or "").splitlines() if r.startswith("| Ramucirumab |"))
+    assert "(caution: AFP 95 ng/mL below 400)" in row

@@ -10,10 +10,17 @@ from datetime import timedelta
 import pytest
 
 from cds_service.cards.builder import build_cards
-from cds_service.cards.common import CardContext, Hook, caution_line, summary_with_cautions
+from cds_service.cards.common import (
+    CardContext,
+    Hook,
+    caution_line,
+    checkpoint_caution,
+    lower_first,
+    summary_with_cautions,
+)
 from cds_service.cards.issued import IssuedCard
 from cds_service.sequencing.child_pugh import ChildPughClass
-from cds_service.sequencing.engine import recommend
+from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.facts import (
     CautionKind,
     EcogStatus,
@@ -189,12 +196,69 @@ def test_checkpoint_regimens_carry_the_transplant_caution_in_their_place(ctx: Ca
     assert cabozantinib.split("|")[2].strip() == "preferred"
 
 
+@pytest.mark.parametrize(
+    ("caution", "selected", "hook"),
+    [
+        (CautionKind.ORGAN_TRANSPLANT, ("durvalumab", "tremelimumab"), "order-select"),
+        (CautionKind.ORGAN_TRANSPLANT, ("regorafenib",), "order-select"),
+        (CautionKind.AUTOIMMUNE_DISEASE, ("regorafenib",), "order-sign"),
+    ],
+)
+def test_a_summary_naming_a_preferred_checkpoint_inhibitor_names_its_caution(
+    ctx: CardContext, caution: CautionKind, selected: tuple[str, ...], hook: Hook
+) -> None:
+    """Pharmacist review of policy 6.2: treatment-naive, "atezolizumab + bevacizumab preferred" read alone on a
+    transplant or autoimmune patient's card; it carries "(caution: organ transplant)", and is never offered."""
+    issued = cards(facts(afp_result=afp(40), cautions=(caution,)), ctx, *selected, hook=hook)
+    named = caution.value.replace("_", " ")
+    for card in issued.values():
+        summary = card.card.summary
+        if "atezolizumab + bevacizumab" in summary:
+            assert f"atezolizumab + bevacizumab preferred (caution: {named})" in summary, summary
+        assert len(summary) < 140
+    warning = issued["does-not-fit"]
+    assert named in warning.card.summary.lower()
+    assert "atezolizumab_bevacizumab" not in replacement_regimens(warning)
+
+
+def test_a_hepatitis_b_patient_offered_atezolizumab_bevacizumab_is_told_about_antiviral_therapy(
+    ctx: CardContext,
+) -> None:
+    """Policy 6.2 (hepatitis B row): the card offering the checkpoint-inhibitor regimen carries the note."""
+    issued = cards(facts(afp_result=afp(40), cautions=(CautionKind.HEPATITIS_B,)), ctx, "regorafenib")
+    warning = issued["does-not-fit"]
+    assert replacement_regimens(warning) == {"atezolizumab_bevacizumab"}
+    assert "Atezolizumab + bevacizumab: Hepatitis B on record" in (warning.card.detail or "")
+    assert "trials required antiviral therapy" in (warning.card.detail or "")
+    assert "(hepatitis B: trials required antiviral therapy)" in issued["recommendation"].card.summary
+
+
+@pytest.mark.parametrize(
+    ("patient", "shared"),
+    [
+        (ecog(AFTER_SORAFENIB, 2), "ECOG 2"),
+        (facts(line(1, "sorafenib"), afp_result=afp(1250), cp="B"), "Child-Pugh B"),
+    ],
+)
+def test_a_summary_never_points_to_alternatives_withheld_for_the_same_caution(
+    ctx: CardContext, patient: PatientFacts, shared: str
+) -> None:
+    """Pharmacist review (fixture 08): "cabozantinib or regorafenib preferred" while the detail withholds them for
+    the same caution; the summary says they share it (or leaves them out)."""
+    card = cards(patient, ctx, "nivolumab")["does-not-fit"].card
+    assert card.suggestions is None
+    assert "Not offered, same caution as the selected order" in (card.detail or "")
+    if "preferred" in card.summary:
+        assert card.summary.endswith(f"cabozantinib or regorafenib preferred (caution: {shared})"), card.summary
+
+
 def _counted(summary: str) -> int:
     match = re.search(r" \(\+(\d+) more cautions?\)$", summary)
     return int(match.group(1)) if match else 0
 
 
-PATIENT_LINES = [
+PATIENT_LINES: list[tuple[TherapyLine, ...]] = [
+    (),
     (line(1, "sorafenib"),),
     (line(1, "sorafenib", stop=StopReason.INTOLERANCE),),
     (line(1, "atezolizumab", "bevacizumab", stop=StopReason.INTOLERANCE),),
@@ -203,7 +267,9 @@ PATIENT_LINES = [
 SELECTABLE = ["cabozantinib", "regorafenib", "ramucirumab", "nivolumab", "pembrolizumab", "sorafenib"]
 
 
-@pytest.mark.parametrize("lines", PATIENT_LINES, ids=["sorafenib", "sorafenib-intolerance", "atezo-bev-irae", "durva"])
+@pytest.mark.parametrize(
+    "lines", PATIENT_LINES, ids=["naive", "sorafenib", "sorafenib-intolerance", "atezo-bev-irae", "durva"]
+)
 def test_every_caution_is_named_or_counted_and_own_reasons_always_named(
     ctx: CardContext, lines: tuple[TherapyLine, ...]
 ) -> None:
@@ -213,7 +279,12 @@ def test_every_caution_is_named_or_counted_and_own_reasons_always_named(
     combinations = itertools.product(
         classes,
         [1, 2],
-        [(), (CautionKind.ORGAN_TRANSPLANT,), (CautionKind.AUTOIMMUNE_DISEASE, CautionKind.ORGAN_TRANSPLANT)],
+        [
+            (),
+            (CautionKind.ORGAN_TRANSPLANT,),
+            (CautionKind.AUTOIMMUNE_DISEASE,),
+            (CautionKind.AUTOIMMUNE_DISEASE, CautionKind.ORGAN_TRANSPLANT),
+        ],
         [20, 1250],
     )
     for cp, grade, cautions, afp_value in combinations:
@@ -223,13 +294,56 @@ def test_every_caution_is_named_or_counted_and_own_reasons_always_named(
             issued = {c.kind: c.card for c in build_cards(rec, ctx, hook="order-select")}
             facts_ = [f.summary for f in rec.headline_findings]
             summary = issued["recommendation"].summary
+            _assert_named_preferred_carry_their_cautions(summary, rec, ctx.knowledge)
             assert len(summary) < 140
             assert not summary.endswith(("...", "…"))
-            assert sum(fact in summary for fact in facts_) + _counted(summary) == len(facts_), summary
+            assert sum(fact.lower() in summary.lower() for fact in facts_) + _counted(summary) == len(facts_), summary
+            parts = summary.removesuffix(f" (+{_counted(summary)} more cautions)").split("; ")
+            repeated = [
+                p for i, p in enumerate(parts) if i and p in facts_ and p.lower() in "; ".join(parts[:i]).lower()
+            ]
+            assert not repeated, summary
             if "does-not-fit" not in issued:
                 continue
             summary = issued["does-not-fit"].summary
             loud = [f for f in rec.selected[0].findings if f.severity is not Severity.INFO]
+            _assert_named_preferred_carry_their_cautions(summary, rec, ctx.knowledge, {f.gate_id for f in loud})
             assert len(summary) < 140
             assert sum(f.summary in summary for f in loud) + _counted(summary) == len(loud), summary
             assert all(f.summary in summary for f in loud if not f.headline), summary
+
+
+def _assert_named_preferred_carry_their_cautions(
+    summary: str, rec: Recommendation, knowledge: Knowledge, shared: set[str] | frozenset[str] = frozenset()
+) -> None:
+    """Policy 6.2: a preferred regimen a summary names carries its checkpoint caution and any caution it shares
+    with the selected order."""
+    for option in rec.preferred:
+        selected = any(s.regimen_id == option.regimen_id for s in rec.selected)
+        if selected or f"{option.label.lower()}" not in summary:
+            continue
+        for finding in option.findings:
+            if checkpoint_caution(finding, knowledge) or (
+                finding.gate_id in shared and finding.severity is not Severity.INFO
+            ):
+                assert lower_first(finding.summary) in summary.split(option.label.lower(), 1)[1], summary
+
+
+@pytest.mark.parametrize(
+    ("patient", "selected", "suggests"),
+    [
+        (facts(line(1, "sorafenib"), afp_result=afp(95), cp="C"), "regorafenib", False),  # fixture 18
+        (facts(line(1, "sorafenib"), afp_result=afp(95), cp="B"), "nivolumab", False),  # fixture 08's pattern
+        (facts(line(1, "sorafenib"), afp_result=afp(20)), "ramucirumab", True),
+    ],
+    ids=["child-pugh-c", "child-pugh-b", "afp-below-400"],
+)
+def test_contraindication_to_alternatives_is_offered_only_with_an_alternative(
+    ctx: CardContext, patient: PatientFacts, selected: str, suggests: bool
+) -> None:
+    """Pharmacist review: "Contraindication to the suggested alternatives" on a card that suggests none."""
+    card = cards(patient, ctx, selected)["does-not-fit"].card
+    codes = [reason.code for reason in card.overrideReasons or []]
+    assert bool(card.suggestions) is suggests
+    assert ("contraindication-to-alternatives" in codes) is suggests
+    assert {"patient-preference", "clinical-trial", "information-missing", "other"} <= set(codes)
