@@ -35,6 +35,7 @@ def test_a_regimen_already_received_reads_already_received_not_not_addressed(
     rec = _select(knowledge, patient, agent)
     cards = {issued.kind: issued.card for issued in build_cards(rec, ctx, hook="order-select")}
     warning, recommendation = cards["does-not-fit"], cards["recommendation"]
+    assert warning.detail is not None and recommendation.detail is not None
     assert warning.indicator == "warning"
     assert warning.summary.lower().startswith(f"already received (line {len(patient.lines)}): {agent}")
     assert "not addressed" not in warning.summary
@@ -49,6 +50,7 @@ def test_a_regimen_not_received_keeps_its_place_label(knowledge: Knowledge, ctx:
     rec = _select(knowledge, facts(line(1, "sorafenib"), line(2, "regorafenib"), afp_result=afp(150)), "ramucirumab")
     warning = next(i.card for i in build_cards(rec, ctx, hook="order-select") if i.kind == "does-not-fit")
     assert "already received" not in warning.summary.lower()
+    assert warning.detail is not None
     assert "not addressed by the review" in warning.detail
 
 
