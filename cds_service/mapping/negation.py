@@ -47,6 +47,7 @@ class Negation:
         self._pre = _phrases(rules.pre_negation)
         self._pseudo = _phrases(rules.pseudo_negation)
         self._termination = _phrases(rules.termination)
+        self._post_termination = _phrases([*rules.termination, *rules.post_termination])
         self._post = _phrases(rules.post_negation, after_hyphen=False) if post else None
         self._post_window = rules.post_window_words
         self._hypothetical = hypothetical
@@ -54,6 +55,7 @@ class Negation:
             self._hyp_pre = _phrases(hypothetical.pre)
             self._hyp_post = _phrases(hypothetical.post, after_hyphen=False)
             self._hyp_existing = _phrases(hypothetical.existing)
+            self._hyp_termination = _phrases([*rules.termination, *hypothetical.termination])
 
     def _clause_before(self, text: str, start: int) -> str:
         prefix = text[:start]
@@ -66,21 +68,25 @@ class Negation:
         suffix = suffix[: clause_end.start()] if clause_end else suffix
         return self._pseudo.sub(_blank, suffix) if self._pseudo is not None else suffix
 
-    def _cue_before(self, cues: re.Pattern[str] | None, prefix: str) -> bool:
+    @staticmethod
+    def _cue_before(
+        cues: re.Pattern[str] | None, prefix: str, window: int, termination: re.Pattern[str] | None
+    ) -> bool:
         found = list(cues.finditer(prefix)) if cues is not None else []
         if not found:
             return False
         scope = prefix[found[-1].end() :]
-        if self._termination is not None and self._termination.search(scope):
+        if termination is not None and termination.search(scope):
             return False
-        return len(_WORD.findall(scope)) <= self.window
+        return len(_WORD.findall(scope)) <= window
 
-    def _cue_after(self, cues: re.Pattern[str] | None, suffix: str, window: int) -> bool:
+    @staticmethod
+    def _cue_after(cues: re.Pattern[str] | None, suffix: str, window: int, termination: re.Pattern[str] | None) -> bool:
         cue = cues.search(suffix) if cues is not None else None
         if cue is None:
             return False
         scope = suffix[: cue.start()]
-        if self._termination is not None and self._termination.search(scope):
+        if termination is not None and termination.search(scope):
             return False
         return len(_WORD.findall(scope)) <= window
 
@@ -91,8 +97,9 @@ class Negation:
         existing = self._hyp_existing.match(suffix.lstrip()) if self._hyp_existing is not None else None
         if existing is not None:  # "evaluation for transplant rejection": a transplant that exists
             return False
-        return self._cue_before(self._hyp_pre, prefix) or self._cue_after(
-            self._hyp_post, suffix, hypothetical.post_window_words
+        termination = self._hyp_termination
+        return self._cue_before(self._hyp_pre, prefix, hypothetical.window_words, termination) or self._cue_after(
+            self._hyp_post, suffix, hypothetical.post_window_words, termination
         )
 
     def negated(self, text: str, start: int, end: int | None = None) -> bool:
@@ -105,12 +112,13 @@ class Negation:
         phrases are not cues.
         """
         prefix = self._clause_before(text, start)
-        if self._cue_before(self._pre, prefix):
+        if self._cue_before(self._pre, prefix, self.window, self._termination):
             return True
         if end is None:
             return False
         suffix = self._clause_after(text, end)
-        return self._cue_after(self._post, suffix, self._post_window) or self._hypothetical_cue(prefix, suffix)
+        post = self._cue_after(self._post, suffix, self._post_window, self._post_termination)
+        return post or self._hypothetical_cue(prefix, suffix)
 
     def affirmed(self, pattern: re.Pattern[str], text: str) -> bool:
         """Does ``pattern`` match ``text`` at least once where the match is not negated?"""

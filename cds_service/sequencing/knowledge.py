@@ -356,6 +356,7 @@ class TextNegation(_Strict):
     termination: tuple[str, ...] = ()
     post_negation: tuple[str, ...] = ()
     post_window_words: int = Field(3, ge=0, le=10)
+    post_termination: tuple[str, ...] = ()
 
 
 class TextHypothetical(_Strict):
@@ -365,9 +366,13 @@ class TextHypothetical(_Strict):
     does not record a transplant. ``pre`` cues come before the match (within the negation window),
     ``post`` cues right after it (within ``post_window_words``); neither applies when the match is directly
     followed by a word of ``existing`` ("evaluation for transplant rejection"). Organ-transplant text only.
+    ``pre`` cues reach at most ``window_words`` words; the negation's termination words and ``termination``
+    end their scope ("awaiting biopsy of the liver transplant" is a transplant).
     """
 
     source: str
+    window_words: int = Field(3, ge=0, le=10)
+    termination: tuple[str, ...] = ()
     pre: tuple[str, ...] = Field(min_length=1)
     post: tuple[str, ...] = ()
     post_window_words: int = Field(1, ge=0, le=10)

@@ -648,6 +648,8 @@ def test_caution_codes_are_never_negated(mapper: PatientMapper) -> None:
         ("Hepatocellular carcinoma with no vascular invasion", DiagnosisStatus.PRESENT),
         ("Hepatocellular carcinoma AFP-negative", DiagnosisStatus.PRESENT),
         ("HCC but portal vein thrombosis excluded", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma with extrahepatic spread excluded", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma with negative margins", DiagnosisStatus.PRESENT),
         ("No cirrhosis; hepatocellular carcinoma BCLC C", DiagnosisStatus.PRESENT),
         ("No evidence of HCC in segment 8; hepatocellular carcinoma in segment 4", DiagnosisStatus.PRESENT),
     ],
@@ -680,6 +682,9 @@ def test_hcc_codes_are_never_negated(mapper: PatientMapper) -> None:
         ("Liver transplant 2018, awaiting re-transplant", True),
         ("Liver transplant recipient", True),
         ("Liver transplant evaluation of graft function", True),
+        ("Awaiting biopsy of liver transplant", True),
+        ("Awaiting results from the lab; liver transplant 2019", True),
+        ("Awaiting deceased donor liver transplant", False),
     ],
 )
 def test_transplant_text_in_the_future_is_no_transplant(mapper: PatientMapper, text: str, transplant: bool) -> None:
