@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Literal
 
 from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
@@ -74,14 +75,22 @@ def is_confirmed_or_unverified(condition: Any) -> bool:
 class ConditionMapper:
     def __init__(self, vocabulary: ClinicalVocabulary, extra: ExtraCodes) -> None:
         systems = vocabulary.systems
+        # conditions.yaml text_negation / text_hypothetical: which cues apply to which text is documented there.
         negation = Negation(vocabulary.text_negation)
-        self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc)
+        hcc_negation = Negation(vocabulary.text_negation, post=True)
+        transplant_negation = Negation(vocabulary.text_negation, hypothetical=vocabulary.text_hypothetical)
+        self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc, hcc_negation)
         self.not_a_diagnosis = ConceptMatcher(vocabulary.hcc_not_a_diagnosis, systems)
-        self.transplant = ConceptMatcher(vocabulary.organ_transplant, systems, extra.organ_transplant, negation)
+        self.not_current = ConceptMatcher(vocabulary.hcc_not_current, systems)
+        self.transplant = ConceptMatcher(
+            vocabulary.organ_transplant, systems, extra.organ_transplant, transplant_negation
+        )
         self.autoimmune = ConceptMatcher(vocabulary.autoimmune_disease, systems, extra.autoimmune_disease, negation)
         self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b, negation)
-        self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites)
-        self.encephalopathy = ConceptMatcher(vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy)
+        self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites, negation)
+        self.encephalopathy = ConceptMatcher(
+            vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy, negation
+        )
         self._any_read = ConceptMatcher.any_of(
             (self.hcc, self.transplant, self.autoimmune, self.hepatitis_b, self.ascites, self.encephalopathy)
         )
@@ -100,11 +109,20 @@ class ConditionMapper:
 
     def counts_as_hcc(self, condition: Any) -> bool:
         """Policy 6.2: HCC counts only from a Condition coded as HCC (or, with no coding at all, text naming
-        HCC), confirmed or unverified, never from a family history, screening, surveillance or suspicion."""
+        HCC), confirmed or unverified, never from a family history, screening, surveillance or suspicion.
+
+        Policy 6.2 "never from a refuted entry", for text (conditions.yaml ``text_negation``, a project
+        choice): a text-only entry counts only where its text names HCC without a pre- or post-negation cue
+        ("No evidence of HCC", "HCC excluded on MRI" do not count), and not when the text says the disease is
+        not current (``hcc_not_current``: "no recurrence", "in remission" — the text's own clinical status,
+        which 6.2 excludes). Codes are never negated.
+        """
         code = condition.code
         if self.not_a_diagnosis.matches(code) or not is_confirmed_or_unverified(condition):
             return False
-        return self.hcc.code_matches(code) if any(True for _ in codings(code)) else self.hcc.text_matches(code)
+        if any(True for _ in codings(code)):
+            return self.hcc.code_matches(code)
+        return self.hcc.text_matches(code) and not self.not_current.text_matches(code)
 
     def counts_as_caution(self, kind: CautionKind, matcher: ConceptMatcher, condition: Any) -> bool:
         """Policy 6.2: a checkpoint-inhibitor caution, by code first, text second (text not negated).
@@ -152,10 +170,8 @@ class ConditionMapper:
             if self.counts_as_hcc(condition):
                 hcc_sources.append(source)
                 description = description or next(iter(concept_texts(code)), None)
-            if self.ascites.matches(code):
-                ascites = _worse(ascites, LiverFinding(_severity(condition), source))
-            if self.encephalopathy.matches(code):
-                encephalopathy = _worse(encephalopathy, LiverFinding(_severity(condition), source))
+            ascites = _liver_finding(self.ascites, condition, source, ascites)
+            encephalopathy = _liver_finding(self.encephalopathy, condition, source, encephalopathy)
         if hcc_sources:
             status = DiagnosisStatus.PRESENT
         else:
@@ -164,10 +180,29 @@ class ConditionMapper:
         return ConditionFacts(hcc, tuple(cautions), ascites, encephalopathy)
 
 
-_SEVERITY_RANK = {"mild": 0, None: 1, "moderate_severe": 2}
+def _liver_finding(
+    matcher: ConceptMatcher, condition: Any, source: Provenance, current: LiverFinding | None
+) -> LiverFinding | None:
+    """Ascites / encephalopathy for Child-Pugh (policy 6.2: the minimum counts what is recorded; a recorded
+    absence is an absence). A code or affirmed text records the finding with its grade; text that names it
+    only negated ("No ascites", conditions.yaml ``text_negation``) records its absence. Any recorded
+    presence outweighs a recorded absence; ``sequencing.child_pugh`` decides how old an absence may be."""
+    if matcher.matches(condition.code):
+        return _worse(current, LiverFinding(_severity(condition), source))
+    if matcher.text_denies(condition.code):
+        return _worse(current, LiverFinding("absent", source))
+    return current
+
+
+_SEVERITY_RANK = {"absent": -1, "mild": 0, None: 1, "moderate_severe": 2}
 
 
 def _worse(current: LiverFinding | None, new: LiverFinding) -> LiverFinding:
+    """The worse of two records of one finding; of two recorded absences, the newer (its age matters)."""
     if current is None or _SEVERITY_RANK[new.severity] > _SEVERITY_RANK[current.severity]:
+        return new
+    if new.severity == current.severity == "absent" and (new.source.date or date.min) > (
+        current.source.date or date.min
+    ):
         return new
     return current

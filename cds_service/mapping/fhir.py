@@ -225,6 +225,15 @@ class ConceptMatcher:
             return any(pattern.search(t) for t in texts)
         return any(negation.affirmed(pattern, t) for t in texts)
 
+    def text_denies(self, concepts: Any) -> bool:
+        """A recorded absence: no code in the value set, and the text names a vocabulary word only where
+        it is negated ("No ascites"). Never from a code; False for a matcher without negation rules."""
+        pattern, negation = self._text, self._negation
+        if pattern is None or negation is None or self.code_matches(concepts):
+            return False
+        named = [t for t in dict.fromkeys(concept_texts(concepts)) if pattern.search(t)]
+        return bool(named) and not any(negation.affirmed(pattern, t) for t in named)
+
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""
         return self.code_matches(concepts) or self.text_matches(concepts)

@@ -1,7 +1,10 @@
 """Free-text negation of text matches, NegEx-style (knowledge/conditions.yaml ``text_negation``).
 
 The project's choice, not the review's: "no history of transplant", "denies autoimmune disease" and
-"ruled out lupus" do not record the condition. Only text is negated; a code is what it says.
+"ruled out lupus" do not record the condition. Only text is negated; a code is what it says. Which cues
+apply to which vocabulary is chosen in ``ConditionMapper`` and documented in conditions.yaml: post-negation
+("HCC excluded on MRI") only for the HCC diagnosis, future/hypothetical cues ("awaiting liver
+transplant", ConText-style ``text_hypothetical``) only for organ transplant.
 """
 
 from __future__ import annotations
@@ -9,18 +12,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cds_service.sequencing.knowledge import TextNegation
+from cds_service.sequencing.knowledge import TextHypothetical, TextNegation
 
 _CLAUSE_END = re.compile(r"[.,;:!?()\[\]\n]")
 _WORD = re.compile(r"\w+")
 
 
-def _phrases(phrases: Iterable[str]) -> re.Pattern[str] | None:
-    """One case-insensitive pattern for whole-word phrases, longest first."""
+def _phrases(phrases: Iterable[str], *, after_hyphen: bool = True) -> re.Pattern[str] | None:
+    """One case-insensitive pattern for whole-word phrases, longest first.
+
+    ``after_hyphen=False``: a phrase glued to the word before it by a hyphen is not a cue ("AFP-negative"
+    is a compound adjective, not a negation of what precedes it).
+    """
     ordered = sorted(set(phrases), key=len, reverse=True)
     if not ordered:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)", re.IGNORECASE)
+    before = r"(?<![\w-])" if not after_hyphen else r"(?<!\w)"
+    return re.compile(before + r"(?:" + "|".join(re.escape(p) for p in ordered) + r")(?!\w)", re.IGNORECASE)
 
 
 def _blank(match: re.Match[str]) -> str:
@@ -28,32 +36,90 @@ def _blank(match: re.Match[str]) -> str:
 
 
 class Negation:
-    """The negation rules of the knowledge, compiled once."""
+    """The negation rules of the knowledge, compiled once.
 
-    def __init__(self, rules: TextNegation) -> None:
+    ``post``: also apply the knowledge's post-negation cues (the HCC diagnosis only). ``hypothetical``:
+    also apply these future/hypothetical cues, before and right after a match (organ transplant only).
+    """
+
+    def __init__(self, rules: TextNegation, *, post: bool = False, hypothetical: TextHypothetical | None = None):
         self.window = rules.window_words
         self._pre = _phrases(rules.pre_negation)
         self._pseudo = _phrases(rules.pseudo_negation)
         self._termination = _phrases(rules.termination)
+        self._post_termination = _phrases([*rules.termination, *rules.post_termination])
+        self._post = _phrases(rules.post_negation, after_hyphen=False) if post else None
+        self._post_window = rules.post_window_words
+        self._hypothetical = hypothetical
+        if hypothetical is not None:
+            self._hyp_pre = _phrases(hypothetical.pre)
+            self._hyp_post = _phrases(hypothetical.post, after_hyphen=False)
+            self._hyp_existing = _phrases(hypothetical.existing)
+            self._hyp_termination = _phrases([*rules.termination, *hypothetical.termination])
 
-    def negated(self, text: str, start: int) -> bool:
-        """Is the text match beginning at ``start`` negated (NegEx-style, knowledge ``text_negation``)?
-
-        Yes when a pre-negation cue comes before it in the same clause, with at most ``window`` words
-        between, and no termination word after the cue. Pseudo-negation phrases are not cues.
-        """
+    def _clause_before(self, text: str, start: int) -> str:
         prefix = text[:start]
         prefix = prefix[max((m.end() for m in _CLAUSE_END.finditer(prefix)), default=0) :]
-        if self._pseudo is not None:
-            prefix = self._pseudo.sub(_blank, prefix)
-        cues = list(self._pre.finditer(prefix)) if self._pre is not None else []
-        if not cues:
+        return self._pseudo.sub(_blank, prefix) if self._pseudo is not None else prefix
+
+    def _clause_after(self, text: str, end: int) -> str:
+        suffix = text[end:]
+        clause_end = _CLAUSE_END.search(suffix)
+        suffix = suffix[: clause_end.start()] if clause_end else suffix
+        return self._pseudo.sub(_blank, suffix) if self._pseudo is not None else suffix
+
+    @staticmethod
+    def _cue_before(
+        cues: re.Pattern[str] | None, prefix: str, window: int, termination: re.Pattern[str] | None
+    ) -> bool:
+        found = list(cues.finditer(prefix)) if cues is not None else []
+        if not found:
             return False
-        scope = prefix[cues[-1].end() :]
-        if self._termination is not None and self._termination.search(scope):
+        scope = prefix[found[-1].end() :]
+        if termination is not None and termination.search(scope):
             return False
-        return len(_WORD.findall(scope)) <= self.window
+        return len(_WORD.findall(scope)) <= window
+
+    @staticmethod
+    def _cue_after(cues: re.Pattern[str] | None, suffix: str, window: int, termination: re.Pattern[str] | None) -> bool:
+        cue = cues.search(suffix) if cues is not None else None
+        if cue is None:
+            return False
+        scope = suffix[: cue.start()]
+        if termination is not None and termination.search(scope):
+            return False
+        return len(_WORD.findall(scope)) <= window
+
+    def _hypothetical_cue(self, prefix: str, suffix: str) -> bool:
+        hypothetical = self._hypothetical
+        if hypothetical is None:
+            return False
+        existing = self._hyp_existing.match(suffix.lstrip()) if self._hyp_existing is not None else None
+        if existing is not None:  # "evaluation for transplant rejection": a transplant that exists
+            return False
+        termination = self._hyp_termination
+        return self._cue_before(self._hyp_pre, prefix, hypothetical.window_words, termination) or self._cue_after(
+            self._hyp_post, suffix, hypothetical.post_window_words, termination
+        )
+
+    def negated(self, text: str, start: int, end: int | None = None) -> bool:
+        """Is the text match ``text[start:end]`` negated (NegEx-style, knowledge ``text_negation``)?
+
+        Yes when a pre-negation cue comes before it in the same clause, with at most ``window`` words
+        between, and no termination word after the cue. When ``end`` is given, also when a post cue of this
+        instance (post-negation: HCC; hypothetical: transplant) follows it in the same clause within its
+        window with no termination word between, or a hypothetical pre cue precedes it. Pseudo-negation
+        phrases are not cues.
+        """
+        prefix = self._clause_before(text, start)
+        if self._cue_before(self._pre, prefix, self.window, self._termination):
+            return True
+        if end is None:
+            return False
+        suffix = self._clause_after(text, end)
+        post = self._cue_after(self._post, suffix, self._post_window, self._post_termination)
+        return post or self._hypothetical_cue(prefix, suffix)
 
     def affirmed(self, pattern: re.Pattern[str], text: str) -> bool:
         """Does ``pattern`` match ``text`` at least once where the match is not negated?"""
-        return any(not self.negated(text, match.start()) for match in pattern.finditer(text))
+        return any(not self.negated(text, match.start(), match.end()) for match in pattern.finditer(text))

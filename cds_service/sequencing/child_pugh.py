@@ -4,7 +4,8 @@ Points (docs/clinical-sequencing.md 1): bilirubin <2 / 2-3 / >3 mg/dL; albumin >
 INR <1.7 / 1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-severe. Class A 5-6, B 7-9,
 C 10-15 (thresholds in knowledge/parameters.yaml). Policy 6.2: the minimum counts what is recorded, the
 maximum adds the worst case for what is not; a lab older than the configured age counts as missing;
-ascites and encephalopathy that are not recorded are unknown, not absent.
+ascites and encephalopathy that are not recorded are unknown, not absent; a recorded absence ("No ascites")
+is an absence (1 point) while it is no older than the labs may be, and unknown after that.
 """
 
 from __future__ import annotations
@@ -120,10 +121,22 @@ def _lab_points(value: Decimal, bounds: tuple[Decimal, Decimal], *, higher_is_wo
     return 1 if value > high else (2 if value >= low else 3)
 
 
+def current_finding(finding: LiverFinding | None, today: date, max_age_days: int) -> LiverFinding | None:
+    """Policy 6.2 "a recorded absence is an absence": an absence counts only while it is as recent as a
+    usable lab (``liver_lab_max_age_days``, a project choice: an old "no ascites" must not lower the
+    worst case); an older or undated absence is treated as not recorded. A recorded finding always counts."""
+    if finding is None or finding.severity != "absent":
+        return finding
+    when = finding.source.date
+    return finding if when is not None and (today - when).days <= max_age_days else None
+
+
 def _finding_points(finding: LiverFinding | None) -> tuple[int, int]:
-    """None recorded: unknown (1-3); recorded but not graded: 2-3; mild 2; moderate-severe 3."""
+    """None recorded: unknown (1-3); recorded absent: 1; recorded but not graded: 2-3; mild 2; moderate-severe 3."""
     if finding is None:
         return 1, 3
+    if finding.severity == "absent":
+        return 1, 1
     if finding.severity == "mild":
         return 2, 2
     if finding.severity == "moderate_severe":
@@ -168,7 +181,9 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
         else:
             low, high = low + 1, high + 3
     unrecorded, ungraded = [], []
-    for name, finding in (("ascites", liver.ascites), ("hepatic encephalopathy", liver.encephalopathy)):
+    ascites = current_finding(liver.ascites, today, max_age)
+    encephalopathy = current_finding(liver.encephalopathy, today, max_age)
+    for name, finding in (("ascites", ascites), ("hepatic encephalopathy", encephalopathy)):
         points_min, points_max = _finding_points(finding)
         low, high = low + points_min, high + points_max
         if finding is None:
@@ -177,7 +192,7 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
             ungraded.append(name)
     sources = tuple(
         [use.lab.source for use in labs if use.usable and use.lab is not None]
-        + [f.source for f in (liver.ascites, liver.encephalopathy) if f is not None]
+        + [f.source for f in (ascites, encephalopathy) if f is not None]
     )
     return ChildPughAssessment(
         score_min=low,

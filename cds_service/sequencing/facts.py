@@ -126,9 +126,10 @@ class LabValue:
 
 @dataclass(frozen=True, slots=True)
 class LiverFinding:
-    """Ascites or hepatic encephalopathy as recorded; ``severity`` None when the record does not grade it."""
+    """Ascites or hepatic encephalopathy as recorded; ``severity`` None when the record does not grade it,
+    "absent" when the record says there is none ("No ascites")."""
 
-    severity: Literal["mild", "moderate_severe"] | None
+    severity: Literal["absent", "mild", "moderate_severe"] | None
     source: Provenance
 
 

@@ -345,7 +345,8 @@ class TextNegation(_Strict):
 
     The project's choice, not the review's: a text match preceded in its clause by a pre-negation cue
     within ``window_words`` words does not count; pseudo-negation phrases are never cues; a termination
-    word ends a cue's scope. Codes are never negated.
+    word ends a cue's scope. Codes are never negated. ``post_negation`` cues ("HCC excluded on MRI"),
+    within ``post_window_words`` words after a match, apply to the HCC diagnosis only (conditions.yaml).
     """
 
     source: str
@@ -353,6 +354,29 @@ class TextNegation(_Strict):
     pre_negation: tuple[str, ...] = Field(min_length=1)
     pseudo_negation: tuple[str, ...] = ()
     termination: tuple[str, ...] = ()
+    post_negation: tuple[str, ...] = ()
+    post_window_words: int = Field(3, ge=0, le=10)
+    post_termination: tuple[str, ...] = ()
+
+
+class TextHypothetical(_Strict):
+    """ConText-style future/hypothetical cues (knowledge/conditions.yaml ``text_hypothetical``).
+
+    The project's choice, not the review's: "awaiting liver transplant" or "liver transplant candidate"
+    does not record a transplant. ``pre`` cues come before the match (within the negation window),
+    ``post`` cues right after it (within ``post_window_words``); neither applies when the match is directly
+    followed by a word of ``existing`` ("evaluation for transplant rejection"). Organ-transplant text only.
+    ``pre`` cues reach at most ``window_words`` words; the negation's termination words and ``termination``
+    end their scope ("awaiting biopsy of the liver transplant" is a transplant).
+    """
+
+    source: str
+    window_words: int = Field(3, ge=0, le=10)
+    termination: tuple[str, ...] = ()
+    pre: tuple[str, ...] = Field(min_length=1)
+    post: tuple[str, ...] = ()
+    post_window_words: int = Field(1, ge=0, le=10)
+    existing: tuple[str, ...] = ()
 
 
 class ClinicalVocabulary(_Strict):
@@ -360,8 +384,10 @@ class ClinicalVocabulary(_Strict):
 
     systems: dict[str, str]
     text_negation: TextNegation
+    text_hypothetical: TextHypothetical
     hcc: ConditionVocabulary
     hcc_not_a_diagnosis: ConditionVocabulary
+    hcc_not_current: ConditionVocabulary
     organ_transplant: ConditionVocabulary
     autoimmune_disease: ConditionVocabulary
     hepatitis_b: ConditionVocabulary
@@ -374,6 +400,7 @@ class ClinicalVocabulary(_Strict):
         for vocab in (
             self.hcc,
             self.hcc_not_a_diagnosis,
+            self.hcc_not_current,
             self.organ_transplant,
             self.autoimmune_disease,
             self.hepatitis_b,

@@ -35,7 +35,8 @@ def test_a_regimen_already_received_reads_already_received_not_not_addressed(
     rec = _select(knowledge, patient, agent)
     cards = {issued.kind: issued.card for issued in build_cards(rec, ctx, hook="order-select")}
     warning, recommendation = cards["does-not-fit"], cards["recommendation"]
-    assert warning.detail is not None and recommendation.detail is not None
+    assert warning.detail is not None
+    assert recommendation.detail is not None
     assert warning.indicator == "warning"
     assert warning.summary.lower().startswith(f"already received (line {len(patient.lines)}): {agent}")
     assert "not addressed" not in warning.summary

@@ -633,6 +633,148 @@ def test_caution_codes_are_never_negated(mapper: PatientMapper) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("No evidence of hepatocellular carcinoma", DiagnosisStatus.ABSENT),
+        ("Liver biopsy negative for HCC", DiagnosisStatus.ABSENT),
+        ("Hepatocellular carcinoma excluded on MRI", DiagnosisStatus.ABSENT),
+        ("HCC has been ruled out", DiagnosisStatus.ABSENT),
+        ("Hepatocellular carcinoma: biopsy negative", DiagnosisStatus.PRESENT),  # another clause
+        ("Hepatocellular carcinoma cannot be excluded", DiagnosisStatus.ABSENT),  # a suspicion (6.2)
+        ("History of hepatocellular carcinoma, resected 2015, no recurrence", DiagnosisStatus.ABSENT),
+        ("HCC in remission", DiagnosisStatus.ABSENT),
+        ("History of hepatocellular carcinoma", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma, resected 2015, recurrence 2025", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma with no vascular invasion", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma AFP-negative", DiagnosisStatus.PRESENT),
+        ("HCC but portal vein thrombosis excluded", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma with extrahepatic spread excluded", DiagnosisStatus.PRESENT),
+        ("Hepatocellular carcinoma with negative margins", DiagnosisStatus.PRESENT),
+        ("No cirrhosis; hepatocellular carcinoma BCLC C", DiagnosisStatus.PRESENT),
+        ("No evidence of HCC in segment 8; hepatocellular carcinoma in segment 4", DiagnosisStatus.PRESENT),
+    ],
+)
+def test_hcc_text_is_negated_pre_and_post(mapper: PatientMapper, text: str, status: DiagnosisStatus) -> None:
+    """Policy 6.2 (never from a refuted entry) for text: conditions.yaml text_negation with post-negation and
+    hcc_not_current apply to the HCC diagnosis (a false HCC is the unsafe error)."""
+    resource = condition({"text": text}, clinical=None, verification=None)
+    assert mapper.map_facts({"c": bundle(resource)}, PID).hcc.status is status
+
+
+def test_hcc_codes_are_never_negated(mapper: PatientMapper) -> None:
+    code = {"coding": [{"system": ICD10, "code": "C22.0"}], "text": "No evidence of hepatocellular carcinoma"}
+    assert mapper.map_facts({"c": bundle(condition(code))}, PID).hcc.status is DiagnosisStatus.PRESENT
+    code = {"coding": [{"system": ICD10, "code": "C22.0"}], "text": "Hepatocellular carcinoma, no recurrence"}
+    assert mapper.map_facts({"c": bundle(condition(code))}, PID).hcc.status is DiagnosisStatus.PRESENT
+
+
+@pytest.mark.parametrize(
+    ("text", "transplant"),
+    [
+        ("Awaiting liver transplant (listed)", False),
+        ("Listed for liver transplant", False),
+        ("On the liver transplant waiting list", False),
+        ("Liver transplant candidate", False),
+        ("Evaluation for liver transplant", False),
+        ("Referred for kidney transplant", False),
+        ("Evaluation for liver transplant rejection", True),
+        ("Kidney transplant 2019; listed for liver transplant", True),
+        ("Liver transplant 2018, awaiting re-transplant", True),
+        ("Liver transplant recipient", True),
+        ("Liver transplant evaluation of graft function", True),
+        ("Awaiting biopsy of liver transplant", True),
+        ("Awaiting results from the lab; liver transplant 2019", True),
+        ("Awaiting deceased donor liver transplant", False),
+    ],
+)
+def test_transplant_text_in_the_future_is_no_transplant(mapper: PatientMapper, text: str, transplant: bool) -> None:
+    """conditions.yaml text_hypothetical (ConText-style, a project choice): a patient awaiting, listed for,
+    evaluated or referred for a transplant has not had one; a transplant that exists still counts."""
+    cautions = mapper.map_facts({"c": bundle(condition({"text": text}))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == ([CautionKind.ORGAN_TRANSPLANT] if transplant else [])
+
+
+def test_transplant_codes_are_never_hypothetical(mapper: PatientMapper) -> None:
+    code = {"coding": [{"system": ICD10, "code": "Z94.4"}], "text": "Awaiting liver transplant"}
+    cautions = mapper.map_facts({"c": bundle(condition(code))}, PID).immunotherapy_cautions
+    assert [c.kind for c in cautions] == [CautionKind.ORGAN_TRANSPLANT]
+
+
+SIX_POINT_LABS = labs({"value": 3.5, "code": "mg/dL"}, {"value": 3.0, "code": "g/dL"}, {"value": 1.5})
+
+
+def finding(text: str, rid: str, when: str = "2026-11-02", **extra: Any) -> dict[str, Any]:
+    resource = condition({"text": text} if "coding" not in extra else {"text": text, **extra}, rid=rid)
+    resource["onsetDateTime"] = when
+    return resource
+
+
+@pytest.mark.parametrize(
+    ("conditions", "score", "class_text", "unrecorded"),
+    [
+        ([finding("No ascites", "a"), finding("No hepatic encephalopathy", "e")], "score 8", "B", ()),
+        ([finding("Denies ascites", "a")], "score 8-10", "B or C", ("hepatic encephalopathy",)),
+        (
+            [finding("No ascites", "a", when="2025-01-01"), finding("No hepatic encephalopathy", "e")],
+            "score 8-10",
+            "B or C",
+            ("ascites",),
+        ),
+        (
+            [
+                finding("No ascites", "a-old", when="2025-01-01"),
+                finding("No ascites", "a"),
+                finding("No ascites", "a-older", when="2024-01-01"),
+                finding("No hepatic encephalopathy", "e"),
+            ],
+            "score 8",
+            "B",
+            (),
+        ),
+        (
+            [finding("No ascites", "a"), finding("Ascites", "a2"), finding("No hepatic encephalopathy", "e")],
+            "score 9-10",
+            "B or C",
+            (),
+        ),
+        ([finding("Ascites ruled out", "a"), finding("No hepatic encephalopathy", "e")], "score 9-10", "B or C", ()),
+        (
+            [
+                finding("No ascites", "a", coding=[{"system": SNOMED, "code": "389026000"}]),
+                finding("No hepatic encephalopathy", "e"),
+            ],
+            "score 9-10",
+            "B or C",
+            (),
+        ),
+    ],
+    ids=[
+        "both-denied",
+        "one-denied",
+        "old-denial",
+        "newest-denial",
+        "presence-wins",
+        "no-post-negation",
+        "code-not-negated",
+    ],
+)
+def test_a_recorded_absence_of_ascites_or_encephalopathy_is_an_absence(
+    mapper: PatientMapper,
+    knowledge: Knowledge,
+    conditions: list[dict[str, Any]],
+    score: str,
+    class_text: str,
+    unrecorded: tuple[str, ...],
+) -> None:
+    """Policy 6.2 (the minimum counts what is recorded; a recorded absence is an absence): "No ascites" is 1
+    point, not a finding, while as recent as the labs may be (liver_lab_max_age_days); presence and codes win."""
+    facts = mapper.map_facts({"labs": bundle(*SIX_POINT_LABS), "conditions": bundle(*conditions)}, PID)
+    assessment = assess_child_pugh(facts.liver, knowledge.parameters, TODAY)
+    assert (assessment.score_text, assessment.class_text) == (score, class_text)
+    assert assessment.unrecorded_findings == unrecorded
+
+
+@pytest.mark.parametrize(
     ("code", "clinical", "verification", "kinds"),
     [
         ({"coding": [{"system": ICD10, "code": "Z94.4"}]}, "resolved", "confirmed", [CautionKind.ORGAN_TRANSPLANT]),

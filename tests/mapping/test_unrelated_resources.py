@@ -6,6 +6,7 @@ import copy
 from datetime import date
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -215,3 +216,14 @@ def test_a_condition_named_only_in_text_or_with_a_malformed_code_is_still_read()
     facts = mapper.map([text_only, malformed], data_available=True, parser=Parser(notes))
     assert facts.hcc.status is DiagnosisStatus.PRESENT
     assert [note.reference for note in notes] == ["Condition/m"]
+
+
+@pytest.mark.parametrize(
+    "text", ["No ascites", "No hepatic encephalopathy", "Awaiting liver transplant", "HCC excluded on MRI"]
+)
+def test_the_cheap_pre_check_never_negates(text: str) -> None:
+    """ConceptMatcher.any_of stays a superset of the negating matchers: a negated or hypothetical text is
+    still read (a recorded absence of ascites narrows Child-Pugh, policy 6.2)."""
+    knowledge = load_knowledge()
+    mapper = ConditionMapper(knowledge.vocabulary, knowledge.parameters.extra_codes)
+    assert not mapper.names_nothing_read({"resourceType": "Condition", "id": "n", "code": {"text": text}})
