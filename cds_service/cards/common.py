@@ -13,6 +13,7 @@ from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
 from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment
+from cds_service.sequencing.selected import SelectedAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
 CardKind = Literal["recommendation", "does-not-fit", "data-needed"]
@@ -90,6 +91,21 @@ def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) 
     if not cautions:
         return place.label
     return f"{place.label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+
+
+def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> list[str]:
+    """The selected regimen's own evidence level and reason in this setting, as sentences a card keeps next to
+    any caution it shows (policy 6.3: nivolumab alone stays "phase I/II; US accelerated approval withdrawn
+    2021-07-23", less preferable, whatever else applies; pharmacist review): "Rule for this setting: ..." (the
+    knowledge's rationale, unless ``said`` already holds it) and "Evidence: ...".
+    """
+    lines = []
+    if selected.rationale and selected.rationale not in set(said):
+        lines.append(f"Rule for this setting: {selected.rationale}")
+    if selected.evidence is not None:
+        trials = f" ({', '.join(selected.trials)})" if selected.trials else ""
+        lines.append(f"Evidence: {selected.evidence.label}{trials}.")
+    return lines
 
 
 def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> list[Finding]:

@@ -19,6 +19,7 @@ from cds_service.cards.common import (
     first_fitting,
     place_text,
     preferred_tails,
+    regimen_basis,
     summary_naming_cautions,
 )
 from cds_service.cards.issued import IssuedCard, fired_gates
@@ -171,7 +172,8 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     for selected in misfits:
         place = place_text(selected.place, selected.findings, ctx.knowledge)
         detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
-        detail += [f"- {cell(f.message)}" for f in selected.findings] or [f"- {cell(selected.reason)}"]
+        messages = [f.message for f in selected.findings] or [selected.reason]
+        detail += [f"- {cell(line)}" for line in (*messages, *regimen_basis(selected, messages))]
     if offered:
         detail += [
             "",

@@ -15,6 +15,7 @@ from cds_service.cards.common import (
     lower_first,
     place_text,
     preferred_tails,
+    regimen_basis,
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
@@ -114,7 +115,9 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
             place = place_text(selected.place, selected.findings, knowledge)
-            detail += ["", f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"]
+            basis = " ".join(regimen_basis(selected, [selected.reason]))
+            line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
+            detail += ["", f"{line} {cell(basis)}" if basis else line]
     if rec.options:
         detail += ["", *option_rows(rec.options, knowledge)]
     if rec.data_gaps:

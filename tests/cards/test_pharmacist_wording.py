@@ -1,0 +1,58 @@
+"""Wording findings of the oncology pharmacist's cold read of the cards against clinical-sequencing.md (§2, §6.3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cds_service.cards.builder import build_cards
+from cds_service.cards.common import CardContext
+from cds_service.cards.models import Card
+from cds_service.sequencing.engine import recommend
+from cds_service.sequencing.facts import CautionKind, PatientFacts
+from cds_service.sequencing.knowledge import Knowledge
+from tests.sequencing.builders import TODAY, afp, facts, line, order
+
+NIVOLUMAB_ALONE = "phase I/II; US accelerated approval withdrawn 2021-07-23"
+
+
+@pytest.fixture
+def ctx(knowledge: Knowledge) -> CardContext:
+    return CardContext(knowledge, "p1", "hook-1", "http://127.0.0.1:8000/CodeSystem/override-reason", "http://x")
+
+
+def _cards(knowledge: Knowledge, ctx: CardContext, patient: PatientFacts, *agents: str) -> dict[str, Card]:
+    selected = (order(*agents, ref="MedicationRequest/sel"),) if agents else ()
+    rec = recommend(patient, knowledge, selected_orders=selected, today=TODAY)
+    return {issued.kind: issued.card for issued in build_cards(rec, ctx, hook="order-select")}
+
+
+@pytest.mark.parametrize(
+    ("patient", "caution"),
+    [
+        (facts(line(1, "atezolizumab", "bevacizumab"), afp_result=afp(820)), "single-agent checkpoint inhibitor"),
+        (facts(line(1, "sorafenib"), afp_result=afp(1250), cautions=(CautionKind.HEPATITIS_B,)), "antiviral"),
+        (facts(line(1, "sorafenib"), afp_result=afp(95), cp="B"), "Child-Pugh B"),
+    ],
+    ids=["after-atezo-bev", "hepatitis-b", "child-pugh-b"],
+)
+def test_nivolumab_alone_keeps_its_own_reason_and_evidence_next_to_a_caution(
+    knowledge: Knowledge, ctx: CardContext, patient: PatientFacts, caution: str
+) -> None:
+    """Policy 6.3: nivolumab alone is "phase I/II; US accelerated approval withdrawn 2021-07-23", less preferable;
+    the pharmacist found only the caution on the card (hepatitis B note, Child-Pugh text, the single-agent line)."""
+    cards = _cards(knowledge, ctx, patient, "nivolumab")
+    warning, recommendation = cards["does-not-fit"], cards["recommendation"]
+    assert warning.detail is not None
+    assert recommendation.detail is not None
+    assert warning.detail.startswith("**Nivolumab** (MedicationRequest/sel): less preferable")
+    assert caution in warning.detail
+    assert NIVOLUMAB_ALONE in warning.detail
+    assert "withdrawn on 2021-07-23" in warning.detail
+    selected_line = next(r for r in recommendation.detail.splitlines() if r.startswith("**Selected order:**"))
+    assert selected_line.startswith("**Selected order:** Nivolumab: less preferable")
+    assert NIVOLUMAB_ALONE in selected_line
+    assert "withdrawn on 2021-07-23" in selected_line
+    row = next(r for r in recommendation.detail.splitlines() if r.startswith("| Nivolumab |"))
+    assert caution in row
+    assert f"| less preferable | {NIVOLUMAB_ALONE}" in row
+    assert "withdrawn on 2021-07-23" in row
