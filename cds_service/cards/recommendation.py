@@ -10,6 +10,7 @@ from cds_service.cards.common import (
     card_links,
     card_source,
     card_uuid,
+    caution_line,
     closing_line,
     evidence_page,
     lower_first,
@@ -81,10 +82,30 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
         return summary_naming_cautions(list(dict.fromkeys(answers)), [])
+    once = named_once(facts, list(dict.fromkeys([*answers, *see_options])))
+    if once is not None:
+        return once
     first = facts[0]
     short = [f"{first}; {see}" for see in see_options]
     forms = [f"{first}; {answer}" for answer in answers]
     return summary_naming_cautions(list(dict.fromkeys([*forms, *short, first])), facts[1:])
+
+
+def named_once(facts: list[str], answers: list[str]) -> str | None:
+    """The first answer, most complete first, that names every fact once: a caution the answer already attaches
+    to a preferred checkpoint regimen ("atezolizumab + bevacizumab preferred (caution: organ transplant)") is not
+    also named in front of it (pharmacist review of policy 6.1-6.2: "Organ transplant; ... (caution: organ
+    transplant)" named it twice). None when no answer names a fact itself or none fits whole under 140 characters.
+    """
+    for answer in answers:
+        lead = [fact for fact in facts if fact.lower() not in answer.lower()]
+        if len(lead) == len(facts):
+            continue
+        form = f"{lead[0]}; {answer}" if lead else answer
+        line, unnamed = caution_line(form, lead[1:])
+        if not unnamed and line.startswith(form):
+            return line
+    return None
 
 
 def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:

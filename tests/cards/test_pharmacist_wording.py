@@ -56,3 +56,24 @@ def test_nivolumab_alone_keeps_its_own_reason_and_evidence_next_to_a_caution(
     assert caution in row
     assert f"| less preferable | {NIVOLUMAB_ALONE}" in row
     assert "withdrawn on 2021-07-23" in row
+
+
+@pytest.mark.parametrize(
+    ("cautions", "named"),
+    [
+        ((CautionKind.ORGAN_TRANSPLANT,), "(caution: organ transplant)"),
+        ((CautionKind.ORGAN_TRANSPLANT, CautionKind.AUTOIMMUNE_DISEASE), "(caution: organ transplant; autoimmune"),
+    ],
+    ids=["transplant", "transplant-and-autoimmune"],
+)
+@pytest.mark.parametrize("agents", [(), ("regorafenib",)], ids=["patient-view-like", "regorafenib-selected"])
+def test_a_checkpoint_caution_is_named_once_on_the_recommendation(
+    knowledge: Knowledge, ctx: CardContext, cautions: tuple[CautionKind, ...], named: str, agents: tuple[str, ...]
+) -> None:
+    """Pharmacist review: "Organ transplant; ... atezolizumab + bevacizumab preferred (caution: organ transplant)"
+    named the caution twice; it stays attached to the preferred checkpoint regimen (policy 6.2), once."""
+    summary = _cards(knowledge, ctx, facts(afp_result=afp(10), cautions=cautions), *agents)["recommendation"].summary
+    assert f"atezolizumab + bevacizumab preferred {named}" in summary
+    assert summary.lower().count("organ transplant") == 1
+    assert summary.lower().count("autoimmune disease") == (CautionKind.AUTOIMMUNE_DISEASE in cautions)
+    assert len(summary) < 140
