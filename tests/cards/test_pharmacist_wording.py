@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
+
 import pytest
 
 from cds_service.cards.builder import build_cards
 from cds_service.cards.common import CardContext
+from cds_service.cards.facts import facts_markdown
 from cds_service.cards.models import Card
+from cds_service.sequencing.child_pugh import assess_child_pugh
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import CautionKind, PatientFacts
+from cds_service.sequencing.facts import CautionKind, LiverFacts, LiverFinding, PatientFacts, Provenance
 from cds_service.sequencing.knowledge import Knowledge
-from tests.sequencing.builders import TODAY, afp, facts, line, order
+from tests.sequencing.builders import TODAY, afp, facts, lab, line, order
 
 NIVOLUMAB_ALONE = "phase I/II; US accelerated approval withdrawn 2021-07-23"
 
@@ -77,3 +82,19 @@ def test_a_checkpoint_caution_is_named_once_on_the_recommendation(
     assert summary.lower().count("organ transplant") == 1
     assert summary.lower().count("autoimmune disease") == (CautionKind.AUTOIMMUNE_DISEASE in cautions)
     assert len(summary) < 140
+
+
+def test_the_facts_say_when_ascites_or_encephalopathy_was_recorded_absent(knowledge: Knowledge) -> None:
+    """Pharmacist review: a recorded absence ("No ascites") narrows the Child-Pugh range, so the facts name it with
+    its source and date; an absence too old to count says so instead of "not recorded" (policy 6.2, section 1)."""
+    recent = LiverFinding("absent", Provenance("Condition", "no-ascites", TODAY - timedelta(days=5)))
+    old = LiverFinding("absent", Provenance("Condition", "no-he", TODAY - timedelta(days=400)))
+    liver = LiverFacts(lab("1.0", "mg/dL"), lab("4.0", "g/dL"), lab("1.0"), ascites=recent, encephalopathy=old)
+    patient = replace(facts(line(1, "sorafenib"), afp_result=afp(10)), liver=liver)
+    cp = assess_child_pugh(patient.liver, knowledge.parameters, TODAY)
+    row = next(r for r in facts_markdown(patient, cp) if r.startswith("- Child-Pugh:"))
+    assert f"ascites recorded absent (Condition/no-ascites, {(TODAY - timedelta(days=5)).isoformat()})" in row
+    assert "hepatic encephalopathy recorded absent (Condition/no-he, " in row
+    assert "too old: counted as not recorded" in row
+    assert "not recorded (unknown, not absent): ascites" not in row
+    assert cp.class_text == "A or B"
