@@ -29,7 +29,7 @@ from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 
 
-def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> list[str]:
+def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, preferred: str = "preferred") -> list[str]:
     rows = ["| Regimen | Place | Evidence | Key result | For this patient |", "|---|---|---|---|---|"]
     trials = knowledge.evidence.trials
     for option in options:
@@ -42,7 +42,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = place_text(option.place, option.findings, knowledge)
+        place = place_text(option.place, option.findings, knowledge, preferred)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -67,7 +67,7 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     still does not fit is counted ("(+1 more caution)").
     """
     phrase = rec.setting_phrase or "with prior therapy unknown"
-    tails = preferred_tails(rec.options, knowledge)
+    tails = preferred_tails(rec.options, knowledge, wordings=rec.preferred_wordings)
     if tails:
         answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:
@@ -119,7 +119,7 @@ def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
             continue
         capping = [f for f in selected.findings if f.place_cap is selected.place]
         qualifier = f" {lower_first(capping[0].summary)}" if capping else ""
-        place = place_text(selected.place, selected.findings, knowledge)
+        place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
         facts.append(f"Selected {selected.label.lower()}{qualifier}: {place}")
     return facts
 
@@ -135,12 +135,12 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            place = place_text(selected.place, selected.findings, knowledge)
+            place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
             basis = " ".join(regimen_basis(selected, [selected.reason]))
             line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
             detail += ["", f"{line} {cell(basis)}" if basis else line]
     if rec.options:
-        detail += ["", *option_rows(rec.options, knowledge)]
+        detail += ["", *option_rows(rec.options, knowledge, rec.preferred_wordings[0])]
     if rec.data_gaps:
         detail += [
             "",

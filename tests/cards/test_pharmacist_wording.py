@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -78,7 +79,7 @@ def test_a_checkpoint_caution_is_named_once_on_the_recommendation(
     """Pharmacist review: "Organ transplant; ... atezolizumab + bevacizumab preferred (caution: organ transplant)"
     named the caution twice; it stays attached to the preferred checkpoint regimen (policy 6.2), once."""
     summary = _cards(knowledge, ctx, facts(afp_result=afp(10), cautions=cautions), *agents)["recommendation"].summary
-    assert f"atezolizumab + bevacizumab preferred {named}" in summary
+    assert re.search(rf"atezolizumab \+ bevacizumab preferred (in the 2021 review )?{re.escape(named)}", summary)
     assert summary.lower().count("organ transplant") == 1
     assert summary.lower().count("autoimmune disease") == (CautionKind.AUTOIMMUNE_DISEASE in cautions)
     assert len(summary) < 140
@@ -98,3 +99,27 @@ def test_the_facts_say_when_ascites_or_encephalopathy_was_recorded_absent(knowle
     assert "too old: counted as not recorded" in row
     assert "not recorded (unknown, not absent): ascites" not in row
     assert cp.class_text == "A or B"
+
+
+@pytest.mark.parametrize(
+    "agents", [(), ("nivolumab", "ipilimumab"), ("regorafenib",)], ids=["none", "nivo-ipi", "rego"]
+)
+def test_first_line_cards_attribute_the_preference_to_the_2021_review(
+    knowledge: Knowledge, ctx: CardContext, agents: tuple[str, ...]
+) -> None:
+    """Pharmacist review: "atezolizumab + bevacizumab preferred" on a first-line card read as a 2026 ranking, even
+    next to a later first-line standard (section 2.3: the review's introduction; 6.3)."""
+    cards = _cards(knowledge, ctx, facts(afp_result=afp(10)), *agents)
+    summaries = [card.summary for card in cards.values()]
+    assert any("atezolizumab + bevacizumab preferred in the 2021 review" in s for s in summaries)
+    assert not any(s.endswith("atezolizumab + bevacizumab preferred") for s in summaries)
+    detail = cards["recommendation"].detail or ""
+    row = next(r for r in detail.splitlines() if r.startswith("| Atezolizumab + bevacizumab |"))
+    assert "| preferred in the 2021 review |" in row
+    assert "the preferred first line (IMbrave150)" in row
+    assert "Longest" not in row
+
+
+def test_a_preference_outside_the_first_line_is_not_attributed(knowledge: Knowledge, ctx: CardContext) -> None:
+    summary = _cards(knowledge, ctx, facts(line(1, "sorafenib"), afp_result=afp(10)))["recommendation"].summary
+    assert summary == "HCC after sorafenib: cabozantinib or regorafenib preferred"
