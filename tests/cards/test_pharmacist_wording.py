@@ -123,3 +123,33 @@ def test_first_line_cards_attribute_the_preference_to_the_2021_review(
 def test_a_preference_outside_the_first_line_is_not_attributed(knowledge: Knowledge, ctx: CardContext) -> None:
     summary = _cards(knowledge, ctx, facts(line(1, "sorafenib"), afp_result=afp(10)))["recommendation"].summary
     assert summary == "HCC after sorafenib: cabozantinib or regorafenib preferred"
+
+
+def test_after_atezolizumab_bevacizumab_cabozantinib_and_regorafenib_may_be_preferred(
+    knowledge: Knowledge, ctx: CardContext
+) -> None:
+    """Section 2.2 (the review: "may be preferred options", no prospective evidence): fixture 06 read a plain
+    "preferred" in the place, the summaries and the suggestions (pharmacist review)."""
+    cards = _cards(knowledge, ctx, facts(line(1, "atezolizumab", "bevacizumab"), afp_result=afp(820)), "ramucirumab")
+    for card in cards.values():
+        assert "cabozantinib or regorafenib may be preferred" in card.summary
+    detail = cards["recommendation"].detail or ""
+    for drug in ("Cabozantinib", "Regorafenib"):
+        row = next(r for r in detail.splitlines() if r.startswith(f"| {drug} |"))
+        assert row.startswith(f"| {drug} | may be preferred | no prospective evidence")
+    labels = [s.label for s in cards["does-not-fit"].suggestions or []]
+    assert labels == ["Replace with cabozantinib (may be preferred)", "Replace with regorafenib (may be preferred)"]
+
+
+def test_after_another_immunotherapy_first_line_no_regimen_is_called_preferred(
+    knowledge: Knowledge, ctx: CardContext
+) -> None:
+    """Policy 6.3: after durvalumab + tremelimumab the options are a labelled extrapolation "with no 'preferred'";
+    fixture 17 read "the review says cabozantinib may be preferred" (pharmacist review)."""
+    patient = facts(line(1, "durvalumab", "tremelimumab"), afp_result=afp(60))
+    cards = _cards(knowledge, ctx, patient, "cabozantinib")
+    for card in cards.values():
+        text = f"{card.summary}\n{card.detail}".lower()
+        assert "may be preferred" not in text
+        places = [row.split("|")[2].strip() for row in text.splitlines() if row.startswith("| ")]
+        assert not [place for place in places if place.startswith(("preferred", "may be preferred"))]

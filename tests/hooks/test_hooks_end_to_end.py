@@ -45,7 +45,7 @@ CASES = [
     (
         "06-",
         ["info", "warning"],
-        "after atezolizumab + bevacizumab: cabozantinib or regorafenib preferred",
+        "after atezolizumab + bevacizumab: cabozantinib or regorafenib may be preferred",
         [["cabozantinib"], ["regorafenib"]],
     ),
     ("07-", ["info", "warning"], "after two or more prior lines: cabozantinib preferred", [["cabozantinib"]]),
