@@ -132,7 +132,7 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId) -> str:
         later = " <small>(later evidence, not the review)</small>" if row["after_review"] else ""
         body.append(
             f'<tr id="regimen-{escape(row["regimen"])}"><td>{escape(row["label"])}</td>'
-            f'<td class="place-{place.value}">{escape(place.label)}{extrapolated}{later}</td>'
+            f'<td class="place-{place.value}">{escape(row["place_label"])}{extrapolated}{later}</td>'
             f"<td>{escape(EvidenceLevel(row['evidence']).label)}</td><td>{trials}</td>"
             f"<td>{escape(row['rationale'] or '')}</td><td>{rules}</td>"
             f"<td>{escape(row['source']['section'])}</td></tr>"

@@ -13,6 +13,7 @@ from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
 from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment
+from cds_service.sequencing.selected import SelectedAssessment
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
 CardKind = Literal["recommendation", "does-not-fit", "data-needed"]
@@ -73,7 +74,7 @@ def lower_first(text: str) -> str:
     return text
 
 
-def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> str:
+def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge, preferred: str = "preferred") -> str:
     """A regimen's place as cards show it.
 
     "already received" when the patient has had it (policy 2.3 and 6.1: the already_received gate caps the
@@ -81,15 +82,38 @@ def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge) 
     which would hide that the patient already received it). Where a caution of its own (a checkpoint-
     inhibitor caution, or a regimen-specific warning such as no current AFP) applies without moving the
     place down, the place carries it: "option (caution: organ transplant)", never a bare "option"
-    (policy 6.2, pharmacist review).
+    (policy 6.2, pharmacist review). ``preferred`` is how the setting words its preferred place (``place_label``).
     """
     findings = tuple(findings)
     if any(f.gate_id == "already_received" for f in findings):
         return ALREADY_RECEIVED
+    label = place_label(place, preferred)
     cautions = own_cautions(place, findings, knowledge)
     if not cautions:
-        return place.label
-    return f"{place.label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+        return label
+    return f"{label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+
+
+def place_label(place: Place, preferred: str = "preferred") -> str:
+    """A place's label, the preferred place in the setting's own words (``Recommendation.preferred_wordings``:
+    "may be preferred" after atezolizumab + bevacizumab, "preferred in the 2021 review" in first line; section 2,
+    pharmacist review)."""
+    return preferred if place is Place.PREFERRED else place.label
+
+
+def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> list[str]:
+    """The selected regimen's own evidence level and reason in this setting, as sentences a card keeps next to
+    any caution it shows (policy 6.3: nivolumab alone stays "phase I/II; US accelerated approval withdrawn
+    2021-07-23", less preferable, whatever else applies; pharmacist review): "Rule for this setting: ..." (the
+    knowledge's rationale, unless ``said`` already holds it) and "Evidence: ...".
+    """
+    lines = []
+    if selected.rationale and selected.rationale not in set(said):
+        lines.append(f"Rule for this setting: {selected.rationale}")
+    if selected.evidence is not None:
+        trials = f" ({', '.join(selected.trials)})" if selected.trials else ""
+        lines.append(f"Evidence: {selected.evidence.label}{trials}.")
+    return lines
 
 
 def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> list[Finding]:
@@ -111,7 +135,10 @@ def checkpoint_note(finding: Finding, knowledge: Knowledge) -> bool:
 
 
 def preferred_tails(
-    options: Sequence[OptionAssessment], knowledge: Knowledge, shared_gates: Iterable[str] = ()
+    options: Sequence[OptionAssessment],
+    knowledge: Knowledge,
+    shared_gates: Iterable[str] = (),
+    wordings: Sequence[str] = ("preferred",),
 ) -> list[str]:
     """Ways to end a summary with the preferred regimens, most complete first; a summary takes the first that fits
     and otherwise leaves the regimens out (policy 6.1-6.2, pharmacist review).
@@ -120,14 +147,16 @@ def preferred_tails(
     transplant, autoimmune disease, prior immune toxicity on a checkpoint inhibitor) and the cautions it shares
     with the selected order (``shared_gates``: e.g. ECOG 2, Child-Pugh B, where the card withholds it), e.g.
     "atezolizumab + bevacizumab preferred (caution: organ transplant)". The checkpoint-inhibitor notes (hepatitis
-    B) come in the first form only: the detail always carries them.
+    B) come in the first forms only: the detail always carries them. ``wordings`` are the setting's words for the
+    preferred place, most complete first ("preferred in the 2021 review", then "preferred";
+    ``Recommendation.preferred_wordings``), each tried in turn.
     """
     shared = set(shared_gates)
     named = [o for o in options if o.place is Place.PREFERRED and o.regimen_id != "clinical_trial"]
     if not named:
         return []
     forms = []
-    for with_notes in (True, False):
+    for with_notes, wording in ((notes, wording) for notes in (True, False) for wording in wordings):
         groups: dict[str, list[str]] = {}
         for option in named:
             loud = [*own_cautions(option.place, option.findings, knowledge)]
@@ -137,7 +166,7 @@ def preferred_tails(
             parts = ([f"caution: {'; '.join(dict.fromkeys(cautions))}"] if cautions else []) + notes
             suffix = f" ({'; '.join(parts)})" if parts else ""
             groups.setdefault(suffix, []).append(option.label.lower())
-        forms.append(", ".join(f"{names_text(labels)} preferred{suffix}" for suffix, labels in groups.items()))
+        forms.append(", ".join(f"{names_text(labels)} {wording}{suffix}" for suffix, labels in groups.items()))
     return list(dict.fromkeys(forms))
 
 

@@ -17,8 +17,10 @@ from cds_service.cards.common import (
     closing_line,
     evidence_page,
     first_fitting,
+    place_label,
     place_text,
     preferred_tails,
+    regimen_basis,
     summary_naming_cautions,
 )
 from cds_service.cards.issued import IssuedCard, fired_gates
@@ -81,13 +83,13 @@ def alternative_notes(
 
 
 def _replacement(
-    selected: SelectedAssessment, option: OptionAssessment, ctx: CardContext, recommended: bool
+    selected: SelectedAssessment, option: OptionAssessment, ctx: CardContext, recommended: bool, preferred: str
 ) -> tuple[Suggestion, tuple[str, ...]]:
     """The suggestion, and the agents of it that must be placed by hand (no known code)."""
     agents = ctx.knowledge.regimens[option.regimen_id].agents
     replacement = replacement_actions(selected.order_references, agents, ctx)
     suggestion = Suggestion(
-        label=f"Replace with {option.label.lower()} ({option.place.label})",
+        label=f"Replace with {option.label.lower()} ({place_label(option.place, preferred)})",
         uuid=card_uuid(ctx.hook_instance, "does-not-fit", *selected.order_references, option.regimen_id),
         isRecommended=True if recommended else None,
         actions=replacement.actions,
@@ -97,7 +99,7 @@ def _replacement(
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
     if selected.already_received:
-        return place_text(selected.place, selected.findings, knowledge)
+        return place_text(selected.place, selected.findings, knowledge)  # "already received"
     match selected.place:
         case Place.NOT_SUPPORTED:
             return f"not supported {setting_phrase}"
@@ -131,7 +133,7 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
     others = [o for o in rec.options if o.regimen_id != selected.regimen_id]
     selected_is_preferred = selected.regimen_id in {o.regimen_id for o in rec.preferred}
     loud_gates = {f.gate_id for f in selected.findings if f.severity is not Severity.INFO}
-    tail = [] if selected_is_preferred else preferred_tails(others, knowledge, loud_gates)
+    tail = [] if selected_is_preferred else preferred_tails(others, knowledge, loud_gates, rec.preferred_wordings)
     phrase = _place_phrase(selected, setting_phrase, knowledge)
     if not loud:
         return first_fitting(f"Selected {label} is {phrase}", tail)
@@ -163,20 +165,24 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
     withheld = withheld_alternatives(rec, misfits)
     clean = [o for o in offered if all(f.severity is Severity.INFO for f in o.findings)]
     replacements = [
-        _replacement(first, option, ctx, recommended=len(offered) == 1 and option in clean) for option in offered
+        _replacement(first, option, ctx, len(offered) == 1 and option in clean, rec.preferred_wordings[0])
+        for option in offered
     ]
     suggestions = [suggestion for suggestion, _ in replacements]
     by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
-        place = place_text(selected.place, selected.findings, ctx.knowledge)
+        place = place_text(selected.place, selected.findings, ctx.knowledge, rec.preferred_wordings[0])
         detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
-        detail += [f"- {cell(f.message)}" for f in selected.findings] or [f"- {cell(selected.reason)}"]
+        messages = [f.message for f in selected.findings] or [selected.reason]
+        detail += [f"- {cell(line)}" for line in (*messages, *regimen_basis(selected, messages))]
     if offered:
         detail += [
             "",
             "Alternatives for this patient: "
-            + "; ".join(f"{o.label} ({o.place.label}, {o.evidence.label})" for o in offered),
+            + "; ".join(
+                f"{o.label} ({place_label(o.place, rec.preferred_wordings[0])}, {o.evidence.label})" for o in offered
+            ),
         ]
     elif any(not f.offer for s in misfits for f in s.findings) or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]

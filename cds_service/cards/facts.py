@@ -22,11 +22,12 @@ def _child_pugh_rows(cp: ChildPughAssessment | None) -> list[str]:
     refs = ", ".join(s.reference for s in cp.sources) or "no source data"
     if cp.coded:
         return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs})"]
-    labs = "; ".join(lab.describe() for lab in cp.labs)
-    unrecorded = (
-        f"; not recorded (unknown, not absent): {', '.join(cp.unrecorded_findings)}" if cp.unrecorded_findings else ""
-    )
-    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {labs}{unrecorded}) ({refs})"]
+    parts = [lab.describe() for lab in cp.labs] + [finding.describe() for finding in cp.recorded_findings]
+    stale = {finding.name for finding in cp.recorded_findings if finding.stale}
+    unknown = [name for name in cp.unrecorded_findings if name not in stale]
+    if unknown:
+        parts.append(f"not recorded (unknown, not absent): {', '.join(unknown)}")
+    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {'; '.join(parts)}) ({refs})"]
 
 
 def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) -> list[str]:

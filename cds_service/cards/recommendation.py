@@ -10,11 +10,13 @@ from cds_service.cards.common import (
     card_links,
     card_source,
     card_uuid,
+    caution_line,
     closing_line,
     evidence_page,
     lower_first,
     place_text,
     preferred_tails,
+    regimen_basis,
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
@@ -27,7 +29,7 @@ from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 
 
-def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> list[str]:
+def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, preferred: str = "preferred") -> list[str]:
     rows = ["| Regimen | Place | Evidence | Key result | For this patient |", "|---|---|---|---|---|"]
     trials = knowledge.evidence.trials
     for option in options:
@@ -40,7 +42,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge) -> li
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = place_text(option.place, option.findings, knowledge)
+        place = place_text(option.place, option.findings, knowledge, preferred)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -65,7 +67,7 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     still does not fit is counted ("(+1 more caution)").
     """
     phrase = rec.setting_phrase or "with prior therapy unknown"
-    tails = preferred_tails(rec.options, knowledge)
+    tails = preferred_tails(rec.options, knowledge, wordings=rec.preferred_wordings)
     if tails:
         answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:
@@ -80,10 +82,30 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     facts = [f.summary for f in rec.headline_findings]
     if not facts:
         return summary_naming_cautions(list(dict.fromkeys(answers)), [])
+    once = named_once(facts, list(dict.fromkeys([*answers, *see_options])))
+    if once is not None:
+        return once
     first = facts[0]
     short = [f"{first}; {see}" for see in see_options]
     forms = [f"{first}; {answer}" for answer in answers]
     return summary_naming_cautions(list(dict.fromkeys([*forms, *short, first])), facts[1:])
+
+
+def named_once(facts: list[str], answers: list[str]) -> str | None:
+    """The first answer, most complete first, that names every fact once: a caution the answer already attaches
+    to a preferred checkpoint regimen ("atezolizumab + bevacizumab preferred (caution: organ transplant)") is not
+    also named in front of it (pharmacist review of policy 6.1-6.2: "Organ transplant; ... (caution: organ
+    transplant)" named it twice). None when no answer names a fact itself or none fits whole under 140 characters.
+    """
+    for answer in answers:
+        lead = [fact for fact in facts if fact.lower() not in answer.lower()]
+        if len(lead) == len(facts):
+            continue
+        form = f"{lead[0]}; {answer}" if lead else answer
+        line, unnamed = caution_line(form, lead[1:])
+        if not unnamed and line.startswith(form):
+            return line
+    return None
 
 
 def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
@@ -97,7 +119,7 @@ def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
             continue
         capping = [f for f in selected.findings if f.place_cap is selected.place]
         qualifier = f" {lower_first(capping[0].summary)}" if capping else ""
-        place = place_text(selected.place, selected.findings, knowledge)
+        place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
         facts.append(f"Selected {selected.label.lower()}{qualifier}: {place}")
     return facts
 
@@ -113,10 +135,12 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            place = place_text(selected.place, selected.findings, knowledge)
-            detail += ["", f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"]
+            place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
+            basis = " ".join(regimen_basis(selected, [selected.reason]))
+            line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
+            detail += ["", f"{line} {cell(basis)}" if basis else line]
     if rec.options:
-        detail += ["", *option_rows(rec.options, knowledge)]
+        detail += ["", *option_rows(rec.options, knowledge, rec.preferred_wordings[0])]
     if rec.data_gaps:
         detail += [
             "",

@@ -41,6 +41,25 @@ class LabUse:
         return f"{text}, too old" if self.stale else text
 
 
+_FINDING_TEXT = {"absent": "recorded absent", "mild": "mild", "moderate_severe": "moderate-severe", None: "not graded"}
+
+
+@dataclass(frozen=True, slots=True)
+class FindingUse:
+    """Ascites or hepatic encephalopathy as recorded, and whether the score used it: an absence older than the
+    labs may be counts as not recorded (``current_finding``)."""
+
+    name: str
+    finding: LiverFinding
+    stale: bool = False
+
+    def describe(self) -> str:
+        """ "ascites recorded absent (Condition/x, 2026-11-20)": the fact with its source and date (section 1)."""
+        when = self.finding.source.date.isoformat() if self.finding.source.date else "undated"
+        text = f"{self.name} {_FINDING_TEXT[self.finding.severity]} ({self.finding.source.reference}, {when})"
+        return f"{text}, too old: counted as not recorded" if self.stale else text
+
+
 @dataclass(frozen=True, slots=True)
 class ChildPughAssessment:
     """The score range and what it rests on. ``coded`` when the site's recorded class was used."""
@@ -54,6 +73,7 @@ class ChildPughAssessment:
     sources: tuple[Provenance, ...]
     coded: bool = False
     ungraded_findings: tuple[str, ...] = ()
+    recorded_findings: tuple[FindingUse, ...] = ()
 
     @property
     def labs_known(self) -> bool:
@@ -180,12 +200,17 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
             low, high = low + points, high + points
         else:
             low, high = low + 1, high + 3
-    unrecorded, ungraded = [], []
+    unrecorded, ungraded, recorded = [], [], []
     ascites = current_finding(liver.ascites, today, max_age)
     encephalopathy = current_finding(liver.encephalopathy, today, max_age)
-    for name, finding in (("ascites", ascites), ("hepatic encephalopathy", encephalopathy)):
+    for name, finding, as_recorded in (
+        ("ascites", ascites, liver.ascites),
+        ("hepatic encephalopathy", encephalopathy, liver.encephalopathy),
+    ):
         points_min, points_max = _finding_points(finding)
         low, high = low + points_min, high + points_max
+        if as_recorded is not None:
+            recorded.append(FindingUse(name, as_recorded, stale=finding is None))
         if finding is None:
             unrecorded.append(name)
         elif finding.severity is None:
@@ -203,4 +228,5 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
         unrecorded_findings=tuple(unrecorded),
         sources=sources,
         ungraded_findings=tuple(ungraded),
+        recorded_findings=tuple(recorded),
     )

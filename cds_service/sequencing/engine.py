@@ -32,6 +32,8 @@ class Recommendation:
     setting_phrase: str | None = None
     setting_notes: tuple[str, ...] = ()
     setting_source: SourceRef | None = None
+    preferred_label: str = "preferred"
+    preferred_attribution: str | None = None
     options: tuple[OptionAssessment, ...] = ()
     selected: tuple[SelectedAssessment, ...] = ()
     data_gaps: tuple[DataGap, ...] = ()
@@ -41,6 +43,14 @@ class Recommendation:
     @property
     def preferred(self) -> tuple[OptionAssessment, ...]:
         return tuple(o for o in self.options if o.place is Place.PREFERRED)
+
+    @property
+    def preferred_wordings(self) -> tuple[str, ...]:
+        """The setting's preferred place in its source's words, most complete first: "preferred in the 2021
+        review", then "preferred" (rules.yaml preferred_label and preferred_attribution)."""
+        label = self.preferred_label
+        full = f"{label} {self.preferred_attribution}" if self.preferred_attribution else label
+        return tuple(dict.fromkeys((full, label)))
 
     @property
     def headline_findings(self) -> tuple[Finding, ...]:
@@ -139,6 +149,8 @@ def recommend(
         setting_phrase=setting.phrase,
         setting_notes=setting.notes,
         setting_source=setting.source,
+        preferred_label=setting.preferred_label,
+        preferred_attribution=setting.preferred_attribution,
         options=options,
         selected=selected,
         data_gaps=_data_gaps(options, selected),

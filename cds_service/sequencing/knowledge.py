@@ -239,6 +239,12 @@ class SettingRules(_Strict):
     setting_note: str | None = None
     scope_note: str | None = None
     max_place: Place | None = None
+    preferred_label: str = Field(
+        "preferred", min_length=1, description="How the setting's preferred place reads, in its source's words."
+    )
+    preferred_attribution: str | None = Field(
+        None, description="Who states the preference, added wherever it fits: 'in the 2021 review'."
+    )
 
     @model_validator(mode="after")
     def _options_or_extrapolation(self) -> SettingRules:
@@ -252,6 +258,14 @@ class SettingRules(_Strict):
     def notes(self) -> tuple[str, ...]:
         """The setting's notes in reading order: scope, extrapolation, setting."""
         return tuple(n for n in (self.scope_note, self.extrapolation_note, self.setting_note) if n)
+
+    def place_label(self, place: Place) -> str:
+        """A place as this setting words it: the preferred place in its source's words, with who states it
+        ("may be preferred", "preferred in the 2021 review"); any other place as labelled."""
+        if place is not Place.PREFERRED:
+            return place.label
+        attribution = f" {self.preferred_attribution}" if self.preferred_attribution else ""
+        return f"{self.preferred_label}{attribution}"
 
     def capped(self, place: Place) -> Place:
         """A place after the setting's cap (``max_place``): an extrapolated setting prefers nothing."""

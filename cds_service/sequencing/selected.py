@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from cds_service.sequencing.alerts import Fit, fit_of, indicator_for
 from cds_service.sequencing.facts import DraftOrder
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
-from cds_service.sequencing.knowledge import Knowledge, Place, Severity
+from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity
 from cds_service.sequencing.setting import regimen_label
 
@@ -25,6 +25,11 @@ class SelectedAssessment:
     findings: tuple[Finding, ...]
     fit: Fit
     indicator: Severity
+    # The regimen's own basis in this setting, whatever gate fired (policy 6.3, pharmacist review): the
+    # setting's rationale and evidence level when the setting lists it, else why it is not addressed.
+    rationale: str = ""
+    evidence: EvidenceLevel | None = None
+    trials: tuple[str, ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -70,6 +75,7 @@ def assess_selected(
         option = by_regimen.get(regimen_id) if regimen_id else None
         if option is not None:
             findings, place, reason = option.findings, option.place, option.decisive_reason
+            rationale, evidence, trials = option.rationale, option.evidence, option.trials
         else:
             findings = by_severity(evaluate_gates(ctx, regimen_id, agents))
             place = apply_caps(Place.NOT_ADDRESSED, findings)
@@ -77,6 +83,7 @@ def assess_selected(
                 reason = "Prior systemic therapy is unknown, so the setting is unknown."
             else:
                 reason = f"Not addressed by the review: {label.lower()} {setting_phrase}."
+            rationale, evidence, trials = reason, None, ()
             capping = [f for f in findings if f.place_cap is place and f.place_cap is not Place.NOT_ADDRESSED]
             loud = [f for f in findings if f.severity is not Severity.INFO]
             reason = (capping or loud)[0].message if (capping or loud) else reason
@@ -92,6 +99,9 @@ def assess_selected(
                 findings=findings,
                 fit=fit,
                 indicator=indicator_for(fit, findings),
+                rationale=rationale,
+                evidence=evidence,
+                trials=trials,
             )
         )
     return tuple(assessments)

@@ -22,6 +22,7 @@ def decision_table(knowledge: Knowledge) -> dict[str, Any]:
                     "regimen": option.regimen,
                     "label": knowledge.regimens[option.regimen].label,
                     "place": setting.capped(option.place).value,
+                    "place_label": setting.place_label(setting.capped(option.place)),
                     "evidence": option.evidence.value,
                     "trials": list(option.trials),
                     "rationale": option.rationale,
@@ -84,7 +85,7 @@ def decision_table_markdown(knowledge: Knowledge) -> str:
         ]
         for row in setting["options"]:
             gates = ", ".join(f"`{g}`" for g in row["gates"]) or "—"
-            place = Place(row["place"]).label + (" (later evidence, not the review)" if row["after_review"] else "")
+            place = row["place_label"] + (" (later evidence, not the review)" if row["after_review"] else "")
             out.append(
                 f"| {_cell(row['label'])} | {place} | {row['evidence']} | "
                 f"{', '.join(row['trials']) or '—'} | {gates} | {_cell(row['source']['section'])} |"

@@ -45,7 +45,7 @@ CASES = [
     (
         "06-",
         ["info", "warning"],
-        "after atezolizumab + bevacizumab: cabozantinib or regorafenib preferred",
+        "after atezolizumab + bevacizumab: cabozantinib or regorafenib may be preferred",
         [["cabozantinib"], ["regorafenib"]],
     ),
     ("07-", ["info", "warning"], "after two or more prior lines: cabozantinib preferred", [["cabozantinib"]]),
@@ -57,12 +57,12 @@ CASES = [
     (
         "14-",
         ["info", "warning"],
-        "with no prior systemic therapy: atezolizumab + bevacizumab preferred",
+        "with no prior systemic therapy: atezolizumab + bevacizumab preferred in the 2021 review",
         [["bevacizumab", "atezolizumab"]],  # the coded agent first: it replaces the draft
     ),
     ("15-", ["info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
     ("18-", ["info", "critical"], "Child-Pugh C (no trial in the review enrolled it); HCC after sorafenib", []),
-    ("19-", ["info"], "with no prior systemic therapy: atezolizumab + bevacizumab preferred", None),
+    ("19-", ["info"], "with no prior systemic therapy: atezolizumab + bevacizumab preferred in the 2021 review", None),
     ("17-", ["info"], "after another immunotherapy-based first line: no regimen is preferred", None),
 ]
 

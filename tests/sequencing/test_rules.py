@@ -231,9 +231,15 @@ def test_ramucirumab_unlikely_effective_after_bevacizumab_even_with_high_afp(kno
 
 
 def test_single_agent_checkpoint_inhibitor_not_preferred_after_atezo_bev(knowledge: Knowledge) -> None:
-    rec = run(knowledge, AFTER_ATEZO_BEV)
-    assert option(rec, "nivolumab").place is Place.NOT_PREFERRED
-    assert option(rec, "pembrolizumab").place is Place.NOT_PREFERRED
+    """Review: a single-agent ICI may not be preferred; nivolumab alone keeps policy 6.3's place and evidence
+    ("phase I/II; US accelerated approval withdrawn 2021-07-23", less preferable), with the review's sentence."""
+    for patient in (AFTER_ATEZO_BEV, facts(line(1, "durvalumab", "tremelimumab"), afp_result=afp(1250))):
+        rec = run(knowledge, patient)
+        nivo = option(rec, "nivolumab")
+        assert (nivo.place, nivo.evidence) == (Place.LESS_PREFERABLE, EvidenceLevel.PHASE2_APPROVAL_WITHDRAWN)
+        assert "single-agent checkpoint inhibitor may not be preferred" in nivo.rationale
+        assert "withdrawn on 2021-07-23" in nivo.rationale
+        assert option(rec, "pembrolizumab").place is Place.NOT_PREFERRED
 
 
 def test_after_other_immunotherapy_first_line_is_a_labelled_extrapolation_without_preference(
