@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -16,6 +15,7 @@ from cds_service.data.prefetch import FetchRequest, FhirFetcher, resolve_data
 from cds_service.errors import InvalidRequest
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
+from cds_service.mapping.lru import Lru
 from cds_service.mapping.patient import DraftOrders, PatientMapper
 from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
@@ -49,8 +49,7 @@ class RecommendationMemo:
     """
 
     def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[tuple[object, ...], tuple[PatientFacts, Recommendation]] = OrderedDict()
+        self._entries: Lru[tuple[object, ...], tuple[PatientFacts, Recommendation]] = Lru(capacity)
 
     def get_or_compute(
         self,
@@ -59,17 +58,14 @@ class RecommendationMemo:
         today: date,
         compute: Callable[[], Recommendation],
     ) -> Recommendation:
-        if not self.capacity:
+        if not self._entries.capacity:
             return compute()
         key = (id(facts), drafts, today)
         entry = self._entries.get(key)
         if entry is not None and entry[0] is facts:
-            self._entries.move_to_end(key)
             return entry[1]
         recommendation = compute()
-        self._entries[key] = (facts, recommendation)
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
+        self._entries.put(key, (facts, recommendation))
         return recommendation
 
 

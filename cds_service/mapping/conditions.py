@@ -76,7 +76,7 @@ class ConditionMapper:
     def __init__(self, vocabulary: ClinicalVocabulary, extra: ExtraCodes) -> None:
         systems = vocabulary.systems
         # conditions.yaml text_negation / text_hypothetical: which cues apply to which text is documented there.
-        negation = Negation(vocabulary.text_negation)
+        self.negation = negation = Negation(vocabulary.text_negation)  # also read for why a line stopped
         hcc_negation = Negation(vocabulary.text_negation, post=True)
         transplant_negation = Negation(vocabulary.text_negation, hypothetical=vocabulary.text_hypothetical)
         self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc, hcc_negation)

@@ -7,7 +7,6 @@ no usable date is left out with a data-quality note naming it.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,8 @@ import orjson
 
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser, parse_concept
+from cds_service.mapping.lru import Lru
 from cds_service.mapping.medications import episodes_from, group_into_lines
-from cds_service.mapping.negation import Negation
 from cds_service.mapping.observations import (
     ObservationIndex,
     latest_afp,
@@ -62,7 +61,7 @@ class DraftOrders:
         return bool(self.hcc_agent_orders)
 
 
-class FactsCache:
+class FactsCache(Lru[bytes, PatientFacts]):
     """Patient facts by the content of the chart they were mapped from; least recently used out.
 
     An ordering session calls the hooks again and again for one patient with the same prefetch (every
@@ -70,10 +69,6 @@ class FactsCache:
     data-availability flags and every prefetch value, so any change to the chart maps it again. Facts are
     immutable; held in memory only, never persisted or logged. ``capacity`` 0 turns it off.
     """
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._entries: OrderedDict[bytes, PatientFacts] = OrderedDict()
 
     def key(self, values: Mapping[str, Any], patient_id: str, flags: tuple[bool, ...]) -> bytes | None:
         """The chart's digest, or None (not cached) when the cache is off or a value is not JSON."""
@@ -85,21 +80,6 @@ class FactsCache:
             return None
         return hashlib.sha256(content).digest()
 
-    def get(self, key: bytes | None) -> PatientFacts | None:
-        if key is None:
-            return None
-        found = self._entries.get(key)
-        if found is not None:
-            self._entries.move_to_end(key)
-        return found
-
-    def put(self, key: bytes | None, facts: PatientFacts) -> None:
-        if key is None:
-            return
-        self._entries[key] = facts
-        if len(self._entries) > self.capacity:
-            self._entries.popitem(last=False)
-
 
 class PatientMapper:
     """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
@@ -109,7 +89,6 @@ class PatientMapper:
         self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
-        self.negation = Negation(knowledge.vocabulary.text_negation)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -126,11 +105,12 @@ class PatientMapper:
         A chart mapped before (same patient, same values) is answered from ``FactsCache``.
         """
         key = self.facts_cache.key(values, patient_id, (conditions_available, medications_available))
-        cached = self.facts_cache.get(key)
+        cached = self.facts_cache.get(key) if key is not None else None
         if cached is not None:
             return cached
         facts = self._map_facts(values, patient_id, conditions_available, medications_available)
-        self.facts_cache.put(key, facts)
+        if key is not None:
+            self.facts_cache.put(key, facts)
         return facts
 
     def _map_facts(
@@ -143,7 +123,7 @@ class PatientMapper:
         condition_facts = self.conditions.map(
             pool.of_type("Condition"), data_available=conditions_available, parser=parser
         )
-        episodes = episodes_from(pool, self.agents, parser, self.negation)
+        episodes = episodes_from(pool, self.agents, parser, self.conditions.negation)
         lines = group_into_lines(episodes, self.params.line_grouping_days)
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
