@@ -58,10 +58,14 @@ def summary_line(essential: str, *optional: str) -> str:
     return fit_summary(line)
 
 
+def _about_checkpoint_inhibitors(finding: Finding, knowledge: Knowledge) -> bool:
+    return knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+
+
 def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
     """A checkpoint-inhibitor caution (transplant, autoimmune disease, prior immune toxicity): policy 6.2 wants it
     named in the summary of every card that touches a checkpoint inhibitor."""
-    return finding.severity is not Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+    return finding.severity is not Severity.INFO and _about_checkpoint_inhibitors(finding, knowledge)
 
 
 def lower_first(text: str) -> str:
@@ -131,7 +135,7 @@ def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge
 def checkpoint_note(finding: Finding, knowledge: Knowledge) -> bool:
     """An informational note on a checkpoint inhibitor (hepatitis B: the trials required antiviral therapy):
     policy 6.2 wants it on every card that offers or names a checkpoint-inhibitor regimen."""
-    return finding.severity is Severity.INFO and knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
+    return finding.severity is Severity.INFO and _about_checkpoint_inhibitors(finding, knowledge)
 
 
 def preferred_tails(

@@ -43,24 +43,26 @@ def shared_cautions(option: OptionAssessment, misfits: list[SelectedAssessment])
     return tuple(f for f in option.findings if f.severity is not Severity.INFO and f.gate_id in selected_gates)
 
 
+def _offerable_others(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
+    """The setting's regimens that may be offered in one click, other than the selected ones."""
+    excluded = {s.regimen_id for s in misfits}
+    return [o for o in rec.options if o.offerable and o.regimen_id not in excluded]
+
+
 def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
     """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred;
     never one that shares a caution with the selected order (``shared_cautions``)."""
-    excluded = {s.regimen_id for s in misfits}
-    candidates = [
-        o for o in rec.options if o.offerable and o.regimen_id not in excluded and not shared_cautions(o, misfits)
-    ]
+    candidates = [o for o in _offerable_others(rec, misfits) if not shared_cautions(o, misfits)]
     preferred = [o for o in candidates if o.place is Place.PREFERRED]
     return preferred or [o for o in candidates if o.place is Place.OPTION]
 
 
 def withheld_alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[str]:
     """The offerable regimens left out because they share a caution with the selected order, each with it."""
-    excluded = {s.regimen_id for s in misfits}
     withheld = []
-    for option in rec.options:
+    for option in _offerable_others(rec, misfits):
         shared = shared_cautions(option, misfits)
-        if option.offerable and option.regimen_id not in excluded and shared:
+        if shared:
             withheld.append(f"{option.label} ({'; '.join(f.summary for f in shared)})")
     return withheld
 
