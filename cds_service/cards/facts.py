@@ -7,7 +7,7 @@ from datetime import date
 from cds_service.sequencing.child_pugh import ChildPughAssessment
 from cds_service.sequencing.facts import PatientFacts
 from cds_service.sequencing.markdown import cell
-from cds_service.sequencing.wording import STOP_TEXT, agents_text
+from cds_service.sequencing.wording import STOP_TEXT, afp_value_text, agents_text
 
 MAX_NOTES_SHOWN = 10
 
@@ -52,12 +52,9 @@ def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) 
     if afp is None:
         rows.append("- AFP: no result on record")
     else:
-        value = f"{afp.value_ng_per_ml:g} ng/mL" if afp.value_ng_per_ml is not None else afp.as_reported
-        if afp.comparator and afp.value_ng_per_ml is not None:
-            value = afp.comparator + value
         note = f"; {afp.note}" if afp.note else ""
         origin = f"{afp.source.reference}, {when(afp.effective)}{note}"
-        rows.append(f"- AFP: {cell(value)} (reported {cell(afp.as_reported)}; {origin})")
+        rows.append(f"- AFP: {cell(afp_value_text(afp))} ({origin})")
     rows += _child_pugh_rows(child_pugh)
     if facts.ecog is not None:
         rows.append(f"- ECOG: {facts.ecog.grade} ({facts.ecog.source.reference}, {when(facts.ecog.source.date)})")

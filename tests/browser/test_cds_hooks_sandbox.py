@@ -128,6 +128,14 @@ def _open(guarded: GuardedPage, sandbox: LocalSandbox, patient: str, hook: str) 
     return guarded.page
 
 
+def _screenshot(page: Page, name: str) -> None:
+    """With SANDBOX_SCREENSHOT_DIR set, save the page as ``name``.png there (to read the cards, or refresh the
+    README's picture); a normal run saves nothing."""
+    folder = os.environ.get("SANDBOX_SCREENSHOT_DIR")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
 def _stored(sandbox: LocalSandbox, query: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(sandbox.database_url.removeprefix("sqlite:///")) as db:
         return db.execute(query).fetchall()
@@ -161,6 +169,7 @@ def _replace_regorafenib_in_rx_view(guarded: GuardedPage, sandbox: LocalSandbox)
     warning = page.locator("[class*=alert-warning]").filter(has_text="regorafenib not supported")
     expect(warning).to_be_visible(timeout=30_000)
     expect(warning).to_contain_text("Sorafenib stopped for intolerance")
+    _screenshot(page, "sandbox-rx-view")
     replace = warning.get_by_role("button", name="Replace with cabozantinib")
     with page.expect_request(_order_select_for("cabozantinib"), timeout=30_000) as replaced:
         replace.click()

@@ -153,3 +153,11 @@ def test_after_another_immunotherapy_first_line_no_regimen_is_called_preferred(
         assert "may be preferred" not in text
         places = [row.split("|")[2].strip() for row in text.splitlines() if row.startswith("| ")]
         assert not [place for place in places if place.startswith(("preferred", "may be preferred"))]
+
+
+def test_facts_show_the_afp_compared_and_the_reported_value_only_when_converted() -> None:
+    as_reported = afp(35)
+    converted = replace(afp(363), as_reported="300 IU/mL", unit="IU/mL", converted=True)
+    assert "- AFP: 35 ng/mL (Observation/afp, " in "\n".join(facts_markdown(facts(afp_result=as_reported), None))
+    rows = "\n".join(facts_markdown(facts(afp_result=converted), None))
+    assert "- AFP: 363 ng/mL (reported 300 IU/mL) (Observation/afp, " in rows
