@@ -24,9 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from cds_service.cli import _warm_charts
-from cds_service.report.concordance import Labels, Period, build_report
-from cds_service.report.render import render
-from cds_service.report.synthetic import (
+from cds_service.devtools.synthetic_traffic import (
     CallTemplate,
     CardTemplate,
     migrate_scratch_store,
@@ -35,6 +33,8 @@ from cds_service.report.synthetic import (
     weekdays,
     write_rows,
 )
+from cds_service.report.concordance import Labels, Period, build_report
+from cds_service.report.render import render
 from cds_service.store.feedback import FeedbackStore
 
 SELECT, SIGN, VIEW = (f"hcc-second-line-{hook}" for hook in ("order-select", "order-sign", "patient-view"))

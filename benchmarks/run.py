@@ -309,7 +309,7 @@ async def _per_request(sizes: list[int]) -> list[str]:
     from cds_service.hooks.models import HookRequest
     from cds_service.hooks.pipeline import HookPipeline
     from cds_service.hooks.services import ORDER_SELECT_ID, service_definitions
-    from cds_service.sequencing.knowledge import load_knowledge
+    from cds_service.knowledge import load_knowledge
 
     knowledge = load_knowledge()
     settings = Settings(environment="development", auth_disabled=True, facts_cache_size=0)

@@ -230,7 +230,7 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     """Fill an empty scratch store with a month of synthetic traffic drawn from the fixture requests."""
     import asyncio
 
-    from cds_service.report.synthetic import migrate_scratch_store, store_is_empty, synthetic_rows, write_rows
+    from cds_service.devtools.synthetic_traffic import migrate_scratch_store, store_is_empty, synthetic_rows, write_rows
     from cds_service.store.feedback import FeedbackStore
 
     try:
@@ -270,11 +270,11 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
 async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
     """What the service answers to each fixture request (run in-process), as templates of hook calls."""
     from cds_service.config import Settings
+    from cds_service.devtools.synthetic_traffic import CallTemplate, CardTemplate
     from cds_service.hooks.models import HookRequest
     from cds_service.hooks.pipeline import HookPipeline
     from cds_service.hooks.services import ServiceDefinition, service_definitions
-    from cds_service.report.synthetic import CallTemplate, CardTemplate
-    from cds_service.sequencing.knowledge import load_knowledge
+    from cds_service.knowledge import load_knowledge
 
     knowledge = load_knowledge()
     settings = Settings(database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True)
@@ -312,8 +312,8 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
 def _report_labels() -> Any:
     """Display names for the report: settings, regimens and safety gates from the knowledge base, override reasons."""
     from cds_service.cards.override_reasons import OVERRIDE_REASONS
+    from cds_service.knowledge import load_knowledge
     from cds_service.report.concordance import Labels
-    from cds_service.sequencing.knowledge import load_knowledge
 
     knowledge = load_knowledge()
     return Labels(
@@ -394,7 +394,7 @@ def _report_concordance(args: argparse.Namespace) -> int:
 
 
 def _knowledge_table(args: argparse.Namespace) -> int:
-    from cds_service.sequencing.knowledge import load_knowledge
+    from cds_service.knowledge import load_knowledge
     from cds_service.sequencing.table import decision_table, decision_table_markdown
 
     knowledge = load_knowledge()
@@ -408,7 +408,7 @@ def _knowledge_table(args: argparse.Namespace) -> int:
 def _fixtures_load(args: argparse.Namespace) -> int:
     import httpx
 
-    from cds_service.fixture_loader import FhirServerUnreachable, FixtureLoadError, fixture_files, load_bundle
+    from cds_service.devtools.fixture_loader import FhirServerUnreachable, FixtureLoadError, fixture_files, load_bundle
 
     server = args.fhir_server.rstrip("/")
     if not server.startswith(("http://", "https://")):
@@ -443,8 +443,8 @@ def _fixtures_load(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from cds_service.fixture_loader import FixtureLoadError
-    from cds_service.sandbox import SandboxError, run
+    from cds_service.devtools.fixture_loader import FixtureLoadError
+    from cds_service.devtools.sandbox import SandboxError, run
 
     try:
         return run(

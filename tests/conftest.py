@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
-from cds_service.sequencing.knowledge import Knowledge, load_knowledge
+from cds_service.knowledge import Knowledge, load_knowledge
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = ROOT / "fixtures" / "fhir" / "requests"

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.hooks.services import ORDER_SELECT_ID
-from cds_service.sequencing.knowledge import KnowledgeError, load_knowledge, site_parameters_hash
+from cds_service.knowledge import KnowledgeError, load_knowledge, site_parameters_hash
 from tests.conftest import AS_OF, load_request
 
 

@@ -32,10 +32,10 @@ from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPol
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline, utc_today
 from cds_service.hooks.services import ServiceDefinition, service_definitions
+from cds_service.knowledge import load_knowledge
 from cds_service.security.jwt_auth import AuthSettings, ClientAuthenticator, KeySets
 from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
-from cds_service.sequencing.knowledge import load_knowledge
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
 

@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from cds_service.cards.links import KNOWLEDGE_SETTINGS_PATH, RECRUITING_HCC_TRIALS_URL
-from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId, Trial
+from cds_service.knowledge import EvidenceLevel, Knowledge, Place, SettingId, Trial
 from cds_service.sequencing.table import decision_table
 
 SETTINGS_PATH = KNOWLEDGE_SETTINGS_PATH

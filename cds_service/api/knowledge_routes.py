@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from cds_service.api.knowledge_page import SETTINGS_PATH, setting_html, settings_index_html
 from cds_service.api.state import AppState, get_state
 from cds_service.errors import UnknownService
-from cds_service.sequencing.knowledge import SettingId
+from cds_service.knowledge import SettingId
 
 router = APIRouter()
 State = Annotated[AppState, Depends(get_state)]

@@ -10,8 +10,8 @@ from cds_service.api.metrics import Metrics
 from cds_service.config import Settings
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ServiceDefinition
+from cds_service.knowledge import Knowledge
 from cds_service.security.jwt_auth import ClientAuthenticator
-from cds_service.sequencing.knowledge import Knowledge
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 
 

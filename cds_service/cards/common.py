@@ -9,9 +9,9 @@ from typing import Literal
 
 from cds_service.cards.links import capped_links, knowledge_page_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
+from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
 

@@ -27,10 +27,10 @@ from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
+from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment

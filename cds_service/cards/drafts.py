@@ -6,7 +6,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards.common import CardContext
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.knowledge import Knowledge
 
 LOINC = "http://loinc.org"
 LAB_ORDERS: dict[str, tuple[str, str, str]] = {

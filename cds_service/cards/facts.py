@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from cds_service.facts import PatientFacts
 from cds_service.sequencing.child_pugh import ChildPughAssessment
-from cds_service.sequencing.facts import PatientFacts
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.wording import STOP_TEXT, afp_value_text, agents_text
 

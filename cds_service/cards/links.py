@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cds_service.cards.models import Link
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.knowledge import Knowledge
 
 MAX_CARD_LINKS = 5
 RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"

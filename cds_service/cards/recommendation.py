@@ -22,9 +22,9 @@ from cds_service.cards.common import (
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card
+from cds_service.knowledge import Knowledge, Place
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.knowledge import Knowledge, Place
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.options import OptionAssessment
 

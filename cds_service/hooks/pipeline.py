@@ -13,14 +13,14 @@ from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings
 from cds_service.data.prefetch import FetchRequest, FhirFetcher, resolve_data
 from cds_service.errors import InvalidRequest
+from cds_service.facts import DataQualityNote, DraftOrder, PatientFacts
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
+from cds_service.knowledge import Knowledge
 from cds_service.mapping.lru import Lru
 from cds_service.mapping.patient import DraftOrders, PatientMapper
 from cds_service.sequencing.engine import Recommendation, recommend
-from cds_service.sequencing.facts import DataQualityNote, DraftOrder, PatientFacts
 from cds_service.sequencing.gates import check_gate_registry
-from cds_service.sequencing.knowledge import Knowledge
 
 
 def utc_today() -> date:

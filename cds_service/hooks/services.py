@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from cds_service.cards.builder import Hook
 from cds_service.data.prefetch import PrefetchSpec
 from cds_service.hooks.models import OrderSelectContext, OrderSignContext, PatientViewContext, validated
+from cds_service.knowledge import Knowledge
 from cds_service.mapping.patient import split_code
-from cds_service.sequencing.knowledge import Knowledge
 
 ORDER_SELECT_ID = "hcc-second-line-order-select"
 ORDER_SIGN_ID = "hcc-second-line-order-sign"

@@ -7,11 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
-from cds_service.mapping.negation import Negation
-from cds_service.mapping.resources import JsonObject
-from cds_service.mapping.terminology import field_of
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     CautionKind,
     DiagnosisStatus,
     HccDiagnosis,
@@ -19,7 +15,11 @@ from cds_service.sequencing.facts import (
     LiverFinding,
     Provenance,
 )
-from cds_service.sequencing.knowledge import ClinicalVocabulary, ExtraCodes
+from cds_service.knowledge import ClinicalVocabulary, ExtraCodes
+from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
+from cds_service.mapping.negation import Negation
+from cds_service.mapping.resources import JsonObject
+from cds_service.mapping.terminology import field_of
 
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"

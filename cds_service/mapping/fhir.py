@@ -15,11 +15,11 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
+from cds_service.facts import DataQualityNote
+from cds_service.knowledge import ConditionVocabulary
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
-from cds_service.sequencing.facts import DataQualityNote
-from cds_service.sequencing.knowledge import ConditionVocabulary
 
 R4B_MODELS: dict[str, Any] = {
     "Condition": Condition,

@@ -12,17 +12,17 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.mapping.fhir import Parser, codings, concept_texts, first_date
-from cds_service.mapping.negation import Negation
-from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
-from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     DataQualityNote,
     Provenance,
     StopReason,
     TherapyEpisode,
     TherapyLine,
 )
+from cds_service.mapping.fhir import Parser, codings, concept_texts, first_date
+from cds_service.mapping.negation import Negation
+from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
+from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
 
 SNOMED = "http://snomed.info/sct"
 # mCODE treatment-termination reasons (clinical-sequencing.md section 1).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cds_service.sequencing.knowledge import TextHypothetical, TextNegation
+from cds_service.knowledge import TextHypothetical, TextNegation
 
 _CLAUSE_END = re.compile(r"[.,;:!?()\[\]\n]")
 _WORD = re.compile(r"\w+")

@@ -9,10 +9,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
-from cds_service.mapping.fhir import Parser, codings, first_date
-from cds_service.mapping.resources import JsonObject, resource_reference
-from cds_service.mapping.terminology import field_of
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     AfpResult,
     CodedChildPugh,
     DataQualityNote,
@@ -20,7 +17,10 @@ from cds_service.sequencing.facts import (
     LabValue,
     Provenance,
 )
-from cds_service.sequencing.knowledge import ClinicalVocabulary
+from cds_service.knowledge import ClinicalVocabulary
+from cds_service.mapping.fhir import Parser, codings, first_date
+from cds_service.mapping.resources import JsonObject, resource_reference
+from cds_service.mapping.terminology import field_of
 
 RESULT_STATUSES = frozenset({"final", "amended", "corrected"})
 Comparator = Literal["<", "<=", ">", ">="]

@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from cds_service.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
+from cds_service.knowledge import Knowledge
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser, parse_concept
 from cds_service.mapping.lru import Lru
@@ -31,8 +33,6 @@ from cds_service.mapping.resources import (
     resource_reference,
 )
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
-from cds_service.sequencing.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
-from cds_service.sequencing.knowledge import Knowledge
 
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.sequencing.facts import DataQualityNote
+from cds_service.facts import DataQualityNote
 
 JsonObject = dict[str, Any]
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from cds_service.knowledge import Place, Severity
 from cds_service.sequencing.gates import Finding
-from cds_service.sequencing.knowledge import Place, Severity
 
 
 class Fit(StrEnum):

@@ -15,8 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from cds_service.sequencing.facts import LabValue, LiverFacts, LiverFinding, Provenance
-from cds_service.sequencing.knowledge import ChildPughThresholds, ClinicalParameters
+from cds_service.facts import LabValue, LiverFacts, LiverFinding, Provenance
+from cds_service.knowledge import ChildPughThresholds, ClinicalParameters
 
 ChildPughClass = Literal["A", "B", "C"]
 

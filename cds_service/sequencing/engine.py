@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from cds_service.facts import DiagnosisStatus, DraftOrder, PatientFacts
+from cds_service.knowledge import Knowledge, Place, PostReviewNote, SettingId, Severity, SourceRef
 from cds_service.sequencing.child_pugh import ChildPughAssessment
-from cds_service.sequencing.facts import DiagnosisStatus, DraftOrder, PatientFacts
 from cds_service.sequencing.gates import DataGap, Finding, GateContext
-from cds_service.sequencing.knowledge import Knowledge, Place, PostReviewNote, SettingId, Severity, SourceRef
 from cds_service.sequencing.options import OptionAssessment, assess_option
 from cds_service.sequencing.selected import SelectedAssessment, assess_selected
 from cds_service.sequencing.setting import determine_setting

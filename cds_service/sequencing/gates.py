@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     CautionKind,
     CutoffRelation,
     ImmunotherapyCaution,
@@ -22,7 +21,7 @@ from cds_service.sequencing.facts import (
     StopReason,
     TherapyLine,
 )
-from cds_service.sequencing.knowledge import (
+from cds_service.knowledge import (
     ClinicalParameters,
     GateDefinition,
     Knowledge,
@@ -31,6 +30,7 @@ from cds_service.sequencing.knowledge import (
     SettingId,
     Severity,
 )
+from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
 from cds_service.sequencing.wording import (
     afp_reading_text,
     afp_text,

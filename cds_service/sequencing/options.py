@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cds_service.knowledge import EvidenceLevel, OptionRule, Place, SettingRules, Severity, SourceRef
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
-from cds_service.sequencing.knowledge import EvidenceLevel, OptionRule, Place, SettingRules, Severity, SourceRef
 
 
 @dataclass(frozen=True, slots=True)

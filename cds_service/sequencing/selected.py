@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cds_service.facts import DraftOrder
+from cds_service.knowledge import EvidenceLevel, Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit, fit_of, indicator_for
-from cds_service.sequencing.facts import DraftOrder
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
-from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, Severity
 from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity
 from cds_service.sequencing.setting import regimen_label
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cds_service.sequencing.facts import TherapyLine
-from cds_service.sequencing.knowledge import Knowledge, SettingId
+from cds_service.facts import TherapyLine
+from cds_service.knowledge import Knowledge, SettingId
 
 
 class LineClass(StrEnum):

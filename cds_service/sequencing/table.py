@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cds_service.knowledge import Knowledge, Place, SettingId
 from cds_service.sequencing.gates import in_scope
-from cds_service.sequencing.knowledge import Knowledge, Place, SettingId
 from cds_service.sequencing.markdown import cell as _cell
 
 

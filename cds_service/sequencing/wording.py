@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from cds_service.sequencing.facts import AfpResult, StopReason, TherapyLine
+from cds_service.facts import AfpResult, StopReason, TherapyLine
 
 STOP_TEXT = {
     StopReason.PROGRESSION: "stopped for progression",

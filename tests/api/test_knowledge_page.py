@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
-from cds_service.sequencing.knowledge import Knowledge, Place, SettingId
+from cds_service.knowledge import Knowledge, Place, SettingId
 from cds_service.sequencing.table import decision_table
 from tests.conftest import AS_OF
 

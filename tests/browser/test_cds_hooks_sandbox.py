@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, Request, Route, expect, sync_playwright
 
-from cds_service.sandbox import LocalSandbox, free_port, local_sandbox, sandbox_url
+from cds_service.devtools.sandbox import LocalSandbox, free_port, local_sandbox, sandbox_url
 from tests.conftest import PATIENTS, ROOT
 from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 

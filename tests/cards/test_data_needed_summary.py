@@ -8,9 +8,9 @@ import pytest
 
 from cds_service.cards.builder import build_cards
 from cds_service.cards.common import CardContext
+from cds_service.facts import PatientFacts, StopReason
+from cds_service.knowledge import Knowledge
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import PatientFacts, StopReason
-from cds_service.sequencing.knowledge import Knowledge
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 

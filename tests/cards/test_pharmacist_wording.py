@@ -12,10 +12,10 @@ from cds_service.cards.builder import build_cards
 from cds_service.cards.common import CardContext
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.models import Card
+from cds_service.facts import CautionKind, LiverFacts, LiverFinding, PatientFacts, Provenance
+from cds_service.knowledge import Knowledge
 from cds_service.sequencing.child_pugh import assess_child_pugh
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import CautionKind, LiverFacts, LiverFinding, PatientFacts, Provenance
-from cds_service.sequencing.knowledge import Knowledge
 from tests.sequencing.builders import TODAY, afp, facts, lab, line, order
 
 NIVOLUMAB_ALONE = "phase I/II; US accelerated approval withdrawn 2021-07-23"

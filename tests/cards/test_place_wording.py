@@ -6,9 +6,9 @@ import pytest
 
 from cds_service.cards.builder import build_cards
 from cds_service.cards.common import CardContext, lower_first
+from cds_service.facts import PatientFacts
+from cds_service.knowledge import Knowledge
 from cds_service.sequencing.engine import Recommendation, recommend
-from cds_service.sequencing.facts import PatientFacts
-from cds_service.sequencing.knowledge import Knowledge
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 

@@ -19,9 +19,7 @@ from cds_service.cards.common import (
     summary_with_cautions,
 )
 from cds_service.cards.issued import IssuedCard
-from cds_service.sequencing.child_pugh import ChildPughClass
-from cds_service.sequencing.engine import Recommendation, recommend
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     CautionKind,
     EcogStatus,
     LiverFacts,
@@ -30,7 +28,9 @@ from cds_service.sequencing.facts import (
     StopReason,
     TherapyLine,
 )
-from cds_service.sequencing.knowledge import Knowledge, Severity
+from cds_service.knowledge import Knowledge, Severity
+from cds_service.sequencing.child_pugh import ChildPughClass
+from cds_service.sequencing.engine import Recommendation, recommend
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 AFTER_SORAFENIB = facts(line(1, "sorafenib"), afp_result=afp(1250))

@@ -8,7 +8,7 @@ from cds_service.cards.common import CardContext, card_source
 from cds_service.cards.drafts import medication_concept
 from cds_service.cards.links import MAX_CARD_LINKS, capped_links, knowledge_page_url
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.knowledge import Knowledge
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 DRAFT = "MedicationRequest/request-123"

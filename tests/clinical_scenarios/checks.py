@@ -19,7 +19,7 @@ import itertools
 import re
 from typing import Any
 
-from cds_service.sequencing.knowledge import load_knowledge
+from cds_service.knowledge import load_knowledge
 from tests.clinical_scenarios.model import CardExpectation, Scenario
 
 Card = dict[str, Any]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from cds_service.facts import DraftOrder
+from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import DraftOrder
 from cds_service.sequencing.gates import Finding, GateContext, in_scope
-from cds_service.sequencing.knowledge import Knowledge, load_knowledge
 from tests.clinical_scenarios.fhir import hook_request
 from tests.clinical_scenarios.model import Scenario
 

@@ -168,6 +168,31 @@ class Expectation(_Strict):
         return self
 
 
+PlaceId = Literal["preferred", "option", "less_preferable", "not_preferred", "not_supported", "not_addressed"]
+
+
+class SelectedResult(_Strict):
+    """The engine's reading of the selected order: its regimen (null: not a regimen of the knowledge), place,
+    fit (sequencing.alerts.Fit) and the indicator of the card about it."""
+
+    regimen: str | None = None
+    place: PlaceId | None = None
+    fit: Literal["fits", "does_not_fit", "unranked"] | None = None
+    indicator: Indicator | None = None
+
+
+class Result(_Strict):
+    """Named results checked on the engine's ``Recommendation``, apart from any card wording (the way the CQL
+    Testing Framework asserts ``results:`` keyed by named expressions). Every field is optional; a field given
+    is checked exactly, ``places`` only for the regimens it lists."""
+
+    applicable: bool | None = None
+    setting: str | None = None
+    places: dict[str, PlaceId] = {}
+    selected: SelectedResult | None = None
+    gates: list[str] | None = None
+
+
 class Scenario(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,60}$")
     title: str
@@ -177,6 +202,7 @@ class Scenario(_Strict):
     patient: Patient
     hook: Literal["order-select", "order-sign", "patient-view"]
     order: Order | None = None
+    result: Result | None = None
     expect: Expectation
 
     @model_validator(mode="after")

@@ -118,3 +118,27 @@ def test_regimen_place_needs_a_line_naming_both() -> None:
     assert failures(expected, [card("info", "HCC", table.format("not addressed by the review"))]) == []
     problems = failures(expected, [card("info", "HCC", table.format("not supported for this patient"))])
     assert 'no line names nivolumab + ipilimumab as "not addressed by the review"' in problems[0]
+
+
+def test_a_result_block_that_disagrees_with_the_engine_is_reported_field_by_field() -> None:
+    from tests.clinical_scenarios.model import SCENARIOS_DIR, Result, load_scenario
+    from tests.clinical_scenarios.results import recommendation_for, result_failures
+
+    scenario = load_scenario(SCENARIOS_DIR / "s21-nivolumab-alone-sign.yaml")
+    rec = recommendation_for(scenario)
+    assert result_failures(scenario, rec) == []
+    wrong = Result.model_validate(
+        {
+            "setting": "first_line",
+            "places": {"cabozantinib": "option"},
+            "selected": {"place": "preferred"},
+            "gates": ["child_pugh_c"],
+        }
+    )
+    problems = result_failures(scenario.model_copy(update={"result": wrong}), rec)
+    assert problems == [
+        "setting: expected first_line, engine says after_sorafenib",
+        "place of cabozantinib: expected option, engine says preferred",
+        "selected place: expected preferred, engine says less_preferable",
+        "gates fired: expected ['child_pugh_c'], engine fired []",
+    ]

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from tests.clinical_scenarios.checks import failure_message, failures
 from tests.clinical_scenarios.model import SCENARIOS_DIR, Scenario, load_scenario, scenario_files
 from tests.clinical_scenarios.render import render
+from tests.clinical_scenarios.results import recommendation_for, result_failures
 from tests.clinical_scenarios.runner import ScenarioRunner, scenario_runner
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "clinical-validation.md"
@@ -67,7 +68,7 @@ def test_committed_json_schema_is_current() -> None:
 def test_clinical_scenario(runner: ScenarioRunner, path: Path) -> None:
     scenario = load_scenario(path)
     cards = runner.cards(scenario)
-    problems = failures(scenario, cards)
+    problems = failures(scenario, cards) + result_failures(scenario, recommendation_for(scenario))
     assert not problems, failure_message(scenario, problems)
 
 

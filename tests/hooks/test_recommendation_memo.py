@@ -14,7 +14,7 @@ from cds_service.config import Settings
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ORDER_SELECT_ID, service_definitions
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.knowledge import Knowledge
 from tests.conftest import load_request
 
 

@@ -18,7 +18,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
-from cds_service.sandbox import fhir_server, free_port
+from cds_service.devtools.sandbox import fhir_server, free_port
 from tests.conftest import PATIENTS, ROOT
 
 ISSUER = "https://ehr.example.org"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from cds_service.facts import AfpResult, CautionKind, DiagnosisStatus, StopReason
+from cds_service.knowledge import Knowledge
 from cds_service.mapping.fhir import Parser
 from cds_service.mapping.observations import ObservationIndex, latest_afp
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
-from cds_service.sequencing.facts import AfpResult, CautionKind, DiagnosisStatus, StopReason
-from cds_service.sequencing.knowledge import Knowledge
 from tests.conftest import THIRD_PARTY, with_parameters
 from tests.sequencing.builders import TODAY
 

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.knowledge import load_knowledge
 from cds_service.mapping.patient import PatientMapper
-from cds_service.sequencing.knowledge import load_knowledge
 
 MAPPER = PatientMapper(load_knowledge())
 RESOURCE_TYPES = [

@@ -11,14 +11,14 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.facts import DiagnosisStatus
 from cds_service.hooks.services import SERVICE_ID_BY_HOOK
+from cds_service.knowledge import load_knowledge
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.fhir import Parser
 from cds_service.mapping.medications import episodes_from
 from cds_service.mapping.resources import collect_resources
 from cds_service.mapping.terminology import AgentMatcher
-from cds_service.sequencing.facts import DiagnosisStatus
-from cds_service.sequencing.knowledge import load_knowledge
 from tests.conftest import load_request
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from cds_service.report.synthetic import migrate_scratch_store
+from cds_service.devtools.synthetic_traffic import migrate_scratch_store
 from cds_service.store.feedback import FeedbackStore
 from cds_service.store.schema import feedback_table, issued_card_table
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cds_service.cli import main
-from cds_service.sequencing.knowledge import load_knowledge
+from cds_service.knowledge import load_knowledge
 from tests.conftest import REQUESTS
 from tests.report.store_fixture import new_store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.report.synthetic import CallTemplate, CardTemplate, synthetic_rows
+from cds_service.devtools.synthetic_traffic import CallTemplate, CardTemplate, synthetic_rows
 
 
 def test_contraindication_to_alternatives_is_drawn_only_for_cards_that_suggest_one() -> None:

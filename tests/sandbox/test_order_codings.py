@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.sequencing.knowledge import Knowledge
+from cds_service.knowledge import Knowledge
 
 # The CDS Hooks sandbox's medication list (github.com/cds-hooks/sandbox, Apache-2.0).
 SANDBOX_CODES = {

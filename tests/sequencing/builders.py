@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     AfpResult,
     CautionKind,
     CodedChildPugh,

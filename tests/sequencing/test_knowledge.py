@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import yaml
 
-from cds_service.sequencing import knowledge as knowledge_module
-from cds_service.sequencing.knowledge import Knowledge, KnowledgeError, SettingId, load_knowledge
+from cds_service.knowledge import Knowledge, KnowledgeError, SettingId, load_knowledge
+from cds_service.knowledge import loader as knowledge_module
 
 
 def test_every_option_and_gate_cites_its_source(knowledge: Knowledge) -> None:

@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cds_service.facts import CutoffRelation, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
+from cds_service.knowledge import Knowledge, Place, load_knowledge
 from cds_service.sequencing.engine import recommend
-from cds_service.sequencing.facts import CutoffRelation, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
-from cds_service.sequencing.knowledge import Knowledge, Place, load_knowledge
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 KNOWLEDGE: Knowledge = load_knowledge()

@@ -6,8 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from cds_service.sequencing.engine import Recommendation, recommend
-from cds_service.sequencing.facts import (
+from cds_service.facts import (
     AfpResult,
     CautionKind,
     DiagnosisStatus,
@@ -16,7 +15,8 @@ from cds_service.sequencing.facts import (
     PatientFacts,
     StopReason,
 )
-from cds_service.sequencing.knowledge import EvidenceLevel, Knowledge, Place, SettingId
+from cds_service.knowledge import EvidenceLevel, Knowledge, Place, SettingId
+from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.options import OptionAssessment
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 

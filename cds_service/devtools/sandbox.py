@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
-from cds_service.fixture_loader import LoadedBundle, fixture_files, load_bundle
+from cds_service.devtools.fixture_loader import LoadedBundle, fixture_files, load_bundle
 
 PUBLIC_SANDBOX = "https://sandbox.cds-hooks.org/"
 SANDBOX_HOOKS = ("order-select", "patient-view")
