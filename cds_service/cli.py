@@ -311,7 +311,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
 
 def _report_labels() -> Any:
     """Display names for the report: settings, regimens and safety gates from the knowledge base, override reasons."""
-    from cds_service.cards.override_reasons import OVERRIDE_REASONS
+    from cds_service.cards.override_reasons import override_reason_labels
     from cds_service.knowledge import load_knowledge
     from cds_service.report.concordance import Labels
 
@@ -319,7 +319,7 @@ def _report_labels() -> Any:
     return Labels(
         settings={str(setting): rules.phrase for setting, rules in knowledge.sequencing.settings.items()},
         regimens={regimen_id: regimen.label for regimen_id, regimen in knowledge.regimens.items()},
-        override_reasons={code: display for code, display, _ in OVERRIDE_REASONS},
+        override_reasons=override_reason_labels(),
         gates={gate_id: gate.title for gate_id, gate in knowledge.gates.items()},
     )
 
@@ -463,6 +463,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cds_service.cli_pilot import add_knowledge_commands, add_review_commands
+
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the CDS Hooks service with uvicorn")
@@ -506,6 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     table = knowledge_commands.add_parser("table", help="print the decision table (setting x regimen)")
     table.add_argument("--format", choices=["markdown", "json"], default="markdown")
     table.set_defaults(handler=_knowledge_table)
+    add_knowledge_commands(knowledge_commands)
     db = commands.add_parser("db", help="the feedback store's schema (CDS_DATABASE_URL)")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations (safe to repeat)")
@@ -524,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     concordance.add_argument("--output", help="write to this file (default: standard output)")
     concordance.add_argument("--database-url", help="SQLAlchemy URL of the store (default: CDS_DATABASE_URL)")
     concordance.set_defaults(handler=_report_concordance)
+    add_review_commands(commands)
     return parser
 
 

@@ -25,6 +25,7 @@ from cds_service.api.knowledge_routes import router as knowledge_router
 from cds_service.api.logs import configure_logging
 from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
+from cds_service.api.review_routes import router as review_router
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
@@ -38,6 +39,7 @@ from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
+from cds_service.store.review_queue import ReviewQueue, ReviewQueueWriter
 
 logger = logging.getLogger("cds_service.api")
 
@@ -109,7 +111,21 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
         authenticator = build_authenticator(settings, http_client)
         issued_cards = IssuedCardWriter(store)
-        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator, issued_cards, metrics)
+        key = settings.review_queue_key.get_secret_value() if settings.review_queue_key else None
+        review_queue = ReviewQueue(store.engine, key) if key else None
+        review_writer = ReviewQueueWriter(review_queue) if review_queue else None
+        app.state.cds = AppState(
+            settings,
+            knowledge,
+            services,
+            pipeline,
+            store,
+            authenticator,
+            issued_cards,
+            metrics,
+            review_queue=review_queue,
+            review_writer=review_writer,
+        )
         if authenticator is None:
             logger.warning(
                 "CDS_AUTH_DISABLED=true: client authentication is OFF and every caller is admitted; "
@@ -120,10 +136,20 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        logger.info("ready", extra={"knowledge": knowledge.info.version, "services": list(services)})
+        logger.info(
+            "ready",
+            extra={
+                "knowledge": knowledge.info.version,
+                "services": list(services),
+                "pilot": knowledge.pilot.describe(),
+                "review_queue": review_queue is not None,
+            },
+        )
         try:
             yield
         finally:
+            if review_writer is not None:
+                await review_writer.close()
             await issued_cards.close()
             if authenticator is not None:
                 await authenticator.replay.close()
@@ -142,6 +168,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(knowledge_router)
+    app.include_router(review_router)
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,
