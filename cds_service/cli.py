@@ -324,6 +324,14 @@ def _report_labels() -> Any:
     )
 
 
+def _with_pilot(report: dict[str, Any], engine: Any, period: Any) -> dict[str, Any]:
+    """The report with its pilot section (pharmacist verdicts, knowledge releases and their sign-off)."""
+    from cds_service.knowledge.releases import package_folder, read_lock
+    from cds_service.report.pilot import add_pilot_section
+
+    return add_pilot_section(report, engine, period, _report_labels(), read_lock(package_folder()).releases)
+
+
 def _warm_charts() -> None:
     from cds_service.report.charts import ChartsUnavailable, require_matplotlib
 
@@ -371,6 +379,7 @@ def _report_concordance(args: argparse.Namespace) -> int:
         report = build_report(
             store.engine, Period(args.since, args.until), _report_labels(), generated_at=datetime.now(UTC)
         )
+        report = _with_pilot(report, store.engine, Period(args.since, args.until))
         text = render(report, args.format)
     except ChartsUnavailable as exc:
         sys.stderr.write(f"cds-service: {exc}\n")

@@ -101,7 +101,7 @@ def _knowledge_impact(args: argparse.Namespace) -> int:
         try:
             old_label, old = release_folder(args.old, Path(args.repo), Path(scratch) / "old")
             new_label, new = release_folder(args.new, Path(args.repo), Path(scratch) / "new")
-            changed, total = knowledge_impact(old, new, Path(args.scenarios), Path(args.fixtures))
+            changed, total = knowledge_impact(old, new, Path(args.scenarios), Path(args.fixtures), Path(args.repo))
         except (HistoryError, KnowledgeError) as exc:
             return _fail(str(exc))
         sys.stdout.write(impact_text(old_label, new_label, changed, total))
@@ -118,12 +118,13 @@ def _review_key(args: argparse.Namespace) -> int:
 def _export_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
-        item = {column: row.get(column) for column in EXPORT_COLUMNS}
+        item: dict[str, Any] = {column: row.get(column) for column in EXPORT_COLUMNS}
         for column in ("reviewed_at", "issued_at"):
-            if item[column] is not None:
-                item[column] = item[column].isoformat()
+            when = item[column]
+            item[column] = when.isoformat() if when is not None else None
         for column in ("selected", "gates"):
-            item[column] = json.loads(item[column]) if item[column] else None
+            stored = item[column]
+            item[column] = json.loads(stored) if stored else None
         out.append(item)
     return out
 

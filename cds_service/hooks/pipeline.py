@@ -39,6 +39,7 @@ class HookOutcome:
     selected: tuple[str, ...] = ()
     knowledge_version: str | None = None
     silent: bool = False  # a silent pilot: ``issued`` were computed and are recorded, ``response`` has no card
+    recommendation: Recommendation | None = None  # None when the call was answered before any patient data
 
 
 def without_recommended(issued: IssuedCard) -> IssuedCard:
@@ -167,4 +168,5 @@ class HookPipeline:
             setting=recommendation.setting.value if recommendation.setting else None,
             selected=tuple(s.regimen_id or "+".join(sorted(s.agents)) for s in recommendation.selected),
             knowledge_version=recommendation.knowledge_version,
+            recommendation=recommendation,
         )
