@@ -173,7 +173,7 @@ def pilot_section(
             PILOT_SECTION,
             "Knowledge releases and their sign-off",
             "Each knowledge version of the period: whether its content is locked and who signed it off.",
-            (MONTH, VERSION, Column("sign_off", "Sign-off")),
+            (VERSION, Column("sign_off", "Sign-off")),
             [
                 {
                     "month": "",

@@ -104,12 +104,8 @@ def test_the_sign_off_shows_on_the_knowledge_pages(copy: Path, tmp_path: Path) -
 
 def _has_history(*versions: str) -> bool:
     try:
-        log = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-p", "--format=", "--", "cds_service/knowledge/knowledge.yaml"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        command = ["git", "-C", str(ROOT), "log", "-p", "--format=", "--", "cds_service/knowledge/knowledge.yaml"]
+        log = subprocess.run(command, capture_output=True, text=True, check=True).stdout  # noqa: S603
     except (OSError, subprocess.CalledProcessError):
         return False
     return all(f"version: {v}" in log for v in versions)

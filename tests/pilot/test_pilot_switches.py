@@ -65,7 +65,8 @@ def test_the_pilot_switches_are_part_of_the_version_on_every_card(tmp_path: Path
     with pilot_client(pilot_settings(tmp_path, site)) as client:
         cards = client.post(f"/cds-services/{ORDER_SELECT_ID}", json=load_request("04-")).json()["cards"]
     version = f"+site.{site_parameters_hash({'pilot': {'recommended_suggestions': 'never'}})}"
-    assert cards and all(c["source"]["label"].endswith(version) for c in cards)
+    assert cards
+    assert all(c["source"]["label"].endswith(version) for c in cards)
 
 
 def test_a_bare_yaml_off_means_off(tmp_path: Path) -> None:

@@ -56,7 +56,9 @@ def test_patient_references_are_sealed_at_rest_and_read_back_with_the_key(sqlite
     assert queue.add([item("c-1")], now=NOW) == 0  # a retried hook call is queued once
     with sqlite_engine.connect() as connection:
         stored = " ".join(str(v) for v in connection.execute(select(review_item_table)).one())
-    assert "p-17" not in stored and "e-3" not in stored and "Ramucirumab" not in stored
+    assert "p-17" not in stored
+    assert "e-3" not in stored
+    assert "Ramucirumab" not in stored
     (entry,) = queue.items()
     assert (entry.patient, entry.encounter, entry.card["summary"]) == (
         "Patient/p-17",
@@ -105,7 +107,8 @@ def test_the_review_page_needs_the_operator_token_and_its_own_form(tmp_path: Pat
         assert client.get("/review", headers=_basic("rph-a", "wrong")).status_code == 401
         page = client.get("/review", headers=_basic("rph-a", OPERATOR_TOKEN))
         assert page.status_code == 200
-        assert entry.card["summary"] in page.text and entry.patient in page.text
+        assert entry.card["summary"] in page.text
+        assert entry.patient in page.text
         assert page.headers["cache-control"] == "no-store"
         token = re.search(r'name="form_token" value="([0-9a-f]+)"', page.text)
         assert token is not None
@@ -206,7 +209,8 @@ def test_review_commands_prune_and_export(tmp_path: Path, capsys: pytest.Capture
     assert main(["review", "export", "--database-url", url]) == 0
     header, row = capsys.readouterr().out.splitlines()
     assert header.startswith("card_uuid,reviewed_at,reviewer,verdict,reason_code,note")
-    assert row.startswith("recent,") and ",rph-b,unsafe,gate-missed,see chart," in row
+    assert row.startswith("recent,")
+    assert ",rph-b,unsafe,gate-missed,see chart," in row
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM cds_review_item")).scalar_one() == 1
     engine.dispose()
