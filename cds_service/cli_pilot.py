@@ -166,6 +166,7 @@ def _review_prune(args: argparse.Namespace) -> int:
 
     from cds_service.knowledge import KnowledgeError, load_knowledge
     from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.order_events import prune_order_events
     from cds_service.store.review_queue import prune_review_queue
 
     days = args.older_than
@@ -184,11 +185,15 @@ def _review_prune(args: argparse.Namespace) -> int:
     store = FeedbackStore(url)
     try:
         deleted = prune_review_queue(store.engine, timedelta(days=days))
+        events = prune_order_events(store.engine, timedelta(days=days))
     except SQLAlchemyError as exc:
         return _fail(f"the store cannot be changed: {type(exc).__name__}")
     finally:
         store.close()
-    sys.stdout.write(f"review queue: {deleted} entr{'y' if deleted == 1 else 'ies'} older than {days} days deleted\n")
+    sys.stdout.write(
+        f"review queue: {deleted} entr{'y' if deleted == 1 else 'ies'} and {events} order event"
+        f"{'' if events == 1 else 's'} older than {days} days deleted\n"
+    )
     return 0
 
 

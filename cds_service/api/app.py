@@ -39,7 +39,7 @@ from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
-from cds_service.store.review_queue import ReviewQueue, ReviewQueueWriter
+from cds_service.store.review_queue import BackgroundWriter, ReviewQueue
 
 logger = logging.getLogger("cds_service.api")
 
@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         issued_cards = IssuedCardWriter(store)
         key = settings.review_queue_key.get_secret_value() if settings.review_queue_key else None
         review_queue = ReviewQueue(store.engine, key) if key else None
-        review_writer = ReviewQueueWriter(review_queue) if review_queue else None
+        pilot_writer = BackgroundWriter() if key else None
         app.state.cds = AppState(
             settings,
             knowledge,
@@ -124,7 +124,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             issued_cards,
             metrics,
             review_queue=review_queue,
-            review_writer=review_writer,
+            pilot_writer=pilot_writer,
+            site_key=key,
         )
         if authenticator is None:
             logger.warning(
@@ -148,8 +149,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         try:
             yield
         finally:
-            if review_writer is not None:
-                await review_writer.close()
+            if pilot_writer is not None:
+                await pilot_writer.close()
             await issued_cards.close()
             if authenticator is not None:
                 await authenticator.replay.close()

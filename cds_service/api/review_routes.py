@@ -27,6 +27,7 @@ from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookOutcome
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.store.feedback import FeedbackRecord
+from cds_service.store.order_events import OrderEvent, patient_key, record_order_events
 from cds_service.store.review_queue import (
     COMMITTEE_OVERRIDE,
     NewReviewItem,
@@ -78,12 +79,26 @@ def review_items(
     return items
 
 
-def queue_for_review(state: AppState, service: ServiceDefinition, request: HookRequest, result: HookOutcome) -> None:
-    """Hand the call's reviewable cards to the background writer (nothing when no queue is kept)."""
-    if state.review_writer is None or not result.issued:
+def record_for_pilot(state: AppState, service: ServiceDefinition, request: HookRequest, result: HookOutcome) -> None:
+    """With the site key set: queue the call's reviewable cards, and record an order hook's call under the
+    patient's pseudonym (both off the request path)."""
+    writer, queue, key = state.pilot_writer, state.review_queue, state.site_key
+    if writer is None or queue is None or key is None:
         return
-    percent = state.knowledge.pilot.review_queue.info_sample_percent
-    state.review_writer.submit(review_items(service, request, result, percent))
+    if result.issued:
+        percent = state.knowledge.pilot.review_queue.info_sample_percent
+        writer.submit(queue.add, review_items(service, request, result, percent))
+    patient_id = request.context.get("patientId")
+    if service.hook != "patient-view" and result.recommendation is not None and isinstance(patient_id, str):
+        event = OrderEvent(
+            service_id=service.id,
+            hook_instance=request.hookInstance,
+            hook=service.hook,
+            patient_key=patient_key(key, patient_id),
+            selected=result.selected,
+            knowledge_version=result.knowledge_version,
+        )
+        writer.submit(lambda events: record_order_events(queue.engine, events), [event])
 
 
 def _token(state: AppState) -> str:

@@ -12,7 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from cds_service.api.feedback_models import FeedbackRequest
-from cds_service.api.review_routes import flag_committee_overrides, queue_for_review
+from cds_service.api.review_routes import flag_committee_overrides, record_for_pilot
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
 from cds_service.errors import (
@@ -119,7 +119,7 @@ async def call_service(service_id: str, request: Request) -> Response:
         state.metrics.cards.labels(service.id, card.indicator).inc()
     if result.issued:
         state.issued_cards.submit(_issued_records(service, hook_request, result))
-        queue_for_review(state, service, hook_request, result)
+    record_for_pilot(state, service, hook_request, result)
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 

@@ -11,14 +11,24 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from cds_service.knowledge import Release
 from cds_service.report.concordance import MONTH, VERSION, Column, Labels, Period, Table, percent, small_cell
 from cds_service.store.review_queue import VERDICT_REASONS, verdict_rows
+from cds_service.store.schema import issued_card_table, order_event_table
+
+ORDER_WINDOW = timedelta(days=7)  # an order-sign follows the latest order-select of the same patient within this
+ORDER_OUTCOMES = {
+    "signed-as-selected": "No warning at selection; the order signed as selected (followed)",
+    "switched-to-suggested": "Warned at selection; a suggested regimen was signed instead (followed)",
+    "signed-despite-warning": "Warned at selection; the warned order was signed (not followed)",
+    "changed-other": "Another regimen was signed than the one selected or suggested",
+}
+FOLLOWED = ("signed-as-selected", "switched-to-suggested")
 
 PILOT_SECTION = "pilot"
 VERDICT_COLUMNS = (
@@ -89,6 +99,56 @@ def _agreement_table(
     )
 
 
+def _selected(stored: str | None) -> frozenset[str]:
+    return frozenset(json.loads(stored)) if stored else frozenset()
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def order_outcomes(engine: Engine, period: Period) -> Counter[tuple[str, ...]]:
+    """(month, knowledge version, outcome) → orders: each order-sign paired with the latest order-select of the
+    same patient pseudonym within ``ORDER_WINDOW`` before it, and what the signed order did with the advice."""
+    with engine.connect() as connection:
+        events = connection.execute(select(order_event_table).order_by(order_event_table.c.occurred_at)).all()
+        warnings = connection.execute(
+            select(
+                issued_card_table.c.service_id,
+                issued_card_table.c.hook_instance,
+                issued_card_table.c.suggestions,
+            ).where(issued_card_table.c.kind == "does-not-fit")
+        ).all()
+    suggested: dict[tuple[str, str], set[str]] = {}
+    for row in warnings:
+        targets = json.loads(row.suggestions).values() if row.suggestions else []
+        regimens = {t.split(":", 1)[1] for t in targets if t.startswith("replace-with:")}
+        suggested.setdefault((row.service_id, row.hook_instance), set()).update(regimens)
+    latest_select: dict[str, Any] = {}
+    counts: Counter[tuple[str, ...]] = Counter()
+    start, end = period.start(), period.end()
+    for event in events:
+        when = _aware(event.occurred_at)
+        if event.hook == "order-select":
+            latest_select[event.patient_key] = event
+            continue
+        chosen = latest_select.get(event.patient_key)
+        if chosen is None or when - _aware(chosen.occurred_at) > ORDER_WINDOW:
+            continue
+        if (start is not None and when < start) or (end is not None and when >= end):
+            continue
+        signed, selected = _selected(event.selected), _selected(chosen.selected)
+        warned = (chosen.service_id, chosen.hook_instance) in suggested
+        if signed == selected:
+            outcome = "signed-despite-warning" if warned else "signed-as-selected"
+        elif warned and signed and signed <= suggested[(chosen.service_id, chosen.hook_instance)]:
+            outcome = "switched-to-suggested"
+        else:
+            outcome = "changed-other"
+        counts[(when.strftime("%Y-%m"), chosen.knowledge_version or "(unknown)", outcome)] += 1
+    return counts
+
+
 def pilot_section(
     engine: Engine, period: Period, labels: Labels, releases: Mapping[str, Release], knowledge_versions: list[str]
 ) -> dict[str, Any]:
@@ -123,6 +183,7 @@ def pilot_section(
                     "verdict_reason": row["reason_code"],
                 }
             )
+    orders = order_outcomes(engine, period)
     versions = sorted({*knowledge_versions, *(k[1] for k in by_setting)})
     tables = [
         _agreement_table(
@@ -169,6 +230,18 @@ def pilot_section(
             sorted(unsafe, key=lambda r: (r["month"], r["knowledge_version"], r["card"])),
         ),
         Table(
+            "pilot_orders",
+            PILOT_SECTION,
+            "Concordance from orders: the order signed after the advice at selection",
+            "Each order-sign paired with the latest order-select of the same patient (a keyed pseudonym, never the "
+            "id) within 7 days before it; knowledge version of the selection.",
+            (MONTH, VERSION, Column("order_outcome", "What was signed"), Column("orders", "Orders", "count")),
+            [
+                {"month": m, "knowledge_version": v, "order_outcome": o, "orders": small_cell(n)}
+                for (m, v, o), n in sorted(orders.items())
+            ],
+        ),
+        Table(
             "pilot_releases",
             PILOT_SECTION,
             "Knowledge releases and their sign-off",
@@ -200,6 +273,13 @@ def pilot_section(
         ]
     else:
         summary = []  # no pilot, or no verdict yet: the tables say so
+    paired = sum(orders.values())
+    if paired:
+        followed = sum(n for k, n in orders.items() if k[2] in FOLLOWED)
+        rate = percent(followed, paired)
+        figure = f"{rate:g}%" if rate is not None else "too few to report a rate"
+        how_many = "fewer than 5" if paired < 5 else str(paired)
+        summary.append(f"Pilot: of {how_many} orders signed after a selection, the advice was followed in {figure}.")
     reasons = dict(VERDICT_REASONS)
     return {
         "tables": [t.to_json() for t in tables],
@@ -208,6 +288,7 @@ def pilot_section(
             "setting": {k[2]: labels.of("setting", k[2]) for k in by_setting},
             "regimen": {k[2]: labels.of("regimen", k[2]) for k in by_regimen},
             "gate": {k[2]: labels.of("gate", k[2]) for k in by_gate},
+            "order_outcome": {k[2]: ORDER_OUTCOMES[k[2]] for k in orders},
             "verdict_reason": {
                 r["verdict_reason"]: reasons.get(r["verdict_reason"], r["verdict_reason"]) for r in unsafe
             },
@@ -216,6 +297,7 @@ def pilot_section(
             "pilot_reviewed": small_cell(reviewed),
             "pilot_agree": small_cell(verdicts["agree"]),
             "pilot_unsafe": small_cell(verdicts["unsafe"]),
+            "pilot_orders_paired": small_cell(paired),
         },
     }
 

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -264,40 +265,37 @@ def prune_review_queue(engine: Engine, older_than: timedelta, *, now: datetime |
         return connection.execute(delete(review_item_table).where(review_item_table.c.queued_at < cutoff)).rowcount
 
 
-class ReviewQueueWriter:
-    """Queues cards off the request path (a hook answer never waits for the database); bounded."""
+class BackgroundWriter:
+    """Writes the queue entries and order events off the request path (a hook answer never waits for the
+    database); at most ``max_pending`` writes in flight, further ones dropped with a warning."""
 
-    def __init__(self, queue: ReviewQueue, max_pending: int = 64) -> None:
-        self._queue = queue
+    def __init__(self, max_pending: int = 64) -> None:
         self._max_pending = max_pending
         self._tasks: set[asyncio.Task[None]] = set()
         self.dropped = 0
 
-    def submit(self, items: list[NewReviewItem]) -> None:
+    def submit(self, write: Callable[[list[Any]], int], items: list[Any]) -> None:
         if not items:
             return
         if len(self._tasks) >= self._max_pending:
             self.dropped += len(items)
-            logger.warning("review-queue entries dropped: database behind", extra={"dropped": self.dropped})
+            logger.warning("pilot records dropped: database behind", extra={"dropped": self.dropped})
             return
-        task = asyncio.get_running_loop().create_task(self._write(items))
+        task = asyncio.get_running_loop().create_task(self._write(write, items))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, items: list[NewReviewItem]) -> None:
+    async def _write(self, write: Callable[[list[Any]], int], items: list[Any]) -> None:
         try:
-            await asyncio.to_thread(self._queue.add, items)
+            await asyncio.to_thread(write, items)
         except Exception:
             self.dropped += len(items)
-            logger.exception("review-queue entries could not be written", extra={"entries": len(items)})
-
-    async def drain(self) -> None:
-        """Wait for every entry submitted so far."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+            logger.exception("pilot records could not be written", extra={"records": len(items)})
 
     async def close(self) -> None:
-        await self.drain()
+        """Wait for every write submitted so far."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks))
 
 
 def new_key() -> str:

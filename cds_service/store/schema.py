@@ -77,3 +77,17 @@ review_verdict_table = Table(
     Column("reviewer", String(128), nullable=True),
     Column("reviewed_at", DateTime(timezone=True), nullable=False),
 )
+
+# revision 0004: the order hooks' calls, keyed by a pseudonym of the patient (an HMAC with the site key, never the
+# id), so that the report can tell whether the order signed followed the advice given at order-select.
+order_event_table = Table(
+    "cds_order_event",
+    metadata,
+    Column("service_id", String(128), primary_key=True),
+    Column("hook_instance", String(128), primary_key=True),
+    Column("hook", String(32), nullable=False),
+    Column("patient_key", String(64), nullable=False, index=True),
+    Column("selected", Text, nullable=True),  # JSON list of the selected regimens (as cds_issued_card.selected)
+    Column("knowledge_version", String(32), nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, index=True),
+)

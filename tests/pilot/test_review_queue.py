@@ -201,7 +201,7 @@ def test_review_commands_prune_and_export(tmp_path: Path, capsys: pytest.Capture
     site = tmp_path / "site.yaml"
     site.write_text("pilot: {review_queue: {retention_days: 100}}\n", encoding="utf-8")
     assert main(["review", "prune", "--database-url", url, "--site-parameters", str(site)]) == 0
-    assert capsys.readouterr().out == "review queue: 1 entry older than 100 days deleted\n"
+    assert capsys.readouterr().out == "review queue: 1 entry and 0 order events older than 100 days deleted\n"
     assert main(["review", "export", "--database-url", url, "--format", "json"]) == 0
     (exported,) = json.loads(capsys.readouterr().out)["verdicts"]
     assert (exported["card_uuid"], exported["verdict"], exported["reason_code"]) == ("recent", "unsafe", "gate-missed")
