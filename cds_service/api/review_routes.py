@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import hmac
 import logging
+from html import escape
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 
@@ -155,7 +156,8 @@ async def review_page(state: State, user: Reviewer, view: str = "pending", recor
         retention_days=state.knowledge.pilot.review_queue.retention_days,
     )
     if recorded:
-        html = html.replace("<nav>", f'<p class="done" role="status">Verdict recorded ({recorded[:36]}).</p><nav>', 1)
+        status = f'<p class="done" role="status">Verdict recorded ({escape(recorded[:36])}).</p>'
+        html = html.replace("<nav>", f"{status}<nav>", 1)
     return HTMLResponse(html, headers=_HEADERS)
 
 

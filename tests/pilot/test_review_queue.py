@@ -124,6 +124,8 @@ def test_the_review_page_needs_the_operator_token_and_its_own_form(tmp_path: Pat
             follow_redirects=False,
         )
         assert posted.status_code == 303
+        reflected = client.get("/review?recorded=<script>x</script>", headers=_basic("rph-a", OPERATOR_TOKEN))
+        assert "<script>" not in reflected.text
         bearer = client.get("/review?view=all", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
         assert "Verdict recorded: agree" in bearer.text
     (judged,) = queued(settings, expected=1)
