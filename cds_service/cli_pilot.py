@@ -71,11 +71,34 @@ def _knowledge_lock(args: argparse.Namespace) -> int:
             sys.stderr.write(f"cds-service: {problem}\n")
         return 1 if problems else 0
     try:
+        if args.from_git:
+            _lock_history(folder, Path(args.repo))
         _, changed = write_lock(folder, version)
     except ReleaseError as exc:
         return _fail(str(exc))
     sys.stdout.write(f"knowledge {version}: {'locked' if changed else 'already locked, unchanged'}\n")
     return 0
+
+
+def _lock_history(folder: Path, repo: Path) -> None:
+    """Add to the lock every earlier version of the git history it lacks (its files at the last commit that
+    carried it: what the version meant when it was superseded)."""
+    from cds_service.devtools.knowledge_history import HistoryError, release_folder, version_commits
+    from cds_service.knowledge.releases import content_hashes, lock_text, locked, read_lock
+
+    lock = read_lock(folder)
+    try:
+        commits = version_commits(repo)
+        with tempfile.TemporaryDirectory(prefix="cds-knowledge-") as scratch:
+            for version in commits:
+                if version not in lock.releases:
+                    _, old = release_folder(version, repo, Path(scratch))
+                    lock = locked(lock, version, content_hashes(old))
+                    sys.stdout.write(f"knowledge {version}: locked from commit {commits[version][:12]}\n")
+    except HistoryError as exc:
+        sys.stderr.write(f"cds-service: git history not read: {exc}\n")
+        return
+    (folder / "releases.yaml").write_text(lock_text(lock), encoding="utf-8")
 
 
 def _knowledge_diff(args: argparse.Namespace) -> int:
@@ -204,6 +227,10 @@ def add_knowledge_commands(knowledge_commands: Any) -> None:
     )
     lock.add_argument("--check", action="store_true", help="only check the files against the lock (exit 1: differ)")
     lock.add_argument("--folder", default="cds_service/knowledge", help="the knowledge folder")
+    lock.add_argument(
+        "--from-git", action="store_true", help="also record the earlier versions of the git history the lock lacks"
+    )
+    lock.add_argument("--repo", default=".", help="with --from-git: the git repository")
     lock.set_defaults(handler=_knowledge_lock)
     for name, handler, what in (
         ("diff", _knowledge_diff, "print what changed between two knowledge releases, in words"),
