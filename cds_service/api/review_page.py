@@ -70,7 +70,7 @@ def _verdict_form(item: ReviewItem, form_token: str) -> str:
         f"{v}</label>"
         for v in VERDICTS
     )
-    options = "".join(
+    options = '<option value="">(choose a reason)</option>' + "".join(
         f'<option value="{code}"{" selected" if item.reason_code == code else ""}>{escape(label)}</option>'
         for code, label in VERDICT_REASONS
     )
