@@ -201,7 +201,8 @@ class HttpFhirFetcher:
     async def _fetch_one(
         self, spec: PrefetchSpec, base: ServerUrl, request: FetchRequest, budget: _ByteBudget
     ) -> tuple[Any, list[str]]:
-        assert request.fhir_server is not None
+        if request.fhir_server is None:
+            raise FetchFailed("no fhirServer in the request")
         url = _under(f"{request.fhir_server.rstrip('/')}/{substitute_tokens(spec.template, request.context)}", base)
         if url is None:
             raise FetchFailed(f"the query for {spec.key} leaves the FHIR server's base; refused")

@@ -84,13 +84,15 @@ class KeySets:
     async def key_for(self, trusted: TrustedClient, kid: str, algorithm: str) -> jwt.PyJWK:
         if trusted.has_local_keys:
             key = _find(self._local.get(trusted.iss, {}), kid)
+        elif trusted.jku is None:  # the registry refuses such a client; never trust that here
+            raise AuthenticationFailed("client has neither keys on file nor a jku", iss=trusted.iss, kid=kid)
         else:
-            assert trusted.jku is not None
-            key = _find(await self._remote(trusted, kid, refresh=False), kid)
-            last = self._last_refresh.get(trusted.jku)
+            jku = trusted.jku
+            key = _find(await self._remote(trusted, jku, kid, refresh=False), kid)
+            last = self._last_refresh.get(jku)
             if key is None and (last is None or time.monotonic() - last >= self._min_refresh_seconds):
-                self._last_refresh[trusted.jku] = time.monotonic()
-                key = _find(await self._remote(trusted, kid, refresh=True), kid)
+                self._last_refresh[jku] = time.monotonic()
+                key = _find(await self._remote(trusted, jku, kid, refresh=True), kid)
         if key is None:
             raise AuthenticationFailed("unknown kid", iss=trusted.iss, kid=kid)
         if key.get("use") not in (None, "sig"):
@@ -102,10 +104,8 @@ class KeySets:
         except jwt.PyJWKError as exc:
             raise AuthenticationFailed("unusable key in key set", iss=trusted.iss, kid=kid) from exc
 
-    async def _remote(self, trusted: TrustedClient, kid: str, *, refresh: bool) -> dict[str, Any]:
-        """The client's key set from its registered ``jku`` (cached), or ``AuthenticationFailed``."""
-        assert trusted.jku is not None
-        url = trusted.jku
+    async def _remote(self, trusted: TrustedClient, url: str, kid: str, *, refresh: bool) -> dict[str, Any]:
+        """The client's key set from its registered ``jku`` (``url``; cached), or ``AuthenticationFailed``."""
         cached = self._fetched.get(url)
         if cached and not refresh and cached[0] > time.monotonic():
             return cached[1]
