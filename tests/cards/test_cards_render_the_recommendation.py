@@ -46,7 +46,7 @@ def test_the_does_not_fit_card_offers_what_sequencing_offers_and_names_what_it_w
 ) -> None:
     def does_not_fit(rec: Recommendation) -> tuple[list[str], str]:
         card = next(i.card for i in build_cards(rec, ctx, hook="order-select") if i.kind == "does-not-fit")
-        return [s.label for s in card.suggestions or []], card.detail
+        return [s.label for s in card.suggestions or []], card.detail or ""
 
     offered = [a.option.regimen_id for a in rec.alternatives.offered]
     assert offered == ["cabozantinib", "regorafenib"]
