@@ -457,13 +457,23 @@ def _count_table(
     return Table(table_id, "cards", title, description, columns, rows)
 
 
-WARNING_COLUMNS = (
-    Column("warnings", "Warnings", "count"),
+FEEDBACK_COLUMNS = (
     Column("accepted", "Accepted", "count"),
     Column("overridden", "Overridden", "count"),
     Column("no_feedback", "No feedback", "count"),
     Column("acceptance_percent", "Accepted %", "percent"),
 )
+WARNING_COLUMNS = (Column("warnings", "Warnings", "count"), *FEEDBACK_COLUMNS)
+
+
+def _feedback_cells(accepted: int, overridden: int, no_feedback: int) -> dict[str, Cell | float | None]:
+    """The FEEDBACK_COLUMNS of a row: accepted % = accepted / (accepted + overridden)."""
+    return {
+        "accepted": small_cell(accepted),
+        "overridden": small_cell(overridden),
+        "no_feedback": small_cell(no_feedback),
+        "acceptance_percent": percent(accepted, accepted + overridden),
+    }
 
 
 def _warning_rows(numbers: _Numbers, issued: Counter[WarningKey], dimension: Literal["setting", "regimen"]) -> Table:
@@ -485,10 +495,7 @@ def _warning_rows(numbers: _Numbers, issued: Counter[WarningKey], dimension: Lit
                 "knowledge_version": version,
                 dimension: value,
                 "warnings": small_cell(per_value[(month, version, value)]),
-                "accepted": small_cell(accepted),
-                "overridden": small_cell(overridden),
-                "no_feedback": small_cell(silent[(month, version, value)]),
-                "acceptance_percent": percent(accepted, accepted + overridden),
+                **_feedback_cells(accepted, overridden, silent[(month, version, value)]),
             }
         )
     heading = "Setting" if dimension == "setting" else "Selected regimen"
@@ -515,10 +522,7 @@ def _gates_table(numbers: _Numbers) -> Table:
                 "gate": key.gate,
                 "kind": key.kind,
                 "cards": small_cell(numbers.gate_cards[key]),
-                "accepted": small_cell(accepted),
-                "overridden": small_cell(overridden),
-                "no_feedback": small_cell(numbers.gate_cards[key] - numbers.gate_answered[key]),
-                "acceptance_percent": percent(accepted, accepted + overridden),
+                **_feedback_cells(accepted, overridden, numbers.gate_cards[key] - numbers.gate_answered[key]),
             }
         )
     return Table(
@@ -533,10 +537,7 @@ def _gates_table(numbers: _Numbers) -> Table:
             Column("gate", "Safety gate"),
             Column("kind", "Kind"),
             Column("cards", "Cards", "count"),
-            Column("accepted", "Accepted", "count"),
-            Column("overridden", "Overridden", "count"),
-            Column("no_feedback", "No feedback", "count"),
-            Column("acceptance_percent", "Accepted %", "percent"),
+            *FEEDBACK_COLUMNS,
         ),
         rows,
     )
