@@ -32,18 +32,18 @@ SERVICE_BY_HOOK = {
 
 # Patient id -> why the answer is still not the safe one (the reviewer's verdict, kept current).
 STILL_UNSAFE: dict[str, str] = {
-    "r01-atezo-bev-cycle7-sign": "unsafe: cycle 7 of the current first line warned 'already received', with replacements",
+    "r01-atezo-bev-cycle7-sign": "unsafe: cycle 7 of the current first line warned 'already received', replacements",
     "r02-cabo-renewal-select": "unsafe: a renewal of current cabozantinib warned 'already received (line 2)'",
     "r03-on-first-line-patient-view": "unsafe: a patient on first line shown second-line options as if it had ended",
-    "r06-camrelizumab-rivoceranib-rego": "unsafe: camrelizumab + rivoceranib ignored; 'no prior systemic therapy', one-click",
+    "r06-camrelizumab-rivoceranib-rego": "unsafe: camrelizumab + rivoceranib ignored, 'no prior systemic therapy'",
     "r07-study-drug-text-view": "safe but not as §6.5 asks: no card names the 'study drug' line",
     "r08-tislelizumab-cabo-sign": "unsafe: prior tislelizumab ignored; 'no prior systemic therapy', one-click",
     "r09-sora-hfsr-text-rego": "unsafe: 'Grade 3 hand-foot skin reaction' read as no reason; regorafenib preferred",
     "r10-lenva-intolerance-rego-sign": "unsafe: regorafenib after lenvatinib intolerance signed with no caveat",
-    "r12-sora-unclear-reason-rego-sign": "unsafe: an unclear stop reason neither quoted nor treated as possible intolerance",
+    "r12-sora-unclear-reason-rego-sign": "unsafe: an unclear stop reason not quoted nor taken as possible intolerance",
     "r13-atezo-then-bev-late-cabo": "unsafe: bevacizumab added 6 weeks after atezolizumab counted as a second line",
     "r14-atezo-then-bev-late-view": "unsafe: bevacizumab added late counted as a second line (patient-view)",
-    "r15-nivo-alone-order-select": "safe but not as §6.5 asks: nivolumab picked first warns instead of naming the combination",
+    "r15-nivo-alone-order-select": "safe, not as §6.5 asks: nivolumab picked first warns, not naming the combination",
     "r18-cometriq-140-select": "unsafe: Cometriq 140 mg capsules get no product warning",
     "r19-cometriq-code-only-sign": "unsafe: Cometriq by RxNorm 1363273 gets no card at order-sign",
     "r20-rego-dose-change-current": "unsafe: a dose change of current regorafenib warned 'already received', one-click",
