@@ -81,6 +81,8 @@ def _advice(pipeline: HookPipeline, services: dict[str, ServiceDefinition], case
         outcome = asyncio.run(pipeline.run(service, HookRequest.model_validate(case.request)))
     except CdsServiceError as exc:
         return {"setting": f"(refused: {exc.diagnostics})"}
+    except Exception as exc:  # an older release may lack data this code needs: say so, run the other cases
+        return {"setting": f"(cannot be evaluated with this code: {type(exc).__name__}: {exc})"}
     rec = outcome.recommendation
     if rec is None or not rec.applicable:
         return {"setting": "(not applicable)" if rec is not None else "(not relevant)"}

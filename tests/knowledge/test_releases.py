@@ -177,3 +177,26 @@ def test_an_inverted_site_band_is_refused_in_one_line(tmp_path: Path, content: s
     with pytest.raises(KnowledgeError, match=message) as raised:
         load_knowledge(site)
     assert "\n" not in str(raised.value)
+
+
+def test_knowledge_impact_command_lists_each_changed_patient_in_words(
+    copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = copy / "parameters.yaml"
+    text = params.read_text(encoding="utf-8").replace("afp_cutoff_ng_per_ml: 400", "afp_cutoff_ng_per_ml: 20")
+    params.write_text(text, encoding="utf-8")
+    args = ["knowledge", "impact", str(KNOWLEDGE), str(copy), "--repo", str(ROOT)]
+    args += ["--scenarios", str(ROOT / "clinical-scenarios"), "--fixtures", str(ROOT / "fixtures/fhir/requests")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"Advice that changes from {KNOWLEDGE} to {copy} (")
+    assert "fixture 09-hcc-afp-below-cutoff-ramucirumab:\n" in out
+    assert "  - place of ramucirumab: was not supported for this patient; now option\n" in out
+    assert "fixture 01-hcc-after-sorafenib-cabozantinib:" not in out
+
+
+def test_knowledge_lock_from_git_keeps_every_recorded_version(copy: Path) -> None:
+    before = read_lock(copy)
+    assert main(["knowledge", "lock", "--folder", str(copy), "--from-git", "--repo", str(ROOT)]) == 0
+    after = read_lock(copy)
+    assert after.releases.items() >= before.releases.items()  # nothing recorded is ever changed
