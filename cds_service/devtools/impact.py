@@ -26,7 +26,8 @@ from cds_service.hooks.services import SERVICE_ID_BY_HOOK, ServiceDefinition, se
 from cds_service.knowledge import Knowledge, KnowledgeError, load_knowledge
 from cds_service.knowledge.pilot import PilotSwitches
 
-FIXTURES_AS_OF = date(2026, 11, 25)  # the date the fixture patients are written for (tests pin it too)
+FIXTURES_AS_OF = date(2026, 11, 25)
+_FAILED = "(cannot be evaluated with this code:"  # the date the fixture patients are written for (tests pin it too)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ def _advice(pipeline: HookPipeline, services: dict[str, ServiceDefinition], case
     except CdsServiceError as exc:
         return {"setting": f"(refused: {exc.diagnostics})"}
     except Exception as exc:  # an older release may lack data this code needs: say so, run the other cases
-        return {"setting": f"(cannot be evaluated with this code: {type(exc).__name__}: {exc})"}
+        return {"setting": f"{_FAILED} {type(exc).__name__}: {exc})"}
     rec = outcome.recommendation
     if rec is None or not rec.applicable:
         return {"setting": "(not applicable)" if rec is not None else "(not relevant)"}
@@ -113,6 +114,10 @@ def knowledge_impact(
     changes = []
     for case in cases:
         was, now = _advice(*old_run, case), _advice(*new_run, case)
+        failed = [side.get("setting", "") for side in (was, now) if side.get("setting", "").startswith(_FAILED)]
+        if failed:  # one line, not a list of every place the other release has
+            changes.append(Change(case.name, "evaluation", was.get("setting", "-"), now.get("setting", "-")))
+            continue
         changes += [
             Change(case.name, what, was.get(what, "(not listed)"), now.get(what, "(not listed)"))
             for what in dict.fromkeys([*was, *now])
@@ -132,5 +137,7 @@ def impact_text(old_label: str, new_label: str, changes: list[Change], total: in
     for case, items in by_case.items():
         lines.append(f"{case}:")
         lines += [f"  - {c.what}: was {c.old}; now {c.new}" for c in items]
-    lines += ["", f"{len(by_case)} of {total} patients' advice changes."]
+    failed = {c.case for c in changes if c.what == "evaluation"}
+    tail = f"; {len(failed)} could not be evaluated by one release with this code" if failed else ""
+    lines += ["", f"{len(by_case) - len(failed)} of {total} patients' advice changes{tail}."]
     return "\n".join(lines) + "\n"
