@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from cds_service.devtools.patients import ConditionEntry
 from tests.clinical_scenarios.checks import failures, ordered_loinc_codes
-from tests.clinical_scenarios.model import CardExpectation, ConditionEntry, Scenario, load_scenario, scenario_files
+from tests.clinical_scenarios.model import CardExpectation, Scenario, load_scenario, scenario_files
 from tests.clinical_scenarios.runner import scenario_runner
 
 HEADER = """# Clinical validation: scenarios and the service's answers

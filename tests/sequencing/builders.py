@@ -1,4 +1,9 @@
-"""Compact builders of PatientFacts for rule tests."""
+"""Compact builders of PatientFacts for rule and card tests (the sequencing layer's input, below mapping).
+
+A whole synthetic patient as FHIR resources or a CDS Hooks request comes from the project's one patient
+builder, cds_service/devtools/patients.py; these build the facts the mapper would produce, dated for the same
+evaluation day, so a rule test does not depend on the mapping layer.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from cds_service.devtools.patients import EVALUATION_DATE
 from cds_service.facts import (
     AfpResult,
     CautionKind,
@@ -23,7 +29,7 @@ from cds_service.facts import (
     TherapyLine,
 )
 
-TODAY = date(2026, 11, 25)
+TODAY = EVALUATION_DATE
 HCC = HccDiagnosis(DiagnosisStatus.PRESENT, (Provenance("Condition", "hcc", date(2025, 1, 1)),), "HCC")
 
 
