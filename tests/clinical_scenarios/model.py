@@ -109,7 +109,7 @@ class Scenario(_Strict):
     patient: SyntheticPatient
     hook: Hook
     order: Orders | None = None
-    result: Result | None = None
+    result: Result
     expect: Expectation
 
     @model_validator(mode="after")

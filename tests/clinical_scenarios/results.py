@@ -56,8 +56,6 @@ def fired_gates(rec: Recommendation) -> set[str]:
 def result_failures(scenario: Scenario, rec: Recommendation) -> list[str]:
     """Each way the engine's answer differs from the scenario's ``result:`` block, as a sentence."""
     expected = scenario.result
-    if expected is None:
-        return []
     problems: list[str] = []
     if expected.applicable is not None and rec.applicable != expected.applicable:
         problems.append(f"applicable: expected {expected.applicable}, engine says {rec.applicable}")
