@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ def _tampered(path: str) -> str:
     return f"{header}.{b64(json.dumps(data).encode())}.{signature}"
 
 
-REFUSED = {
+REFUSED: dict[str, Callable[[str], str]] = {
     "malformed": lambda path: "not.a.jwt",
     "alg-none": _unsigned,
     "hs256-with-public-key": _hs256_with_public_key,

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import load_request
 from tests.loopback import REDIS, TcpProxy, free_port, require_service
 from tests.security.test_client_authentication import (
     DISCOVERY,
@@ -26,7 +27,6 @@ from tests.security.test_client_authentication import (
     SERVICE,
     assert_refused,
     auth,
-    load_request,
     make_client,
     token,
 )
