@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, FloatRect, Page, Request, Route, expect, sync_playwright
 from sqlalchemy import create_engine
 
 from cds_service.cli import main
@@ -78,7 +78,7 @@ def service(tmp_path: Path) -> Iterator[tuple[ServiceProcess, str, str]]:
         process.stop()
 
 
-def _screenshot(page: Page, name: str, clip: dict[str, float] | None = None) -> None:
+def _screenshot(page: Page, name: str, clip: FloatRect | None = None) -> None:
     """With PILOT_SCREENSHOT_DIR set, save the visible page (or ``clip`` of the full page) as ``name``.png."""
     folder = os.environ.get("PILOT_SCREENSHOT_DIR")
     if folder:
@@ -96,7 +96,12 @@ def _report_pilot_section(browser: Browser, html: str) -> None:
         bottom = page.locator("#pilot_releases").bounding_box()
         assert top is not None
         assert bottom is not None
-        clip = {"x": 0, "y": top["y"] - 10, "width": 1100, "height": bottom["y"] + bottom["height"] - top["y"] + 20}
+        clip: FloatRect = {
+            "x": 0,
+            "y": top["y"] - 10,
+            "width": 1100,
+            "height": bottom["y"] + bottom["height"] - top["y"] + 20,
+        }
         _screenshot(page, "report-pilot-section", clip)
     finally:
         page.close()

@@ -31,8 +31,8 @@ def pilot_settings(tmp_path: Path, site: str | None, *, database_url: str | None
         database_url=database_url or f"sqlite:///{tmp_path / 'store.sqlite3'}",
         log_level="WARNING",
         site_parameters_path=site_file,
-        review_queue_key=REVIEW_KEY,  # type: ignore[arg-type]
-        operator_token=OPERATOR_TOKEN,  # type: ignore[arg-type]
+        review_queue_key=REVIEW_KEY,
+        operator_token=OPERATOR_TOKEN,
         **extra,
     )
 
