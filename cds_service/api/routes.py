@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from cds_service import __version__
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
@@ -169,9 +170,9 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+async def healthz(state: State) -> dict[str, str]:
+    """Liveness: the process answers; with the running version and knowledge version."""
+    return {"status": "ok", "version": __version__, "knowledge": state.knowledge.info.version}
 
 
 @router.get("/readyz")
