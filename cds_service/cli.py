@@ -107,7 +107,7 @@ def _serve_on(args: argparse.Namespace) -> int:
             sys.stderr.write(f"cds-service: {exc}\n")
             return 2
         if settings.environment == "production":
-            problems = _registry_problems(settings.client_registry_path, registry.clients, local_keys)
+            problems = registry_problems(settings.client_registry_path, registry.clients, local_keys)
             if problems:
                 raise ConfigurationError(problems)
     configure_logging(settings.log_level)
@@ -127,7 +127,7 @@ def _serve_on(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry_problems(path: str, clients: Sequence[Any], local_keys: dict[str, dict[str, Any]]) -> list[str]:
+def registry_problems(path: str, clients: Sequence[Any], local_keys: dict[str, dict[str, Any]]) -> list[str]:
     """Why a registry would make every call a 401 in production (no client, a client with no keys), one line each."""
     if not clients:
         return [f"CDS_CLIENT_REGISTRY_PATH: the client registry {path} lists no client: add the EHRs that may call"]
