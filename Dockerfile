@@ -2,7 +2,8 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 # The locked dependencies first (exact versions, hashes checked: requirements/runtime.lock, written by
-# ./scripts/lock), with the PostgreSQL driver; then the project itself, resolving nothing again.
+# ./scripts/lock), with the PostgreSQL driver and the report charts; then the project itself, resolving
+# nothing again.
 COPY requirements/runtime.lock ./requirements/
 RUN python -m pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from tests.conftest import ROOT
 
-LOCKS = {"runtime": ["postgres"], "dev": ["dev", "postgres", "report"]}
+LOCKS = {"runtime": ["postgres", "report"], "dev": ["dev", "postgres", "report"]}
 RERUN = "pyproject.toml and the lock files disagree: run ./scripts/lock and commit requirements/"
 
 
