@@ -134,7 +134,8 @@ def test_postgresql_without_its_driver_names_the_extra_to_install(
     monkeypatch.setenv("CDS_DATABASE_URL", "postgresql+psycopg://cds@db.example.org/cds")
     assert main(["db", "current"]) == 2
     assert one_line(capsys.readouterr().err) == (
-        "cds-service: invalid setting: CDS_DATABASE_URL: PostgreSQL needs its driver: pip install 'cds-service[postgres]'"
+        "cds-service: invalid setting: CDS_DATABASE_URL: PostgreSQL needs its driver: "
+        "pip install 'cds-service[postgres]'"
     )
 
 
@@ -226,6 +227,7 @@ def test_production_refuses_template_placeholders(
     assert main(["serve"]) == 2
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        f"cds-service: invalid setting: {name} still holds a template placeholder (REPLACE-ME): set the site's own value"
+        f"cds-service: invalid setting: {name} still holds a template placeholder (REPLACE-ME): "
+        "set the site's own value"
         for name in ("CDS_REDIS_URL", "CDS_OPERATOR_TOKEN")
     ]
