@@ -94,6 +94,9 @@ def _serve_on(args: argparse.Namespace) -> int:
     from cds_service.security.registry import RegistryError, load_registry
 
     settings = read_settings(get_settings)
+    knowledge_problem = _knowledge_problem(settings.site_parameters_path)
+    if knowledge_problem:
+        raise ConfigurationError([knowledge_problem])
     if args.workers > 1:
         _prepare_multiprocess_metrics()
     schema_problem = _schema_problem(settings.database_url, settings.environment)
@@ -125,6 +128,18 @@ def _serve_on(args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(settings.log_level),
     )
     return 0
+
+
+def _knowledge_problem(site_parameters: Path | None) -> str | None:
+    """Why the knowledge (with the site's parameters) would not load in the server, in one line, or None."""
+    from cds_service.knowledge import KnowledgeError, load_knowledge
+
+    try:
+        load_knowledge(site_parameters)
+    except KnowledgeError as exc:
+        where = "CDS_SITE_PARAMETERS_PATH: " if site_parameters is not None else ""
+        return where + " ".join(str(exc).split())
+    return None
 
 
 def registry_problems(path: str, clients: Sequence[Any], local_keys: dict[str, dict[str, Any]]) -> list[str]:
@@ -644,4 +659,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file or folder that cannot be read or written (a store's folder, an output)
+        sys.stderr.write(f"cds-service: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 2
     return result

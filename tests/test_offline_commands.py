@@ -231,3 +231,24 @@ def test_production_refuses_template_placeholders(
         "set the site's own value"
         for name in ("CDS_REDIS_URL", "CDS_OPERATOR_TOKEN")
     ]
+
+
+def test_site_parameters_that_cannot_be_read_are_one_line_before_serving(
+    production_defaults: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDS_ENVIRONMENT", "development")
+    monkeypatch.setenv("CDS_AUTH_DISABLED", "true")
+    monkeypatch.setenv("CDS_SITE_PARAMETERS_PATH", str(tmp_path / "missing.yaml"))
+    assert main(["serve"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("cds-service: invalid setting: CDS_SITE_PARAMETERS_PATH: site parameters "), line
+    assert "cannot be read" in line
+
+
+def test_a_store_folder_that_cannot_be_made_is_one_line(
+    production_defaults: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    monkeypatch.setenv("CDS_DATABASE_URL", f"sqlite:///{tmp_path / 'a-file' / 'store.sqlite3'}")
+    assert main(["db", "upgrade"]) == 2
+    assert one_line(capsys.readouterr().err).startswith("cds-service: ")
