@@ -30,7 +30,7 @@ def token_client(tmp_path: Path) -> Iterator[TestClient]:
         log_level="WARNING",
         docs_access="token",
         metrics_access="token",
-        operator_token=TOKEN,  # type: ignore[arg-type]
+        operator_token=TOKEN,
     )
     with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
         yield client

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Response, Route, expect, sync_playwright
 
 from tests.conftest import ROOT
 from tests.loopback import CHROMIUM, CHROMIUM_ARGS
@@ -70,7 +70,12 @@ def test_the_docs_open_offline_with_the_operator_token(production_service: Servi
     requested: list[str] = []
     failed: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
-    page.on("response", lambda response: response.status >= 400 and failed.append(f"{response.status} {response.url}"))
+
+    def note_failure(response: Response) -> None:
+        if response.status >= 400:
+            failed.append(f"{response.status} {response.url}")
+
+    page.on("response", note_failure)
 
     def only_loopback(route: Route) -> None:
         if loopback(route.request.url):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
@@ -45,8 +44,8 @@ def page() -> Iterator[Page]:
             browser.close()
 
 
-def overlaps(a: dict[str, Any], b: dict[str, Any], slack: float = 0.5) -> bool:
-    return (
+def overlaps(a: dict[str, float], b: dict[str, float], slack: float = 0.5) -> bool:
+    return bool(
         a["x"] + slack < b["x"] + b["w"]
         and b["x"] + slack < a["x"] + a["w"]
         and a["y"] + slack < b["y"] + b["h"]
