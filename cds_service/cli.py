@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
+
 T = TypeVar("T")
 
 
@@ -25,8 +27,6 @@ class ConfigurationError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("; ".join(problems))
         self.problems = problems
-
-from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
 
 
 def settings_problems(error: Any) -> list[str]:
