@@ -302,13 +302,10 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     import httpx
 
     from cds_service.api.app import create_app
-    from cds_service.config import Settings
     from cds_service.hooks.services import ORDER_SELECT_ID
     from cds_service.hooks.services import SERVICE_ID_BY_HOOK as service_by_hook
 
-    settings = Settings(  # in-process only
-        environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
-    )
+    settings = _in_process_settings()
     app = create_app(settings, clock=lambda: as_of)
     results = []
     async with (
@@ -321,6 +318,18 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
             response = await client.post(f"/cds-services/{service}", json=request)
             results.append((f"{path.name} ({request.get('hook')})", response.status_code, response.json()))
     return results
+
+
+def _in_process_settings() -> Any:
+    """Settings for the demo's in-process service: nothing is served, so no registry or public URL is needed
+    (the environment still gives the rest, e.g. CDS_SITE_PARAMETERS_PATH; a mistake there is one line)."""
+    from cds_service.config import Settings
+
+    return read_settings(
+        lambda: Settings(
+            environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
+        )
+    )
 
 
 def _previous_month(today: date) -> date:
@@ -376,7 +385,6 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
 
 async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
     """What the service answers to each fixture request (run in-process), as templates of hook calls."""
-    from cds_service.config import Settings
     from cds_service.devtools.synthetic_traffic import CallTemplate, CardTemplate
     from cds_service.hooks.models import HookRequest
     from cds_service.hooks.pipeline import HookPipeline
@@ -384,9 +392,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
     from cds_service.knowledge import load_knowledge
 
     knowledge = load_knowledge()
-    settings = Settings(  # in-process only: nothing is served
-        environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
-    )
+    settings = _in_process_settings()
     pipeline = HookPipeline(knowledge, settings, clock=lambda: as_of)
     by_hook: dict[str, ServiceDefinition] = {s.hook: s for s in service_definitions(knowledge).values()}
     weight = {"order-select": 3.0, "order-sign": 1.0, "patient-view": 1.0}

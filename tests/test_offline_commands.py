@@ -153,16 +153,24 @@ def test_a_postgres_url_as_hosting_platforms_write_it_is_postgresql(
     assert "(current)" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["serve"], ["demo", "--fixtures", str(REQUESTS)], ["demo", "--fill-store", "sqlite://", *FILL]],
+    ids=["serve", "demo", "demo --fill-store"],
+)
 @pytest.mark.parametrize("name", ["CDS_CORS_ALLOWED_ORIGINS", "CDS_FHIR_ALLOWED_SERVERS", "CDS_AUTH_ALGORITHMS"])
 def test_a_list_that_is_not_json_is_one_line_with_the_fix(
-    production_defaults: str, name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    production_defaults: str,
+    command: list[str],
+    name: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv(name, "https://ehr.example.org")
-    assert main(["serve"]) == 2
+    assert main(command) == 2
     line = one_line(capsys.readouterr().err)
-    assert line.startswith(
-        f"cds-service: invalid setting: {name} is not valid JSON: write a list as JSON, e.g. {name}="
-    ), line
+    expected = f"cds-service: invalid setting: {name} is not valid JSON: write a list as JSON, e.g. {name}="
+    assert line.startswith(expected), line
 
 
 def test_a_redis_url_that_is_not_redis_is_one_line(
