@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from typing import Annotated, Any
@@ -118,7 +119,8 @@ async def call_service(service_id: str, request: Request) -> Response:
     for card in result.response.cards:
         state.metrics.cards.labels(service.id, card.indicator).inc()
     if result.issued:
-        state.issued_cards.submit(_issued_records(service, hook_request, result))
+        # In a fresh context: the writer's task, started by the first call, must not carry that call's request id.
+        contextvars.Context().run(state.issued_cards.submit, _issued_records(service, hook_request, result))
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 

@@ -167,3 +167,28 @@ def test_uvicorn_logs_in_the_same_json_format() -> None:
         assert not logging.getLogger("uvicorn.access").handlers  # the service writes its own access line
     finally:
         logging.getLogger("uvicorn").handlers.clear()
+
+
+def test_the_issued_card_writer_does_not_carry_the_first_requests_id(
+    settings: Settings, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    app = create_app(settings, clock=lambda: AS_OF)
+    with TestClient(app) as client:
+        store = app.state.cds.store
+        record_issued = store.record_issued
+
+        def record_and_log(records: Any) -> int:
+            logging.getLogger("cds_service.store").warning("writing issued cards")
+            return int(record_issued(records))
+
+        monkeypatch.setattr(store, "record_issued", record_and_log)
+        for request_id in ("first-call", "second-call"):
+            response = client.post(
+                f"/cds-services/{ORDER_SELECT_ID}", json=load_request("01-"), headers={"X-Request-ID": request_id}
+            )
+            assert response.status_code == 200
+    writes = [line for line in json_lines(capfd.readouterr().err) if line["message"] == "writing issued cards"]
+    assert writes
+    assert all("request_id" not in line for line in writes)
