@@ -13,6 +13,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cds_service.config import StoreSettings
+
 EXPORT_COLUMNS = (
     "card_uuid",
     "reviewed_at",
@@ -36,25 +38,43 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _offline_settings() -> Any:
-    """The settings an offline command reads (CDS_DATABASE_URL, CDS_SITE_PARAMETERS_PATH); None: invalid."""
-    from pydantic import ValidationError
+class PilotStoreSettings(StoreSettings):
+    """The store settings and the site parameters file (its ``pilot:`` section sets the queue's retention)."""
 
-    from cds_service.config import Settings
+    site_parameters_path: Path | None = None
 
+
+def _database_url(given: str | None) -> str:
+    """``--database-url`` or CDS_DATABASE_URL (a mistake is one line, exit 2: ``ConfigurationError``)."""
+    from cds_service.cli import read_settings
+
+    return given or read_settings(StoreSettings).database_url
+
+
+def pilot_retention_days(site_parameters: Path | None = None) -> int:
+    """``pilot.review_queue.retention_days`` of the site parameters (the file given, else CDS_SITE_PARAMETERS_PATH)."""
+    from cds_service.cli import ConfigurationError, read_settings
+    from cds_service.knowledge import KnowledgeError, load_knowledge
+
+    site = site_parameters or read_settings(PilotStoreSettings).site_parameters_path
     try:
-        return Settings(environment="development", auth_disabled=True)
-    except ValidationError as exc:
-        _fail(f"invalid settings: {exc.errors()[0]['msg']}")
-        return None
+        return load_knowledge(site).pilot.review_queue.retention_days
+    except KnowledgeError as exc:
+        raise ConfigurationError([f"CDS_SITE_PARAMETERS_PATH: {exc}"]) from None
 
 
-def _database_url(given: str | None) -> str | None:
-    """``--database-url`` or CDS_DATABASE_URL."""
-    if given:
-        return given
-    settings = _offline_settings()
-    return str(settings.database_url) if settings is not None else None
+def prune_pilot_records(
+    engine: Any, *, dry_run: bool = False, days: int | None = None, site_parameters: Path | None = None
+) -> tuple[int, Any]:
+    """Delete (or count) the review-queue entries and order events past the site's pilot retention."""
+    from datetime import UTC, datetime
+
+    from cds_service.store.retention import PILOT_RETAINED_TABLES, prune
+
+    days = days if days is not None else pilot_retention_days(site_parameters)
+    return days, prune(
+        engine, timedelta(days=days), now=datetime.now(UTC), dry_run=dry_run, tables=PILOT_RETAINED_TABLES
+    )
 
 
 def _knowledge_lock(args: argparse.Namespace) -> int:
@@ -158,10 +178,7 @@ def _review_export(args: argparse.Namespace) -> int:
     from cds_service.store.feedback import FeedbackStore
     from cds_service.store.review_queue import verdict_rows
 
-    url = _database_url(args.database_url)
-    if url is None:
-        return 2
-    store = FeedbackStore(url)
+    store = FeedbackStore(_database_url(args.database_url))
     try:
         rows = _export_rows(verdict_rows(store.engine))
     except SQLAlchemyError as exc:
@@ -185,38 +202,22 @@ def _review_export(args: argparse.Namespace) -> int:
 
 
 def _review_prune(args: argparse.Namespace) -> int:
+    """``review prune``: the pilot's part of ``db prune``, on its own (queue entries and order events)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.knowledge import KnowledgeError, load_knowledge
     from cds_service.store.feedback import FeedbackStore
-    from cds_service.store.order_events import prune_order_events
-    from cds_service.store.review_queue import prune_review_queue
 
-    days = args.older_than
-    if days is None:
-        settings = _offline_settings()
-        if settings is None:
-            return 2
-        try:
-            site = Path(args.site_parameters) if args.site_parameters else settings.site_parameters_path
-            days = load_knowledge(site).pilot.review_queue.retention_days
-        except KnowledgeError as exc:
-            return _fail(str(exc))
-    url = _database_url(args.database_url)
-    if url is None:
-        return 2
-    store = FeedbackStore(url)
+    site = Path(args.site_parameters) if args.site_parameters else None
+    days = args.older_than if args.older_than is not None else pilot_retention_days(site)
+    store = FeedbackStore(_database_url(args.database_url))
     try:
-        deleted = prune_review_queue(store.engine, timedelta(days=days))
-        events = prune_order_events(store.engine, timedelta(days=days))
+        _, result = prune_pilot_records(store.engine, days=days)
     except SQLAlchemyError as exc:
         return _fail(f"the store cannot be changed: {type(exc).__name__}")
     finally:
         store.close()
-    sys.stdout.write(
-        f"review queue: {deleted} entr{'y' if deleted == 1 else 'ies'} and {events} order event"
-        f"{'' if events == 1 else 's'} older than {days} days deleted\n"
-    )
+    counts = ", ".join(f"{count} {what}" for what, count in result.deleted.items())
+    sys.stdout.write(f"deleted {counts} older than {days} days\n")
     return 0
 
 

@@ -87,7 +87,7 @@ def test_review_export_to_a_file_and_prune_without_settings(tmp_path: Path, caps
     assert main(["review", "prune", "--database-url", url, "--site-parameters", str(bad_site)]) == 2
     assert "retention_days" in capsys.readouterr().err
     assert main(["review", "prune", "--database-url", url, "--older-than", "30"]) == 0
-    assert capsys.readouterr().out == "review queue: 0 entries and 0 order events older than 30 days deleted\n"
+    assert capsys.readouterr().out == "deleted 0 review-queue entries, 0 order events older than 30 days\n"
 
 
 def test_revision_0004_downgrades_to_0003_without_the_pilot_tables(tmp_path: Path) -> None:

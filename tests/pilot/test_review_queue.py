@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -203,7 +204,7 @@ def test_review_commands_prune_and_export(tmp_path: Path, capsys: pytest.Capture
     site = tmp_path / "site.yaml"
     site.write_text("pilot: {review_queue: {retention_days: 100}}\n", encoding="utf-8")
     assert main(["review", "prune", "--database-url", url, "--site-parameters", str(site)]) == 0
-    assert capsys.readouterr().out == "review queue: 1 entry and 0 order events older than 100 days deleted\n"
+    assert capsys.readouterr().out == "deleted 1 review-queue entries, 0 order events older than 100 days\n"
     assert main(["review", "export", "--database-url", url, "--format", "json"]) == 0
     (exported,) = json.loads(capsys.readouterr().out)["verdicts"]
     assert (exported["card_uuid"], exported["verdict"], exported["reason_code"]) == ("recent", "unsafe", "gate-missed")
@@ -216,3 +217,37 @@ def test_review_commands_prune_and_export(tmp_path: Path, capsys: pytest.Capture
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM cds_review_item")).scalar_one() == 1
     engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_db_prune_expires_the_pilot_records_after_the_site_retention(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cds-service db prune --older-than DAYS` also deletes queue entries and order events past the site's
+    pilot retention (pilot.review_queue.retention_days), whatever DAYS is; --dry-run only counts."""
+    url = (
+        f"sqlite:///{tmp_path / 'store.sqlite3'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("postgres_schema_url"))
+    )
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        queue = ReviewQueue(engine, REVIEW_KEY)
+        queue.add([item("old")], now=datetime.now(UTC) - timedelta(days=40))
+        queue.add([item("new")], now=datetime.now(UTC) - timedelta(days=5))
+        site = tmp_path / "site.yaml"
+        site.write_text("pilot: {review_queue: {retention_days: 30}}\n", encoding="utf-8")
+        os.environ["CDS_SITE_PARAMETERS_PATH"] = str(site)
+        try:
+            os.environ["CDS_DATABASE_URL"] = url
+            assert main(["db", "prune", "--older-than", "3650", "--dry-run"]) == 0
+            assert "would delete 1 review-queue entries, 0 order events older than 30 days" in capsys.readouterr().out
+            assert main(["db", "prune", "--older-than", "3650"]) == 0
+            assert "deleted 1 review-queue entries, 0 order events older than 30 days" in capsys.readouterr().out
+        finally:
+            os.environ.pop("CDS_SITE_PARAMETERS_PATH", None)
+            os.environ.pop("CDS_DATABASE_URL", None)
+        assert [i.card_uuid for i in queue.items()] == ["new"]
+    finally:
+        engine.dispose()
