@@ -218,6 +218,7 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
         "MedicationStatement": "medicationStatements",
         "MedicationRequest": "medicationRequests",
         "MedicationAdministration": "medicationAdministrations",
+        "MedicationDispense": "medicationRequests",  # _revinclude=MedicationDispense:prescription
         "Medication": "medicationRequests",
     }
     grouped: dict[str, list[Resource]] = {
@@ -249,7 +250,7 @@ def searchset(resources: list[Resource]) -> Resource:
             {
                 "fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}",
                 "resource": r,
-                "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"},
+                "search": {"mode": "include" if r["resourceType"] in ("Medication", "MedicationDispense") else "match"},
             }
             for r in resources
         ]

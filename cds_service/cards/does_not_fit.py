@@ -44,14 +44,22 @@ def shared_cautions(option: OptionAssessment, misfits: list[SelectedAssessment])
 
 
 def _offerable_others(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
-    """The setting's regimens that may be offered in one click, other than the selected ones."""
-    excluded = {s.regimen_id for s in misfits}
+    """The setting's regimens that may be offered in one click, other than the selected ones (a selected regimen
+    that misfits only for its drafted product, e.g. Cometriq capsules, may be offered as its HCC product); none
+    for an order that continues the current line (policy 6.5: it never gets a replacement)."""
+    if any(s.continues_current for s in misfits):
+        return []
+    excluded = {s.regimen_id for s in misfits if not s.product_only}
     return [o for o in rec.options if o.offerable and o.regimen_id not in excluded]
 
 
 def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
     """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred;
-    never one that shares a caution with the selected order (``shared_cautions``)."""
+    never one that shares a caution with the selected order (``shared_cautions``). For a wrong product only, the
+    same regimen as its HCC product."""
+    same = [o for o in _offerable_others(rec, misfits) if o.regimen_id in {s.regimen_id for s in misfits}]
+    if same:
+        return same
     candidates = [o for o in _offerable_others(rec, misfits) if not shared_cautions(o, misfits)]
     preferred = [o for o in candidates if o.place is Place.PREFERRED]
     return preferred or [o for o in candidates if o.place is Place.OPTION]
@@ -100,6 +108,8 @@ def _replacement(
 
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
+    if selected.continues_current:
+        return "the current line, continued"
     if selected.already_received:
         return place_text(selected.place, selected.findings, knowledge)  # "already received"
     match selected.place:

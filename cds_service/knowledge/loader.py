@@ -67,6 +67,7 @@ def load_knowledge(site_parameters: Path | None = None) -> Knowledge:
                 "gates": _read_yaml("gates.yaml")["gates"],
                 "evidence": _read_yaml("evidence.yaml"),
                 "vocabulary": _read_yaml("conditions.yaml"),
+                "medication_history": _read_yaml("medication_history.yaml"),
                 "parameters": _merge(_read_yaml("parameters.yaml"), overrides),
                 "site_parameters_hash": site_parameters_hash(overrides) if overrides else None,
             }

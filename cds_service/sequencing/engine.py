@@ -17,7 +17,7 @@ from cds_service.sequencing.child_pugh import ChildPughAssessment
 from cds_service.sequencing.gates import DataGap, Finding, GateContext
 from cds_service.sequencing.options import OptionAssessment, assess_option
 from cds_service.sequencing.selected import SelectedAssessment, assess_selected
-from cds_service.sequencing.setting import determine_setting
+from cds_service.sequencing.setting import determine_setting, line_label, unidentified_medications
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,16 @@ class Recommendation:
     data_gaps: tuple[DataGap, ...] = ()
     post_review_notes: tuple[PostReviewNote, ...] = ()
     trials_cited: tuple[str, ...] = ()
+    # Policy 6.5: what the patient is on now, in one sentence ("On first-line atezolizumab + bevacizumab;
+    # second-line options apply after progression or intolerance"), and the prior medications the review does
+    # not cover (the setting is then "not determined").
+    current_line_statement: str | None = None
+    unidentified: tuple[str, ...] = ()
+
+    @property
+    def continuation_only(self) -> bool:
+        """Every selected order continues the current line and none needs a card (policy 6.5)."""
+        return bool(self.selected) and all(s.continues_current and s.fits for s in self.selected)
 
     @property
     def preferred(self) -> tuple[OptionAssessment, ...]:
@@ -87,6 +97,24 @@ def _later_evidence(
     )
 
 
+_ORDINALS = {1: "first", 2: "second", 3: "third"}
+
+
+def _current_line_phrases(facts: PatientFacts, knowledge: Knowledge) -> tuple[str | None, str | None]:
+    """Policy 6.5: the sentence naming the current line, and the setting phrase while it is first line."""
+    current = facts.current_line
+    if current is None:
+        return None, None
+    label = line_label(current, knowledge)
+    regimen = label[:1].lower() + label[1:]
+    ordinal = _ORDINALS.get(current.number)
+    on = f"On {ordinal}-line {regimen}" if ordinal else f"On line {current.number}, {regimen}"
+    if not facts.lines:
+        statement = f"{on}; second-line options apply after progression or intolerance"
+        return statement, f"on first-line {regimen}, with no line ended"
+    return f"{on}; the options below apply after progression or intolerance", None
+
+
 def recommend(
     facts: PatientFacts,
     knowledge: Knowledge,
@@ -94,10 +122,12 @@ def recommend(
     selected_orders: tuple[DraftOrder, ...] = (),
     other_draft_orders: tuple[DraftOrder, ...] = (),
     today: date,
+    selecting: bool = False,
 ) -> Recommendation:
     """Second-line sequencing for advanced HCC (review, "Sequencing"; clinical-sequencing.md 2 and 6).
 
     Without a documented HCC diagnosis there is no recommendation: the agents are used in other cancers.
+    ``selecting`` (order-select): the clinician picks one drug at a time (policy 6.5).
     """
     version = knowledge.version
     if facts.hcc.status is not DiagnosisStatus.PRESENT:
@@ -110,7 +140,7 @@ def recommend(
 
     if not facts.medication_history_known:
         ctx = GateContext(facts, knowledge, today, None)
-        selected = assess_selected(ctx, selected_orders, other_draft_orders, (), None)
+        selected = assess_selected(ctx, selected_orders, other_draft_orders, (), None, selecting=selecting)
         gap = DataGap(
             "medication_history",
             "Prior systemic therapy could not be obtained; the setting is unknown.",
@@ -128,6 +158,11 @@ def recommend(
 
     setting_id = determine_setting(facts.lines, knowledge)
     setting = knowledge.sequencing.settings[setting_id]
+    unidentified = unidentified_medications(facts.lines)
+    statement, first_line_phrase = _current_line_phrases(facts, knowledge)
+    phrase = first_line_phrase or setting.phrase
+    if setting_id is SettingId.NOT_DETERMINED:
+        phrase = f"{setting.phrase} ({', '.join(unidentified)})"
     ctx = GateContext(facts, knowledge, today, setting_id)
     options = tuple(
         sorted(
@@ -135,7 +170,7 @@ def recommend(
             key=lambda o: o.place.rank,
         )
     )
-    selected = assess_selected(ctx, selected_orders, other_draft_orders, options, setting.phrase)
+    selected = assess_selected(ctx, selected_orders, other_draft_orders, options, phrase, selecting=selecting)
     later = _later_evidence(knowledge, setting_id, selected)
     trials = (*(t for o in options for t in o.trials), *(t for n in later for t in n.trials))
     return Recommendation(
@@ -146,7 +181,7 @@ def recommend(
         child_pugh=ctx.child_pugh,
         setting=setting_id,
         setting_title=setting.title,
-        setting_phrase=setting.phrase,
+        setting_phrase=phrase,
         setting_notes=setting.notes,
         setting_source=setting.source,
         preferred_label=setting.preferred_label,
@@ -156,4 +191,6 @@ def recommend(
         data_gaps=_data_gaps(options, selected),
         post_review_notes=later,
         trials_cited=tuple(dict.fromkeys(trials)),
+        current_line_statement=statement,
+        unidentified=unidentified,
     )

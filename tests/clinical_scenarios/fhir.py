@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scripts import build_fixtures as fx
-from tests.clinical_scenarios.model import ConditionEntry, Scenario
+from tests.clinical_scenarios.model import ConditionEntry, MedicationRecord, Scenario
 
 Resource = dict[str, Any]
 
@@ -59,6 +59,59 @@ def _condition(rid: str, pid: str, entry: ConditionEntry) -> Resource:
     return resource
 
 
+def _record_concept(record: MedicationRecord) -> Resource:
+    if record.text is None and record.code is None and record.agent is not None:
+        return AGENT_CONCEPTS[record.agent]
+    concept: Resource = {"text": record.text} if record.text else {}
+    if record.code:
+        concept["coding"] = [
+            {"system": fx.RXNORM, "code": record.code, **({"display": record.text} if record.text else {})}
+        ]
+    return concept
+
+
+def medication_record(rid: str, pid: str, record: MedicationRecord) -> Resource:
+    """One MedicationStatement, MedicationRequest, MedicationAdministration or MedicationDispense (policy 6.5)."""
+    concept = _record_concept(record)
+    when, end = record.date.isoformat(), record.end.isoformat() if record.end else None
+    reason = None
+    if record.stop_reason or record.stop_text:
+        reason = fx.stop(STOP_CODES[record.stop_reason] if record.stop_reason else None, record.stop_text)
+    resource: Resource
+    if record.resource == "statement":
+        status = record.status or ("completed" if end else "active")
+        resource = fx.statement(rid, pid, concept, when, end, reason, status=status)
+    elif record.resource == "administration":
+        resource = fx.administration(rid, pid, concept, when, reason)
+        resource["status"] = record.status or "completed"
+    elif record.resource == "request":
+        resource = {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": record.status or "active",
+            "intent": "order",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "authoredOn": when,
+        }
+        if end:
+            resource["dispenseRequest"] = {"validityPeriod": {"start": when, "end": end}}
+        if reason:
+            resource["statusReason"] = reason[0]
+    else:
+        resource = {
+            "resourceType": "MedicationDispense",
+            "id": rid,
+            "status": record.status or "completed",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "whenHandedOver": when,
+        }
+    if record.note:
+        resource["note"] = [{"text": record.note}]
+    return resource
+
+
 def patient_resources(scenario: Scenario) -> list[Resource]:
     """The patient's record: Patient, Conditions, MedicationStatements, Observations."""
     pid = scenario.id
@@ -83,6 +136,8 @@ def patient_resources(scenario: Scenario) -> list[Resource]:
                     status="completed" if line.end else "active",
                 )
             )
+    for index, record in enumerate(data.medications, start=1):
+        resources.append(medication_record(f"{pid}-med{index}", pid, record))
     if data.afp:
         code = "1834-1" if data.afp.unit == "ng/mL" else "19176-7"
         resources.append(fx.afp(f"{pid}-afp", pid, data.afp.date.isoformat(), data.afp.value, data.afp.unit, code))
@@ -106,8 +161,11 @@ def draft_orders(scenario: Scenario) -> tuple[list[Resource], list[str]]:
     if scenario.order is None:
         return [], []
     pid = scenario.id
-    selected = [fx.draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in scenario.order.selected]
-    others = [fx.draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in scenario.order.other_drafts]
+    concepts = dict(AGENT_CONCEPTS)
+    for agent, drafted in scenario.order.drafted_as.items():
+        concepts[agent] = fx.med_concept(drafted.text, drafted.code)
+    selected = [fx.draft(f"draft-{agent}", pid, concepts[agent]) for agent in scenario.order.selected]
+    others = [fx.draft(f"draft-{agent}", pid, concepts[agent]) for agent in scenario.order.other_drafts]
     return [*selected, *others], [f"MedicationRequest/{d['id']}" for d in selected]
 
 

@@ -79,6 +79,41 @@ class PriorLine(_Strict):
     stop_text: str | None = None
 
 
+class MedicationRecord(_Strict):
+    """One medication record as a real chart holds it (policy 6.5): the resource type, the medication coded as
+    the fixtures code the agent (``agent``) or as written (``text``, with an optional RxNorm ``code``), its
+    status, dates, and the stop reason as a code and/or words (``stop_text``) or a ``note``.
+
+    ``date`` is the effective start (statement), authoredOn (request), the day given (administration) or the day
+    handed over (dispense). ``status`` defaults to completed (statement with an end, administration, dispense),
+    active (statement without an end, request).
+    """
+
+    resource: Literal["statement", "request", "administration", "dispense"] = "statement"
+    agent: Agent | None = None
+    text: str | None = None
+    code: str | None = None
+    status: str | None = None
+    date: dt.date
+    end: dt.date | None = None
+    stop_reason: Literal["progression", "intolerance"] | None = None
+    stop_text: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _names_a_medication(self) -> MedicationRecord:
+        if self.agent is None and self.text is None and self.code is None:
+            raise ValueError("a medication record needs an agent, a text or a code")
+        return self
+
+
+class DraftConcept(_Strict):
+    """How a draft order names its medication when not as the fixtures do (a product, a brand, a code)."""
+
+    text: str
+    code: str | None = None
+
+
 class Measurement(_Strict):
     value: float
     unit: str
@@ -117,6 +152,7 @@ class Patient(_Strict):
     diagnoses: list[ConditionEntry] = Field(min_length=1)
     conditions: list[ConditionEntry] = []
     prior_lines: list[PriorLine] = []
+    medications: list[MedicationRecord] = []
     afp: Afp | None = None
     labs: Labs = Labs()
     ecog: Ecog | None = None
@@ -127,6 +163,7 @@ class Order(_Strict):
 
     selected: list[Agent] = Field(min_length=1)
     other_drafts: list[Agent] = []
+    drafted_as: dict[Agent, DraftConcept] = {}
 
 
 class CardExpectation(_Strict):
@@ -177,7 +214,7 @@ class SelectedResult(_Strict):
 
     regimen: str | None = None
     place: PlaceId | None = None
-    fit: Literal["fits", "does_not_fit", "unranked"] | None = None
+    fit: Literal["fits", "does_not_fit", "unranked", "part_of_combination"] | None = None
     indicator: Indicator | None = None
 
 

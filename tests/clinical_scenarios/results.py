@@ -24,7 +24,7 @@ def recommendation_for(scenario: Scenario) -> Recommendation:
     mapper = PatientMapper(knowledge)
     request: dict[str, Any] = hook_request(scenario)
     context = request["context"]
-    facts = mapper.map_facts(request["prefetch"], context["patientId"])
+    facts = mapper.map_facts(request["prefetch"], context["patientId"], today=scenario.as_of)
     selected: tuple[DraftOrder, ...] = ()
     others: tuple[DraftOrder, ...] = ()
     if scenario.hook != "patient-view":
@@ -32,7 +32,14 @@ def recommendation_for(scenario: Scenario) -> Recommendation:
         drafts = mapper.map_draft_orders(context.get("draftOrders"), selections)
         selected = tuple(o for o in drafts.selected if o.agents and not o.contains_other_agents)
         others = drafts.others
-    return recommend(facts, knowledge, selected_orders=selected, other_draft_orders=others, today=scenario.as_of)
+    return recommend(
+        facts,
+        knowledge,
+        selected_orders=selected,
+        other_draft_orders=others,
+        today=scenario.as_of,
+        selecting=scenario.hook == "order-select",
+    )
 
 
 def fired_gates(rec: Recommendation) -> set[str]:

@@ -182,19 +182,23 @@ def test_combination_product_is_not_nivolumab_alone(mapper: PatientMapper) -> No
 
 
 @pytest.mark.parametrize(
-    ("status", "kept"),
+    ("status", "state"),
     [
-        ("completed", True),
-        ("active", True),
-        ("stopped", True),
-        ("entered-in-error", False),
-        ("not-taken", False),
-        ("intended", False),
+        ("completed", "ended"),
+        ("active", "current"),
+        ("stopped", "ended"),
+        ("entered-in-error", None),
+        ("not-taken", None),
+        ("intended", "current"),
+        ("on-hold", "current"),
     ],
 )
-def test_medication_statement_status_rules(mapper: PatientMapper, status: str, kept: bool) -> None:
-    facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, status=status))}, PID)
-    assert bool(facts.lines) is kept
+def test_medication_statement_status_rules(mapper: PatientMapper, status: str, state: str | None) -> None:
+    """Policy 6.5: active, intended or on-hold is the current line, never a prior line."""
+    recorded = statement({"text": "sorafenib"}, status=status, end=None)
+    facts = mapper.map_facts({"m": bundle(recorded)}, PID, today=date(2026, 11, 25))
+    assert bool(facts.lines) is (state == "ended")
+    assert (facts.current_line is not None) is (state == "current")
 
 
 @pytest.mark.parametrize(
@@ -251,11 +255,11 @@ def test_medication_reference(mapper: PatientMapper, where: str, kept: bool) -> 
         ([{"coding": [{"system": SNOMED, "code": "407563006"}]}], StopReason.INTOLERANCE),
         ([{"text": "Disease progression on CT"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 hand-foot skin reaction: not tolerated"}], StopReason.INTOLERANCE),
-        ([{"text": "Patient moved away"}], StopReason.OTHER),
+        ([{"text": "Patient moved away"}], StopReason.UNCLEAR),
         ([{"text": "No toxicity; stopped for radiological progression"}], StopReason.PROGRESSION),
         ([{"text": "Disease progression, no adverse events"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 immune-related toxicity, no progression"}], StopReason.INTOLERANCE),
-        ([{"text": "No progression; stopped at the patient's request"}], StopReason.OTHER),
+        ([{"text": "No progression; stopped at the patient's request"}], StopReason.UNCLEAR),
         (None, StopReason.UNKNOWN),
     ],
 )
