@@ -109,7 +109,7 @@ def _replacement(
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
     if selected.continues_current:
-        return "the current line, continued"
+        return "continuing the current line"
     if selected.already_received:
         return place_text(selected.place, selected.findings, knowledge)  # "already received"
     match selected.place:

@@ -36,7 +36,8 @@ def line_row(line: TherapyLine) -> str:
     refs = ", ".join(e.source.reference for e in line.episodes[:4])
     more = f" and {len(line.episodes) - 4} more" if len(line.episodes) > 4 else ""
     names = [agents_text(line.agents)] if line.agents else []
-    names += [f"{cell(name)} (not covered by the review)" for name in line.unidentified]
+    recorded = dict.fromkeys(e.description for e in line.episodes if e.unidentified)
+    names += [f"“{cell(text)}” (not covered by the review)" for text in recorded]
     if line.state is LineState.CURRENT:
         state = f"current since {when(line.start)} ({cell(line.state_basis)})"
     else:

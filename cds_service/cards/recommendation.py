@@ -73,6 +73,14 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
         # Policy 6.5: a patient still on a line is told so first ("On first-line X; second-line options apply
         # after progression or intolerance"), never shown options as if it had ended.
         answers = [rec.current_line_statement]
+    elif rec.unidentified:
+        # Policy 6.5: the card names the medication it could not place; nothing is preferred.
+        names = ", ".join(rec.unidentified)
+        answers = [
+            f"HCC {phrase}: nothing is preferred",
+            f"Prior line outside the review ({names}): nothing is preferred",
+            f"Prior line outside the review: {names}",
+        ]
     elif tails:
         answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:

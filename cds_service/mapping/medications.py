@@ -290,20 +290,19 @@ def _key(episode: TherapyEpisode) -> frozenset[str]:
 
 
 def _in_use(group: list[TherapyEpisode], day: date, current_days: int) -> bool:
-    """Was the line still in use on ``day``: a record ongoing then, or given within ``current_days`` before it?"""
+    """Was the line still in use on ``day``: a record whose period covers it, a record ongoing then, or an
+    administration or supply within ``current_days`` before it?"""
     for episode in group:
-        if episode.ongoing and (episode.end is None or episode.end >= day):
-            return True
-        last = episode.last_date
-        if not episode.stopped and last is not None and timedelta(0) <= day - last <= timedelta(days=current_days):
-            return True
-        if (
-            episode.end is None
-            and not episode.stopped
-            and episode.given is None
-            and episode.start
-            and episode.start <= day
-        ):
+        start = episode.start
+        if start is None or start > day:
+            continue
+        if episode.given is not None:
+            if day - episode.given <= timedelta(days=current_days):
+                return True
+        elif episode.end is not None:
+            if episode.end >= day:
+                return True
+        elif episode.ongoing or not episode.stopped:
             return True
     return False
 

@@ -141,7 +141,7 @@ def assess_selected(
                 part_of = combination.label
                 fit = Fit.PART_OF_COMBINATION
                 reason = (
-                    f"Part of {combination.label} ({combination.place.label} {setting_phrase or ''}".rstrip()
+                    f"Part of {combination.label.lower()} ({combination.place.label} {setting_phrase or ''}".rstrip()
                     + "): the combination is checked when the order is signed."
                 )
         assessments.append(
