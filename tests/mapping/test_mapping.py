@@ -290,13 +290,30 @@ def test_agents_started_within_the_window_form_one_line_and_cycles_continue_it(m
 
 
 def test_line_grouping_window_is_configurable(knowledge: Knowledge) -> None:
+    """Agents that make no combination of the knowledge form one line only when started within the window."""
     resources = bundle(
-        statement({"text": "nivolumab"}, rid="a", start="2025-01-01"),
-        statement({"text": "ipilimumab"}, rid="b", start="2025-01-20"),
+        statement({"text": "sorafenib"}, rid="a", start="2025-01-01"),
+        statement({"text": "nivolumab"}, rid="b", start="2025-01-20"),
     )
     assert len(PatientMapper(knowledge).map_facts({"m": resources}, PID).lines) == 1
     narrow = PatientMapper(with_parameters(knowledge, line_grouping_days=7))
     assert len(narrow.map_facts({"m": resources}, PID).lines) == 2
+
+
+def test_a_later_agent_completing_a_combination_in_use_joins_the_line(knowledge: Knowledge) -> None:
+    """Policy 6.5: ipilimumab added while nivolumab is still given completes nivolumab + ipilimumab: one line,
+    whatever the grouping window; started after nivolumab ended, it is a line of its own."""
+    narrow = PatientMapper(with_parameters(knowledge, line_grouping_days=7))
+    joined = bundle(
+        statement({"text": "nivolumab"}, rid="a", start="2025-01-01", end="2025-09-01"),
+        statement({"text": "ipilimumab"}, rid="b", start="2025-03-01", end="2025-09-01"),
+    )
+    assert [sorted(ln.agents) for ln in narrow.map_facts({"m": joined}, PID).lines] == [["ipilimumab", "nivolumab"]]
+    later = bundle(
+        statement({"text": "nivolumab"}, rid="a", start="2025-01-01", end="2025-02-01"),
+        statement({"text": "ipilimumab"}, rid="b", start="2025-06-01", end="2025-09-01"),
+    )
+    assert len(narrow.map_facts({"m": later}, PID).lines) == 2
 
 
 def test_undated_medication_is_left_out_with_a_note(mapper: PatientMapper) -> None:
