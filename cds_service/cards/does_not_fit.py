@@ -110,6 +110,8 @@ def _replacement(
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
     if selected.continues_current:
         return "continuing the current line"
+    if selected.product_only:
+        return ""  # the regimen fits; the finding names the product
     if selected.already_received:
         return place_text(selected.place, selected.findings, knowledge)  # "already received"
     match selected.place:
@@ -145,7 +147,11 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
     others = [o for o in rec.options if o.regimen_id != selected.regimen_id]
     selected_is_preferred = selected.regimen_id in {o.regimen_id for o in rec.preferred}
     loud_gates = {f.gate_id for f in selected.findings if f.severity is not Severity.INFO}
-    tail = [] if selected_is_preferred else preferred_tails(others, knowledge, loud_gates, rec.preferred_wordings)
+    tail = (
+        []
+        if selected_is_preferred or selected.product_only
+        else preferred_tails(others, knowledge, loud_gates, rec.preferred_wordings)
+    )
     phrase = _place_phrase(selected, setting_phrase, knowledge)
     if not loud:
         return first_fitting(f"Selected {label} is {phrase}", tail)

@@ -189,15 +189,24 @@ def evaluate_gates(
 
 
 def continues_current_line(ctx: GateContext, agents: frozenset[str]) -> bool:
-    """The regimen is the current line, part of it, or completes it into a combination of the knowledge
-    (policy 6.5: "Current therapy is not a prior line"; "One regimen, however it is drafted")."""
+    """The regimen is the current line or part of it, or completes it into a combination the setting lists as
+    preferred or an option (policy 6.5: "Current therapy is not a prior line"; "One regimen, however it is
+    drafted": bevacizumab added to atezolizumab). A combination the setting does not offer (cabozantinib added to
+    atezolizumab) is a new decision, assessed as such."""
     current = ctx.facts.current_line
     if current is None or not agents or not current.agents:
         return False
     if agents <= current.agents:
         return True
+    if ctx.setting is None:
+        return False
     joined = current.agents | agents
-    return any(joined <= combination for combination in ctx.knowledge.regimen_by_agents if len(combination) > 1)
+    offered = (
+        ctx.knowledge.regimen_agents(option.regimen)
+        for option in ctx.knowledge.options_for(ctx.setting)
+        if option.place in (Place.PREFERRED, Place.OPTION)
+    )
+    return any(len(regimen) > 1 and joined <= regimen for regimen in offered)
 
 
 @gate("already_received")
