@@ -7,6 +7,7 @@ runtime surprise. Every option and gate must cite the section it rests on. A sit
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -523,6 +524,12 @@ class Knowledge(_Strict):
                 unlisted = [c for c in product.rxnorm if c not in agents[product.agent].rxnorm]
                 problems += [f"product {product_id}: code {c} is not listed for {product.agent}" for c in unlisted]
         problems += [f"hcc_products: unknown agent {a}" for a in history.hcc_products if a not in agents]
+        for product_id, product in history.products.items():
+            text = history.hcc_products.get(product.agent, "")
+            named = [
+                w for w in (*product.brands, *product.text) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I)
+            ]
+            problems += [f"hcc_products {product.agent}: names {w!r} of product {product_id}" for w in named]
         overlap = set(history.non_review_agents) & (set(agents) | set(self.terminology.other_agents))
         problems += [f"non-review agent {a} is also an agent of the terminology" for a in sorted(overlap)]
         for note in self.evidence.post_review_notes:

@@ -257,24 +257,30 @@ def sorafenib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | N
 @gate("sorafenib_stop_reason_unknown")
 def sorafenib_stop_reason_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     """Sorafenib stopped for a reason not recorded, or recorded in words that name neither progression nor a
-    toxicity ("unclear - possibly intolerance", policy 6.5): regorafenib's support is undecided."""
-    lines = _lines_of(ctx, "sorafenib")
+    toxicity ("unclear - possibly intolerance", policy 6.5): regorafenib's support is undecided. With no
+    sorafenib line, the same for lenvatinib, labelled as an extrapolation (policy 6.5: lenvatinib carries the
+    same tolerance caveat)."""
+    agent = "sorafenib" if _lines_of(ctx, "sorafenib") else "lenvatinib"
+    lines = _lines_of(ctx, agent)
     reasons = {line.stop_reason for line in lines}
     if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.UNCLEAR}:
         return None
+    name = agent.capitalize()
     unclear = next((line for line in lines if line.stop_reason is StopReason.UNCLEAR), None)
     if unclear is not None:
-        why = f"sorafenib was stopped for “{unclear.stop_text}”: unclear, possibly intolerance"
+        why = f"{agent} was stopped for “{unclear.stop_text}”: unclear, possibly intolerance"
         state, missing = "unclear (possibly intolerance)", "unclear"
     else:
-        why, state, missing = "the record does not say why sorafenib stopped", "unknown", "not recorded"
+        why, state, missing = f"the record does not say why {agent} stopped", "unknown", "not recorded"
+    if agent == "lenvatinib":
+        why += " (the caveat is extrapolated from sorafenib to lenvatinib)"
     gap = DataGap(
         "sorafenib_stop_reason",
-        "Why sorafenib was stopped (progression or intolerance) decides whether regorafenib is supported"
+        f"Why {agent} was stopped (progression or intolerance) decides whether regorafenib is supported"
         + (f"; the record says “{unclear.stop_text}”." if unclear else "."),
-        summary=f"Why sorafenib stopped decides regorafenib: {missing}",
+        summary=f"Why {agent} stopped decides regorafenib: {missing}",
     )
-    return Fired({"why": why, "state": state}, gap=gap)
+    return Fired({"why": why, "state": state, "agent": name}, gap=gap)
 
 
 @gate("lenvatinib_intolerance")

@@ -162,3 +162,17 @@ def test_a_drafted_cometriq_product_is_recognised(
     orders = mapper.map_draft_orders({"resourceType": "Bundle", "entry": [{"resource": draft}]}, None)
     assert orders.selected[0].agents == {"cabozantinib"}
     assert orders.selected[0].products == products
+
+
+def test_the_suggested_cabozantinib_order_is_not_read_back_as_cometriq(
+    mapper: PatientMapper, knowledge: Knowledge
+) -> None:
+    """A one-click cabozantinib order names the tablets; when it comes back as the next draft it is not flagged."""
+    from cds_service.cards.drafts import medication_concept
+
+    concept = medication_concept("cabozantinib", knowledge)
+    assert "tablet" in str(concept["text"]).lower()
+    draft = {"resourceType": "MedicationRequest", "id": "d1", "status": "draft", "medicationCodeableConcept": concept}
+    orders = mapper.map_draft_orders({"resourceType": "Bundle", "entry": [{"resource": draft}]}, None)
+    assert orders.selected[0].agents == {"cabozantinib"}
+    assert orders.selected[0].products == frozenset()
