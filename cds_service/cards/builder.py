@@ -20,7 +20,7 @@ def build_cards(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> list[Is
     """The cards of one hook call (cds-hooks-conformance.md section 7: at most three cards)."""
     if not rec.applicable:
         return []
-    if hook == "order-sign" or (rec.selected and all(s.continues_current for s in rec.selected)):
+    if hook == "order-sign" or rec.continuation_only:
         # Policy 6.5: an order that continues the current line gets no card unless a critical gate applies.
         card = does_not_fit_card(rec, ctx, hook=hook)
         return [card] if card else []

@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from cds_service.facts import DraftOrder
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit, fit_of, indicator_for, worst_severity
+from cds_service.sequencing.cautions import own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, continues_current_line, evaluate_gates
-from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity
+from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity, decisive_finding
 from cds_service.sequencing.setting import regimen_label
 
 
 @dataclass(frozen=True, slots=True)
 class SelectedAssessment:
-    """One selected regimen: its place, the gates that fired, whether it fits, and the card's indicator."""
+    """One selected regimen: its place, the gates that fired (``cautions``: those its place carries), whether it
+    fits, and the card's indicator."""
 
     order_references: tuple[str, ...]
     agents: frozenset[str]
@@ -30,6 +32,7 @@ class SelectedAssessment:
     rationale: str = ""
     evidence: EvidenceLevel | None = None
     trials: tuple[str, ...] = ()
+    cautions: tuple[Finding, ...] = ()
     # Policy 6.5: the order continues (or completes) the current line: never "already received", never a misfit
     # of the setting, never replaced; only a critical gate, or a wrong product, makes a card about it.
     continues_current: bool = False
@@ -100,7 +103,7 @@ def assess_selected(
     policy 6.5 says of the current line and of one agent picked at a time (``selecting``: order-select)."""
     knowledge = ctx.knowledge
     by_regimen = {o.regimen_id: o for o in options}
-    drug_ranks = [o.place.rank for o in options if o.regimen_id != "clinical_trial"]
+    drug_ranks = [o.place.rank for o in options if o.drug]
     best_rank = min(drug_ranks, default=Place.NOT_ADDRESSED.rank)
     assessments = []
     for agents, references in group_selected(selected, other_drafts, knowledge):
@@ -118,9 +121,8 @@ def assess_selected(
             else:
                 reason = f"Not addressed by the review: {label.lower()} {setting_phrase}."
             rationale, evidence, trials = reason, None, ()
-            capping = [f for f in findings if f.place_cap is place and f.place_cap is not Place.NOT_ADDRESSED]
-            loud = [f for f in findings if f.severity is not Severity.INFO]
-            reason = (capping or loud)[0].message if (capping or loud) else reason
+            decisive = decisive_finding(place, findings, uncapped=Place.NOT_ADDRESSED)
+            reason = decisive.message if decisive else reason
         drafts = tuple(o for o in (*selected, *other_drafts) if o.reference in references)
         on_product = evaluate_gates(ctx.for_orders(drafts), regimen_id, agents, "selected_order")
         regimen_fit = fit_of(place, findings, better_option_exists=best_rank < place.rank)
@@ -160,6 +162,7 @@ def assess_selected(
                 rationale=rationale,
                 evidence=evidence,
                 trials=trials,
+                cautions=own_cautions(place, findings, knowledge),
                 continues_current=continues,
                 part_of=part_of,
                 product_only=product_only,
