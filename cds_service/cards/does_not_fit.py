@@ -162,6 +162,8 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
                 f"{o.label} ({place_label(o.place, rec.preferred_wordings[0])}, {o.evidence.label})" for o in offered
             ),
         ]
+    elif rec.continuation_only:
+        detail += ["", "The order continues the current line: no replacement is offered (policy 6.5)."]
     elif alternatives.offer_forbidden_by_gate or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
     if withheld:
