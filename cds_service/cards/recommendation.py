@@ -162,7 +162,13 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
             basis = " ".join(regimen_basis(selected, [selected.reason]))
             line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
             detail += ["", f"{line} {cell(basis)}" if basis else line]
-    if rec.options:
+    if rec.options and not rec.options_apply:
+        detail += [
+            "",
+            "The first-line options are on the evidence page (the last link); none is listed here while "
+            "the first line continues.",
+        ]
+    elif rec.options:
         detail += ["", *option_rows(rec.options, knowledge, rec.preferred_wordings[0])]
     if rec.data_gaps:
         detail += [

@@ -58,6 +58,12 @@ class Recommendation:
         return misfits_of(self.selected)
 
     @property
+    def options_apply(self) -> bool:
+        """Whether the setting's options are for a new regimen now: not while a first line is in progress
+        (policy 6.5: "second-line options apply after progression or intolerance")."""
+        return not (self.facts.current_line is not None and not self.facts.lines)
+
+    @property
     def continuation_only(self) -> bool:
         """Every selected order continues the current line (policy 6.5): only a does-not-fit card may speak."""
         return bool(self.selected) and all(s.continues_current for s in self.selected)
@@ -180,6 +186,9 @@ def recommend(
     unidentified = unidentified_medications(facts.lines)
     statement, first_line_phrase = _current_line_phrases(facts, knowledge)
     phrase = first_line_phrase or setting.phrase
+    # Policy 6.5: a patient on a first line is not "with no prior systemic therapy", and the first-line options
+    # do not apply to a new regimen now (the card says so instead of listing them).
+    title = f"First line in progress ({phrase.removeprefix('on ')})" if first_line_phrase else setting.title
     if setting_id is SettingId.NOT_DETERMINED:
         phrase = f"{setting.phrase} ({', '.join(unidentified)})"
     ctx = GateContext(facts, knowledge, today, setting_id)
@@ -201,7 +210,7 @@ def recommend(
         facts=facts,
         child_pugh=ctx.child_pugh,
         setting=setting_id,
-        setting_title=setting.title,
+        setting_title=title,
         setting_phrase=phrase,
         setting_notes=setting.notes,
         setting_source=setting.source,

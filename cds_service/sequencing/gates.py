@@ -458,7 +458,8 @@ def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | N
     ]
     if not lines:
         return None
-    return Fired({"line": lines[0].number, "agents": agents_text(lines[0].agents)})
+    line = lines[0]
+    return Fired({"line": line.number, "agents": agents_text(line.agents), "quoted": quoted_reason(line)})
 
 
 @gate("hepatitis_b")
