@@ -11,7 +11,7 @@ from cds_service.facts import LineState, StopReason
 from cds_service.knowledge import Knowledge
 from cds_service.mapping.patient import PatientMapper
 from tests.conftest import with_parameters
-from tests.mapping.test_mapping import PID, bundle, statement
+from tests.support.fhir import PID, bundle, statement
 
 TODAY = date(2026, 11, 25)
 
