@@ -43,7 +43,7 @@ def patients(draw: st.DrawFn) -> PatientFacts:
     return facts(*history, afp_result=draw(afp_strategy), cp=draw(st.sampled_from(["A", "B", "C", None])))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients(), st.lists(st.sampled_from(AGENTS), max_size=2))
 def test_a_regimen_already_progressed_on_is_never_preferred(patient: PatientFacts, drafted: list[str]) -> None:
     rec = recommend(patient, KNOWLEDGE, selected_orders=(order(*drafted),) if drafted else (), today=TODAY)
@@ -58,7 +58,7 @@ def test_a_regimen_already_progressed_on_is_never_preferred(patient: PatientFact
             assert not selected.fits
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients())
 def test_ramucirumab_never_above_not_supported_with_low_afp_or_after_bevacizumab(patient: PatientFacts) -> None:
     rec = recommend(patient, KNOWLEDGE, today=TODAY)
@@ -74,7 +74,7 @@ def test_ramucirumab_never_above_not_supported_with_low_afp_or_after_bevacizumab
             assert not option.offerable
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients(), st.lists(st.sampled_from(AGENTS), min_size=1, max_size=2))
 def test_child_pugh_c_never_prefers_offers_or_stays_quiet(patient: PatientFacts, drafted: list[str]) -> None:
     """Policy 6.2: with Child-Pugh C nothing is preferred or offered, and a selected HCC agent is critical."""
@@ -109,7 +109,7 @@ def test_a_patient_without_hcc_gets_no_recommendation(
     assert not rec.data_gaps
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(patients())
 def test_options_are_ordered_best_first_and_clinical_trial_is_always_there(patient: PatientFacts) -> None:
     rec = recommend(patient, KNOWLEDGE, today=TODAY)
@@ -118,7 +118,7 @@ def test_options_are_ordered_best_first_and_clinical_trial_is_always_there(patie
     assert "clinical_trial" in {o.regimen_id for o in rec.options}
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     patients(),
     st.sampled_from(REGIMENS),
