@@ -22,12 +22,16 @@ def medication_concept(agent: str, knowledge: Knowledge) -> dict[str, object]:
     saying which), else its RxNorm ingredient, else text only (then the card says to place it by hand)."""
     spec = knowledge.terminology.agents[agent]
     system = knowledge.terminology.rxnorm_system
+    # Policy 6.5: the text names the HCC product where the code alone does not (cabozantinib tablets).
+    product = knowledge.medication_history.hcc_products.get(agent)
     if spec.order_coding is not None:
         coding = spec.order_coding
-        return {"text": coding.display, "coding": [{"system": system, "code": coding.code, "display": coding.display}]}
+        text = product or coding.display
+        return {"text": text, "coding": [{"system": system, "code": coding.code, "display": coding.display}]}
     if spec.rxnorm_ingredient:
-        return {"text": agent, "coding": [{"system": system, "code": spec.rxnorm_ingredient, "display": agent}]}
-    return {"text": agent}
+        coded = [{"system": system, "code": spec.rxnorm_ingredient, "display": agent}]
+        return {"text": product or agent, "coding": coded}
+    return {"text": product or agent}
 
 
 def is_coded(agent: str, knowledge: Knowledge) -> bool:
