@@ -63,7 +63,7 @@ def _serve_on(args: argparse.Namespace) -> int:
         return 2
     if settings.client_registry_path and not settings.auth_disabled:
         try:
-            load_registry(settings.client_registry_path)
+            load_registry(settings.client_registry_path, environment=settings.environment)
         except RegistryError as exc:
             sys.stderr.write(f"cds-service: {exc}\n")
             return 2

@@ -8,6 +8,7 @@ from fastapi import Request
 
 from cds_service.api.metrics import Metrics
 from cds_service.config import Settings
+from cds_service.data.server_guard import ServerGuards
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.knowledge import Knowledge
@@ -25,6 +26,7 @@ class AppState:
     authenticator: ClientAuthenticator | None  # None only when authentication is disabled (development)
     issued_cards: IssuedCardWriter
     metrics: Metrics
+    fhir_guards: ServerGuards | None = None  # the FHIR servers called, each with its bulkhead and breaker
 
 
 async def get_state(request: Request) -> AppState:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from cds_service.data.prefetch import FetchOutcome, FetchRequest, PrefetchSpec
+from cds_service.data.server_guard import ServerGuards, ServerRefused
 from cds_service.data.server_urls import ServerUrl, UrlRefused
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -108,16 +109,20 @@ def substitute_tokens(template: str, context: Mapping[str, Any]) -> str:
 
 
 class HttpFhirFetcher:
-    """The data-access fallback; one per app, sharing the app's ``httpx.AsyncClient``."""
+    """The data-access fallback; one per app. Every request goes through its server's guard
+    (``server_guard``: own pool, bulkhead, circuit breaker); ``client``, when given, is shared by every
+    server instead of one pool each (tests)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         policy: ServerPolicy,
         limits: FetchLimits | None = None,
         on_fetch: Callable[[str, bool], None] | None = None,
+        *,
+        guards: ServerGuards | None = None,
     ) -> None:
-        self.client = client
+        self.guards = guards or ServerGuards(shared_client=client)
         self.policy = policy
         self.limits = limits or FetchLimits()
         self.on_fetch = on_fetch  # (key, succeeded) for each key requested from a FHIR server
@@ -154,6 +159,8 @@ class HttpFhirFetcher:
                 value, notes = task.result()
                 outcome.values[key] = value
                 outcome.notes += [(key, n) for n in notes]
+                if notes:
+                    outcome.truncated.add(key)
         return outcome
 
     def _headers(self, request: FetchRequest) -> dict[str, str]:
@@ -163,19 +170,26 @@ class HttpFhirFetcher:
         return headers
 
     async def _get_json(self, url: ServerUrl, request: FetchRequest, key: str, budget: _ByteBudget) -> tuple[int, Any]:
+        guard = self.guards.for_origin(url.origin_text)
         try:
-            async with self.client.stream(
-                "GET", url.url, headers=self._headers(request), follow_redirects=False
-            ) as resp:
+            async with (
+                guard.call() as call,
+                call.client.stream("GET", url.url, headers=self._headers(request), follow_redirects=False) as resp,
+            ):
                 if resp.is_redirect:
                     raise FetchFailed(f"FHIR server answered {key} with a redirect, which is not followed")
                 status = resp.status_code
+                if status >= 500:
+                    call.failed()
+                    raise FetchFailed(f"FHIR server answered {key} with HTTP {status}")
                 body = _BoundedBody(resp.headers.get("content-encoding", ""), self.limits.max_response_bytes, budget)
                 length = resp.headers.get("content-length", "")
                 if length.isdigit() and not body.encoded and int(length) > self.limits.max_response_bytes:
                     raise _TooLarge(self.limits.max_response_bytes)
                 async for chunk in resp.aiter_raw():
                     body.feed(chunk)
+        except ServerRefused as exc:
+            raise FetchFailed(str(exc)) from exc
         except _TooLarge as exc:
             if exc.whole_call:
                 raise FetchFailed(
@@ -241,8 +255,10 @@ class HttpFhirFetcher:
                 raise FetchFailed(
                     f"FHIR server's next page for {key} points to another server or outside its base; refused"
                 )
-            _, page = await self._get_json(next_url, request, key, budget)
-            if page is not None and not isinstance(page, dict):
+            status, page = await self._get_json(next_url, request, key, budget)
+            if page is None:
+                raise FetchFailed(f"FHIR server answered page {pages + 1} of {key} with HTTP {status}; the search is incomplete")
+            if not isinstance(page, dict):
                 raise FetchFailed(f"FHIR server's next page for {key} is not a Bundle")
         merged = {k: v for k, v in first.items() if k not in ("entry", "link")}
         if entries:
