@@ -76,6 +76,10 @@ def _serve_on(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         access_log=False,
+        # h11 in every install (httptools, when installed, reads headers of any size): request line and
+        # headers over CDS_MAX_HEADER_BYTES are refused before they are held in memory.
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
 

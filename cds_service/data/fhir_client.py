@@ -103,6 +103,8 @@ def substitute_tokens(template: str, context: Mapping[str, Any]) -> str:
             found = None
         if not isinstance(found, str | int) or isinstance(found, bool) or str(found) == "":
             raise FetchFailed(f"prefetch token {{{{{token}}}}} cannot be resolved from the context")
+        if str(found) in (".", ".."):  # a dot segment would widen Patient/{{id}} to the whole collection
+            raise FetchFailed(f"prefetch token {{{{{token}}}}} is not a FHIR id")
         return quote(str(found), safe="")
 
     return _TOKEN.sub(value, template)

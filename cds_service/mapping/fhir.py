@@ -208,8 +208,8 @@ class ConceptMatcher:
         """A coding of the concept is in the value set (exact code, or under a ``code*`` prefix)."""
         for coding in codings(concepts):
             system, code = field_of(coding, "system"), field_of(coding, "code")
-            if not isinstance(code, str):
-                continue
+            if not isinstance(code, str) or not isinstance(system, str | None):
+                continue  # a system that is a list or object names no code system (and is not hashable)
             if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
                 return True
         return False

@@ -279,8 +279,13 @@ class ClientAuthenticator:
         if trusted.tenants and tenant not in trusted.tenants:
             raise AuthenticationFailed("tenant not allowed", iss=iss, kid=kid, jti=jti)
         ttl = math.ceil(expires - now) + leeway
-        if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl):
-            raise AuthenticationFailed("replayed jti", iss=iss, kid=kid, jti=jti)
+        if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl, issued_at):
+            raise AuthenticationFailed(
+                "replayed jti, or issued before the replay cache lost its memory (Redis restart)",
+                iss=iss,
+                kid=kid,
+                jti=jti,
+            )
         return ClientIdentity(
             issuer=trusted.iss,
             tenant=tenant if isinstance(tenant, str) else None,
