@@ -106,6 +106,10 @@ class ServerGuard:
             raise
         finally:
             self._waiting -= 1
+        if not probe and self._open_until is not None:  # the circuit opened while this call waited
+            self._slots.release()
+            self._count_refusal("circuit-open")
+            raise ServerRefused(f"FHIR server {self.name} is failing; not called for now (circuit open)")
         self._in_flight += 1
         guarded = GuardedCall(self._client)
         failed = True
