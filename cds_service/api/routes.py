@@ -167,8 +167,9 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
         for item in body.feedback
     ]
     try:  # a database that does not answer is a 503 after the statement timeout, not a hung request
-        async with asyncio.timeout(state.settings.database_statement_timeout_seconds + 1):
-            stored = await asyncio.to_thread(state.store.save, records)
+        stored = await state.store.call(
+            state.store.save, records, timeout=state.settings.database_statement_timeout_seconds + 1
+        )
     except TimeoutError as exc:
         raise ServiceUnavailable("The feedback store did not answer in time; retry later") from exc
     for record in records:
@@ -200,7 +201,10 @@ async def readyz(state: State) -> JSONResponse:
     prefetch are still answered, and another replica would meet the same server.
     """
     deadline = state.settings.readiness_timeout_seconds
-    store_ok = await _answers_within(deadline, asyncio.to_thread(state.store.ping))
+    try:
+        store_ok = await state.store.call(state.store.ping, timeout=deadline)
+    except TimeoutError:
+        store_ok = False
     store = "ok" if store_ok else "unreachable"
     if store_ok and state.issued_cards.failing:
         store_ok, store = False, f"cannot write ({state.issued_cards.spooled} issued-card records waiting)"

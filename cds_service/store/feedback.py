@@ -15,10 +15,11 @@ import json
 import logging
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, String, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -30,6 +31,7 @@ from cds_service.errors import InvalidRequest, ServiceUnavailable
 from cds_service.store.schema import feedback_table, issued_card_table
 
 logger = logging.getLogger("cds_service.store")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -83,6 +85,8 @@ class FeedbackStore:
         ``connect_timeout_seconds`` and a statement after ``statement_timeout_seconds`` (SQLite: the busy
         timeout), and a pooled connection is waited for at most ``connect_timeout_seconds``."""
         self.statement_timeout_seconds = statement_timeout_seconds
+        # Its own threads: a database that stops answering holds these, never the event loop's default pool.
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="feedback-store")
         if database_url in ("sqlite://", "sqlite:///:memory:"):
             # One shared in-memory database for every thread (the demo, tests).
             self.engine: Engine = create_engine(
@@ -238,7 +242,15 @@ class FeedbackStore:
             return False
         return True
 
+    async def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        """``function(*args)`` on the store's threads; ``TimeoutError`` after ``timeout`` seconds (the thread
+        may stay blocked on a database that does not answer; the caller does not)."""
+        future = asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        async with asyncio.timeout(timeout):
+            return await future
+
     def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
 
@@ -416,8 +428,7 @@ class IssuedCardWriter:
     async def _write(self, batch: list[IssuedCardRecord]) -> bool:
         """True when the batch is done with (written, or refused record by record); False: retry later."""
         try:
-            async with asyncio.timeout(self.write_timeout_seconds):
-                await asyncio.to_thread(self._store.record_issued, batch)
+            await self._store.call(self._store.record_issued, batch, timeout=self.write_timeout_seconds)
         except (ServiceUnavailable, TimeoutError):
             return False
         except Exception:
