@@ -259,7 +259,9 @@ class HttpFhirFetcher:
                 )
             status, page = await self._get_json(next_url, request, key, budget)
             if page is None:
-                raise FetchFailed(f"FHIR server answered page {pages + 1} of {key} with HTTP {status}; the search is incomplete")
+                raise FetchFailed(
+                    f"FHIR server answered page {pages + 1} of {key} with HTTP {status}; the search is incomplete"
+                )
             if not isinstance(page, dict):
                 raise FetchFailed(f"FHIR server's next page for {key} is not a Bundle")
         merged = {k: v for k, v in first.items() if k not in ("entry", "link")}

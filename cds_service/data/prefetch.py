@@ -55,9 +55,7 @@ class ResolvedData:
         feeding = [s for s in self.specs if s.category == category]
         keys = [s.key for s in feeding if s.required] or [s.key for s in feeding]
         complete = not any(s.key in self.truncated for s in feeding)
-        return (
-            bool(keys) and complete and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
-        )
+        return bool(keys) and complete and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
 
     def unavailable(self) -> list[PrefetchSpec]:
         return [s for s in self.specs if self.status.get(s.key) in (KeyStatus.ERROR, KeyStatus.MISSING)]

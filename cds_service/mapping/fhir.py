@@ -210,7 +210,8 @@ class ConceptMatcher:
             system, code = field_of(coding, "system"), field_of(coding, "code")
             if not isinstance(code, str) or not isinstance(system, str | None):
                 continue  # a system that is a list or object names no code system (and is not hashable)
-            if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
+            prefixes = self._prefixes.get(system, ()) if system is not None else ()
+            if (system, code) in self._exact or code.startswith(prefixes):
                 return True
         return False
 

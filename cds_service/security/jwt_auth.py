@@ -200,9 +200,9 @@ class ClientAuthenticator:
         except ReplayCacheUnavailable:
             raise
         except Exception as exc:  # a check that could not cope with the token: refuse it all the same
-            failure = AuthenticationFailed(f"token could not be checked ({type(exc).__name__})")
-            self._log(failure)
-            raise failure from exc
+            unexpected = AuthenticationFailed(f"token could not be checked ({type(exc).__name__})")
+            self._log(unexpected)
+            raise unexpected from exc
 
     @staticmethod
     def _log(failure: AuthenticationFailed) -> None:

@@ -20,7 +20,6 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-
 Clock = Callable[[], float]
 
 

@@ -69,7 +69,8 @@ def test_a_draft_order_id_that_is_not_a_fhir_id_still_gets_its_warning_and_updat
     warning = next(card for card in response.json()["cards"] if card["indicator"] == "warning")
     assert "ramucirumab not supported" in warning["summary"]
     actions = [a for s in warning.get("suggestions", []) for a in s["actions"] if a["type"] == "update"]
-    assert actions and {a["resource"]["id"] for a in actions} == {"draft_ramu"}
+    assert actions
+    assert {a["resource"]["id"] for a in actions} == {"draft_ramu"}
     assert {a["resourceId"] for a in actions} == {"MedicationRequest/draft_ramu"}
 
 

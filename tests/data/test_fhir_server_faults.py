@@ -252,7 +252,8 @@ def test_a_404_on_a_later_page_is_a_fetch_failure_not_page_one_alone() -> None:
     with CountingServer(answer) as server:
         outcome = asyncio.run(fetch(f"{server.base}/fhir"))
     assert "conditions" not in outcome.values
-    assert "HTTP 404" in outcome.failures["conditions"] and "incomplete" in outcome.failures["conditions"]
+    assert "HTTP 404" in outcome.failures["conditions"]
+    assert "incomplete" in outcome.failures["conditions"]
 
 
 def test_a_search_cut_at_the_page_limit_makes_the_medication_history_unknown() -> None:

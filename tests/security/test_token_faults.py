@@ -85,12 +85,14 @@ def test_an_epic_shaped_token_is_accepted_and_refused_beyond_its_clients_limits(
     with make_client(epic_registry, tmp_path, auth_max_token_lifetime_seconds=300) as client:
         now = int(time.time())
         assert client.get(DISCOVERY, headers=auth(epic_token())).status_code == 200
-        assert_refused(client.get(DISCOVERY, headers=auth(epic_token(now=now, exp=now + 901))))  # over the client's 900 s
+        over_limit = epic_token(now=now, exp=now + 901)  # over the client's 900 s
+        assert_refused(client.get(DISCOVERY, headers=auth(over_limit)))
         assert_refused(client.get(DISCOVERY, headers=auth(epic_token(sub="someone-else"))))
         assert_refused(client.get(DISCOVERY, headers=auth(epic_token(sub=None))))  # registered sub is required
         assert_refused(client.get(DISCOVERY, headers=auth(epic_token(aud=BASE + DISCOVERY))))
         assert_refused(client.get(DISCOVERY, headers=auth(epic_token(now=now, nbf=now + 120))))  # not yet valid
-        assert client.get(DISCOVERY, headers=auth(epic_token(now=now, nbf=now + 30))).status_code == 200  # within leeway
+        within_leeway = epic_token(now=now, nbf=now + 30)
+        assert client.get(DISCOVERY, headers=auth(within_leeway)).status_code == 200
 
 
 def _logged_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -148,7 +150,8 @@ def test_production_refuses_the_example_registry_with_one_line(tmp_path: Path) -
     assert "\n" not in str(refused.value)
     registry, _ = load_registry(ROOT / "config" / "clients.example.yaml", environment="development")
     [sandbox] = registry.clients
-    assert sandbox.development_only and sandbox.max_token_lifetime_seconds == 300
+    assert sandbox.development_only
+    assert sandbox.max_token_lifetime_seconds == 300
 
     env = {
         "CDS_ENVIRONMENT": "production",
