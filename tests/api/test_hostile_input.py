@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cds_service.api.app import create_app
+from cds_service.api.json_depth import deeper_than
 from cds_service.config import Settings
 from cds_service.hooks.services import ORDER_SELECT_ID, SERVICE_ID_BY_HOOK
 from tests.conftest import AS_OF, REQUESTS, load_request
@@ -158,3 +159,28 @@ def test_type_changing_mutations_at_any_path_of_any_fixture_never_give_a_5xx(tmp
             assert response.status_code < 500, (name, path, how, replacement, response.text[:300])
 
         no_5xx()
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(child) for child in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(child) for child in value), default=0)
+    return 0
+
+
+TRICKY_TEXT = st.text(alphabet='ab"[]{}\\', max_size=6)
+JSON_VALUES = st.recursive(
+    st.none() | st.integers() | TRICKY_TEXT,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(TRICKY_TEXT, children, max_size=3),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500, deadline=None, derandomize=True, database=None)
+@given(value=JSON_VALUES)
+def test_the_depth_measured_on_the_bytes_is_the_depth_of_the_json(value: Any) -> None:
+    body, depth = json.dumps(value).encode(), _depth(value)
+    assert deeper_than(body, depth) is False
+    if depth:
+        assert deeper_than(body, depth - 1) is True
