@@ -6,8 +6,10 @@ bearer token when given. Only allowlisted servers are called (https unless devel
 compared as origin plus path segments (``server_urls``); redirects are never followed; pages are followed
 only under the same base, up to page, resource and byte limits (bodies are streamed, decompressed in
 bounded steps and cut at the cap, per response and for the whole call); every key is fetched at once
-under one deadline. The access token is sent to that server alone and never logged, stored or echoed in
-an error.
+under one deadline. Every request goes through its server's guard (``server_guard``: its own pool, a
+bulkhead and a circuit breaker), so a server that hangs never holds up another. A 404 on a later page
+fails the key; a search cut at the page or resource limit is reported as truncated (its category is then
+incomplete). The access token is sent to that server alone and never logged, stored or echoed in an error.
 """
 
 from __future__ import annotations
