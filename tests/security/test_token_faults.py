@@ -25,7 +25,6 @@ from tests.conftest import ROOT
 from tests.security.test_client_authentication import (
     BASE,
     DISCOVERY,
-    EC_KEY,
     RSA_KEY,
     assert_refused,
     auth,
@@ -33,6 +32,7 @@ from tests.security.test_client_authentication import (
     make_client,
 )
 from tests.service_process import run_cli
+from tests.support.tokens import EC_KEY
 
 EPIC = "https://fhir.epic.example/interconnect-cds"
 EPIC_KID = base64.b64encode(b"\xfb\xff\xbe epic key 2026 \x00").decode()  # has + / and =
