@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 COMPOSE_TEXT = (ROOT / "compose.yaml").read_text(encoding="utf-8")
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
-REQUIRED = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "CDS_PUBLIC_BASE_URL", "CDS_CLIENT_REGISTRY_FILE", "CDS_CONFIG_DIR")
+REQUIRED = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "CDS_PUBLIC_BASE_URL", "CDS_CONFIG_DIR", "CDS_OPERATOR_TOKEN")
 
 
 def test_every_variable_is_required_and_none_has_a_default() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
 from collections.abc import Awaitable
@@ -12,6 +13,7 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
+from cds_service import __version__
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.json_depth import deeper_than
 from cds_service.api.state import AppState, get_state
@@ -122,7 +124,8 @@ async def call_service(service_id: str, request: Request) -> Response:
     for card in result.response.cards:
         state.metrics.cards.labels(service.id, card.indicator).inc()
     if result.issued:
-        state.issued_cards.submit(_issued_records(service, hook_request, result))
+        # In a fresh context: the writer's task, started by the first call, must not carry that call's request id.
+        contextvars.Context().run(state.issued_cards.submit, _issued_records(service, hook_request, result))
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 
@@ -179,9 +182,9 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+async def healthz(state: State) -> dict[str, str]:
+    """Liveness: the process answers; with the running version and knowledge version."""
+    return {"status": "ok", "version": __version__, "knowledge": state.knowledge.info.version}
 
 
 async def _answers_within(seconds: float, check: Awaitable[bool]) -> bool:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -200,8 +200,10 @@ class ServerGuards:
         shared_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_refused: Callable[[str, str], None] | None = None,
+        request_hooks: Sequence[Callable[[httpx.Request], Awaitable[None]]] = (),
     ) -> None:
         self.limits = limits or GuardLimits()
+        self._request_hooks = list(request_hooks)  # run on every request (e.g. the trace context)
         self._on_refused = on_refused  # (server, reason) for each call refused without being sent
         self._timeout = timeout or httpx.Timeout(5.0, connect=2.0)
         self._shared = shared_client
@@ -214,6 +216,7 @@ class ServerGuards:
         return httpx.AsyncClient(
             timeout=self._timeout,
             follow_redirects=False,
+            event_hooks={"request": list(self._request_hooks)},
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
 

@@ -135,7 +135,7 @@ def test_a_postgresql_that_never_answers_is_a_503_within_seconds_and_recovers(
         stored, seconds = timed(lambda: client.post(FEEDBACK, json=report("during")))
         assert stored.status_code == 503
         assert stored.json()["issue"][0]["code"] == "transient"
-        assert seconds < 3.0  # statement timeout (1 s) + 1 s
+        assert seconds < 3.5  # statement timeout (1 s) + 1 s, plus room for a loaded machine
         ready, seconds = timed(lambda: client.get("/readyz"))  # again: pooled connections are stuck too
         assert ready.status_code == 503
         assert seconds < 2.0
