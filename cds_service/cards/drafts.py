@@ -40,18 +40,22 @@ def is_coded(agent: str, knowledge: Knowledge) -> bool:
 
 
 def medication_request(agent: str, ctx: CardContext, *, draft_id: str | None = None) -> dict[str, object]:
-    """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action)."""
+    """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action).
+
+    The draft's id is the one the client sent, echoed as it is (validated R4B without it): an EHR whose
+    draft ids are not valid FHIR ids (``draft_ramu``) still gets its warning and its update action.
+    """
     resource = MedicationRequest.model_validate(
         {
             "resourceType": "MedicationRequest",
-            **({"id": draft_id} if draft_id else {}),
             "status": "draft",
             "intent": "order",
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
             "medicationCodeableConcept": medication_concept(agent, ctx.knowledge),
         }
     )
-    return resource.model_dump(mode="json", exclude_none=True)
+    dumped: dict[str, object] = resource.model_dump(mode="json", exclude_none=True)
+    return {"resourceType": "MedicationRequest", "id": draft_id, **dumped} if draft_id else dumped
 
 
 def lab_service_request(lab: str, ctx: CardContext) -> dict[str, object]:

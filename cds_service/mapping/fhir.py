@@ -213,9 +213,10 @@ class ConceptMatcher:
         """A coding of the concept is in the value set (exact code, or under a ``code*`` prefix)."""
         for coding in codings(concepts):
             system, code = field_of(coding, "system"), field_of(coding, "code")
-            if not isinstance(code, str):
-                continue
-            if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
+            if not isinstance(code, str) or not isinstance(system, str | None):
+                continue  # a system that is a list or object names no code system (and is not hashable)
+            prefixes = self._prefixes.get(system, ()) if system is not None else ()
+            if (system, code) in self._exact or code.startswith(prefixes):
                 return True
         return False
 
