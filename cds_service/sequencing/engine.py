@@ -67,14 +67,16 @@ class Recommendation:
 
 
 def _data_gaps(options: tuple[OptionAssessment, ...], selected: tuple[SelectedAssessment, ...]) -> tuple[DataGap, ...]:
-    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option."""
+    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option. Recording
+    ascites and encephalopathy at a Child-Pugh minimum of A (policy 6.2, revised) comes last: it never decides
+    as much as a missing lab, an AFP or a stop reason."""
     gaps: dict[str, DataGap] = {}
     for place, findings in (*((o.place, o.findings) for o in options), *((s.place, s.findings) for s in selected)):
         for finding in findings:
             gap = finding.gap
             if gap is not None and (gap.kind != "afp" or place.rank <= Place.OPTION.rank):
                 gaps.setdefault(gap.kind, gap)
-    return tuple(gaps.values())
+    return tuple(sorted(gaps.values(), key=lambda gap: gap.kind == "child_pugh_findings"))
 
 
 def _later_evidence(
