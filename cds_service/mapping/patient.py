@@ -101,7 +101,7 @@ class PatientMapper:
         self.params = knowledge.parameters
         self.agents = AgentMatcher(knowledge.terminology)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
-        self.current_medications = CurrentMedicationMapper(knowledge.vocabulary)
+        self.current_medications = CurrentMedicationMapper(knowledge.vocabulary, self.conditions.immune_toxicity)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -157,7 +157,7 @@ class PatientMapper:
             afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
-            immunotherapy_cautions=condition_facts.cautions,
+            immunotherapy_cautions=(*condition_facts.cautions, *self.current_medications.immune_toxicities(pool)),
             notes=tuple(dict.fromkeys(notes)),
             medication_history_known=medications_available,
             current_medications=self.current_medications.map(pool),

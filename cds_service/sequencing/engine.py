@@ -53,6 +53,13 @@ class Recommendation:
         return tuple(dict.fromkeys((full, label)))
 
     @property
+    def population_messages(self) -> tuple[str, ...]:
+        """Policy 6.5: why the review's trials excluded this patient (pregnancy, age under 18, fibrolamellar
+        carcinoma), once; every card says it."""
+        found = (*(f for s in self.selected for f in s.findings), *(f for o in self.options for f in o.findings))
+        return tuple(dict.fromkeys(f.message for f in found if f.gate_id == "outside_trial_populations"))
+
+    @property
     def headline_findings(self) -> tuple[Finding, ...]:
         """Warning and critical facts about the patient (headline gates), once per gate, loudest first, then in
         gates.yaml order (the order summaries name them in)."""

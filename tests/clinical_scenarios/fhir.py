@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scripts import build_fixtures as fx
-from tests.clinical_scenarios.model import ConditionEntry, Scenario
+from tests.clinical_scenarios.model import ConditionEntry, Ecog, Scenario
 
 Resource = dict[str, Any]
 
@@ -59,6 +59,42 @@ def _condition(rid: str, pid: str, entry: ConditionEntry) -> Resource:
     return resource
 
 
+ECOG_ANSWERS = ("LA9622-7", "LA9623-5", "LA9624-3", "LA9625-0", "LA9626-8", "LA9627-6")
+
+
+def _lab(rid: str, pid: str, code: str, display: str, when: str, value: float, unit: str) -> Resource:
+    resource = fx.lab(rid, pid, code, display, when, value, unit)
+    if unit == "none":  # policy 6.5: a result with no unit
+        resource["valueQuantity"] = {"value": value}
+    return resource
+
+
+def _ecog(pid: str, ecog: Ecog) -> Resource:
+    resource = fx.ecog(pid, ecog.date.isoformat(), ecog.value)
+    if ecog.form != "integer":
+        del resource["valueInteger"]
+    if ecog.form == "answer_code":
+        answer = ECOG_ANSWERS[ecog.value]
+        resource["valueCodeableConcept"] = {"coding": [{"system": fx.LOINC, "code": answer}]}
+    elif ecog.form == "quantity":
+        resource["valueQuantity"] = {"value": ecog.value, "unit": "{score}"}
+    elif ecog.form == "string":
+        resource["valueString"] = str(ecog.value)
+    return resource
+
+
+def _observation(rid: str, pid: str, code: str, display: str, when: str, value: dict[str, Any]) -> Resource:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": fx.LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
 def patient_resources(scenario: Scenario) -> list[Resource]:
     """The patient's record: Patient, Conditions, MedicationStatements, Observations."""
     pid = scenario.id
@@ -89,15 +125,36 @@ def patient_resources(scenario: Scenario) -> list[Resource]:
     labs = data.labs
     if labs.bilirubin:
         b = labs.bilirubin
-        resources.append(fx.lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
+        resources.append(_lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
     if labs.albumin:
         a = labs.albumin
-        resources.append(fx.lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
+        resources.append(_lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
     if labs.inr:
         i = labs.inr
-        resources.append(fx.lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
+        resources.append(_lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
     if data.ecog:
-        resources.append(fx.ecog(pid, data.ecog.date.isoformat(), data.ecog.value))
+        resources.append(_ecog(pid, data.ecog))
+    if data.karnofsky:
+        k = data.karnofsky
+        value = {"valueInteger": k.value}
+        resources.append(_observation(f"{pid}-kps", pid, "89243-0", "Karnofsky score", k.date.isoformat(), value))
+    if data.pregnancy_test:
+        t = data.pregnancy_test
+        answer = {"positive": ("LA6576-8", "Positive"), "negative": ("LA6577-6", "Negative")}[t.result]
+        value = {"valueCodeableConcept": {"coding": [{"system": fx.LOINC, "code": answer[0], "display": answer[1]}]}}
+        display = "Choriogonadotropin (pregnancy test) [Presence] in Urine"
+        resources.append(_observation(f"{pid}-hcg", pid, "2106-3", display, t.date.isoformat(), value))
+    for number, medication in enumerate(data.medications, start=1):
+        resource: Resource = {
+            "resourceType": medication.resource,
+            "id": f"{pid}-med-{number}",
+            "status": medication.status,
+            "medicationCodeableConcept": {"text": medication.text},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+        if medication.resource == "MedicationRequest":
+            resource["intent"] = "order"
+        resources.append(resource)
     return resources
 
 

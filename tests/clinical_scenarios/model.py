@@ -90,15 +90,15 @@ class Afp(Measurement):
 
 
 class Bilirubin(Measurement):
-    unit: Literal["mg/dL", "umol/L"] = "mg/dL"
+    unit: Literal["mg/dL", "umol/L", "none"] = "mg/dL"  # none: the result gives no unit (policy 6.5)
 
 
 class Albumin(Measurement):
-    unit: Literal["g/dL", "g/L"] = "g/dL"
+    unit: Literal["g/dL", "g/L", "none"] = "g/dL"
 
 
 class Inr(Measurement):
-    unit: Literal["{INR}"] = "{INR}"
+    unit: Literal["{INR}", "1", "none"] = "{INR}"
 
 
 class Labs(_Strict):
@@ -108,8 +108,33 @@ class Labs(_Strict):
 
 
 class Ecog(_Strict):
+    """ECOG (LOINC 89247-1) as an integer, a LOINC answer code (LA9622-7 ... LA9627-6), a quantity or a string."""
+
     value: int = Field(ge=0, le=4)
     date: dt.date
+    form: Literal["integer", "answer_code", "quantity", "string"] = "integer"
+
+
+class Karnofsky(_Strict):
+    """A Karnofsky score (LOINC 89243-0): never read as ECOG (policy 6.5)."""
+
+    value: int = Field(ge=0, le=100)
+    date: dt.date
+
+
+class PregnancyTest(_Strict):
+    """A qualitative pregnancy test (LOINC 2106-3, urine)."""
+
+    result: Literal["positive", "negative"]
+    date: dt.date
+
+
+class Medication(_Strict):
+    """A non-anticancer medication on record: a MedicationStatement (or MedicationRequest) with this text."""
+
+    text: str
+    status: Literal["active", "intended", "completed", "stopped", "on-hold"] = "active"
+    resource: Literal["MedicationStatement", "MedicationRequest"] = "MedicationStatement"
 
 
 class Patient(_Strict):
@@ -120,6 +145,9 @@ class Patient(_Strict):
     afp: Afp | None = None
     labs: Labs = Labs()
     ecog: Ecog | None = None
+    karnofsky: Karnofsky | None = None
+    pregnancy_test: PregnancyTest | None = None
+    medications: list[Medication] = []
 
 
 class Order(_Strict):
