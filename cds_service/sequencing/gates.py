@@ -366,7 +366,7 @@ def child_pugh_findings_not_recorded(ctx: GateContext, agents: frozenset[str]) -
         "child_pugh_findings",
         f"Child-Pugh {cp.class_text} ({cp.score_text}): {names} not recorded. Recording them (present with a "
         "grade, or absent) would determine the class.",
-        summary=f"Child-Pugh {cp.class_text}: record ascites and encephalopathy",
+        summary="Ascites and encephalopathy not recorded: record them, present or absent",
     )
     return Fired({"classes": cp.class_text, "score": cp.score_text, "names": names}, gap)
 
