@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from cds_service.knowledge import TextHypothetical, TextNegation, TextNotTheFinding
 
 _CLAUSE_END = re.compile(r"[.,;:!?()\[\]\n]")
+# A heading such as "Family history: lupus" governs what follows its colon: not-the-patient cues reach across it.
+_CLAUSE_END_BUT_COLON = re.compile(r"[.,;!?()\[\]\n]")
 _WORD = re.compile(r"\w+")
 
 
@@ -142,10 +144,11 @@ class Negation:
         if end is None:
             return False
         suffix = self._clause_after(text, end)
-        if self._not_the_patients is not None and (
-            self._not_the_patients.search(prefix) or self._not_the_patients.search(suffix)
-        ):
-            return True
+        if self._not_the_patients is not None:
+            heading = text[:start]
+            heading = heading[max((m.end() for m in _CLAUSE_END_BUT_COLON.finditer(heading)), default=0) :]
+            if self._not_the_patients.search(heading) or self._not_the_patients.search(suffix):
+                return True
         post = self._cue_after(self._post, suffix, self._post_window, self._post_termination)
         return post or self._hypothetical_cue(prefix, suffix)
 
