@@ -304,8 +304,8 @@ _CODED_CLASS = re.compile(
     re.IGNORECASE,
 )
 _TWO_CLASSES = re.compile(
-    r"(?<![A-Za-z])[ABC]\s*(?:/|-|–|or|to)\s*[ABC](?![A-Za-z])"
-    r"|(?:child[\s-]*pugh|class|grade|cp)[\s:-]*[ABC]\s*\d{0,2}\s*(?:/|-|–|or|to)\s*[ABC](?![A-Za-z])",
+    r"(?<![A-Za-z])[ABC]\s*(?:/|-|\u2013|or|to)\s*[ABC](?![A-Za-z])"
+    r"|(?:child[\s-]*pugh|class|grade|cp)[\s:-]*[ABC]\s*\d{0,2}\s*(?:/|-|\u2013|or|to)\s*[ABC](?![A-Za-z])",
     re.IGNORECASE,
 )
 _CODED_SCORE = re.compile(r"(?:score|points?)\D{0,12}?(\d{1,2})\b|^\s*(\d{1,2})\s*$", re.IGNORECASE)

@@ -288,7 +288,10 @@ def population_facts(ctx: GateContext) -> list[str]:
     ``trial_minimum_age_years``, fibrolamellar carcinoma. Each with its source."""
     facts, params, today = ctx.facts, ctx.params, ctx.today
     found: list[str] = []
-    for kind, name in ((PopulationKind.PREGNANCY, "Pregnancy"), (PopulationKind.FIBROLAMELLAR, "Fibrolamellar carcinoma")):
+    for kind, name in (
+        (PopulationKind.PREGNANCY, "Pregnancy"),
+        (PopulationKind.FIBROLAMELLAR, "Fibrolamellar carcinoma"),
+    ):
         for finding in facts.populations:
             if finding.kind is not kind:
                 continue
@@ -426,7 +429,9 @@ def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | N
     recorded = ctx.cautions(CautionKind.IMMUNE_TOXICITY)
     if recorded:
         event = recorded[0]
-        return Fired({"what": f"Immune-related adverse event on record ({event.description}, {event.source.reference})"})
+        return Fired(
+            {"what": f"Immune-related adverse event on record ({event.description}, {event.source.reference})"}
+        )
     return None
 
 

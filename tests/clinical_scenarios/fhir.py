@@ -136,7 +136,7 @@ def patient_resources(scenario: Scenario) -> list[Resource]:
         resources.append(_ecog(pid, data.ecog))
     if data.karnofsky:
         k = data.karnofsky
-        value = {"valueInteger": k.value}
+        value: dict[str, Any] = {"valueInteger": k.value}
         resources.append(_observation(f"{pid}-kps", pid, "89243-0", "Karnofsky score", k.date.isoformat(), value))
     if data.pregnancy_test:
         t = data.pregnancy_test

@@ -212,7 +212,8 @@ def test_coded_b_from_80_days_ago_does_not_outrank_current_labs_that_score_c(kno
     cp = assess_child_pugh(liver, knowledge.parameters, TODAY)
     assert (cp.min_class, cp.score_min) == ("C", 12)
     assert not cp.coded
-    assert cp.compared is not None and "recorded class B (Observation/cp" in cp.compared
+    assert cp.compared is not None
+    assert "recorded class B (Observation/cp" in cp.compared
 
 
 def test_a_coded_c_outranks_current_labs_that_score_a(knowledge: Knowledge) -> None:

@@ -63,7 +63,9 @@ def _icd_codes() -> list[tuple[str, CodeRef]]:
 def test_every_icd10cm_code_exists_with_its_title_and_names_the_intent(value_set: str, ref: CodeRef) -> None:
     base = _icd_base(ref.code)
     if ref.unverified:
-        assert not icd.is_valid_item(base), f"{ref.code} is in the code system: check it instead of marking it unverified"
+        assert not icd.is_valid_item(base), (
+            f"{ref.code} is in the code system: check it instead of marking it unverified"
+        )
         return
     assert icd.is_valid_item(base), f"{ref.code} ({value_set}) is not an ICD-10-CM code"
     title = icd.get_description(base)
@@ -295,7 +297,11 @@ def _probes(value_set: str) -> tuple[Outcome, list[dict[str, Any]]]:
         # one counts whatever its text says, policy 6.5).
         coded = [
             condition("Liver cell carcinoma", code=None, **CONFIRMED)
-            | {"code": {"coding": [{"system": ICD10CM, "code": "C22.0"}, {"system": ICD10CM, "code": _child(ref.code)}]}}
+            | {
+                "code": {
+                    "coding": [{"system": ICD10CM, "code": "C22.0"}, {"system": ICD10CM, "code": _child(ref.code)}]
+                }
+            }
             for ref in VOCABULARY.hcc_not_a_diagnosis.codes
         ]
         texts_coded = [condition(t, (ICD10CM, "C22.0")) for t in texts]
@@ -305,7 +311,9 @@ def _probes(value_set: str) -> tuple[Outcome, list[dict[str, Any]]]:
     return _cautions, _coded_probes(value_set) + [condition(t) for t in texts]
 
 
-def _without(vocabulary: ClinicalVocabulary, value_set: str, *, code: str | None = None, text: str | None = None) -> Any:
+def _without(
+    vocabulary: ClinicalVocabulary, value_set: str, *, code: str | None = None, text: str | None = None
+) -> Any:
     vocab: ConditionVocabulary = getattr(vocabulary, value_set)
     reduced = vocab.model_copy(
         update={
@@ -328,7 +336,9 @@ def _entries() -> list[tuple[str, str, str]]:
 def test_removing_any_value_set_entry_changes_an_answer(value_set: str, kind: str, entry: str) -> None:
     """Mutation-style (issue 24): each entry is needed; a probe that it alone decides reads differently without it."""
     outcome, probes = _probes(value_set)
-    mutated = _without(VOCABULARY, value_set, code=entry if kind == "code" else None, text=entry if kind == "text" else None)
+    mutated = _without(
+        VOCABULARY, value_set, code=entry if kind == "code" else None, text=entry if kind == "text" else None
+    )
     changed = [p for p in probes if outcome(VOCABULARY, p) != outcome(mutated, p)]
     assert changed, f"removing {kind} {entry!r} from {value_set} changes no probe: add a probe or drop the entry"
 
