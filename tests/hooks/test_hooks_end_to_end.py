@@ -64,7 +64,12 @@ CASES = [
     ),
     ("15-", ["info", "info"], "after sorafenib: cabozantinib or regorafenib preferred", None),
     ("18-", ["info", "critical"], "Child-Pugh C (no trial in the review enrolled it); HCC after sorafenib", []),
-    ("19-", ["info", "info"], "with no prior systemic therapy: atezolizumab + bevacizumab preferred in the 2021 review", None),
+    (
+        "19-",
+        ["info", "info"],
+        "with no prior systemic therapy: atezolizumab + bevacizumab preferred in the 2021 review",
+        None,
+    ),
     ("17-", ["info", "info"], "after another immunotherapy-based first line: no regimen is preferred", None),
 ]
 
