@@ -363,12 +363,14 @@ class ConditionVocabulary(_Strict):
 
 
 class TextNotTheFinding(_Strict):
-    """Clause cues that make a text match not a finding of this patient now (knowledge/conditions.yaml
-    ``text_not_the_patients``, policy 6.5): a family history, an immunization or vaccination. A match whose
-    clause holds one of ``cues`` does not count, for any caution or population."""
+    """Cues that make a text match not a finding of this patient now (knowledge/conditions.yaml
+    ``text_not_the_patients``, policy 6.5), for any caution or population: a family-history cue anywhere in
+    the match's clause, or an immunization cue at most ``window_words`` words before or after it."""
 
     source: str
     cues: tuple[str, ...] = Field(min_length=1)
+    immunization_cues: tuple[str, ...] = ()
+    window_words: int = Field(3, ge=0, le=10)
 
 
 class PlausibleRange(_Strict):

@@ -65,6 +65,8 @@ class Negation:
         ends = [*rules.termination, *(rules.other_findings if other_findings else ())]
         self._termination = _phrases(ends)
         self._not_the_patients = _phrases(not_the_patients.cues) if not_the_patients is not None else None
+        self._immunization = _phrases(not_the_patients.immunization_cues) if not_the_patients is not None else None
+        self._immunization_window = not_the_patients.window_words if not_the_patients is not None else 0
         self._context = _phrases(context_pre)
         self._context_window = context_window
         self._post_termination = _phrases([*rules.termination, *rules.post_termination])
@@ -149,6 +151,11 @@ class Negation:
             heading = heading[max((m.end() for m in _CLAUSE_END_BUT_COLON.finditer(heading)), default=0) :]
             if self._not_the_patients.search(heading) or self._not_the_patients.search(suffix):
                 return True
+        window = self._immunization_window
+        if self._cue_before(self._immunization, prefix, window, None) or self._cue_after(
+            self._immunization, suffix, window, None
+        ):
+            return True
         post = self._cue_after(self._post, suffix, self._post_window, self._post_termination)
         return post or self._hypothetical_cue(prefix, suffix)
 

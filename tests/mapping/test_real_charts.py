@@ -50,6 +50,9 @@ def cautions(mapper: PatientMapper, *resources: dict[str, Any]) -> list[CautionK
         ("Rheumatoid arthritis; family history of lupus", [CautionKind.AUTOIMMUNE_DISEASE]),
         ("Hepatitis B vaccine given", []),
         ("Vaccinated for hepatitis B", []),
+        ("Hepatitis B immunization series complete", []),
+        # an immunization cue far from the match in its clause: a transplant recipient's vaccine plan
+        ("Kidney transplant recipient due for pneumococcal vaccine", [CautionKind.ORGAN_TRANSPLANT]),
         ("Liver transplant evaluation: not a candidate", []),
         ("Liver transplant evaluation of graft function", [CautionKind.ORGAN_TRANSPLANT]),
         ("Referral to transplant hepatology", []),
