@@ -18,8 +18,8 @@ from cds_service.knowledge import Knowledge
 from cds_service.mapping.observations import parse_child_pugh_text
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
-from tests.mapping.test_mapping import PID, bundle, condition, observation
 from tests.sequencing.builders import TODAY, lab
+from tests.support.fhir import PID, bundle, condition, observation
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 LOINC = "http://loinc.org"
