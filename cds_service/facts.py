@@ -169,6 +169,7 @@ class LabValue:
     unit: str
     as_reported: str
     source: Provenance
+    problem: str | None = None  # why the result is not used (policy 6.5: no unit, implausible): then missing
 
     @property
     def effective(self) -> date | None:
@@ -191,6 +192,7 @@ class CodedChildPugh:
     child_pugh_class: ChildPughClass | None
     score: int | None
     source: Provenance
+    as_reported: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +222,41 @@ class CautionKind(StrEnum):
     ORGAN_TRANSPLANT = "organ_transplant"
     AUTOIMMUNE_DISEASE = "autoimmune_disease"
     HEPATITIS_B = "hepatitis_b"
+    IMMUNE_TOXICITY = "immune_toxicity"
+
+
+class MedicationKind(StrEnum):
+    """Medicines read for policy 6.5 apart from the anticancer lines."""
+
+    IMMUNOSUPPRESSANT = "immunosuppressant"
+    HBV_ANTIVIRAL = "hbv_antiviral"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentMedication:
+    """An active immunosuppressant or hepatitis B antiviral on record (policy 6.5)."""
+
+    kind: MedicationKind
+    name: str
+    source: Provenance
+
+
+class PopulationKind(StrEnum):
+    """Populations the review's trials excluded (policy 6.5)."""
+
+    PREGNANCY = "pregnancy"
+    FIBROLAMELLAR = "fibrolamellar"
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationFinding:
+    """A recorded fact that puts the patient outside the trials' populations; ``test`` when it is a positive
+    pregnancy test (counted only while recent), not a Condition."""
+
+    kind: PopulationKind
+    description: str
+    source: Provenance
+    test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +302,9 @@ class PatientFacts:
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()
     notes: tuple[DataQualityNote, ...] = field(default=())
     medication_history_known: bool = True
+    current_medications: tuple[CurrentMedication, ...] = ()
+    populations: tuple[PopulationFinding, ...] = ()
+    birth_date: date | None = None
 
     @property
     def next_line_number(self) -> int:

@@ -20,14 +20,16 @@ def _child_pugh_rows(cp: ChildPughAssessment | None) -> list[str]:
     if cp is None:
         return []
     refs = ", ".join(s.reference for s in cp.sources) or "no source data"
+    # Policy 6.2: a recorded class and the class computed from current labs: the worse counts, both shown.
+    compared = f"; {cp.compared}" if cp.compared else ""
     if cp.coded:
-        return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs})"]
+        return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs}){compared}"]
     parts = [lab.describe() for lab in cp.labs] + [finding.describe() for finding in cp.recorded_findings]
     stale = {finding.name for finding in cp.recorded_findings if finding.stale}
     unknown = [name for name in cp.unrecorded_findings if name not in stale]
     if unknown:
         parts.append(f"not recorded (unknown, not absent): {', '.join(unknown)}")
-    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {'; '.join(parts)}) ({refs})"]
+    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {'; '.join(parts)}) ({refs}){compared}"]
 
 
 def line_row(line: TherapyLine) -> str:
@@ -77,6 +79,9 @@ def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) 
         rows.append(
             f"- Checkpoint-inhibitor caution ({kind}): {cell(caution.description)} ({caution.source.reference})"
         )
+    for medication in facts.current_medications:
+        kind = medication.kind.value.replace("hbv_", "hepatitis B ").replace("_", " ")
+        rows.append(f"- Active {kind}: {cell(medication.name)} ({medication.source.reference})")
     for left_out in facts.notes[:MAX_NOTES_SHOWN]:
         rows.append(f"- Left out: {cell(left_out.reference)}: {cell(left_out.reason)}")
     if len(facts.notes) > MAX_NOTES_SHOWN:

@@ -8,7 +8,8 @@ the tests and the benchmarks (benchmarks/payloads.py). Three layers:
 - FHIR R4 resource builders (``patient``, ``condition``, ``statement``, ``lab``, ``draft``, ...), the one
   place that knows the resource shapes the fixtures and the demo use;
 - the CDS Hooks export (``hook_request`` with every prefetch key filled, ``searchset``, ``transaction``);
-- a declarative ``SyntheticPatient`` (diagnoses, conditions, prior lines, AFP, liver labs, ECOG) with
+- a declarative ``SyntheticPatient`` (diagnoses, conditions, prior lines, AFP, liver labs, ECOG, Karnofsky, a
+  pregnancy test, other medications) with
   ``patient_resources`` and ``cds_hooks_request``.
 
 Every patient built here is invented; nothing here runs on the request path.
@@ -459,15 +460,15 @@ class Afp(Measurement):
 
 
 class Bilirubin(Measurement):
-    unit: Literal["mg/dL", "umol/L"] = "mg/dL"
+    unit: Literal["mg/dL", "umol/L", "none"] = "mg/dL"  # none: the result gives no unit (policy 6.5)
 
 
 class Albumin(Measurement):
-    unit: Literal["g/dL", "g/L"] = "g/dL"
+    unit: Literal["g/dL", "g/L", "none"] = "g/dL"
 
 
 class Inr(Measurement):
-    unit: Literal["{INR}"] = "{INR}"
+    unit: Literal["{INR}", "1", "none"] = "{INR}"
 
 
 class Labs(_Strict):
@@ -477,8 +478,33 @@ class Labs(_Strict):
 
 
 class Ecog(_Strict):
+    """ECOG (LOINC 89247-1) as an integer, a LOINC answer code (LA9622-7 ... LA9627-6), a quantity or a string."""
+
     value: int = Field(ge=0, le=4)
     date: dt.date
+    form: Literal["integer", "answer_code", "quantity", "string"] = "integer"
+
+
+class Karnofsky(_Strict):
+    """A Karnofsky score (LOINC 89243-0): never read as ECOG (policy 6.5)."""
+
+    value: int = Field(ge=0, le=100)
+    date: dt.date
+
+
+class PregnancyTest(_Strict):
+    """A qualitative pregnancy test (LOINC 2106-3, urine)."""
+
+    result: Literal["positive", "negative"]
+    date: dt.date
+
+
+class Medication(_Strict):
+    """A non-anticancer medication on record: a MedicationStatement (or MedicationRequest) with this text."""
+
+    text: str
+    status: Literal["active", "intended", "completed", "stopped", "on-hold"] = "active"
+    resource: Literal["MedicationStatement", "MedicationRequest"] = "MedicationStatement"
 
 
 class SyntheticPatient(_Strict):
@@ -492,6 +518,9 @@ class SyntheticPatient(_Strict):
     afp: Afp | None = None
     labs: Labs = Labs()
     ecog: Ecog | None = None
+    karnofsky: Karnofsky | None = None
+    pregnancy_test: PregnancyTest | None = None
+    other_medications: list[Medication] = []
 
 
 class Orders(_Strict):
@@ -577,6 +606,68 @@ def medication_record(rid: str, pid: str, record: MedicationRecord) -> Resource:
     return resource
 
 
+ECOG_ANSWERS = ("LA9622-7", "LA9623-5", "LA9624-3", "LA9625-0", "LA9626-8", "LA9627-6")
+
+
+def _lab(rid: str, pid: str, code: str, display: str, when: str, value: float, unit: str) -> Resource:
+    resource = lab(rid, pid, code, display, when, value, unit)
+    if unit == "none":  # policy 6.5: a result with no unit
+        resource["valueQuantity"] = {"value": value}
+    return resource
+
+
+def _ecog(pid: str, entry: Ecog) -> Resource:
+    resource = ecog(pid, entry.date.isoformat(), entry.value)
+    if entry.form != "integer":
+        del resource["valueInteger"]
+    if entry.form == "answer_code":
+        resource["valueCodeableConcept"] = {"coding": [{"system": LOINC, "code": ECOG_ANSWERS[entry.value]}]}
+    elif entry.form == "quantity":
+        resource["valueQuantity"] = {"value": entry.value, "unit": "{score}"}
+    elif entry.form == "string":
+        resource["valueString"] = str(entry.value)
+    return resource
+
+
+def _observation(rid: str, pid: str, code: str, display: str, when: str, value: Resource) -> Resource:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
+def _other_resources(pid: str, data: SyntheticPatient) -> list[Resource]:
+    """Karnofsky, a pregnancy test and other medications (policy 6.5)."""
+    resources: list[Resource] = []
+    if data.karnofsky:
+        k = data.karnofsky
+        value: Resource = {"valueInteger": k.value}
+        resources.append(_observation(f"{pid}-kps", pid, "89243-0", "Karnofsky score", k.date.isoformat(), value))
+    if data.pregnancy_test:
+        t = data.pregnancy_test
+        answer = {"positive": ("LA6576-8", "Positive"), "negative": ("LA6577-6", "Negative")}[t.result]
+        value = {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer[0], "display": answer[1]}]}}
+        display = "Choriogonadotropin (pregnancy test) [Presence] in Urine"
+        resources.append(_observation(f"{pid}-hcg", pid, "2106-3", display, t.date.isoformat(), value))
+    for number, medication in enumerate(data.other_medications, start=1):
+        resource: Resource = {
+            "resourceType": medication.resource,
+            "id": f"{pid}-med-{number}",
+            "status": medication.status,
+            "medicationCodeableConcept": {"text": medication.text},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+        if medication.resource == "MedicationRequest":
+            resource["intent"] = "order"
+        resources.append(resource)
+    return resources
+
+
 def patient_resources(
     pid: str, data: SyntheticPatient, family: str = "Testpatient", given: str = "Scenario"
 ) -> list[Resource]:
@@ -609,16 +700,16 @@ def patient_resources(
     labs = data.labs
     if labs.bilirubin:
         b = labs.bilirubin
-        resources.append(lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
+        resources.append(_lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
     if labs.albumin:
         a = labs.albumin
-        resources.append(lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
+        resources.append(_lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
     if labs.inr:
         i = labs.inr
-        resources.append(lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
+        resources.append(_lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
     if data.ecog:
-        resources.append(ecog(pid, data.ecog.date.isoformat(), data.ecog.value))
-    return resources
+        resources.append(_ecog(pid, data.ecog))
+    return resources + _other_resources(pid, data)
 
 
 def draft_orders(pid: str, orders: Orders | None) -> tuple[list[Resource], list[str]]:

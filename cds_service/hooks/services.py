@@ -64,7 +64,7 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
     codes = knowledge.vocabulary.observations
     patient = "{{context.patientId}}"
     afp = _codes(loinc, (*codes.afp_mass, *codes.afp_units))
-    labs = _codes(loinc, (*codes.bilirubin_total, *codes.albumin, *codes.inr, *codes.ecog))
+    labs = _codes(loinc, (*codes.bilirubin_total, *codes.albumin, *codes.inr, *codes.ecog, *codes.pregnancy_test))
     child_pugh_code = split_code(knowledge.parameters.child_pugh_observation_code)
     if child_pugh_code is not None:
         labs += f",{child_pugh_code[0]}|{child_pugh_code[1]}"

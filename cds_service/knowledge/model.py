@@ -399,20 +399,64 @@ class ClinicalParameters(_Strict):
     current_line_days: int = Field(60, ge=1)
     liver_lab_max_age_days: int = Field(ge=1)
     ecog_trial_maximum: int = Field(ge=0, le=4)
+    trial_minimum_age_years: int = Field(18, ge=0, le=120)
+    pregnancy_test_max_age_days: int = Field(30, ge=1)
     child_pugh: ChildPughThresholds
     extra_codes: ExtraCodes = Field(default_factory=ExtraCodes)
     child_pugh_observation_code: str | None = Field(None, pattern=r"^\S+\|\S+$")
 
 
 class CodeRef(_Strict):
+    """One code of a value set (``code*``: every code under it). ``title`` is the code system's own title of the
+    code (ICD-10-CM titles are checked against the code system in a test); ``unverified`` marks a code that
+    cannot be checked against its code system here (SNOMED CT, LOINC): shown so on the decision table."""
+
     system: str
     code: str
+    title: str | None = None
+    unverified: bool = False
+
+
+class QualifiedText(_Strict):
+    """Text that counts only as a qualifier followed, within ``window_words`` words, by one of ``names``
+    ("immune-mediated colitis", "immune-related grade 3 hepatitis")."""
+
+    qualifiers: tuple[str, ...] = Field(min_length=1)
+    names: tuple[str, ...] = Field(min_length=1)
+    window_words: int = Field(2, ge=0, le=5)
 
 
 class ConditionVocabulary(_Strict):
     codes: tuple[CodeRef, ...] = ()
     text: tuple[str, ...] = ()
     description: str | None = None
+    source: str | None = None
+    qualified_text: QualifiedText | None = None
+
+
+class TextNotTheFinding(_Strict):
+    """Cues that make a text match not a finding of this patient now (knowledge/conditions.yaml
+    ``text_not_the_patients``, policy 6.5), for any caution or population: a family-history cue anywhere in
+    the match's clause, or an immunization cue at most ``window_words`` words before or after it."""
+
+    source: str
+    cues: tuple[str, ...] = Field(min_length=1)
+    immunization_cues: tuple[str, ...] = ()
+    window_words: int = Field(3, ge=0, le=10)
+
+
+class PlausibleRange(_Strict):
+    low: Decimal
+    high: Decimal
+
+
+class PlausibleLabs(_Strict):
+    """Policy 6.5: a value outside these ranges (in the standard unit) is not used."""
+
+    source: str
+    bilirubin_mg_per_dl: PlausibleRange
+    albumin_g_per_dl: PlausibleRange
+    inr: PlausibleRange
 
 
 class ObservationCodes(_Strict):
@@ -422,6 +466,10 @@ class ObservationCodes(_Strict):
     albumin: tuple[str, ...]
     inr: tuple[str, ...]
     ecog: tuple[str, ...]
+    ecog_answers: dict[str, int] = {}
+    pregnancy_test: tuple[str, ...] = ()
+    positive_answers: tuple[str, ...] = ()
+    plausible: PlausibleLabs | None = None
 
 
 class TextNegation(_Strict):
@@ -441,6 +489,7 @@ class TextNegation(_Strict):
     post_negation: tuple[str, ...] = ()
     post_window_words: int = Field(3, ge=0, le=10)
     post_termination: tuple[str, ...] = ()
+    other_findings: tuple[str, ...] = ()
 
 
 class TextHypothetical(_Strict):
@@ -461,6 +510,7 @@ class TextHypothetical(_Strict):
     post: tuple[str, ...] = ()
     post_window_words: int = Field(1, ge=0, le=10)
     existing: tuple[str, ...] = ()
+    existing_in_clause: tuple[str, ...] = ()
 
 
 class ClinicalVocabulary(_Strict):
@@ -478,19 +528,26 @@ class ClinicalVocabulary(_Strict):
     ascites: ConditionVocabulary
     hepatic_encephalopathy: ConditionVocabulary
     observations: ObservationCodes
+    text_not_the_patients: TextNotTheFinding | None = None
+    not_the_patients: ConditionVocabulary = ConditionVocabulary()
+    hcc_named_in_other_history: ConditionVocabulary = ConditionVocabulary()
+    immune_toxicity: ConditionVocabulary = ConditionVocabulary()
+    immunosuppressants: ConditionVocabulary = ConditionVocabulary()
+    hbv_antivirals: ConditionVocabulary = ConditionVocabulary()
+    pregnancy: ConditionVocabulary = ConditionVocabulary()
+    fibrolamellar: ConditionVocabulary = ConditionVocabulary()
+
+    def value_sets(self) -> dict[str, ConditionVocabulary]:
+        """Every coded or text vocabulary by its name in conditions.yaml."""
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), ConditionVocabulary)
+        }
 
     @model_validator(mode="after")
     def _systems_known(self) -> ClinicalVocabulary:
-        for vocab in (
-            self.hcc,
-            self.hcc_not_a_diagnosis,
-            self.hcc_not_current,
-            self.organ_transplant,
-            self.autoimmune_disease,
-            self.hepatitis_b,
-            self.ascites,
-            self.hepatic_encephalopathy,
-        ):
+        for vocab in self.value_sets().values():
             for ref in vocab.codes:
                 if ref.system not in self.systems:
                     raise ValueError(f"unknown code system alias {ref.system}")

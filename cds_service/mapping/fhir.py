@@ -17,7 +17,7 @@ from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from cds_service.facts import DataQualityNote
-from cds_service.knowledge import ConditionVocabulary
+from cds_service.knowledge import ConditionVocabulary, QualifiedText
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
@@ -157,11 +157,21 @@ def concept_texts(concepts: Any) -> Iterable[str]:
                 yield display
 
 
-def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any of ``words`` as a whole word or phrase, ignoring case."""
-    if not words:
+def _words_pattern(words: tuple[str, ...], extra: tuple[str, ...] = ()) -> re.Pattern[str] | None:
+    """Any of ``words`` as a whole word or phrase (or an ``extra`` regular expression), ignoring case."""
+    alternatives = [re.escape(w) for w in sorted(words, key=len, reverse=True)] + list(extra)
+    if not alternatives:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+def _qualified_pattern(qualified: QualifiedText | None) -> tuple[str, ...]:
+    """A qualifier, then at most ``window_words`` words, then a name ("immune-mediated grade 3 colitis")."""
+    if qualified is None:
+        return ()
+    qualifiers = "|".join(re.escape(q) for q in sorted(qualified.qualifiers, key=len, reverse=True))
+    names = "|".join(re.escape(n) for n in sorted(qualified.names, key=len, reverse=True))
+    return (rf"(?:{qualifiers})(?:[\s,-]+[\w/]+){{0,{qualified.window_words}}}?[\s,-]+(?:{names})",)
 
 
 class ConceptMatcher:
@@ -183,7 +193,8 @@ class ConceptMatcher:
             system, _, code = extra.rpartition("|")
             self._add(systems.get(system, system), code)
         self._words = tuple(vocab.text)
-        self._text = _words_pattern(self._words)
+        self._extra = _qualified_pattern(vocab.qualified_text)
+        self._text = _words_pattern(self._words, self._extra)
 
     @classmethod
     def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
@@ -200,7 +211,8 @@ class ConceptMatcher:
             for system, prefixes in part._prefixes.items():
                 combined._prefixes[system] = combined._prefixes.get(system, ()) + prefixes
         combined._words = tuple(dict.fromkeys(word for m in parts for word in m._words))
-        combined._text = _words_pattern(combined._words)
+        combined._extra = tuple(dict.fromkeys(extra for m in parts for extra in m._extra))
+        combined._text = _words_pattern(combined._words, combined._extra)
         return combined
 
     def _add(self, system: str, code: str) -> None:

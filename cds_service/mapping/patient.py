@@ -17,7 +17,8 @@ import orjson
 from cds_service.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
 from cds_service.knowledge import Knowledge
 from cds_service.mapping.conditions import ConditionMapper
-from cds_service.mapping.fhir import Parser, parse_concept
+from cds_service.mapping.current_medications import CurrentMedicationMapper
+from cds_service.mapping.fhir import Parser, as_date, parse_concept
 from cds_service.mapping.lru import Lru
 from cds_service.mapping.medications import StopReasonReader, build_lines, episodes_from
 from cds_service.mapping.observations import (
@@ -26,6 +27,7 @@ from cds_service.mapping.observations import (
     map_coded_child_pugh,
     map_ecog,
     map_liver_labs,
+    map_pregnancy_tests,
 )
 from cds_service.mapping.resources import (
     JsonObject,
@@ -82,6 +84,15 @@ class FactsCache(Lru[bytes, PatientFacts]):
         return hashlib.sha256(content).digest()
 
 
+def _birth_date(patients: list[JsonObject]) -> date | None:
+    """The patient's birth date (policy 6.5: age under 18 is outside the trials' populations), or None."""
+    for patient in patients:
+        found = as_date(patient.get("birthDate"))
+        if found is not None:
+            return found
+    return None
+
+
 class PatientMapper:
     """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
 
@@ -93,6 +104,7 @@ class PatientMapper:
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
         self.stop_reasons = StopReasonReader(knowledge.medication_history.stop_reasons, self.conditions.negation)
         self.combinations = tuple(knowledge.regimen_by_agents)
+        self.current_medications = CurrentMedicationMapper(knowledge.vocabulary, self.conditions.immune_toxicity)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -164,9 +176,12 @@ class PatientMapper:
             afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
-            immunotherapy_cautions=condition_facts.cautions,
+            immunotherapy_cautions=(*condition_facts.cautions, *self.current_medications.immune_toxicities(pool)),
             notes=tuple(dict.fromkeys(notes)),
             medication_history_known=medications_available,
+            current_medications=self.current_medications.map(pool),
+            populations=(*condition_facts.populations, *map_pregnancy_tests(observations, vocabulary, parser)),
+            birth_date=_birth_date(pool.of_type("Patient")),
         )
 
     def order_agents(self, order: JsonObject) -> AgentMatch:

@@ -81,6 +81,13 @@ class Recommendation:
         return tuple(dict.fromkeys((full, label)))
 
     @property
+    def population_messages(self) -> tuple[str, ...]:
+        """Policy 6.5: why the review's trials excluded this patient (pregnancy, age under 18, fibrolamellar
+        carcinoma), once; every card says it."""
+        found = (*(f for s in self.selected for f in s.findings), *(f for o in self.options for f in o.findings))
+        return tuple(dict.fromkeys(f.message for f in found if f.gate_id == "outside_trial_populations"))
+
+    @property
     def headline_findings(self) -> tuple[Finding, ...]:
         """Warning and critical facts about the patient (headline gates), once per gate, loudest first, then in
         gates.yaml order (the order summaries name them in)."""
@@ -99,14 +106,16 @@ def misfits_of(selected: tuple[SelectedAssessment, ...]) -> tuple[SelectedAssess
 
 
 def _data_gaps(options: tuple[OptionAssessment, ...], selected: tuple[SelectedAssessment, ...]) -> tuple[DataGap, ...]:
-    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option."""
+    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option. Recording
+    ascites and encephalopathy at a Child-Pugh minimum of A (policy 6.2, revised) comes last: it never decides
+    as much as a missing lab, an AFP or a stop reason."""
     gaps: dict[str, DataGap] = {}
     for place, findings in (*((o.place, o.findings) for o in options), *((s.place, s.findings) for s in selected)):
         for finding in findings:
             gap = finding.gap
             if gap is not None and (gap.kind != "afp" or place.rank <= Place.OPTION.rank):
                 gaps.setdefault(gap.kind, gap)
-    return tuple(gaps.values())
+    return tuple(sorted(gaps.values(), key=lambda gap: gap.kind == "child_pugh_findings"))
 
 
 def _later_evidence(

@@ -18,7 +18,9 @@ from cds_service.facts import (
     CutoffRelation,
     DraftOrder,
     ImmunotherapyCaution,
+    MedicationKind,
     PatientFacts,
+    PopulationKind,
     StopReason,
     TherapyLine,
 )
@@ -44,7 +46,9 @@ from cds_service.sequencing.wording import (
     stop_text,
 )
 
-GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason", "current_line"]
+GapKind = Literal[
+    "afp", "child_pugh", "child_pugh_findings", "medication_history", "sorafenib_stop_reason", "current_line"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,12 +398,53 @@ def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     return Fired({"basis": cp.score_text}) if cp.min_class == "C" else None
 
 
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def population_facts(ctx: GateContext) -> list[str]:
+    """What puts the patient outside the review's trials' populations (policy 6.5): pregnancy (an active
+    pregnancy Condition, or a positive pregnancy test within ``pregnancy_test_max_age_days``), age under
+    ``trial_minimum_age_years``, fibrolamellar carcinoma. Each with its source."""
+    facts, params, today = ctx.facts, ctx.params, ctx.today
+    found: list[str] = []
+    for kind, name in (
+        (PopulationKind.PREGNANCY, "Pregnancy"),
+        (PopulationKind.FIBROLAMELLAR, "Fibrolamellar carcinoma"),
+    ):
+        for finding in facts.populations:
+            if finding.kind is not kind:
+                continue
+            when = finding.source.date
+            if finding.test and (when is None or (today - when).days > params.pregnancy_test_max_age_days):
+                continue
+            shown = when.isoformat() if when else "undated"
+            found.append(f"{name} ({finding.description}, {finding.source.reference}, {shown})")
+            break
+    born = facts.birth_date
+    if born is not None and _years_between(born, today) < params.trial_minimum_age_years:
+        found.append(f"Age {_years_between(born, today)} (under {params.trial_minimum_age_years})")
+    return found
+
+
+@gate("outside_trial_populations")
+def outside_trial_populations(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Pregnancy, age under 18 or fibrolamellar carcinoma: the review's trials excluded these patients; nothing
+    is preferred and no suggestion is recommended (policy 6.5, "Outside the trials' populations")."""
+    found = population_facts(ctx)
+    if not found:
+        return None
+    short = "; ".join(fact.split(" (")[0] for fact in found)
+    return Fired({"what": short, "facts": "; ".join(found)})
+
+
 @gate("child_pugh_b_or_c")
 def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Only the score's maximum reaches C (policy 6.2, "Child-Pugh as a range"): a warning naming the range
-    and what is not recorded, whether a lab is missing (A to C) or ascites/encephalopathy is (B or C)."""
+    """The score's minimum is B and only its maximum reaches C (policy 6.2, "Child-Pugh as a range", revised):
+    a warning naming the range and what is not recorded. A minimum of A never warns
+    (``child_pugh_findings_not_recorded``)."""
     cp = ctx.child_pugh
-    if cp.min_class == "C" or cp.max_class != "C":
+    if cp.min_class != "B" or cp.max_class != "C":
         return None
     fields = {"classes": cp.class_text, "unknown": cp.unknown_text, "score_min": cp.score_min}
     return Fired({**fields, "score_max": cp.score_max})
@@ -428,6 +473,25 @@ def child_pugh_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None
         labs=cp.missing_labs,
     )
     return Fired({"why": why}, gap)
+
+
+@gate("child_pugh_findings_not_recorded")
+def child_pugh_findings_not_recorded(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """The score's minimum is A and ascites or encephalopathy is not recorded, so the class is a range (policy
+    6.2, revised): the range is shown in the facts and the data-needed card asks for ascites and encephalopathy
+    to be recorded; no warning, no summary mention."""
+    cp = ctx.child_pugh
+    open_findings = (*cp.unrecorded_findings, *cp.ungraded_findings)
+    if cp.coded or cp.min_class != "A" or cp.max_class == "A" or not open_findings:
+        return None
+    names = " and ".join(open_findings)
+    gap = DataGap(
+        "child_pugh_findings",
+        f"Child-Pugh {cp.class_text} ({cp.score_text}): {names} not recorded. Recording them (present with a "
+        "grade, or absent) would determine the class.",
+        summary="Ascites and encephalopathy not recorded: record them, present or absent",
+    )
+    return Fired({"classes": cp.class_text, "score": cp.score_text, "names": names}, gap)
 
 
 @gate("ecog_2_or_more")
@@ -459,24 +523,53 @@ def autoimmune_disease(ctx: GateContext, agents: frozenset[str]) -> Fired | None
     return _caution(ctx, CautionKind.AUTOIMMUNE_DISEASE)
 
 
+@gate("possible_transplant_or_autoimmune")
+def possible_transplant_or_autoimmune(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """An active immunosuppressant with no organ transplant or autoimmune disease recorded: verify before a
+    checkpoint inhibitor (policy 6.5)."""
+    if ctx.cautions(CautionKind.ORGAN_TRANSPLANT) or ctx.cautions(CautionKind.AUTOIMMUNE_DISEASE):
+        return None
+    found = [m for m in ctx.facts.current_medications if m.kind is MedicationKind.IMMUNOSUPPRESSANT]
+    if not found:
+        return None
+    return Fired({"drug": found[0].name, "reference": found[0].source.reference})
+
+
 @gate("prior_immune_toxicity")
 def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """A checkpoint inhibitor stopped for intolerance: a possible severe immune-related event (policy 6.2)."""
+    """A checkpoint inhibitor stopped for intolerance, or an immune-related adverse event recorded by code or
+    text ("Grade 3 immune-mediated colitis", T45.AX5-): a possible severe immune-related event (policy 6.2, 6.5)."""
     lines = [
         line
         for line in ctx.lines_with(ctx.knowledge.checkpoint_inhibitors)
         if line.stop_reason is StopReason.INTOLERANCE
     ]
-    if not lines:
-        return None
-    line = lines[0]
-    return Fired({"line": line.number, "agents": agents_text(line.agents), "quoted": quoted_reason(line)})
+    if lines:
+        line = lines[0]
+        stopped = f"Line {line.number} ({agents_text(line.agents)}) was stopped for intolerance{quoted_reason(line)}"
+        return Fired({"what": stopped})
+    recorded = ctx.cautions(CautionKind.IMMUNE_TOXICITY)
+    if recorded:
+        event = recorded[0]
+        return Fired(
+            {"what": f"Immune-related adverse event on record ({event.description}, {event.source.reference})"}
+        )
+    return None
 
 
 @gate("hepatitis_b")
 def hepatitis_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224)."""
-    return _caution(ctx, CautionKind.HEPATITIS_B)
+    """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224);
+    the card says whether an antiviral (entecavir, tenofovir) is on record (policy 6.5)."""
+    fired = _caution(ctx, CautionKind.HEPATITIS_B)
+    if fired is None:
+        return None
+    antivirals = [m for m in ctx.facts.current_medications if m.kind is MedicationKind.HBV_ANTIVIRAL]
+    if antivirals:
+        antiviral = f"antiviral on record: {antivirals[0].name} ({antivirals[0].source.reference})"
+    else:
+        antiviral = "no antiviral (entecavir, tenofovir) on record"
+    return Fired({**fired.fields, "antiviral": antiviral})
 
 
 register_knowledge_check("gate registry", check_gate_registry)  # load_knowledge runs it once gates are imported

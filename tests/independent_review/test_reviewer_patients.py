@@ -35,18 +35,7 @@ STILL_UNSAFE: dict[str, str] = {
     # §6.5 reads an unclear reason as unknown for the regorafenib gate: an info statement, which order-sign does
     # not show (only misfits); order-select quotes it and asks why (s65-sorafenib-unclear-text-regorafenib-select).
     "r12-sora-unclear-reason-rego-sign": "policy question: order-sign silent on an unclear sorafenib stop reason",
-    "r21-olt-text-tacrolimus-pembro": "unsafe: 'S/p OLT 2019 ... on tacrolimus' in text missed; no transplant caution",
-    "r22-no-rejection-transplanted-liver": "unsafe: negation of 'rejection' swallowed the transplant; no card",
-    "r23-tx-evaluation-not-candidate": "unsafe: a transplant evaluation raised a false critical transplant card",
-    "r25-gpa-m3131-pembro": "unsafe: granulomatosis with polyangiitis (M31.31) raised no autoimmune caution",
-    "r26-family-history-ra-nivo-ipi": "unsafe: a family history of rheumatoid arthritis raised an autoimmune caution",
-    "r28-hbv-no-antiviral-nivo-ipi": "unsafe: hepatitis B with no antiviral on record: no note",
-    "r31-albumin-26-no-unit": "unsafe: albumin 26 without a unit used as if normal",
-    "r32-c220-probable-lung-mets-ramu": "unsafe: coded confirmed C22.0 discarded for its text; no AFP warning",
-    "r36-pregnant-patient-view": "unsafe: pregnancy not said to be outside the trials; regimens preferred",
-    "r37-age-15-cabo": "unsafe: age 15 not said to be outside the trials; regimens preferred",
-    "r38-fibrolamellar-view": "unsafe: fibrolamellar carcinoma not said to be outside the trials",
-    "r39-a6-ascites-he-uncoded": "safe but not as revised §6.2 asks: minimum A6 still warns",
+    "r28-hbv-no-antiviral-nivo-ipi": "unsafe: a fitting order-sign gets no card, so the hepatitis B note is unseen",
 }
 
 IDS = sorted(path.stem for path in PATIENTS.glob("r*.yaml"))

@@ -504,10 +504,20 @@ def test_coded_child_pugh_newest_first_and_undated_noted(site_mapper: PatientMap
         (
             {
                 **observation("89247-1"),
-                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5", "display": "2"}]},
+                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9624-3", "display": "Symptomatic"}]},
             },
             2,
         ),
+        # policy 6.5: the LOINC answer code decides (LA9623-5 is ECOG 1), whatever the display says
+        (
+            {
+                **observation("89247-1"),
+                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5", "display": "2"}]},
+            },
+            1,
+        ),
+        ({**observation("89247-1"), "valueQuantity": {"value": 3, "unit": "{score}"}}, 3),
+        ({**observation("89247-1"), "valueString": "4"}, 4),
     ],
 )
 def test_ecog(mapper: PatientMapper, obs: dict[str, Any], grade: int) -> None:
