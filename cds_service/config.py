@@ -101,6 +101,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Patients' charts kept mapped in memory by content for repeated calls (0: off).",
     )
+    smart_client_id: str = Field(
+        "hcc-timeline",
+        min_length=1,
+        description="Client id of the timeline app (`/app/`) as registered with the EHR's SMART authorization "
+        "server (a public client with PKCE).",
+    )
+    smart_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins the timeline app may call besides the FHIR servers in CDS_FHIR_ALLOWED_SERVERS "
+        "(e.g. an authorization server on another host): its Content-Security-Policy `connect-src`.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     metrics_access: Literal["off", "token", "open"] | None = Field(
         None,

@@ -27,6 +27,9 @@ from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
+from cds_service.api.timeline_app import build_timeline_app
+from cds_service.api.timeline_app import router as timeline_router
+from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
 from cds_service.hooks.models import HookRequest
@@ -142,6 +145,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(knowledge_router)
+    app.include_router(timeline_router)
+    app.state.timeline = build_timeline_app(
+        settings, knowledge, clock, override_reason_system(settings.public_base_url)
+    )
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,
