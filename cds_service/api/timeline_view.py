@@ -405,7 +405,7 @@ def timeline_html(reading: JsonDict) -> str:
             f'<p class="summary" id="headline">{_e(reading["advice"]["summary"])}</p>',
             '<section id="timeline" aria-labelledby="timeline-h"><h2 id="timeline-h">Lines of systemic therapy</h2>',
             '<p class="legend"><span class="key covered">review regimen</span> '
-            '<span class="key uncovered">not covered by the review (hatched, dashed)</span> '
+            '<span class="key uncovered">not covered by the review (faded, dashed outline)</span> '
             '<span class="key current">arrow: current or no end recorded</span></p>',
             therapy_chart(reading, axis, today),
             _lines_table(reading["lines"]),

@@ -175,6 +175,7 @@ def test_ehr_launch_consent_and_the_timeline_drawn(guarded: GuardedPage, setup: 
         f"back to the drawn timeline (target < {TARGET_SECONDS:.0f} s)"
     )
     _assert_timeline_drawn(page, setup.service)
+    _screenshot(page)
     asked = ehr.seen.authorize[-1]
     assert asked["scope"].split()[0] == "launch"
     assert "patient/Observation.rs" in asked["scope"].split()
@@ -190,7 +191,6 @@ def test_ehr_launch_consent_and_the_timeline_drawn(guarded: GuardedPage, setup: 
     expect(row).to_be_visible()
     expect(row).to_have_class("selected")
     expect(row).to_contain_text("used by the rules")
-    _screenshot(page)
     log = setup.service_log.read_text(encoding="utf-8")
     assert not any(token in log for token in ehr._tokens), "no FHIR token in the service's log"
     assert "hcc-timeline-afp" not in log  # the posted chart is not logged
