@@ -209,6 +209,16 @@ def test_an_older_server_with_smart_v1_scopes(guarded: GuardedPage, setup: Setup
     expect(guarded.page.locator("#afp-chart a.point-link")).to_have_count(20)  # granted patient/*.read
 
 
+def test_standalone_launch_asks_the_ehr_for_a_patient(guarded: GuardedPage, setup: Setup) -> None:
+    ehr = setup.ehr
+    guarded.page.goto(f"{setup.service}/app/launch?{urlencode({'iss': ehr.fhir_base})}")
+    _consent_and_wait(guarded.page)
+    scope = ehr.seen.authorize[-1]["scope"].split()
+    assert "launch/patient" in scope
+    assert "launch" not in scope
+    expect(guarded.page.locator("#therapy-chart a.line-mark")).to_have_count(2)
+
+
 def test_a_launch_the_ehr_refuses_is_said_plainly(guarded: GuardedPage, setup: Setup) -> None:
     page = guarded.page
     page.goto(f"{setup.service}/app/launch?{urlencode({'iss': 'http://127.0.0.1:9/fhir', 'launch': 'x'})}")
