@@ -80,8 +80,10 @@ def _svg(chart_id: str, height: float, title: str, description: str, body: str) 
 
 
 def _line_text(line: JsonDict) -> str:
-    end = line["end"] or "no end recorded"
+    end = line["end"] or ("now" if line["current"] else "end not recorded")
     how = line["howEnded"] or line["state"]
+    if line.get("stateBasis"):
+        how += f" ({line['stateBasis']})"
     if line.get("stopText"):
         how += f" ({line['stopText']})"
     return f"Line {line['number']}: {line['label']}, {line['start'] or 'start not recorded'} to {end}, {how}"
@@ -95,10 +97,11 @@ def therapy_chart(reading: JsonDict, axis: TimeAxis, today: date) -> str:
     for index, line in enumerate(lines):
         y = top + index * row
         start = _day(line["start"]) or axis.start
-        end = _day(line["end"])
-        x1, x2 = axis.x(start), axis.x(end or today)
+        current = line["current"]
+        end = today if current else (_day(line["lastDate"]) or start)
+        x1, x2 = axis.x(start), axis.x(end)
         width = max(x2 - x1, 4)
-        classes = "bar" + (" uncovered" if not line["covered"] else "") + (" current" if end is None else "")
+        classes = "bar" + (" uncovered" if not line["covered"] else "") + (" current" if current else "")
         fill = ORANGE if index % 2 else BLUE
         tip = _line_text(line) + f"; {line['coverage']}; sources: " + ", ".join(s["reference"] for s in line["sources"])
         faded = "" if line["covered"] else 'fill-opacity="0.35" stroke-dasharray="6 3" '
@@ -106,7 +109,7 @@ def therapy_chart(reading: JsonDict, axis: TimeAxis, today: date) -> str:
             f'<rect class="{classes}" x="{x1}" y="{y}" width="{width}" height="26" rx="3" fill="{fill}" '
             f'{faded}stroke="{fill}" stroke-width="2"/>'
         )
-        if end is None:  # current, or no end recorded: an open arrow at today
+        if current:  # current, or no end recorded: an open arrow at today
             mark += f'<path d="M{x2} {y} l12 13 l-12 13 z" fill="{fill}"/>'
         ended = line["howEnded"] or line["state"]
         label = f"Line {line['number']}: {line['label']}"

@@ -62,10 +62,17 @@ def review_regimens(knowledge: Knowledge) -> tuple[frozenset[str], frozenset[str
 
 
 def _line(line: TherapyLine, knowledge: Knowledge) -> JsonDict:
-    """One line of therapy as the rules read it: agents, dates, state, how it ended, its sources, coverage."""
+    """One line of therapy as the rules read it: agents, dates, state, how it ended, its sources, coverage.
+
+    Read tolerantly: facts that give a line its ``state`` (current/ended), ``state_basis``, ``stop_text`` and
+    ``unidentified`` medications are shown with them; without them a line with no end is "current or end not
+    recorded"."""
     regimen_id = knowledge.regimen_by_agents.get(line.agents)
     reviewed, later = review_regimens(knowledge)
-    if regimen_id in reviewed:
+    unidentified = [str(name) for name in getattr(line, "unidentified", ()) or ()]
+    if unidentified:
+        coverage = f"not covered by the review ({', '.join(unidentified)})"
+    elif regimen_id in reviewed:
         coverage = "covered by the review"
     elif regimen_id in later:
         coverage = "later evidence, not the review"
@@ -74,23 +81,27 @@ def _line(line: TherapyLine, knowledge: Knowledge) -> JsonDict:
     else:
         coverage = "regimen not identified: not covered by the review"
     recorded_state = _text_attribute(line, "state")
-    ended = line.end is not None
+    ended = recorded_state == "ended" if recorded_state else line.end is not None
     state = recorded_state or ("ended" if ended else "current or end not recorded")
-    stop_text = _text_attribute(line, "stop_text", "stop_reason_text") or next(
-        (t for e in line.episodes if (t := _text_attribute(e, "stop_text", "stop_reason_text"))), None
+    stop_text = _text_attribute(line, "stop_text") or next(
+        (t for e in line.episodes if (t := _text_attribute(e, "stop_text"))), None
     )
-    how = STOP_TEXT.get(line.stop_reason, str(line.stop_reason)) if ended or recorded_state == "ended" else None
+    dates = [d for e in line.episodes for d in (e.start, e.end, e.source.date) if d is not None]
+    label = regimen_label(line.agents, knowledge) if line.agents or not unidentified else " + ".join(unidentified)
     return {
         "number": line.number,
-        "label": regimen_label(line.agents, knowledge),
-        "agents": agents_text(line.agents),
+        "label": label,
+        "agents": agents_text(line.agents) or ", ".join(unidentified) or "not identified",
         "start": _day(line.start),
         "end": _day(line.end),
+        "lastDate": _day(line.end or max(dates, default=None)),
         "state": state,
+        "current": not ended,
+        "stateBasis": _text_attribute(line, "state_basis"),
         "stopReason": str(line.stop_reason),
-        "howEnded": how,
+        "howEnded": STOP_TEXT.get(line.stop_reason, str(line.stop_reason)) if ended else None,
         "stopText": stop_text,
-        "covered": regimen_id in reviewed,
+        "covered": regimen_id in reviewed and not unidentified,
         "coverage": coverage,
         "sources": [_source(e.source, e.description) for e in line.episodes],
     }
@@ -239,6 +250,12 @@ def _advice(rec: Recommendation, ctx: CardContext) -> JsonDict:
     }
 
 
+def _all_lines(facts: PatientFacts) -> list[TherapyLine]:
+    """The prior lines and, where the facts keep it apart, the line the patient is still on."""
+    current = getattr(facts, "current_line", None)
+    return [*facts.lines, *([current] if isinstance(current, TherapyLine) else [])]
+
+
 class ChartReader:
     """Built once with the knowledge; ``read`` turns one patient's posted resources into the reading."""
 
@@ -276,7 +293,8 @@ class ChartReader:
             "asOf": today.isoformat(),
             "knowledgeVersion": knowledge.version,
             "hcc": facts.hcc.status.value,
-            "lines": [_line(line, knowledge) for line in facts.lines],
+            "lines": [_line(line, knowledge) for line in _all_lines(facts)],
+            "priorLines": len(facts.lines),
             "medicationHistoryKnown": facts.medication_history_known,
             "afp": {
                 "cutoffNgPerMl": float(cutoff),

@@ -64,7 +64,9 @@ def test_the_app_and_the_cards_read_the_chart_the_same_way(client: TestClient, p
         [card] = cards.json()["cards"]
         assert without_uuid(reading["advice"]["card"]) == without_uuid(card)  # same facts, rules and words
         assert reading["advice"]["summary"] == card["summary"]
-        assert f"Prior systemic lines: {len(reading['lines'])}" in card["detail"]
+        for line in reading["lines"]:  # every line drawn is a line the card lists, with its sources
+            assert f"- Line {line['number']}: " in card["detail"]
+            assert all(source["reference"] in card["detail"] for source in line["sources"][:4])
         if reading["afp"]["used"]:
             assert reading["afp"]["used"] in card["detail"]
             assert 'id="afp-chart"' in answer["html"]
