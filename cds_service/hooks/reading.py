@@ -50,7 +50,7 @@ def _text_attribute(item: object, *names: str) -> str | None:
     for name in names:
         value: object = getattr(item, name, None)
         if isinstance(value, str) and value:
-            return value  # a StrEnum is a str too
+            return str(value)  # a StrEnum as its plain value
     return None
 
 

@@ -246,7 +246,7 @@ def test_open_timeline_from_a_card_in_the_cds_hooks_sandbox(guarded: GuardedPage
                 setup.sandbox, fhir_base=ehr.fhir_base, patient_id=PATIENT, discovery_url=discovery, hook="patient-view"
             )
         )
-        card = page.locator("[class*=decision-card]").filter(has_text="two or more prior lines")
+        card = page.locator("[class*=decision-card]").filter(has_text="HCC after")
         expect(card).to_be_visible(timeout=30_000)
         with page.context.expect_page(timeout=30_000) as opened:
             card.get_by_role("button", name="Open timeline").click()
