@@ -1,8 +1,9 @@
 """The timeline app launched as a SMART app in headless Chromium: by the EHR, and from a card in the CDS Hooks sandbox.
 
-Everything runs on loopback: a real FHIR server (sekmet-fhir) with the fixture patients, behind a strict test
-EHR (``tests/smart/ehr.py``: the SMART authorization server, the sandbox's launch endpoint, and a FHIR facade
-that checks every token), ``cds-service serve``, and for the card test the built CDS Hooks sandbox. The three
+Everything runs on loopback, as ``cds-service sandbox`` starts it: a real FHIR server (sekmet-fhir) with the
+fixture patients, behind a strict SMART EHR (``cds_service/devtools/smart_ehr.py``: the authorization server,
+the sandbox's launch endpoint, and a FHIR facade that checks every token), ``cds-service serve``, and for the
+card test the built CDS Hooks sandbox. The three
 network guards of the sandbox test apply (Chromium's resolver rules, a route that aborts non-loopback URLs, an
 assertion on every request). The tests assert on what is drawn: the two lines, the 400 ng/mL cut-off, the 20
 AFP results with the one the rules used ringed, and the advice in the card's words. With
@@ -11,7 +12,6 @@ TIMELINE_SCREENSHOT_DIR set, the EHR-launch test saves the README's pictures the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -25,19 +25,11 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
-from cds_service.devtools.sandbox import (
-    ServiceOptions,
-    cds_service,
-    fhir_server,
-    free_port,
-    load_patients,
-    sandbox_url,
-    static_site,
-)
+from cds_service.devtools.sandbox import free_port, local_sandbox, sandbox_url
+from cds_service.devtools.smart_ehr import SmartEhr
 from tests.browser.test_cds_hooks_sandbox import GuardedPage
 from tests.conftest import PATIENTS, REQUESTS, ROOT
 from tests.loopback import CHROMIUM, CHROMIUM_ARGS
-from tests.smart.ehr import SmartEhr
 
 SANDBOX_APP = Path(os.environ.get("SANDBOX_APP_DIR") or ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app")
 REGISTRY = ROOT / "config" / "clients.example.yaml"
@@ -56,27 +48,22 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    data = tmp_path_factory.mktemp("smart")
-    port, sandbox_port = free_port(), free_port()
-    service = f"http://127.0.0.1:{port}"
-    with contextlib.ExitStack() as stack:
-        upstream = stack.enter_context(fhir_server(data / "fhir", free_port()))
-        load_patients(upstream, PATIENTS)
-        ehr = stack.enter_context(
-            SmartEhr(upstream, client_id="hcc-timeline", redirect_uri=f"{service}/app/", standalone_patient=PATIENT)
-        )
-        sandbox = stack.enter_context(static_site(SANDBOX_APP, sandbox_port)) if SANDBOX_APP.is_dir() else None
-        options = ServiceOptions(
-            port=port,
-            fhir_base=ehr.fhir_base,
-            registry=REGISTRY.resolve(),
-            database_url=f"sqlite:///{(data / 'store.sqlite3').resolve()}",
-            cors_origins=(f"http://127.0.0.1:{sandbox_port}",),
-            auth_disabled=True,
-        )
-        log = data / "cds-service.log"
-        stack.enter_context(cds_service(options, log))
-        yield Setup(service, ehr, sandbox, log)
+    """What ``cds-service sandbox`` starts: the FHIR server behind the SMART EHR, the service, the sandbox build."""
+    with local_sandbox(
+        port=free_port(),
+        fhir_port=free_port(),
+        data=tmp_path_factory.mktemp("smart"),
+        registry=REGISTRY,
+        patients=PATIENTS,
+        sandbox_app=SANDBOX_APP if SANDBOX_APP.is_dir() else None,
+        auth_disabled=True,
+    ) as running:
+        ehr = running.ehr
+        assert ehr is not None
+        ehr.open_without_token = False  # strict: only the sandbox test lets the sandbox read without a token
+        ehr.standalone_patient = PATIENT
+        service = running.discovery_url.removesuffix("/cds-services")
+        yield Setup(service, ehr, running.sandbox if SANDBOX_APP.is_dir() else None, running.service_log)
 
 
 @pytest.fixture(scope="module")

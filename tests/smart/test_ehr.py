@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from cds_service.devtools.smart_ehr import SmartEhr, s256, scope_allows
 from tests.loopback import CountingServer, send_json
-from tests.smart.ehr import SmartEhr, s256, scope_allows
 
 REDIRECT = "http://127.0.0.1:9/app/"
 CLIENT = "hcc-timeline"

@@ -1,4 +1,7 @@
-"""A small, strict SMART on FHIR "EHR" for the tests, on loopback: an authorization server and a FHIR facade.
+"""A small, strict SMART on FHIR "EHR" on loopback: an authorization server and a FHIR facade.
+
+Written for the timeline app's tests and used by ``cds-service sandbox`` so that the CDS Hooks sandbox can
+launch the cards' "Open timeline" link locally. Development only: it holds its codes and tokens in memory.
 
 - ``/fhir/.well-known/smart-configuration``: SMART discovery (PKCE S256 only; ``permission-v2`` or, as an
   older server, ``permission-v1`` only, granting ``patient/*.read``).
@@ -96,6 +99,7 @@ class SmartEhr:
         scope_style: ScopeStyle = "v2",
         open_without_token: bool = False,
         standalone_patient: str | None = None,
+        port: int = 0,
     ) -> None:
         self.upstream = upstream_fhir.rstrip("/")
         self.client_id = client_id
@@ -111,7 +115,7 @@ class SmartEhr:
         self._tokens: dict[str, Grant] = {}
         self._lock = threading.Lock()
         self._http = httpx.Client(timeout=30.0)
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
