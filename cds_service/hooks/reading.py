@@ -19,7 +19,7 @@ from typing import Any
 from cds_service.cards.common import CardContext
 from cds_service.cards.issued import fired_gates
 from cds_service.cards.recommendation import option_rows, recommendation_card
-from cds_service.facts import AfpResult, LabValue, LiverFacts, PatientFacts, Provenance, TherapyLine
+from cds_service.facts import AfpResult, LabValue, LiverFacts, PatientFacts, Provenance, StopReason, TherapyLine
 from cds_service.knowledge import Knowledge
 from cds_service.mapping.history import LiverLabReading, observation_history
 from cds_service.mapping.patient import PatientMapper
@@ -186,8 +186,9 @@ def _liver_course(history: Iterable[LiverLabReading], facts: PatientFacts, knowl
     return course
 
 
-def _cautions(facts: PatientFacts) -> list[JsonDict]:
-    """The patient's cautions, each with its source entry and date (the findings they raise are in the advice)."""
+def _cautions(facts: PatientFacts, knowledge: Knowledge) -> list[JsonDict]:
+    """The patient's cautions, each with its source entry and date (the findings they raise are in the advice):
+    transplant, autoimmune disease, hepatitis B, a checkpoint inhibitor stopped for intolerance, ECOG."""
     found = [
         {
             "label": caution.kind.value.replace("_", " ").capitalize(),
@@ -196,8 +197,22 @@ def _cautions(facts: PatientFacts) -> list[JsonDict]:
         }
         for caution in facts.immunotherapy_cautions
     ]
+    for line in _all_lines(facts):
+        if line.agents & knowledge.checkpoint_inhibitors and line.stop_reason is StopReason.INTOLERANCE:
+            quoted = _text_attribute(line, "stop_text")
+            text = f"Line {line.number}, {agents_text(line.agents)}, {STOP_TEXT[line.stop_reason]}"
+            found.append(
+                {
+                    "label": "Prior immune toxicity (possible)",
+                    "text": text + (f": {quoted}" if quoted else ""),
+                    "reference": line.episodes[0].source.reference if line.episodes else "MedicationStatement",
+                    "date": _day(line.end),
+                }
+            )
     if facts.ecog is not None:
-        found.append({"label": "ECOG", "text": f"ECOG {facts.ecog.grade}", **_source(facts.ecog.source)})
+        limit = knowledge.parameters.ecog_trial_maximum
+        above = f" (above the trials' 0-{limit})" if facts.ecog.grade > limit else ""
+        found.append({"label": "ECOG", "text": f"ECOG {facts.ecog.grade}{above}", **_source(facts.ecog.source)})
     return found
 
 
@@ -307,7 +322,7 @@ class ChartReader:
                 "current": _child_pugh(child_pugh),
                 "results": _liver_course(history.liver_labs, facts, knowledge),
             },
-            "cautions": _cautions(facts),
+            "cautions": _cautions(facts, knowledge),
             "advice": _advice(rec, ctx),
             "notes": [{"reference": n.reference, "reason": n.reason} for n in facts.notes],
         }

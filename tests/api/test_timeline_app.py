@@ -70,6 +70,8 @@ def test_the_app_and_the_cards_read_the_chart_the_same_way(client: TestClient, p
         if reading["afp"]["used"]:
             assert reading["afp"]["used"] in card["detail"]
             assert 'id="afp-chart"' in answer["html"]
+        for caution in reading["cautions"]:  # each caution the app lists is a fact the card used, same source
+            assert caution["reference"] in card["detail"]
         for option in reading["advice"]["options"]:
             assert f"| {option['label']} | {option['place']} |" in card["detail"]
     else:  # patient-view says nothing without HCC or without a prior line; the app says why
@@ -175,3 +177,30 @@ def test_one_bad_resource_does_not_sink_the_reading(client: TestClient) -> None:
     reading = response.json()["reading"]
     assert len(reading["afp"]["results"]) == 19
     assert reading["afp"]["used"] == "Observation/hcc-timeline-afp-19"
+
+
+def test_a_checkpoint_inhibitor_stopped_for_intolerance_is_a_caution_with_its_source(client: TestClient) -> None:
+    request = json.loads(next(REQUESTS.glob("01-*.json")).read_text(encoding="utf-8"))
+    resources = chart_resources(request["prefetch"])
+    resources.append(
+        {
+            "resourceType": "MedicationStatement",
+            "id": "nivolumab-stopped",
+            "status": "stopped",
+            "medicationCodeableConcept": {"text": "nivolumab 10 MG/ML Injectable Solution [Opdivo]"},
+            "subject": {"reference": "Patient/hcc-sorafenib"},
+            "effectivePeriod": {"start": "2026-10-05", "end": "2026-11-01"},
+            "statusReason": [
+                {
+                    "coding": [{"system": "http://snomed.info/sct", "code": "407563006"}],
+                    "text": "Immune-related hepatitis grade 3",
+                }
+            ],
+        }
+    )
+    body = {"patient": request["context"]["patientId"], "resources": resources}
+    reading = client.post("/app/reading", json=body).json()["reading"]
+    [caution] = [c for c in reading["cautions"] if c["label"].startswith("Prior immune toxicity")]
+    assert "stopped for intolerance" in caution["text"]
+    assert caution["reference"].startswith("MedicationStatement/")
+    assert "prior_immune_toxicity" in {gate["id"] for gate in reading["advice"]["gates"]}
