@@ -171,6 +171,10 @@ class Settings(BaseSettings):
         for server in self.fhir_allowed_servers:
             if urlsplit(server).scheme != "https":
                 problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an https:// URL")
+        for origin in self.smart_allowed_origins:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                problems.append(f"CDS_SMART_ALLOWED_ORIGINS entry {origin!r} is not an https:// origin")
         if self.auth_disabled:
             problems.append("CDS_AUTH_DISABLED=true is refused in production")
         return problems

@@ -204,3 +204,15 @@ def test_a_checkpoint_inhibitor_stopped_for_intolerance_is_a_caution_with_its_so
     assert "stopped for intolerance" in caution["text"]
     assert caution["reference"].startswith("MedicationStatement/")
     assert "prior_immune_toxicity" in {gate["id"] for gate in reading["advice"]["gates"]}
+
+
+def test_production_refuses_a_plain_http_smart_origin() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"CDS_SMART_ALLOWED_ORIGINS entry 'http://auth\.example\.org'"):
+        Settings(
+            environment="production",
+            public_base_url="https://cds.example.org",
+            client_registry_path="config/clients.example.yaml",
+            smart_allowed_origins=["http://auth.example.org"],
+        )
