@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
+
 
 def settings_problems(error: Any) -> list[str]:
     """One line per invalid setting (a settings ``ValidationError`` may carry several lines per error)."""
@@ -487,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     load = fixtures_commands.add_parser("load", help="load every fixture patient into a FHIR server (transactions)")
     load.add_argument("--fhir-server", required=True, help="FHIR R4 base URL, e.g. http://127.0.0.1:8090/fhir")
     load.add_argument("--fixtures", default="fixtures/fhir/patients", help="folder of transaction bundles")
-    load.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each bundle")
+    load.add_argument("--timeout", type=float, default=BUNDLE_TIMEOUT_SECONDS, help="seconds to wait for each bundle")
     load.set_defaults(handler=_fixtures_load)
     sandbox = commands.add_parser(
         "sandbox", help="a local FHIR server with the fixtures and the service, ready for the CDS Hooks sandbox"

@@ -13,6 +13,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REFUSED_JWT_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 """Never accepted, whatever is configured: no signature, or a shared secret (CDS Hooks 2.0 requires keys)."""
 
+# Defaults named once: the settings below and the components built without settings (FetchLimits,
+# AuthSettings, KeySets in tests and tools) take them from here.
+FHIR_DEADLINE_SECONDS = 3.0
+FHIR_MAX_PAGES = 5
+FHIR_MAX_RESOURCES = 2000
+FHIR_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+FHIR_MAX_CALL_BYTES = 20 * 1024 * 1024
+AUTH_ALGORITHMS = ("ES384", "RS384")
+AUTH_LEEWAY_SECONDS = 60
+AUTH_MAX_TOKEN_LIFETIME_SECONDS = 300  # CDS Hooks expects short-lived tokens: 5 minutes
+JWKS_MAX_BYTES = 64 * 1024  # a key set of a few keys is a few KiB
+JWKS_FETCH_TIMEOUT_SECONDS = 5.0  # the whole fetch, connect to last byte
+
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file."""
@@ -54,13 +67,15 @@ class Settings(BaseSettings):
     fhir_connect_timeout_seconds: float = Field(2.0, gt=0, description="Connect timeout of each FHIR request.")
     fhir_read_timeout_seconds: float = Field(5.0, gt=0, description="Read timeout of each FHIR request.")
     fhir_deadline_seconds: float = Field(
-        3.0, gt=0, description="Overall deadline for all fallback fetches of one hook call (run in parallel)."
+        FHIR_DEADLINE_SECONDS,
+        gt=0,
+        description="Overall deadline for all fallback fetches of one hook call (run in parallel).",
     )
-    fhir_max_pages: int = Field(5, ge=1, description="Bundle pages followed per prefetch key.")
-    fhir_max_resources: int = Field(2000, ge=1, description="Resources read per prefetch key.")
-    fhir_max_response_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest FHIR response read.")
+    fhir_max_pages: int = Field(FHIR_MAX_PAGES, ge=1, description="Bundle pages followed per prefetch key.")
+    fhir_max_resources: int = Field(FHIR_MAX_RESOURCES, ge=1, description="Resources read per prefetch key.")
+    fhir_max_response_bytes: int = Field(FHIR_MAX_RESPONSE_BYTES, ge=1024, description="Largest FHIR response read.")
     fhir_max_call_bytes: int = Field(
-        20 * 1024 * 1024,
+        FHIR_MAX_CALL_BYTES,
         ge=1024,
         description="Bytes read from FHIR servers per hook call, all keys and pages together.",
     )
@@ -72,25 +87,30 @@ class Settings(BaseSettings):
         None, description="The trusted-client registry file (YAML or JSON); required unless auth is disabled."
     )
     auth_algorithms: list[str] = Field(
-        default_factory=lambda: ["ES384", "RS384"],
+        default_factory=lambda: list(AUTH_ALGORITHMS),
         description="JWT algorithms accepted (`none` and HS* are always refused).",
     )
-    auth_leeway_seconds: int = Field(60, ge=0, le=300, description="Clock leeway for exp, nbf and iat.")
+    auth_leeway_seconds: int = Field(
+        AUTH_LEEWAY_SECONDS, ge=0, le=300, description="Clock leeway for exp, nbf and iat."
+    )
     auth_max_token_lifetime_seconds: int = Field(
-        300,
+        AUTH_MAX_TOKEN_LIFETIME_SECONDS,
         ge=1,
         le=3600,
         description="Largest `exp - iat` of a client JWT (CDS Hooks expects short-lived tokens; 5 minutes).",
     )
     jwks_cache_seconds: int = Field(3600, ge=0, description="How long a key set fetched from a jku is reused.")
     jwks_max_bytes: int = Field(
-        64 * 1024,
+        JWKS_MAX_BYTES,
         ge=1024,
         description="Largest key set read from a jku: a larger body (or Content-Length) is cut while streaming "
         "and the token refused (401).",
     )
     jwks_fetch_timeout_seconds: float = Field(
-        5.0, gt=0, le=60, description="Deadline of one key-set fetch from a jku, connect to last byte."
+        JWKS_FETCH_TIMEOUT_SECONDS,
+        gt=0,
+        le=60,
+        description="Deadline of one key-set fetch from a jku, connect to last byte.",
     )
     replay_cache: Literal["memory", "redis"] = Field(
         "memory", description="Where seen `jti`s are kept: `memory` (one process) or `redis` (several replicas)."

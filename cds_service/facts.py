@@ -12,6 +12,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
+ChildPughClass = Literal["A", "B", "C"]
+"""A Child-Pugh class: the one type for it in every layer."""
+
 
 @dataclass(frozen=True, slots=True)
 class Provenance:
@@ -137,7 +140,7 @@ class LiverFinding:
 class CodedChildPugh:
     """A Child-Pugh class and/or score recorded by the site as one Observation."""
 
-    child_pugh_class: Literal["A", "B", "C"] | None
+    child_pugh_class: ChildPughClass | None
     score: int | None
     source: Provenance
 

@@ -1,4 +1,4 @@
-"""Layers import downward only (README, "Architecture"); the sequencing engine stays pure."""
+"""Layers import downward only (docs/architecture.md); the sequencing engine stays pure."""
 
 from __future__ import annotations
 
@@ -109,6 +109,15 @@ def test_layer_imports_only_downward(layer: str) -> None:
             for forbidden in FORBIDDEN[layer]:
                 violates = module == forbidden or module.startswith(forbidden + ".")
                 assert not violates, f"{path.name} imports {module}"
+
+
+def test_development_tools_are_never_on_the_request_path() -> None:
+    """devtools/ (sandbox, fixture loader, synthetic traffic) is reached from the command line only."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.parent.name == "devtools" or path.name == "cli.py":
+            continue
+        for module in imports_of(path):
+            assert not module.startswith("cds_service.devtools"), f"{path} imports {module}"
 
 
 def test_fhir_models_are_r4b_only() -> None:

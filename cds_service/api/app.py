@@ -49,7 +49,8 @@ def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> C
     """The JWT verifier from the settings (None when authentication is disabled for development)."""
     if settings.auth_disabled:
         return None
-    assert settings.client_registry_path is not None
+    if settings.client_registry_path is None:  # the settings refuse this combination; never trust that here
+        raise ValueError("CDS_CLIENT_REGISTRY_PATH is required unless authentication is disabled")
     registry, local_keys = load_registry(settings.client_registry_path)
     replay: ReplayCache = (
         RedisReplayCache(settings.redis_url) if settings.replay_cache == "redis" else MemoryReplayCache()

@@ -30,12 +30,14 @@ def outcome_response(status: int, code: str, diagnostics: str, expression: list[
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CdsServiceError)
+    if not isinstance(exc, CdsServiceError):
+        return await _unexpected_error(request, exc)
     return outcome_response(exc.status_code, exc.issue_code, exc.diagnostics, exc.expression)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        return await _unexpected_error(request, exc)
     code = _HTTP_ISSUE_CODES.get(exc.status_code, "processing")
     response = outcome_response(exc.status_code, code, str(exc.detail))
     if exc.headers:
@@ -44,7 +46,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        return await _unexpected_error(request, exc)
     return outcome_response(400, "invalid", "Invalid request")
 
 

@@ -10,10 +10,11 @@ from typing import Literal
 from cds_service.cards.links import capped_links, knowledge_page_url, timeline_app_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.knowledge import Knowledge, Place, Severity
+from cds_service.sequencing.cautions import checkpoint_caution as checkpoint_caution
 from cds_service.sequencing.engine import Recommendation
-from cds_service.sequencing.gates import Finding
 from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
+from cds_service.sequencing.wording import joined
 
 Hook = Literal["order-select", "order-sign", "patient-view"]
 CardKind = Literal["recommendation", "does-not-fit", "data-needed"]
@@ -58,16 +59,6 @@ def summary_line(essential: str, *optional: str) -> str:
     return fit_summary(line)
 
 
-def _about_checkpoint_inhibitors(finding: Finding, knowledge: Knowledge) -> bool:
-    return knowledge.gates[finding.gate_id].scope == "checkpoint_inhibitors"
-
-
-def checkpoint_caution(finding: Finding, knowledge: Knowledge) -> bool:
-    """A checkpoint-inhibitor caution (transplant, autoimmune disease, prior immune toxicity): policy 6.2 wants it
-    named in the summary of every card that touches a checkpoint inhibitor."""
-    return finding.severity is not Severity.INFO and _about_checkpoint_inhibitors(finding, knowledge)
-
-
 def lower_first(text: str) -> str:
     """A fact's first letter lower-cased for use inside a line, only when its first word is a plain word:
     "Organ transplant" → "organ transplant", never "aFP 95 ng/mL" or "eCOG 2"; a name with a capital inside
@@ -78,24 +69,22 @@ def lower_first(text: str) -> str:
     return text
 
 
-def place_text(place: Place, findings: Iterable[Finding], knowledge: Knowledge, preferred: str = "preferred") -> str:
+def place_text(regimen: OptionAssessment | SelectedAssessment, preferred: str = "preferred") -> str:
     """A regimen's place as cards show it.
 
     "already received" when the patient has had it (policy 2.3 and 6.1: the already_received gate caps the
     place, but a regimen outside the setting's options ranks lower still, "not addressed by the review",
-    which would hide that the patient already received it). Where a caution of its own (a checkpoint-
-    inhibitor caution, or a regimen-specific warning such as no current AFP) applies without moving the
-    place down, the place carries it: "option (caution: organ transplant)", never a bare "option"
-    (policy 6.2, pharmacist review). ``preferred`` is how the setting words its preferred place (``place_label``).
+    which would hide that the patient already received it). The place carries the regimen's own cautions
+    (``cautions``, decided in ``sequencing.cautions``): "option (caution: organ transplant)", never a bare
+    "option" (policy 6.2, pharmacist review). ``preferred`` is how the setting words its preferred place
+    (``place_label``).
     """
-    findings = tuple(findings)
-    if any(f.gate_id == "already_received" for f in findings):
+    if regimen.already_received:
         return ALREADY_RECEIVED
-    label = place_label(place, preferred)
-    cautions = own_cautions(place, findings, knowledge)
-    if not cautions:
+    label = place_label(regimen.place, preferred)
+    if not regimen.cautions:
         return label
-    return f"{label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in cautions))})"
+    return f"{label} (caution: {'; '.join(dict.fromkeys(lower_first(f.summary) for f in regimen.cautions))})"
 
 
 def place_label(place: Place, preferred: str = "preferred") -> str:
@@ -120,34 +109,15 @@ def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> lis
     return lines
 
 
-def own_cautions(place: Place, findings: Iterable[Finding], knowledge: Knowledge) -> list[Finding]:
-    """The warnings a regimen's place carries (``place_text``): its checkpoint-inhibitor cautions and its own
-    regimen-specific warnings that did not already move the place down (policy 6.2)."""
-    return [
-        f
-        for f in findings
-        if f.severity is not Severity.INFO
-        and f.place_cap is not place
-        and (not f.headline or checkpoint_caution(f, knowledge))
-    ]
-
-
-def checkpoint_note(finding: Finding, knowledge: Knowledge) -> bool:
-    """An informational note on a checkpoint inhibitor (hepatitis B: the trials required antiviral therapy):
-    policy 6.2 wants it on every card that offers or names a checkpoint-inhibitor regimen."""
-    return finding.severity is Severity.INFO and _about_checkpoint_inhibitors(finding, knowledge)
-
-
 def preferred_tails(
     options: Sequence[OptionAssessment],
-    knowledge: Knowledge,
     shared_gates: Iterable[str] = (),
     wordings: Sequence[str] = ("preferred",),
 ) -> list[str]:
     """Ways to end a summary with the preferred regimens, most complete first; a summary takes the first that fits
     and otherwise leaves the regimens out (policy 6.1-6.2, pharmacist review).
 
-    A named regimen is never bare when it has a caution: it carries its own cautions (``own_cautions``: organ
+    A named regimen is never bare when it has a caution: it carries its own cautions (``cautions``: organ
     transplant, autoimmune disease, prior immune toxicity on a checkpoint inhibitor) and the cautions it shares
     with the selected order (``shared_gates``: e.g. ECOG 2, Child-Pugh B, where the card withholds it), e.g.
     "atezolizumab + bevacizumab preferred (caution: organ transplant)". The checkpoint-inhibitor notes (hepatitis
@@ -156,21 +126,21 @@ def preferred_tails(
     ``Recommendation.preferred_wordings``), each tried in turn.
     """
     shared = set(shared_gates)
-    named = [o for o in options if o.place is Place.PREFERRED and o.regimen_id != "clinical_trial"]
+    named = [o for o in options if o.place is Place.PREFERRED and o.drug]
     if not named:
         return []
     forms = []
     for with_notes, wording in ((notes, wording) for notes in (True, False) for wording in wordings):
         groups: dict[str, list[str]] = {}
         for option in named:
-            loud = [*own_cautions(option.place, option.findings, knowledge)]
+            loud = [*option.cautions]
             loud += [f for f in option.findings if f.gate_id in shared and f.severity is not Severity.INFO]
             cautions = [lower_first(f.summary) for f in dict.fromkeys(loud)]
-            notes = [lower_first(f.summary) for f in option.findings if with_notes and checkpoint_note(f, knowledge)]
+            notes = [lower_first(f.summary) for f in option.notes if with_notes]
             parts = ([f"caution: {'; '.join(dict.fromkeys(cautions))}"] if cautions else []) + notes
             suffix = f" ({'; '.join(parts)})" if parts else ""
             groups.setdefault(suffix, []).append(option.label.lower())
-        forms.append(", ".join(f"{names_text(labels)} {wording}{suffix}" for suffix, labels in groups.items()))
+        forms.append(", ".join(f"{joined(labels, 'or')} {wording}{suffix}" for suffix, labels in groups.items()))
     return list(dict.fromkeys(forms))
 
 
@@ -252,10 +222,3 @@ def closing_line(knowledge: Knowledge) -> str:
 
 
 ALREADY_RECEIVED = "already received"
-
-
-def names_text(names: list[str]) -> str:
-    """ "a", "a or b", "a, b or c"."""
-    if not names:
-        return ""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]

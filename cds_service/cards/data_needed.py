@@ -23,7 +23,8 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
 
     The summary names each decisive missing fact ("Why sorafenib stopped decides regorafenib: not recorded"),
     never only "missing data" (policy 6.1)."""
-    if not rec.data_gaps:
+    indicator = rec.indicators.data_needed
+    if not rec.data_gaps or indicator is None:
         return None
     kinds = {gap.kind for gap in rec.data_gaps}
     labs = [lab for gap in rec.data_gaps for lab in gap.labs]
@@ -55,7 +56,7 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
         uuid=card_uuid(ctx.hook_instance, hook, "data"),
         summary=summary,
         detail="\n".join(detail),
-        indicator="info",
+        indicator=indicator.value,
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="any" if len(suggestions) > 1 else ("at-most-one" if suggestions else None),

@@ -1,8 +1,8 @@
 """The card for a selected order that does not fit this patient (warning, or critical for a safety gate).
 
-Its indicator comes from the alert policy (``sequencing.alerts``); its suggestions replace the draft with a
-regimen that may be offered in one click (never one a gate forbids: a checkpoint inhibitor after a
-caution, anything in Child-Pugh C).
+It renders what sequencing decided: the indicator (``sequencing.alerts``), the alternatives offered in one
+click and those withheld, each with why (``sequencing.alternatives``: never one a gate forbids, a checkpoint
+inhibitor after a caution, anything in Child-Pugh C).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from cds_service.cards.common import (
     card_links,
     card_source,
     card_uuid,
-    checkpoint_caution,
     closing_line,
     evidence_page,
     first_fitting,
@@ -28,7 +27,7 @@ from cds_service.cards.models import Card, Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
 from cds_service.cards.suggestions import by_hand_note, replacement_actions
 from cds_service.knowledge import Knowledge, Place, Severity
-from cds_service.sequencing.alerts import Fit
+from cds_service.sequencing.cautions import checkpoint_caution
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.gates import Finding
 from cds_service.sequencing.markdown import cell
@@ -36,39 +35,8 @@ from cds_service.sequencing.options import OptionAssessment
 from cds_service.sequencing.selected import SelectedAssessment
 
 
-def shared_cautions(option: OptionAssessment, misfits: list[SelectedAssessment]) -> tuple[Finding, ...]:
-    """The option's warning or critical findings that a misfit selected order also has (pharmacist review of
-    policy 6.1-6.2: a replacement must not have the problem of the order it replaces, e.g. Child-Pugh B, ECOG 2)."""
-    selected_gates = {f.gate_id for s in misfits for f in s.findings if f.severity is not Severity.INFO}
-    return tuple(f for f in option.findings if f.severity is not Severity.INFO and f.gate_id in selected_gates)
-
-
-def _offerable_others(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
-    """The setting's regimens that may be offered in one click, other than the selected ones."""
-    excluded = {s.regimen_id for s in misfits}
-    return [o for o in rec.options if o.offerable and o.regimen_id not in excluded]
-
-
-def alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[OptionAssessment]:
-    """Regimens to offer instead: the offerable preferred ones, or the offerable options if none is preferred;
-    never one that shares a caution with the selected order (``shared_cautions``)."""
-    candidates = [o for o in _offerable_others(rec, misfits) if not shared_cautions(o, misfits)]
-    preferred = [o for o in candidates if o.place is Place.PREFERRED]
-    return preferred or [o for o in candidates if o.place is Place.OPTION]
-
-
-def withheld_alternatives(rec: Recommendation, misfits: list[SelectedAssessment]) -> list[str]:
-    """The offerable regimens left out because they share a caution with the selected order, each with it."""
-    withheld = []
-    for option in _offerable_others(rec, misfits):
-        shared = shared_cautions(option, misfits)
-        if shared:
-            withheld.append(f"{option.label} ({'; '.join(f.summary for f in shared)})")
-    return withheld
-
-
 def alternative_notes(
-    rec: Recommendation, misfits: list[SelectedAssessment], offered: list[OptionAssessment]
+    rec: Recommendation, misfits: tuple[SelectedAssessment, ...], offered: tuple[OptionAssessment, ...]
 ) -> list[str]:
     """What the card says about each regimen it offers or names (the offered ones, the preferred ones its summary
     may name): every gate message of that regimen not already said of the selected order, e.g. "Hepatitis B on
@@ -99,9 +67,9 @@ def _replacement(
     return suggestion, replacement.by_hand
 
 
-def _place_phrase(selected: SelectedAssessment, setting_phrase: str, knowledge: Knowledge) -> str:
+def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
     if selected.already_received:
-        return place_text(selected.place, selected.findings, knowledge)  # "already received"
+        return place_text(selected)  # "already received"
     match selected.place:
         case Place.NOT_SUPPORTED:
             return f"not supported {setting_phrase}"
@@ -135,8 +103,8 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
     others = [o for o in rec.options if o.regimen_id != selected.regimen_id]
     selected_is_preferred = selected.regimen_id in {o.regimen_id for o in rec.preferred}
     loud_gates = {f.gate_id for f in selected.findings if f.severity is not Severity.INFO}
-    tail = [] if selected_is_preferred else preferred_tails(others, knowledge, loud_gates, rec.preferred_wordings)
-    phrase = _place_phrase(selected, setting_phrase, knowledge)
+    tail = [] if selected_is_preferred else preferred_tails(others, loud_gates, rec.preferred_wordings)
+    phrase = _place_phrase(selected, setting_phrase)
     if not loud:
         return first_fitting(f"Selected {label} is {phrase}", tail)
     decisive, rest = loud[0], loud[1:]
@@ -149,7 +117,7 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
         if stated
         else (
             f"{decisive.summary}: {label} {phrase}",
-            f"{decisive.summary}: {label} {_place_phrase(selected, '', knowledge).rstrip()}",
+            f"{decisive.summary}: {label} {_place_phrase(selected, '').rstrip()}",
             f"{decisive.summary}: {label}",
         )
     )
@@ -159,22 +127,22 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
 
 def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
     """Card 2: the selected regimen does not fit (policy 6.1); critical when a critical gate fired."""
-    misfits = [s for s in rec.selected if s.fit is Fit.DOES_NOT_FIT]
-    if not misfits:
+    misfits = rec.misfits
+    indicator = rec.indicators.does_not_fit
+    if not misfits or indicator is None:
         return None
     first = max(misfits, key=lambda s: s.indicator.rank)
-    offered = alternatives(rec, misfits)
-    withheld = withheld_alternatives(rec, misfits)
-    clean = [o for o in offered if all(f.severity is Severity.INFO for f in o.findings)]
+    alternatives = rec.alternatives
+    offered = alternatives.offered_options
+    withheld = [f"{w.option.label} ({w.why})" for w in alternatives.withheld]
     replacements = [
-        _replacement(first, option, ctx, len(offered) == 1 and option in clean, rec.preferred_wordings[0])
-        for option in offered
+        _replacement(first, a.option, ctx, a.recommended, rec.preferred_wordings[0]) for a in alternatives.offered
     ]
     suggestions = [suggestion for suggestion, _ in replacements]
     by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
     detail: list[str] = []
     for selected in misfits:
-        place = place_text(selected.place, selected.findings, ctx.knowledge, rec.preferred_wordings[0])
+        place = place_text(selected, rec.preferred_wordings[0])
         detail.append(f"**{selected.label}** ({', '.join(selected.order_references)}): {place}.")
         messages = [f.message for f in selected.findings] or [selected.reason]
         detail += [f"- {cell(line)}" for line in (*messages, *regimen_basis(selected, messages))]
@@ -186,7 +154,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
                 f"{o.label} ({place_label(o.place, rec.preferred_wordings[0])}, {o.evidence.label})" for o in offered
             ),
         ]
-    elif any(not f.offer for s in misfits for f in s.findings) or withheld:
+    elif alternatives.offer_forbidden_by_gate or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
     if withheld:
         detail.append("Not offered, same caution as the selected order: " + "; ".join(withheld) + ".")
@@ -202,7 +170,7 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         uuid=card_uuid(ctx.hook_instance, hook, "does-not-fit"),
         summary=does_not_fit_summary(first, rec, ctx.knowledge),
         detail="\n".join(detail),
-        indicator=first.indicator.value,
+        indicator=indicator.value,
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
         suggestions=suggestions or None,
         selectionBehavior="at-most-one" if suggestions else None,

@@ -42,7 +42,7 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, prefe
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
             note += f" (Review: {option.rationale})"
-        place = place_text(option.place, option.findings, knowledge, preferred)
+        place = place_text(option, preferred)
         if option.after_review:
             place += " (later evidence, not the review)"
         elif option.extrapolated:
@@ -53,11 +53,11 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, prefe
 
 def linked_regimens(rec: Recommendation) -> list[OptionAssessment]:
     """Whose trials the card links: the preferred regimens, or the options when none is preferred."""
-    drugs = [o for o in rec.options if o.regimen_id != "clinical_trial"]
+    drugs = [o for o in rec.options if o.drug]
     return [o for o in drugs if o.place is Place.PREFERRED] or [o for o in drugs if o.place is Place.OPTION]
 
 
-def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
+def recommendation_summary(rec: Recommendation) -> str:
     """The decisive patient fact first, then the setting's answer, then the other cautions (policy 6.1-6.2).
 
     Facts come loudest first, then in gates.yaml order (Child-Pugh, checkpoint-inhibitor cautions, ECOG), so a
@@ -67,7 +67,7 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
     still does not fit is counted ("(+1 more caution)").
     """
     phrase = rec.setting_phrase or "with prior therapy unknown"
-    tails = preferred_tails(rec.options, knowledge, wordings=rec.preferred_wordings)
+    tails = preferred_tails(rec.options, wordings=rec.preferred_wordings)
     if tails:
         answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:
@@ -76,7 +76,7 @@ def recommendation_summary(rec: Recommendation, knowledge: Knowledge) -> str:
         answers = [f"HCC {phrase}: no second-line option can be ranked from the review"]
     see_options = [f"HCC {phrase}: see options"] if rec.options else []
     none_preferred = ["no regimen is preferred"] if rec.options and not tails else []
-    for selected in unranked_selected(rec, knowledge):
+    for selected in unranked_selected(rec):
         shorter = (*answers, *see_options, *none_preferred)
         answers = [*(f"{selected}; {a}" for a in shorter), selected, *answers]
     facts = [f.summary for f in rec.headline_findings]
@@ -108,7 +108,7 @@ def named_once(facts: list[str], answers: list[str]) -> str | None:
     return None
 
 
-def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
+def unranked_selected(rec: Recommendation) -> list[str]:
     """The decisive fact about a selected order the review does not rank (policy 6.1 lists no warning for it;
     6.3 makes it "not addressed by the review"), for the recommendation card's summary, since no other card
     speaks of it: "Selected nivolumab + ipilimumab after a CTLA-4 inhibitor: not addressed by the review"
@@ -119,7 +119,7 @@ def unranked_selected(rec: Recommendation, knowledge: Knowledge) -> list[str]:
             continue
         capping = [f for f in selected.findings if f.place_cap is selected.place]
         qualifier = f" {lower_first(capping[0].summary)}" if capping else ""
-        place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
+        place = place_text(selected, rec.preferred_wordings[0])
         facts.append(f"Selected {selected.label.lower()}{qualifier}: {place}")
     return facts
 
@@ -135,7 +135,7 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
     if rec.selected and hook != "patient-view":
         for selected in rec.selected:
-            place = place_text(selected.place, selected.findings, knowledge, rec.preferred_wordings[0])
+            place = place_text(selected, rec.preferred_wordings[0])
             basis = " ".join(regimen_basis(selected, [selected.reason]))
             line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
             detail += ["", f"{line} {cell(basis)}" if basis else line]
@@ -157,9 +157,9 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     detail.append(closing_line(knowledge))
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
-        summary=recommendation_summary(rec, knowledge),
+        summary=recommendation_summary(rec),
         detail="\n".join(detail),
-        indicator="info",
+        indicator=rec.indicators.recommendation.value,
         source=card_source(knowledge, evidence_page(rec, ctx)),
         links=card_links(rec, ctx, linked_regimens(rec)),
     )

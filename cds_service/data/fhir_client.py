@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from cds_service import config
 from cds_service.data.prefetch import FetchOutcome, FetchRequest, PrefetchSpec
 from cds_service.data.server_urls import ServerUrl, UrlRefused
 
@@ -40,11 +41,11 @@ _USER_TOKENS = {
 class FetchLimits:
     """Bounds of one hook call's fallback fetches (settings ``CDS_FHIR_*``)."""
 
-    deadline_seconds: float = 3.0
-    max_pages: int = 5
-    max_resources: int = 2000
-    max_response_bytes: int = 10 * 1024 * 1024
-    max_call_bytes: int = 20 * 1024 * 1024
+    deadline_seconds: float = config.FHIR_DEADLINE_SECONDS
+    max_pages: int = config.FHIR_MAX_PAGES
+    max_resources: int = config.FHIR_MAX_RESOURCES
+    max_response_bytes: int = config.FHIR_MAX_RESPONSE_BYTES
+    max_call_bytes: int = config.FHIR_MAX_CALL_BYTES
 
 
 class ServerPolicy:
@@ -200,7 +201,8 @@ class HttpFhirFetcher:
     async def _fetch_one(
         self, spec: PrefetchSpec, base: ServerUrl, request: FetchRequest, budget: _ByteBudget
     ) -> tuple[Any, list[str]]:
-        assert request.fhir_server is not None
+        if request.fhir_server is None:
+            raise FetchFailed("no fhirServer in the request")
         url = _under(f"{request.fhir_server.rstrip('/')}/{substitute_tokens(spec.template, request.context)}", base)
         if url is None:
             raise FetchFailed(f"the query for {spec.key} leaves the FHIR server's base; refused")

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx
 
+from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
 from cds_service.devtools.fixture_loader import LoadedBundle, fixture_files, load_bundle
 from cds_service.devtools.smart_ehr import SmartEhr
 
@@ -165,7 +166,7 @@ def cases_by_patient(requests: Path) -> dict[str, list[str]]:
 
 
 def load_patients(fhir_base: str, patients: Path) -> list[LoadedBundle]:
-    with httpx.Client(timeout=30.0, follow_redirects=False) as client:
+    with httpx.Client(timeout=BUNDLE_TIMEOUT_SECONDS, follow_redirects=False) as client:
         return [load_bundle(client, fhir_base, path) for path in fixture_files(patients)]
 
 

@@ -210,6 +210,11 @@ class Terminology(_Strict):
 class Regimen(_Strict):
     label: str
     agents: tuple[str, ...]
+    drug: bool = Field(
+        default=True,
+        description="False for an entry that is no drug (clinical trial enrollment): never offered in one click, "
+        "never named as a preferred regimen, not a better option a selected drug is measured against.",
+    )
 
 
 class OptionRule(_Strict):

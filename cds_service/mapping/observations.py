@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 
 from cds_service.facts import (
     AfpResult,
+    ChildPughClass,
     CodedChildPugh,
     DataQualityNote,
     EcogStatus,
@@ -291,18 +292,18 @@ _CODED_CLASS = re.compile(
 _CODED_SCORE = re.compile(r"(?:score|points?)\D{0,12}?(\d{1,2})\b|^\s*(\d{1,2})\s*$", re.IGNORECASE)
 
 
-def parse_child_pugh_text(text: str) -> tuple[Literal["A", "B", "C"] | None, int | None]:
+def parse_child_pugh_text(text: str) -> tuple[ChildPughClass | None, int | None]:
     """A recorded Child-Pugh value: "class B", "Child-Pugh B (8)", "B8", "score 8", "has a score of 8, class B".
 
     The class letter must follow "Child-Pugh", "class", "grade" or "CP", or stand alone: the article "a" in
     a sentence is never read as class A.
     """
-    klass: Literal["A", "B", "C"] | None = None
+    klass: ChildPughClass | None = None
     score: int | None = None
     match = _CODED_CLASS.search(text)
     if match:
         letter = match.group(1) or match.group(3)
-        klass = cast("Literal['A', 'B', 'C']", letter.upper())
+        klass = cast("ChildPughClass", letter.upper())
         digits = match.group(2) or match.group(4)
         score = int(digits) if digits else None
     scored = _CODED_SCORE.search(text)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Engine, Row, and_, case, distinct, func, or_, select
 from sqlalchemy.pool import StaticPool
@@ -149,12 +149,11 @@ def _month_of(engine: Engine, column: Any) -> ColumnElement[str]:
 
 
 def _is_warning() -> ColumnElement[bool]:
-    """Warning or critical; without a stored indicator, a plain test on the kind (no CASE per row)."""
+    """Warning or critical; a card recorded before the store kept its indicator (NULL): a plain test on the kind
+    (no CASE per row)."""
     card = issued_card_table.c
     by_kind = card.kind.in_([k for k, v in KIND_INDICATOR.items() if v in WARNING_INDICATORS])
-    if "indicator" in card:
-        return or_(card["indicator"].in_(WARNING_INDICATORS), and_(card["indicator"].is_(None), by_kind))
-    return by_kind
+    return or_(card.indicator.in_(WARNING_INDICATORS), and_(card.indicator.is_(None), by_kind))
 
 
 def _within(column: Any, period: Period) -> list[ColumnElement[bool]]:
@@ -185,14 +184,13 @@ def _gates(stored: str | None) -> tuple[str, ...]:
 def cards_query(engine: Engine, period: Period) -> Select[Any]:
     card = issued_card_table.c
     month = _month_of(engine, card.issued_at).label("month")
-    # Without a stored indicator, the kind says it (derived here, not once per row in the database).
-    indicator = [card["indicator"].label("indicator")] if "indicator" in card else []
+    # A card recorded without its indicator (NULL): the kind says it (derived here, not once per row in SQL).
     keys = (
         month,
         card.knowledge_version,
         card.service_id,
         card.kind,
-        *indicator,
+        card.indicator,
         card.setting,
         card.selected,
         card.gates,
@@ -270,31 +268,95 @@ def unmatched_feedback_query(engine: Engine, period: Period) -> Select[Any]:
     )
 
 
-def _rows(counter: Mapping[tuple[str, ...], int], key_names: tuple[str, ...]) -> Iterable[dict[str, Any]]:
-    for key in sorted(counter):
-        yield dict(zip(key_names, key, strict=True))
+class CardKey(NamedTuple):
+    """What the cards issued are counted by."""
+
+    month: str
+    version: str
+    hook: str
+    kind: str
+    indicator: str
+    setting: str
+    regimen: str
+
+
+class WarningKey(NamedTuple):
+    """What warnings (and their feedback) are counted by."""
+
+    month: str
+    version: str
+    setting: str
+    regimen: str
+
+
+class WarningOutcomeKey(NamedTuple):
+    month: str
+    version: str
+    setting: str
+    regimen: str
+    outcome: str
+
+
+class OverrideKey(NamedTuple):
+    month: str
+    version: str
+    reason: str
+
+
+class SettingKey(NamedTuple):
+    month: str
+    version: str
+    setting: str
+
+
+class DataNeededKey(NamedTuple):
+    """``measure``: no_feedback, accepted_order or overridden."""
+
+    month: str
+    version: str
+    setting: str
+    measure: str
+
+
+class UnmatchedKey(NamedTuple):
+    month: str
+    outcome: str
+
+
+class GateKey(NamedTuple):
+    month: str
+    version: str
+    gate: str
+    kind: str
+
+
+class GateOutcomeKey(NamedTuple):
+    month: str
+    version: str
+    gate: str
+    kind: str
+    outcome: str
 
 
 @dataclass
 class _Numbers:
-    """Unsuppressed counts, keyed by (month, knowledge version, ...)."""
+    """Unsuppressed counts, each keyed by named fields."""
 
-    # month, kv, hook, kind, indicator, setting, regimen
-    cards: Counter[tuple[str, ...]] = field(default_factory=Counter)
-    warning_reports: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, setting, regimen, outcome
-    warning_silent: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, setting, regimen
-    overrides: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, reason
-    data_needed: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, setting, measure
-    unmatched: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, outcome
-    gate_cards: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
-    gate_reports: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind, outcome
-    gate_answered: Counter[tuple[str, ...]] = field(default_factory=Counter)  # month, kv, gate, kind
+    cards: Counter[CardKey] = field(default_factory=Counter)
+    warning_reports: Counter[WarningOutcomeKey] = field(default_factory=Counter)
+    warning_silent: Counter[WarningKey] = field(default_factory=Counter)
+    overrides: Counter[OverrideKey] = field(default_factory=Counter)
+    data_needed: Counter[DataNeededKey] = field(default_factory=Counter)
+    unmatched: Counter[UnmatchedKey] = field(default_factory=Counter)
+    gate_cards: Counter[GateKey] = field(default_factory=Counter)
+    gate_reports: Counter[GateOutcomeKey] = field(default_factory=Counter)
+    gate_answered: Counter[GateKey] = field(default_factory=Counter)
     indicator_derived: int = 0  # cards whose indicator was not stored (recorded before the store kept it)
     gates_unknown: int = 0  # cards whose gates were not stored (recorded before the store kept them)
 
 
 def _indicator_of(row: Row[Any]) -> str:
-    stored: str | None = row._mapping.get("indicator")
+    stored: str | None = row.indicator
     return stored or KIND_INDICATOR.get(row.kind, "unknown")
 
 
@@ -328,54 +390,65 @@ def _collect(engine: Engine, period: Period) -> _Numbers:
     )
     for row in cards:
         version = row.knowledge_version or UNKNOWN
-        if not row._mapping.get("indicator"):
+        if not row.indicator:
             numbers.indicator_derived += row.n
-        key = (row.month, version, _hook(row.service_id), row.kind, _indicator_of(row))
-        numbers.cards[(*key, row.setting or NOT_DETERMINED, _regimen(row.selected))] += row.n
+        setting, regimen = row.setting or NOT_DETERMINED, _regimen(row.selected)
+        hook = _hook(row.service_id)
+        numbers.cards[CardKey(row.month, version, hook, row.kind, _indicator_of(row), setting, regimen)] += row.n
         for gate in _gates(row.gates):  # a card counts once under each gate that fired for it
-            numbers.gate_cards[(row.month, version, gate, row.kind)] += row.n
+            numbers.gate_cards[GateKey(row.month, version, gate, row.kind)] += row.n
         if row.gates is None:
             numbers.gates_unknown += row.n
     for row in gates:
+        version = row.knowledge_version or UNKNOWN
         for gate in _gates(row.gates):
-            per_gate = (row.month, row.knowledge_version or UNKNOWN, gate, row.kind)
-            numbers.gate_answered[per_gate] += row.answered
-            numbers.gate_reports[(*per_gate, "accepted")] += int(row.accepted or 0)
-            numbers.gate_reports[(*per_gate, "overridden")] += int(row.overridden or 0)
+            numbers.gate_answered[GateKey(row.month, version, gate, row.kind)] += row.answered
+            for outcome, reports in (("accepted", row.accepted), ("overridden", row.overridden)):
+                numbers.gate_reports[GateOutcomeKey(row.month, version, gate, row.kind, outcome)] += int(reports or 0)
     for row in warnings:
-        base = (row.month, row.knowledge_version or UNKNOWN)
-        where = (row.setting or NOT_DETERMINED, _regimen(row.selected))
+        where = WarningKey(
+            row.month, row.knowledge_version or UNKNOWN, row.setting or NOT_DETERMINED, _regimen(row.selected)
+        )
         if row.outcome is None:
-            numbers.warning_silent[(*base, *where)] += row.n
+            numbers.warning_silent[where] += row.n
             continue
-        numbers.warning_reports[(*base, *where, row.outcome)] += row.reports
+        numbers.warning_reports[WarningOutcomeKey(*where, row.outcome)] += row.reports
         if row.outcome == "overridden":
-            numbers.overrides[(*base, row.override_reason_code or NO_REASON)] += row.reports
+            reason = row.override_reason_code or NO_REASON
+            numbers.overrides[OverrideKey(where.month, where.version, reason)] += row.reports
     for row in data_needed:
         group = (row.month, row.knowledge_version or UNKNOWN, row.setting or NOT_DETERMINED)
         if row.outcome is None:
-            numbers.data_needed[(*group, "no_feedback")] += row.cards
+            numbers.data_needed[DataNeededKey(*group, "no_feedback")] += row.cards
         elif row.outcome == "accepted" and row.named:
-            numbers.data_needed[(*group, "accepted_order")] += row.cards
+            numbers.data_needed[DataNeededKey(*group, "accepted_order")] += row.cards
         elif row.outcome == "overridden":
-            numbers.data_needed[(*group, "overridden")] += row.reports
+            numbers.data_needed[DataNeededKey(*group, "overridden")] += row.reports
     for row in unmatched:
-        numbers.unmatched[(row.month, row.outcome)] += row.n
+        numbers.unmatched[UnmatchedKey(row.month, row.outcome)] += row.n
     return numbers
 
 
-def _sum(counter: Mapping[tuple[str, ...], int], pick: Iterable[int]) -> Counter[tuple[str, ...]]:
-    """Re-key a counter on the key positions in ``pick`` and add up."""
-    positions = tuple(pick)
-    total: Counter[tuple[str, ...]] = Counter()
+Key = TypeVar("Key", bound=Hashable)
+Regrouped = TypeVar("Regrouped", bound=Hashable)
+
+
+def _sum(counter: Mapping[Key, int], by: Callable[[Key], Regrouped]) -> Counter[Regrouped]:
+    """Re-key a counter on ``by`` (a key's named fields) and add up."""
+    total: Counter[Regrouped] = Counter()
     for key, n in counter.items():
-        total[tuple(key[i] for i in positions)] += n
+        total[by(key)] += n
     return total
 
 
+def _month_version(key: CardKey | WarningKey | OverrideKey) -> tuple[str, str]:
+    return key.month, key.version
+
+
 def _count_table(
-    table_id: str, title: str, description: str, dimension: str, heading: str, counts: Counter[tuple[str, ...]]
+    table_id: str, title: str, description: str, dimension: str, heading: str, counts: Counter[tuple[str, str, str]]
 ) -> Table:
+    """Cards by (month, knowledge version, ``dimension``)."""
     rows = [
         {"month": m, "knowledge_version": v, dimension: value, "cards": small_cell(n)}
         for (m, v, value), n in sorted(counts.items())
@@ -384,21 +457,36 @@ def _count_table(
     return Table(table_id, "cards", title, description, columns, rows)
 
 
-WARNING_COLUMNS = (
-    Column("warnings", "Warnings", "count"),
+FEEDBACK_COLUMNS = (
     Column("accepted", "Accepted", "count"),
     Column("overridden", "Overridden", "count"),
     Column("no_feedback", "No feedback", "count"),
     Column("acceptance_percent", "Accepted %", "percent"),
 )
+WARNING_COLUMNS = (Column("warnings", "Warnings", "count"), *FEEDBACK_COLUMNS)
 
 
-def _warning_rows(numbers: _Numbers, issued: Counter[tuple[str, ...]], position: int, dimension: str) -> Table:
-    """Warnings by setting (position 2) or regimen (position 3) of (month, kv, setting, regimen)."""
-    reports = _sum(numbers.warning_reports, (0, 1, position, 4))
-    silent = _sum(numbers.warning_silent, (0, 1, position))
+def _feedback_cells(accepted: int, overridden: int, no_feedback: int) -> dict[str, Cell | float | None]:
+    """The FEEDBACK_COLUMNS of a row: accepted % = accepted / (accepted + overridden)."""
+    return {
+        "accepted": small_cell(accepted),
+        "overridden": small_cell(overridden),
+        "no_feedback": small_cell(no_feedback),
+        "acceptance_percent": percent(accepted, accepted + overridden),
+    }
+
+
+def _warning_rows(numbers: _Numbers, issued: Counter[WarningKey], dimension: Literal["setting", "regimen"]) -> Table:
+    """Warnings by setting or by selected regimen."""
+
+    def by(key: WarningKey | WarningOutcomeKey) -> tuple[str, str, str]:
+        return key.month, key.version, key.setting if dimension == "setting" else key.regimen
+
+    reports = _sum(numbers.warning_reports, lambda k: (*by(k), k.outcome))
+    silent = _sum(numbers.warning_silent, by)
+    per_value = _sum(issued, by)
     rows = []
-    for month, version, value in sorted(issued):
+    for month, version, value in sorted(per_value):
         accepted = reports[(month, version, value, "accepted")]
         overridden = reports[(month, version, value, "overridden")]
         rows.append(
@@ -406,11 +494,8 @@ def _warning_rows(numbers: _Numbers, issued: Counter[tuple[str, ...]], position:
                 "month": month,
                 "knowledge_version": version,
                 dimension: value,
-                "warnings": small_cell(issued[(month, version, value)]),
-                "accepted": small_cell(accepted),
-                "overridden": small_cell(overridden),
-                "no_feedback": small_cell(silent[(month, version, value)]),
-                "acceptance_percent": percent(accepted, accepted + overridden),
+                "warnings": small_cell(per_value[(month, version, value)]),
+                **_feedback_cells(accepted, overridden, silent[(month, version, value)]),
             }
         )
     heading = "Setting" if dimension == "setting" else "Selected regimen"
@@ -428,20 +513,16 @@ def _gates_table(numbers: _Numbers) -> Table:
     """Cards by the safety gates that fired for them (a card under each of its gates), with their feedback."""
     rows = []
     for key in sorted(numbers.gate_cards):
-        month, version, gate, kind = key
-        accepted = numbers.gate_reports[(*key, "accepted")]
-        overridden = numbers.gate_reports[(*key, "overridden")]
+        accepted = numbers.gate_reports[GateOutcomeKey(*key, "accepted")]
+        overridden = numbers.gate_reports[GateOutcomeKey(*key, "overridden")]
         rows.append(
             {
-                "month": month,
-                "knowledge_version": version,
-                "gate": gate,
-                "kind": kind,
+                "month": key.month,
+                "knowledge_version": key.version,
+                "gate": key.gate,
+                "kind": key.kind,
                 "cards": small_cell(numbers.gate_cards[key]),
-                "accepted": small_cell(accepted),
-                "overridden": small_cell(overridden),
-                "no_feedback": small_cell(numbers.gate_cards[key] - numbers.gate_answered[key]),
-                "acceptance_percent": percent(accepted, accepted + overridden),
+                **_feedback_cells(accepted, overridden, numbers.gate_cards[key] - numbers.gate_answered[key]),
             }
         )
     return Table(
@@ -456,10 +537,7 @@ def _gates_table(numbers: _Numbers) -> Table:
             Column("gate", "Safety gate"),
             Column("kind", "Kind"),
             Column("cards", "Cards", "count"),
-            Column("accepted", "Accepted", "count"),
-            Column("overridden", "Overridden", "count"),
-            Column("no_feedback", "No feedback", "count"),
-            Column("acceptance_percent", "Accepted %", "percent"),
+            *FEEDBACK_COLUMNS,
         ),
         rows,
     )
@@ -468,18 +546,26 @@ def _gates_table(numbers: _Numbers) -> Table:
 def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at: datetime) -> dict[str, Any]:
     """The whole report as JSON-ready data: five queries, then sums, small-cell rule and summary."""
     numbers = _collect(engine, period)
-    cards = numbers.cards  # month, kv, hook, kind, indicator, setting, regimen
-    warning_cards = Counter({k: n for k, n in cards.items() if k[4] in WARNING_INDICATORS})
-    warnings_issued = _sum(warning_cards, (0, 1, 5, 6))  # month, kv, setting, regimen
-    data_needed_issued = _sum(Counter({k: n for k, n in cards.items() if k[3] == DATA_NEEDED_KIND}), (0, 1, 5))
+    cards = numbers.cards
+    warning_cards = Counter({k: n for k, n in cards.items() if k.indicator in WARNING_INDICATORS})
+    warnings_issued = _sum(warning_cards, lambda k: WarningKey(k.month, k.version, k.setting, k.regimen))
+    data_needed_cards = Counter({k: n for k, n in cards.items() if k.kind == DATA_NEEDED_KIND})
+    data_needed_issued = _sum(data_needed_cards, lambda k: SettingKey(k.month, k.version, k.setting))
 
     indicator_rows = [
         {"month": m, "knowledge_version": v, "indicator": indicator, "kind": kind, "cards": small_cell(n)}
-        for (m, v, indicator, kind), n in sorted(_sum(cards, (0, 1, 4, 3)).items())
+        for (m, v, indicator, kind), n in sorted(
+            _sum(cards, lambda k: (k.month, k.version, k.indicator, k.kind)).items()
+        )
     ]
     tables = [
         _count_table(
-            "cards_by_hook", "Cards issued by hook", "Distinct cards recorded.", "hook", "Hook", _sum(cards, (0, 1, 2))
+            "cards_by_hook",
+            "Cards issued by hook",
+            "Distinct cards recorded.",
+            "hook",
+            "Hook",
+            _sum(cards, lambda k: (k.month, k.version, k.hook)),
         ),
         _count_table(
             "cards_by_setting",
@@ -487,7 +573,7 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "The setting the service worked out for the patient.",
             "setting",
             "Setting",
-            _sum(cards, (0, 1, 5)),
+            _sum(cards, lambda k: (k.month, k.version, k.setting)),
         ),
         _count_table(
             "cards_by_regimen",
@@ -495,7 +581,7 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "The regimen of the draft order (none for patient-view).",
             "regimen",
             "Selected regimen",
-            _sum(cards, (0, 1, 6)),
+            _sum(cards, lambda k: (k.month, k.version, k.regimen)),
         ),
         Table(
             "cards_by_indicator",
@@ -511,8 +597,8 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             ),
             indicator_rows,
         ),
-        _warning_rows(numbers, _sum(warnings_issued, (0, 1, 3)), 3, "regimen"),
-        _warning_rows(numbers, _sum(warnings_issued, (0, 1, 2)), 2, "setting"),
+        _warning_rows(numbers, warnings_issued, "regimen"),
+        _warning_rows(numbers, warnings_issued, "setting"),
         _overrides_table(numbers),
         _data_needed_table(numbers, data_needed_issued),
         _gates_table(numbers),
@@ -522,7 +608,10 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "Feedback on cards not in the store",
             "Feedback naming a card the store did not record (month the feedback was received).",
             (MONTH, Column("outcome", "Outcome"), Column("feedback", "Feedback reports", "count")),
-            [{"month": m, "outcome": o, "feedback": small_cell(n)} for (m, o), n in sorted(numbers.unmatched.items())],
+            [
+                {"month": key.month, "outcome": key.outcome, "feedback": small_cell(n)}
+                for key, n in sorted(numbers.unmatched.items())
+            ],
         ),
     ]
     totals = _totals(numbers, warnings_issued, data_needed_issued)
@@ -533,10 +622,9 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
             "since": period.since.isoformat() if period.since else None,
             "until": period.until.isoformat() if period.until else None,
         },
-        "months": sorted({k[0] for k in cards}),
-        "knowledge_versions": sorted({k[1] for k in cards}),
+        "months": sorted({k.month for k in cards}),
+        "knowledge_versions": sorted({k.version for k in cards}),
         "small_cell_limit": SMALL_CELL_LIMIT,
-        "indicator_source": "stored" if "indicator" in issued_card_table.c else "derived from card kind",
         "notices": _notices(cards, numbers.indicator_derived, numbers.gates_unknown),
         "summary": _summary(numbers, warnings_issued, data_needed_issued, labels),
         "totals": {key: small_cell(n) if isinstance(n, int) else n for key, n in totals.items()},
@@ -547,16 +635,16 @@ def build_report(engine: Engine, period: Period, labels: Labels, *, generated_at
 
 
 def _overrides_table(numbers: _Numbers) -> Table:
-    per_version = _sum(numbers.overrides, (0, 1))
+    per_version = _sum(numbers.overrides, _month_version)
     rows = [
         {
-            "month": m,
-            "knowledge_version": v,
-            "reason": reason,
+            "month": key.month,
+            "knowledge_version": key.version,
+            "reason": key.reason,
             "overrides": small_cell(n),
-            "share_percent": percent(n, per_version[(m, v)]),
+            "share_percent": percent(n, per_version[_month_version(key)]),
         }
-        for (m, v, reason), n in sorted(numbers.overrides.items())
+        for key, n in sorted(numbers.overrides.items())
     ]
     return Table(
         "overrides_by_reason",
@@ -574,21 +662,21 @@ def _overrides_table(numbers: _Numbers) -> Table:
     )
 
 
-def _data_needed_table(numbers: _Numbers, issued: Counter[tuple[str, ...]]) -> Table:
+def _data_needed_table(numbers: _Numbers, issued: Counter[SettingKey]) -> Table:
+    """``issued``: data-needed cards by (month, knowledge version, setting)."""
     rows = []
-    for month, version, setting in sorted(issued):
-        key = (month, version, setting)
+    for key in sorted(issued):
         n = issued[key]
-        ordered = numbers.data_needed[(*key, "accepted_order")]
+        ordered = numbers.data_needed[DataNeededKey(*key, "accepted_order")]
         rows.append(
             {
-                "month": month,
-                "knowledge_version": version,
-                "setting": setting,
+                "month": key.month,
+                "knowledge_version": key.version,
+                "setting": key.setting,
                 "cards": small_cell(n),
                 "accepted_order": small_cell(ordered),
-                "overridden": small_cell(numbers.data_needed[(*key, "overridden")]),
-                "no_feedback": small_cell(numbers.data_needed[(*key, "no_feedback")]),
+                "overridden": small_cell(numbers.data_needed[DataNeededKey(*key, "overridden")]),
+                "no_feedback": small_cell(numbers.data_needed[DataNeededKey(*key, "no_feedback")]),
                 "order_percent": percent(ordered, n),
             }
         )
@@ -613,12 +701,12 @@ def _data_needed_table(numbers: _Numbers, issued: Counter[tuple[str, ...]]) -> T
 
 
 def _totals(
-    numbers: _Numbers, warnings_issued: Counter[tuple[str, ...]], data_needed_issued: Counter[tuple[str, ...]]
+    numbers: _Numbers, warnings_issued: Counter[WarningKey], data_needed_issued: Counter[SettingKey]
 ) -> dict[str, int | float | None]:
-    outcomes = _sum(numbers.warning_reports, (4,))
-    accepted, overridden = outcomes[("accepted",)], outcomes[("overridden",)]
+    outcomes = _sum(numbers.warning_reports, lambda k: k.outcome)
+    accepted, overridden = outcomes["accepted"], outcomes["overridden"]
     data_needed = sum(data_needed_issued.values())
-    ordered = sum(n for k, n in numbers.data_needed.items() if k[3] == "accepted_order")
+    ordered = sum(n for k, n in numbers.data_needed.items() if k.measure == "accepted_order")
     return {
         "cards": sum(numbers.cards.values()),
         "warnings": sum(warnings_issued.values()),
@@ -633,12 +721,13 @@ def _totals(
     }
 
 
-def _chart_data(numbers: _Numbers, data_needed_issued: Counter[tuple[str, ...]]) -> dict[str, list[dict[str, Any]]]:
+def _chart_data(numbers: _Numbers, data_needed_issued: Counter[SettingKey]) -> dict[str, list[dict[str, Any]]]:
     """What the HTML charts draw: the whole period per category, per month for rates (small-cell rule)."""
-    outcomes = _sum(numbers.warning_reports, (0, 4))
-    needed = _sum(data_needed_issued, (0,))
-    ordered = _sum(Counter({k: n for k, n in numbers.data_needed.items() if k[3] == "accepted_order"}), (0,))
-    months = sorted({k[0] for k in numbers.cards})
+    outcomes = _sum(numbers.warning_reports, lambda k: (k.month, k.outcome))
+    needed = _sum(data_needed_issued, lambda k: k.month)
+    accepted_orders = Counter({k: n for k, n in numbers.data_needed.items() if k.measure == "accepted_order"})
+    ordered = _sum(accepted_orders, lambda k: k.month)
+    months = sorted({k.month for k in numbers.cards})
     return {
         "acceptance_by_month": [
             {
@@ -646,33 +735,30 @@ def _chart_data(numbers: _Numbers, data_needed_issued: Counter[tuple[str, ...]])
                 "warnings_acceptance_percent": percent(
                     outcomes[(month, "accepted")], outcomes[(month, "accepted")] + outcomes[(month, "overridden")]
                 ),
-                "data_needed_order_percent": percent(ordered[(month,)], needed[(month,)]),
+                "data_needed_order_percent": percent(ordered[month], needed[month]),
             }
             for month in months
         ],
         "overrides_by_reason": [
             {"reason": reason, "overrides": small_cell(n)}
-            for (reason,), n in sorted(_sum(numbers.overrides, (2,)).items())
+            for reason, n in sorted(_sum(numbers.overrides, lambda k: k.reason).items())
         ],
         "cards_by_setting": [
-            {"setting": setting, "cards": small_cell(n)} for (setting,), n in sorted(_sum(numbers.cards, (5,)).items())
+            {"setting": setting, "cards": small_cell(n)}
+            for setting, n in sorted(_sum(numbers.cards, lambda k: k.setting).items())
         ],
     }
 
 
-def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int, gates_unknown: int) -> list[str]:
+def _notices(cards: Counter[CardKey], indicator_derived: int, gates_unknown: int) -> list[str]:
     notices = []
     derivation = ", ".join(f"{kind} = {indicator}" for kind, indicator in KIND_INDICATOR.items())
-    if "indicator" not in issued_card_table.c:
-        notices.append(
-            f"The store does not record each card's indicator: it is derived from the card's kind: {derivation}."
-        )
-    elif indicator_derived:
+    if indicator_derived:
         notices.append(
             f"{_how_many(indicator_derived)} cards were recorded before the store kept each card's indicator: "
             f"theirs is derived from the card's kind: {derivation}."
         )
-    unknown = sorted({k[3] for k in cards if k[4] == "unknown"})
+    unknown = sorted({k.kind for k in cards if k.indicator == "unknown"})
     if unknown:
         notices.append(
             f"Cards of a kind this report does not know ({', '.join(unknown)}) are counted with the indicator "
@@ -686,13 +772,13 @@ def _notices(cards: Counter[tuple[str, ...]], indicator_derived: int, gates_unkn
     return notices
 
 
-def _labels_used(cards: Counter[tuple[str, ...]], numbers: _Numbers, labels: Labels) -> dict[str, dict[str, str]]:
+def _labels_used(cards: Counter[CardKey], numbers: _Numbers, labels: Labels) -> dict[str, dict[str, str]]:
     """Display names of the codes in this report (for the HTML and for readers of the JSON)."""
     return {
-        "setting": {k[5]: labels.of("setting", k[5]) for k in sorted(cards)},
-        "regimen": {k[6]: labels.of("regimen", k[6]) for k in sorted(cards)},
-        "reason": {k[2]: labels.of("reason", k[2]) for k in sorted(numbers.overrides)},
-        "gate": {k[2]: labels.of("gate", k[2]) for k in sorted(numbers.gate_cards)},
+        "setting": {k.setting: labels.of("setting", k.setting) for k in sorted(cards)},
+        "regimen": {k.regimen: labels.of("regimen", k.regimen) for k in sorted(cards)},
+        "reason": {k.reason: labels.of("reason", k.reason) for k in sorted(numbers.overrides)},
+        "gate": {k.gate: labels.of("gate", k.gate) for k in sorted(numbers.gate_cards)},
     }
 
 
@@ -706,22 +792,23 @@ def _how_many(n: int) -> str:
 
 def _summary(
     numbers: _Numbers,
-    warnings_issued: Counter[tuple[str, ...]],
-    data_needed_issued: Counter[tuple[str, ...]],
+    warnings_issued: Counter[WarningKey],
+    data_needed_issued: Counter[SettingKey],
     labels: Labels,
 ) -> list[str]:
     """A few sentences on the latest month of the period, every figure under the small-cell rule."""
-    months = sorted({k[0] for k in numbers.cards})
+    months = sorted({k.month for k in numbers.cards})
     if not months:
         return ["No cards were issued in this period."]
     month = months[-1]
     name = _month_name(month)
-    cards = sum(n for k, n in numbers.cards.items() if k[0] == month)
-    warned = sum(n for k, n in warnings_issued.items() if k[0] == month)
+    cards = sum(n for k, n in numbers.cards.items() if k.month == month)
+    warned = sum(n for k, n in warnings_issued.items() if k.month == month)
     sentences = [f"In {name}, {_how_many(cards)} cards were issued, {_how_many(warned)} of them warnings."]
-    reports = Counter({k: n for k, n in numbers.warning_reports.items() if k[0] == month})
-    by_pair = _sum(reports, (2, 3, 4))  # setting, regimen, outcome
-    pairs = _sum(Counter({k: n for k, n in warnings_issued.items() if k[0] == month}), (2, 3))
+    reports = Counter({k: n for k, n in numbers.warning_reports.items() if k.month == month})
+    by_pair = _sum(reports, lambda k: (k.setting, k.regimen, k.outcome))
+    in_month = Counter({k: n for k, n in warnings_issued.items() if k.month == month})
+    pairs = _sum(in_month, lambda k: (k.setting, k.regimen))
     if pairs:
         (setting, regimen), _ = max(pairs.items(), key=lambda item: (item[1], item[0]))
         accepted, overridden = by_pair[(setting, regimen, "accepted")], by_pair[(setting, regimen, "overridden")]
@@ -734,12 +821,12 @@ def _summary(
                 f"{rate:g}% of {about} were accepted "
                 f"({_how_many(accepted)} of {_how_many(accepted + overridden)} answered)."
             )
-        month_outcomes = _sum(reports, (4,))
-        all_accepted = month_outcomes[("accepted",)]
-        all_rate = percent(all_accepted, all_accepted + month_outcomes[("overridden",)])
+        month_outcomes = _sum(reports, lambda k: k.outcome)
+        all_accepted = month_outcomes["accepted"]
+        all_rate = percent(all_accepted, all_accepted + month_outcomes["overridden"])
         if all_rate is not None:
             sentences.append(f"Across all warnings, {all_rate:g}% of answered warnings were accepted.")
-    reasons = Counter({k[2]: n for k, n in numbers.overrides.items() if k[0] == month})
+    reasons = Counter({k.reason: n for k, n in numbers.overrides.items() if k.month == month})
     overrides = sum(reasons.values())
     if overrides:
         reason, n = max(reasons.items(), key=lambda item: (item[1], item[0]))
@@ -750,9 +837,9 @@ def _summary(
             )
         else:
             sentences.append(f"There were {_how_many(overrides)} overrides, too few to name a main reason.")
-    needed = sum(n for k, n in data_needed_issued.items() if k[0] == month)
+    needed = sum(n for k, n in data_needed_issued.items() if k.month == month)
     if needed:
-        ordered = sum(n for k, n in numbers.data_needed.items() if k[0] == month and k[3] == "accepted_order")
+        ordered = sum(n for k, n in numbers.data_needed.items() if k.month == month and k.measure == "accepted_order")
         rate = percent(ordered, needed)
         figure = f"{rate:g}% ({_how_many(ordered)} of {_how_many(needed)})" if rate is not None else _how_many(ordered)
         sentences.append(f"Data-needed cards led to an accepted AFP or lab order: {figure}.")

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import jwt
 
-from cds_service.config import REFUSED_JWT_ALGORITHMS
+from cds_service import config
 from cds_service.security.clients import ClientIdentity
 from cds_service.security.registry import ClientRegistry, TrustedClient
 from cds_service.security.replay import ReplayCache
@@ -35,8 +35,6 @@ logger = logging.getLogger("cds_service.security")
 
 MAX_JTI_LENGTH = 256
 MAX_LOGGED_LENGTH = 256
-JWKS_MAX_BYTES = 64 * 1024  # CDS_JWKS_MAX_BYTES: a key set of a few keys is a few KiB
-JWKS_FETCH_TIMEOUT_SECONDS = 5.0  # CDS_JWKS_FETCH_TIMEOUT_SECONDS: the whole fetch, connect to last byte
 
 
 class AuthenticationFailed(Exception):
@@ -54,9 +52,9 @@ class AuthenticationFailed(Exception):
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
     public_base_url: str
-    algorithms: tuple[str, ...] = ("ES384", "RS384")
-    leeway_seconds: int = 60
-    max_lifetime_seconds: int = 300
+    algorithms: tuple[str, ...] = config.AUTH_ALGORITHMS
+    leeway_seconds: int = config.AUTH_LEEWAY_SECONDS
+    max_lifetime_seconds: int = config.AUTH_MAX_TOKEN_LIFETIME_SECONDS
 
 
 class KeySets:
@@ -71,8 +69,8 @@ class KeySets:
         cache_seconds: int,
         min_refresh_seconds: float = 60.0,
         *,
-        max_bytes: int = JWKS_MAX_BYTES,
-        timeout_seconds: float = JWKS_FETCH_TIMEOUT_SECONDS,
+        max_bytes: int = config.JWKS_MAX_BYTES,
+        timeout_seconds: float = config.JWKS_FETCH_TIMEOUT_SECONDS,
     ) -> None:
         self._client = client
         self._local = local
@@ -86,13 +84,15 @@ class KeySets:
     async def key_for(self, trusted: TrustedClient, kid: str, algorithm: str) -> jwt.PyJWK:
         if trusted.has_local_keys:
             key = _find(self._local.get(trusted.iss, {}), kid)
+        elif trusted.jku is None:  # the registry refuses such a client; never trust that here
+            raise AuthenticationFailed("client has neither keys on file nor a jku", iss=trusted.iss, kid=kid)
         else:
-            assert trusted.jku is not None
-            key = _find(await self._remote(trusted, kid, refresh=False), kid)
-            last = self._last_refresh.get(trusted.jku)
+            jku = trusted.jku
+            key = _find(await self._remote(trusted, jku, kid, refresh=False), kid)
+            last = self._last_refresh.get(jku)
             if key is None and (last is None or time.monotonic() - last >= self._min_refresh_seconds):
-                self._last_refresh[trusted.jku] = time.monotonic()
-                key = _find(await self._remote(trusted, kid, refresh=True), kid)
+                self._last_refresh[jku] = time.monotonic()
+                key = _find(await self._remote(trusted, jku, kid, refresh=True), kid)
         if key is None:
             raise AuthenticationFailed("unknown kid", iss=trusted.iss, kid=kid)
         if key.get("use") not in (None, "sig"):
@@ -104,10 +104,8 @@ class KeySets:
         except jwt.PyJWKError as exc:
             raise AuthenticationFailed("unusable key in key set", iss=trusted.iss, kid=kid) from exc
 
-    async def _remote(self, trusted: TrustedClient, kid: str, *, refresh: bool) -> dict[str, Any]:
-        """The client's key set from its registered ``jku`` (cached), or ``AuthenticationFailed``."""
-        assert trusted.jku is not None
-        url = trusted.jku
+    async def _remote(self, trusted: TrustedClient, url: str, kid: str, *, refresh: bool) -> dict[str, Any]:
+        """The client's key set from its registered ``jku`` (``url``; cached), or ``AuthenticationFailed``."""
         cached = self._fetched.get(url)
         if cached and not refresh and cached[0] > time.monotonic():
             return cached[1]
@@ -178,7 +176,7 @@ class ClientAuthenticator:
     """Built once at start-up; ``authenticate`` runs on every discovery, service and feedback call."""
 
     def __init__(self, registry: ClientRegistry, keys: KeySets, replay: ReplayCache, settings: AuthSettings) -> None:
-        refused = REFUSED_JWT_ALGORITHMS.intersection(settings.algorithms)
+        refused = config.REFUSED_JWT_ALGORITHMS.intersection(settings.algorithms)
         if refused:
             raise ValueError(f"algorithms never accepted: {sorted(refused)}")
         self.registry = registry
@@ -214,7 +212,7 @@ class ClientAuthenticator:
         jti = unverified.get("jti") if isinstance(unverified.get("jti"), str) else None
         _check_types(header, unverified, iss=iss, kid=kid, jti=jti)
         algorithm = header["alg"]
-        if algorithm in REFUSED_JWT_ALGORITHMS or algorithm not in self.settings.algorithms:
+        if algorithm in config.REFUSED_JWT_ALGORITHMS or algorithm not in self.settings.algorithms:
             raise AuthenticationFailed(f"algorithm {algorithm[:20]!r} not allowed", iss=iss, kid=kid, jti=jti)
         trusted = self.registry.by_issuer(iss) if iss else None
         if trusted is None:

@@ -6,11 +6,14 @@
   better-supported option exists, already received, or a warning gate fired.
 - critical: a gate whose severity is critical fired.
 Where the review is silent ("not addressed by the review") the order is unranked: an info statement.
+The indicator of every card comes from here (``CardIndicators``): the recommendation card and the data-needed
+card inform (info); the does-not-fit card speaks as loudly as its loudest misfit selected order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from cds_service.knowledge import Place, Severity
@@ -48,3 +51,23 @@ def indicator_for(fit: Fit, findings: Iterable[Finding]) -> Severity:
     if fit is Fit.DOES_NOT_FIT or worst is Severity.WARNING:
         return Severity.WARNING
     return Severity.INFO
+
+
+@dataclass(frozen=True, slots=True)
+class CardIndicators:
+    """The indicator of each card the recommendation can give; None where that card is not given."""
+
+    recommendation: Severity = Severity.INFO
+    does_not_fit: Severity | None = None
+    data_needed: Severity | None = None
+
+
+def card_indicators(misfit_indicators: Iterable[Severity], has_data_gaps: bool) -> CardIndicators:
+    """Policy 6.1: the recommendation and data-needed cards inform; the does-not-fit card takes the loudest
+    indicator of the selected orders that do not fit (None when every selected order fits)."""
+    loudest = max(misfit_indicators, key=lambda s: s.rank, default=None)
+    return CardIndicators(
+        recommendation=Severity.INFO,
+        does_not_fit=loudest,
+        data_needed=Severity.INFO if has_data_gaps else None,
+    )

@@ -13,12 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal
 
-from cds_service.facts import LabValue, LiverFacts, LiverFinding, Provenance
+from cds_service.facts import ChildPughClass, LabValue, LiverFacts, LiverFinding, Provenance
 from cds_service.knowledge import ChildPughThresholds, ClinicalParameters
-
-ChildPughClass = Literal["A", "B", "C"]
+from cds_service.sequencing.wording import joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +82,7 @@ class ChildPughAssessment:
     def class_text(self) -> str:
         """ "B", "A or B", "A, B or C"."""
         classes = [c for c in ("A", "B", "C") if self.min_class <= c <= self.max_class]
-        return classes[0] if len(classes) == 1 else ", ".join(classes[:-1]) + " or " + classes[-1]
+        return joined(classes, "or")
 
     @property
     def score_text(self) -> str:
@@ -108,16 +106,12 @@ class ChildPughAssessment:
         elif len(missing) + len(stale) == len(self.labs):
             parts = ["no current liver labs"]
         else:
-            parts = [f"{_and_text(missing)} missing"] if missing else []
-            parts += [f"{_and_text(stale)} too old"] if stale else []
+            parts = [joined(missing, "and") + " missing"] if missing else []
+            parts += [joined(stale, "and") + " too old"] if stale else []
         findings = "/".join(name.removeprefix("hepatic ") for name in self.unrecorded_findings)
         parts += [f"{findings} not recorded"] if findings else []
         parts += [f"{name} not graded" for name in self.ungraded_findings]
         return ", ".join(parts)
-
-
-def _and_text(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def child_pugh_class(score: int, thresholds: ChildPughThresholds) -> ChildPughClass:

@@ -8,11 +8,13 @@ way (``selected``) and the alert policy (``alerts``) decides how loudly the card
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from cds_service.facts import DiagnosisStatus, DraftOrder, PatientFacts
 from cds_service.knowledge import Knowledge, Place, PostReviewNote, SettingId, Severity, SourceRef
+from cds_service.sequencing.alerts import CardIndicators, Fit, card_indicators
+from cds_service.sequencing.alternatives import Alternatives, choose_alternatives
 from cds_service.sequencing.child_pugh import ChildPughAssessment
 from cds_service.sequencing.gates import DataGap, Finding, GateContext
 from cds_service.sequencing.options import OptionAssessment, assess_option
@@ -22,6 +24,9 @@ from cds_service.sequencing.setting import determine_setting
 
 @dataclass(frozen=True, slots=True)
 class Recommendation:
+    """The engine's answer: the setting, every option's place, each selected order's fit, the alternatives to a
+    misfit order (offered and withheld, with why) and the indicator of every card; the cards only render it."""
+
     applicable: bool
     summary_reason: str
     knowledge_version: str
@@ -39,6 +44,13 @@ class Recommendation:
     data_gaps: tuple[DataGap, ...] = ()
     post_review_notes: tuple[PostReviewNote, ...] = ()
     trials_cited: tuple[str, ...] = ()
+    alternatives: Alternatives = field(default_factory=Alternatives)
+    indicators: CardIndicators = field(default_factory=CardIndicators)
+
+    @property
+    def misfits(self) -> tuple[SelectedAssessment, ...]:
+        """The selected orders that do not fit this patient (policy 6.1): what the does-not-fit card is about."""
+        return misfits_of(self.selected)
 
     @property
     def preferred(self) -> tuple[OptionAssessment, ...]:
@@ -64,6 +76,10 @@ class Recommendation:
             if finding.headline and finding.severity is not Severity.INFO:
                 found.setdefault(finding.gate_id, finding)
         return tuple(sorted(found.values(), key=lambda f: (-f.severity.rank, f.order)))
+
+
+def misfits_of(selected: tuple[SelectedAssessment, ...]) -> tuple[SelectedAssessment, ...]:
+    return tuple(s for s in selected if s.fit is Fit.DOES_NOT_FIT)
 
 
 def _data_gaps(options: tuple[OptionAssessment, ...], selected: tuple[SelectedAssessment, ...]) -> tuple[DataGap, ...]:
@@ -116,6 +132,7 @@ def recommend(
             "Prior systemic therapy could not be obtained; the setting is unknown.",
             summary="Prior systemic therapy not obtained: it decides the setting",
         )
+        misfits = misfits_of(selected)
         return Recommendation(
             applicable=True,
             summary_reason="Prior systemic therapy unknown",
@@ -124,6 +141,8 @@ def recommend(
             child_pugh=ctx.child_pugh,
             selected=selected,
             data_gaps=(gap, *_data_gaps((), selected)),
+            alternatives=choose_alternatives((), misfits),
+            indicators=card_indicators((s.indicator for s in misfits), has_data_gaps=True),
         )
 
     setting_id = determine_setting(facts.lines, knowledge)
@@ -138,6 +157,8 @@ def recommend(
     selected = assess_selected(ctx, selected_orders, other_draft_orders, options, setting.phrase)
     later = _later_evidence(knowledge, setting_id, selected)
     trials = (*(t for o in options for t in o.trials), *(t for n in later for t in n.trials))
+    misfits = misfits_of(selected)
+    gaps = _data_gaps(options, selected)
     return Recommendation(
         applicable=True,
         summary_reason=setting.title,
@@ -153,7 +174,9 @@ def recommend(
         preferred_attribution=setting.preferred_attribution,
         options=options,
         selected=selected,
-        data_gaps=_data_gaps(options, selected),
+        data_gaps=gaps,
         post_review_notes=later,
         trials_cited=tuple(dict.fromkeys(trials)),
+        alternatives=choose_alternatives(options, misfits),
+        indicators=card_indicators((s.indicator for s in misfits), has_data_gaps=bool(gaps)),
     )

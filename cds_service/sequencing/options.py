@@ -5,41 +5,54 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cds_service.knowledge import EvidenceLevel, OptionRule, Place, SettingRules, Severity, SourceRef
+from cds_service.sequencing.cautions import checkpoint_notes, own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
+
+
+def decisive_finding(place: Place, findings: tuple[Finding, ...], *, uncapped: Place | None = None) -> Finding | None:
+    """The finding that decides a regimen's standing: the first that capped the place, else the most severe
+    warning or critical one (``findings`` come most severe first). ``uncapped`` is a place no finding counts as
+    capping (a regimen outside the setting's options is "not addressed" whether or not a gate says so)."""
+    capping = [f for f in findings if f.place_cap is place and place is not uncapped]
+    loud = [f for f in findings if f.severity is not Severity.INFO]
+    decisive = capping or loud
+    return decisive[0] if decisive else None
 
 
 @dataclass(frozen=True, slots=True)
 class OptionAssessment:
-    """One regimen's standing for this patient. ``findings`` are the gates that fired, most severe first."""
+    """One regimen's standing for this patient. ``findings`` are the gates that fired, most severe first;
+    ``cautions`` those its place carries (``cautions.own_cautions``), ``notes`` its checkpoint-inhibitor notes;
+    ``drug`` is False for an entry that is no drug (clinical trial enrollment: regimens.yaml ``drug``)."""
 
     regimen_id: str
     label: str
+    drug: bool
     place: Place
     evidence: EvidenceLevel
     trials: tuple[str, ...]
     rationale: str
     findings: tuple[Finding, ...]
     sources: tuple[SourceRef, ...]
+    cautions: tuple[Finding, ...] = ()
+    notes: tuple[Finding, ...] = ()
     extrapolated: bool = False
     after_review: bool = False
 
     @property
     def decisive_reason(self) -> str:
         """The finding that capped the place, else the most severe finding, else the review's rationale."""
-        capping = [f for f in self.findings if f.place_cap is not None and f.place_cap is self.place]
-        if capping:
-            return capping[0].message
-        loud = [f for f in self.findings if f.severity is not Severity.INFO]
-        return loud[0].message if loud else self.rationale
+        decisive = decisive_finding(self.place, self.findings)
+        return decisive.message if decisive else self.rationale
+
+    @property
+    def already_received(self) -> bool:
+        return any(f.gate_id == "already_received" for f in self.findings)
 
     @property
     def offerable(self) -> bool:
         """May be offered as a one-click alternative: a drug, in a good place, with no gate forbidding it."""
-        return (
-            self.regimen_id != "clinical_trial"
-            and self.place in (Place.PREFERRED, Place.OPTION)
-            and all(f.offer for f in self.findings)
-        )
+        return self.drug and self.place in (Place.PREFERRED, Place.OPTION) and all(f.offer for f in self.findings)
 
 
 def apply_caps(place: Place, findings: tuple[Finding, ...]) -> Place:
@@ -64,15 +77,19 @@ def assess_option(ctx: GateContext, setting: SettingRules, option: OptionRule) -
         SourceRef(section=knowledge.gates[f.gate_id].source.section, quote=knowledge.gates[f.gate_id].source.quote)
         for f in findings
     ]
+    regimen = knowledge.regimens[option.regimen]
     return OptionAssessment(
         regimen_id=option.regimen,
-        label=knowledge.regimens[option.regimen].label,
+        label=regimen.label,
+        drug=regimen.drug,
         place=place,
         evidence=option.evidence,
         trials=option.trials,
         rationale=option.rationale,
         findings=findings,
         sources=tuple(dict.fromkeys((option.source, *gate_sources))),
+        cautions=own_cautions(place, findings, knowledge),
+        notes=checkpoint_notes(findings, knowledge),
         extrapolated=setting.extrapolated_from is not None,
         after_review=option.after_review,
     )

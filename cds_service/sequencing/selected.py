@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from cds_service.facts import DraftOrder
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit, fit_of, indicator_for
+from cds_service.sequencing.cautions import own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
-from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity
+from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity, decisive_finding
 from cds_service.sequencing.setting import regimen_label
 
 
 @dataclass(frozen=True, slots=True)
 class SelectedAssessment:
-    """One selected regimen: its place, the gates that fired, whether it fits, and the card's indicator."""
+    """One selected regimen: its place, the gates that fired (``cautions``: those its place carries), whether it
+    fits, and the card's indicator."""
 
     order_references: tuple[str, ...]
     agents: frozenset[str]
@@ -30,6 +32,7 @@ class SelectedAssessment:
     rationale: str = ""
     evidence: EvidenceLevel | None = None
     trials: tuple[str, ...] = ()
+    cautions: tuple[Finding, ...] = ()
 
     @property
     def fits(self) -> bool:
@@ -66,7 +69,7 @@ def assess_selected(
     """Each selected regimen: the option's assessment when the setting lists it, else its gates alone."""
     knowledge = ctx.knowledge
     by_regimen = {o.regimen_id: o for o in options}
-    drug_ranks = [o.place.rank for o in options if o.regimen_id != "clinical_trial"]
+    drug_ranks = [o.place.rank for o in options if o.drug]
     best_rank = min(drug_ranks, default=Place.NOT_ADDRESSED.rank)
     assessments = []
     for agents, references in group_selected(selected, other_drafts, knowledge):
@@ -84,9 +87,8 @@ def assess_selected(
             else:
                 reason = f"Not addressed by the review: {label.lower()} {setting_phrase}."
             rationale, evidence, trials = reason, None, ()
-            capping = [f for f in findings if f.place_cap is place and f.place_cap is not Place.NOT_ADDRESSED]
-            loud = [f for f in findings if f.severity is not Severity.INFO]
-            reason = (capping or loud)[0].message if (capping or loud) else reason
+            decisive = decisive_finding(place, findings, uncapped=Place.NOT_ADDRESSED)
+            reason = decisive.message if decisive else reason
         fit = fit_of(place, findings, better_option_exists=best_rank < place.rank)
         assessments.append(
             SelectedAssessment(
@@ -102,6 +104,7 @@ def assess_selected(
                 rationale=rationale,
                 evidence=evidence,
                 trials=trials,
+                cautions=own_cautions(place, findings, knowledge),
             )
         )
     return tuple(assessments)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from cds_service.facts import AfpResult, StopReason, TherapyLine
@@ -12,6 +13,13 @@ STOP_TEXT = {
     StopReason.OTHER: "stopped for another reason",
     StopReason.UNKNOWN: "reason for stopping not recorded",
 }
+
+
+def joined(names: Sequence[str], conjunction: str) -> str:
+    """ "a", "a or b", "a, b or c" (``conjunction`` "or" or "and"); "" for none."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
 
 
 def number_text(value: Decimal) -> str:

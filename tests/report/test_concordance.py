@@ -84,7 +84,6 @@ def test_every_number_of_the_whole_store(store: FeedbackStore) -> None:
     assert report["months"] == ["2026-09", "2026-10", "2026-11"]
     assert report["knowledge_versions"] == ["2026.11.0", "2026.9.0"]
     assert report["small_cell_limit"] == 5
-    assert report["indicator_source"] == "stored"
     assert report["notices"][0] == (  # the known events were recorded without their indicator
         "39 cards were recorded before the store kept each card's indicator: theirs is derived from the card's "
         "kind: recommendation = info, does-not-fit = warning, mismatch = warning, data-needed = info."
@@ -272,6 +271,36 @@ def test_a_stored_indicator_wins_over_the_kind(store: FeedbackStore) -> None:
         }
     ]
     assert rows(report, "overrides_by_reason")[0]["overrides"] == 5
+
+
+def test_a_card_recorded_without_its_indicator_counts_under_its_kinds_indicator(store: FeedbackStore) -> None:
+    """Stored indicators and cards recorded before the store kept them (NULL, derived from the kind) side by side:
+    each card is counted once, under the indicator it showed, and the notice counts the derived ones."""
+    events = Events([], [])
+    when, version = "2026-10-06T10:00:00+00:00", "2026.12.0"
+    stored = events.add_cards(6, when, "does-not-fit", SELECT, "after_sorafenib", ["regorafenib"], version)
+    for card in stored:
+        card["indicator"] = "critical"
+    derived = events.add_cards(5, when, "does-not-fit", SELECT, "after_sorafenib", ["ramucirumab"], version)
+    derived += events.add_cards(7, when, "recommendation", SELECT, "after_sorafenib", ["ramucirumab"], version)
+    for card in derived:
+        card["indicator"] = None  # recorded before revision 0002
+    events.answer(stored[0], "overridden", reason="clinical-trial")
+    events.write(store)
+    report, _ = report_of(store)
+
+    october = {"month": "2026-10", "knowledge_version": version}
+    assert rows(report, "cards_by_indicator") == [
+        {**october, "indicator": "critical", "kind": "does-not-fit", "cards": 6},
+        {**october, "indicator": "info", "kind": "recommendation", "cards": 7},
+        {**october, "indicator": "warning", "kind": "does-not-fit", "cards": 5},
+    ]
+    assert report["totals"]["cards"] == 18
+    assert report["totals"]["warnings"] == 11  # critical and warning, not the recommendation cards
+    assert report["notices"][0] == (
+        "12 cards were recorded before the store kept each card's indicator: theirs is derived from the card's "
+        "kind: recommendation = info, does-not-fit = warning, mismatch = warning, data-needed = info."
+    )
 
 
 def test_cards_by_safety_gate_count_a_card_under_each_gate_that_fired(store: FeedbackStore) -> None:
