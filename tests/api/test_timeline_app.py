@@ -14,7 +14,9 @@ from cds_service.config import Settings
 from cds_service.hooks.services import PATIENT_VIEW_ID
 from tests.conftest import REQUESTS
 
-FIXTURES = sorted(REQUESTS.glob("*.json"))
+REVIEWER_PATIENTS = Path(__file__).resolve().parent.parent / "independent_review" / "patients"
+# Every fixture request, and the independent reviewer's forty patients (real-shaped charts).
+FIXTURES = sorted(REQUESTS.glob("*.json")) + sorted(REVIEWER_PATIENTS.glob("r*.json"))
 
 
 def chart_resources(prefetch: dict[str, Any]) -> list[dict[str, Any]]:
