@@ -218,3 +218,17 @@ def test_production_refuses_a_plain_http_smart_origin() -> None:
             client_registry_path="config/clients.example.yaml",
             smart_allowed_origins=["http://auth.example.org"],
         )
+
+
+def test_recommendation_and_does_not_fit_cards_link_the_timeline_as_a_smart_app(client: TestClient) -> None:
+    from cds_service.hooks.services import ORDER_SELECT_ID
+    from tests.conftest import load_request
+
+    cards = client.post(f"/cds-services/{ORDER_SELECT_ID}", json=load_request("04-")).json()["cards"]
+    assert len(cards) >= 2
+    for card in cards[:2]:  # the recommendation, then "does not fit"
+        smart = [link for link in card["links"] if link["type"] == "smart"]
+        assert smart == [{"label": "Open timeline", "url": "http://127.0.0.1:8000/app/launch", "type": "smart"}]
+        assert len(card["links"]) <= 5
+        assert card["links"][-1]["label"] == "All options and trials for this setting"
+    assert any(card["indicator"] == "warning" for card in cards[:2])
