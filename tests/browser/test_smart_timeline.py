@@ -180,6 +180,7 @@ def test_ehr_launch_consent_and_the_timeline_drawn(guarded: GuardedPage, setup: 
     expect(row).to_contain_text("used by the rules")
     log = setup.service_log.read_text(encoding="utf-8")
     assert not any(token in log for token in ehr._tokens), "no FHIR token in the service's log"
+    assert not any(code in log for code in ehr._used_codes), "no authorization code in the service's log"
     assert "hcc-timeline-afp" not in log  # the posted chart is not logged
 
 
