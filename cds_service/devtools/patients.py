@@ -240,6 +240,7 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
         "MedicationStatement": "medicationStatements",
         "MedicationRequest": "medicationRequests",
         "MedicationAdministration": "medicationAdministrations",
+        "MedicationDispense": "medicationRequests",  # _revinclude=MedicationDispense:prescription
         "Medication": "medicationRequests",
     }
     grouped: dict[str, list[Resource]] = {
@@ -265,8 +266,8 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
 
 
 def search_entry(resource: Resource) -> Resource:
-    """One searchset entry (``include`` for a Medication, ``match`` otherwise)."""
-    mode = "include" if resource["resourceType"] == "Medication" else "match"
+    """One searchset entry (``include`` for a Medication or a revincluded MedicationDispense, ``match`` otherwise)."""
+    mode = "include" if resource["resourceType"] in ("Medication", "MedicationDispense") else "match"
     return {
         "fullUrl": f"{FHIR_SERVER}/{resource['resourceType']}/{resource['id']}",
         "resource": resource,
@@ -412,6 +413,41 @@ class PriorLine(_Strict):
     stop_text: str | None = None
 
 
+class MedicationRecord(_Strict):
+    """One medication record as a real chart holds it (policy 6.5): the resource type, the medication coded as
+    the fixtures code the agent (``agent``) or as written (``text``, with an optional RxNorm ``code``), its
+    status, dates, and the stop reason as a code and/or words (``stop_text``) or a ``note``.
+
+    ``date`` is the effective start (statement), authoredOn (request), the day given (administration) or the day
+    handed over (dispense). ``status`` defaults to completed (statement with an end, administration, dispense),
+    active (statement without an end, request).
+    """
+
+    resource: Literal["statement", "request", "administration", "dispense"] = "statement"
+    agent: Agent | None = None
+    text: str | None = None
+    code: str | None = None
+    status: str | None = None
+    date: dt.date
+    end: dt.date | None = None
+    stop_reason: Literal["progression", "intolerance"] | None = None
+    stop_text: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _names_a_medication(self) -> MedicationRecord:
+        if self.agent is None and self.text is None and self.code is None:
+            raise ValueError("a medication record needs an agent, a text or a code")
+        return self
+
+
+class DraftConcept(_Strict):
+    """How a draft order names its medication when not as the fixtures do (a product, a brand, a code)."""
+
+    text: str
+    code: str | None = None
+
+
 class Measurement(_Strict):
     value: float
     unit: str
@@ -452,6 +488,7 @@ class SyntheticPatient(_Strict):
     diagnoses: list[ConditionEntry] = Field(min_length=1)
     conditions: list[ConditionEntry] = []
     prior_lines: list[PriorLine] = []
+    medications: list[MedicationRecord] = []
     afp: Afp | None = None
     labs: Labs = Labs()
     ecog: Ecog | None = None
@@ -462,6 +499,7 @@ class Orders(_Strict):
 
     selected: list[Agent] = Field(min_length=1)
     other_drafts: list[Agent] = []
+    drafted_as: dict[Agent, DraftConcept] = {}
 
 
 def _condition_resource(rid: str, pid: str, entry: ConditionEntry) -> Resource:
@@ -484,6 +522,58 @@ def _condition_resource(rid: str, pid: str, entry: ConditionEntry) -> Resource:
         resource["category"] = [
             {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": entry.category}]}
         ]
+    return resource
+
+
+def _record_concept(record: MedicationRecord) -> Resource:
+    if record.text is None and record.code is None and record.agent is not None:
+        return AGENT_CONCEPTS[record.agent]
+    concept: Resource = {"text": record.text} if record.text else {}
+    if record.code:
+        display = {"display": record.text} if record.text else {}
+        concept["coding"] = [{"system": RXNORM, "code": record.code, **display}]
+    return concept
+
+
+def medication_record(rid: str, pid: str, record: MedicationRecord) -> Resource:
+    """One MedicationStatement, MedicationRequest, MedicationAdministration or MedicationDispense (policy 6.5)."""
+    concept = _record_concept(record)
+    when, end = record.date.isoformat(), record.end.isoformat() if record.end else None
+    reason = None
+    if record.stop_reason or record.stop_text:
+        reason = stop(STOP_CODES[record.stop_reason] if record.stop_reason else None, record.stop_text)
+    resource: Resource
+    if record.resource == "statement":
+        status = record.status or ("completed" if end else "active")
+        resource = statement(rid, pid, concept, when, end, reason, status=status)
+    elif record.resource == "administration":
+        resource = administration(rid, pid, concept, when, reason)
+        resource["status"] = record.status or "completed"
+    elif record.resource == "request":
+        resource = {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": record.status or "active",
+            "intent": "order",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "authoredOn": when,
+        }
+        if end:
+            resource["dispenseRequest"] = {"validityPeriod": {"start": when, "end": end}}
+        if reason:
+            resource["statusReason"] = reason[0]
+    else:
+        resource = {
+            "resourceType": "MedicationDispense",
+            "id": rid,
+            "status": record.status or "completed",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "whenHandedOver": when,
+        }
+    if record.note:
+        resource["note"] = [{"text": record.note}]
     return resource
 
 
@@ -511,6 +601,8 @@ def patient_resources(
                     status="completed" if line.end else "active",
                 )
             )
+    for index, record in enumerate(data.medications, start=1):
+        resources.append(medication_record(f"{pid}-med{index}", pid, record))
     if data.afp:
         code = "1834-1" if data.afp.unit == "ng/mL" else "19176-7"
         resources.append(afp(f"{pid}-afp", pid, data.afp.date.isoformat(), data.afp.value, data.afp.unit, code))
@@ -533,8 +625,11 @@ def draft_orders(pid: str, orders: Orders | None) -> tuple[list[Resource], list[
     """The draft MedicationRequests (selected first) and the references of the selected ones."""
     if orders is None:
         return [], []
-    selected = [draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in orders.selected]
-    others = [draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in orders.other_drafts]
+    concepts = dict(AGENT_CONCEPTS)
+    for agent, drafted in orders.drafted_as.items():
+        concepts[agent] = med_concept(drafted.text, drafted.code)
+    selected = [draft(f"draft-{agent}", pid, concepts[agent]) for agent in orders.selected]
+    others = [draft(f"draft-{agent}", pid, concepts[agent]) for agent in orders.other_drafts]
     return [*selected, *others], [f"MedicationRequest/{d['id']}" for d in selected]
 
 

@@ -79,7 +79,8 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
         ),
         PrefetchSpec(
             "medicationRequests",
-            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication",
+            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication"
+            "&_revinclude=MedicationDispense:prescription",
             "medications",
             required=True,
         ),
@@ -103,7 +104,8 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
 
 _USAGE = (
     "Needs the patient's Conditions and medication history (MedicationStatement, MedicationRequest) as "
-    "prefetch; AFP, liver labs and MedicationAdministration improve the answer."
+    "prefetch; AFP, liver labs, MedicationAdministration and the MedicationDispense records of the requests "
+    "improve the answer (an administration or supply within 60 days keeps a line current)."
 )
 
 

@@ -7,6 +7,7 @@ runtime surprise. Every option and gate must cite the section it rests on. A sit
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -82,6 +83,7 @@ class SettingId(StrEnum):
     AFTER_OTHER_IMMUNOTHERAPY = "after_other_immunotherapy"
     AFTER_OTHER_REGIMEN = "after_other_regimen"
     BEYOND_SECOND_LINE = "beyond_second_line"
+    NOT_DETERMINED = "not_determined"  # a prior line the review does not cover (policy 6.5)
 
 
 class Severity(StrEnum):
@@ -210,6 +212,43 @@ class Terminology(_Strict):
         return self
 
 
+class StopReasonVocabulary(_Strict):
+    """Words that classify a stop reason written as text (medication_history.yaml; policy 6.5)."""
+
+    source: str
+    progression: tuple[str, ...] = Field(min_length=1)
+    intolerance: tuple[str, ...] = Field(min_length=1)
+
+
+class NonReviewAgent(_Strict):
+    """An anticancer agent outside the review: a prior line with it is an unidentified line (policy 6.5)."""
+
+    names: tuple[str, ...] = Field(min_length=1)
+    brands: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+
+
+class Product(_Strict):
+    """A product of a reviewed agent that is not its HCC product (Cometriq capsules; policy 6.5)."""
+
+    agent: str
+    label: str
+    brands: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    note: str
+
+
+class MedicationHistory(_Strict):
+    """How the medication history is read (knowledge/medication_history.yaml; policy 6.5)."""
+
+    stop_reasons: StopReasonVocabulary
+    non_review_agents: dict[str, NonReviewAgent]
+    investigational_text: tuple[str, ...] = Field(min_length=1)
+    products: dict[str, Product] = Field(default_factory=dict)
+    hcc_products: dict[str, str] = Field(default_factory=dict)
+
+
 class Regimen(_Strict):
     label: str
     agents: tuple[str, ...]
@@ -246,9 +285,16 @@ class SettingRules(_Strict):
     preferred_attribution: str | None = Field(
         None, description="Who states the preference, added wherever it fits: 'in the 2021 review'."
     )
+    undetermined: bool = Field(
+        False, description="The review's sequencing does not reach this setting: no options by design."
+    )
 
     @model_validator(mode="after")
     def _options_or_extrapolation(self) -> SettingRules:
+        if self.undetermined:
+            if self.options or self.extrapolated_from:
+                raise ValueError("an undetermined setting has no options")
+            return self
         if not self.options and not self.extrapolated_from:
             raise ValueError("a setting has its own options, or extrapolated_from, or both")
         if self.extrapolated_from and not self.extrapolation_note:
@@ -299,6 +345,8 @@ class GateDefinition(_Strict):
     scope: Literal["all", "checkpoint_inhibitors"] | tuple[str, ...]
     effect: GateEffect
     headline: bool = False
+    # "selected_order": the gate reads the clinician's draft (its product), so it is checked on selected orders only.
+    applies_to: Literal["regimen", "selected_order"] = "regimen"
     summary: str = Field(min_length=1, max_length=60)
     message: str = Field(min_length=1)
     scenarios: tuple[str, ...] = ()
@@ -348,6 +396,7 @@ class ClinicalParameters(_Strict):
     afp_max_age_days: int = Field(ge=1)
     afp_iu_per_ml_to_ng_per_ml: Decimal | None = Field(None, gt=0)
     line_grouping_days: int = Field(ge=0)
+    current_line_days: int = Field(60, ge=1)
     liver_lab_max_age_days: int = Field(ge=1)
     ecog_trial_maximum: int = Field(ge=0, le=4)
     child_pugh: ChildPughThresholds
@@ -471,6 +520,7 @@ class Knowledge(_Strict):
     gates: dict[str, GateDefinition]
     evidence: EvidenceCatalog
     vocabulary: ClinicalVocabulary
+    medication_history: MedicationHistory
     parameters: ClinicalParameters
     site_parameters_hash: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
     pilot: PilotSwitches = Field(default_factory=PilotSwitches)
@@ -496,6 +546,22 @@ class Knowledge(_Strict):
             base = setting.extrapolated_from
             if base is not None and not setting.options and not self.sequencing.settings.get(base, setting).options:
                 problems.append(f"setting {setting_id}: extrapolated from {base}, which has no options")
+        history = self.medication_history
+        for product_id, product in history.products.items():
+            if product.agent not in agents:
+                problems.append(f"product {product_id}: unknown agent {product.agent}")
+            else:
+                unlisted = [c for c in product.rxnorm if c not in agents[product.agent].rxnorm]
+                problems += [f"product {product_id}: code {c} is not listed for {product.agent}" for c in unlisted]
+        problems += [f"hcc_products: unknown agent {a}" for a in history.hcc_products if a not in agents]
+        for product_id, product in history.products.items():
+            text = history.hcc_products.get(product.agent, "")
+            named = [
+                w for w in (*product.brands, *product.text) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I)
+            ]
+            problems += [f"hcc_products {product.agent}: names {w!r} of product {product_id}" for w in named]
+        overlap = set(history.non_review_agents) & (set(agents) | set(self.terminology.other_agents))
+        problems += [f"non-review agent {a} is also an agent of the terminology" for a in sorted(overlap)]
         for note in self.evidence.post_review_notes:
             problems += [f"post-review note: unknown regimen {r}" for r in note.regimens if r not in self.regimens]
             problems += [f"post-review note: unknown trial {t}" for t in note.trials if t not in self.evidence.trials]

@@ -10,6 +10,7 @@ from typing import Any
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
@@ -27,11 +28,12 @@ R4B_MODELS: dict[str, Any] = {
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
+    "MedicationDispense": MedicationDispense,
 }
 
 
 _COMMON = ("resourceType", "id", "status", "subject")
-_MEDICATION = (*_COMMON, "statusReason", "medicationCodeableConcept", "medicationReference")
+_MEDICATION = (*_COMMON, "statusReason", "medicationCodeableConcept", "medicationReference", "note")
 ELEMENTS_READ: dict[str, frozenset[str]] = {
     "Condition": frozenset(
         (
@@ -59,9 +61,12 @@ ELEMENTS_READ: dict[str, frozenset[str]] = {
             "valueCodeableConcept",
         )
     ),
-    "MedicationStatement": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+    "MedicationStatement": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod", "dateAsserted")),
     "MedicationRequest": frozenset((*_MEDICATION, "intent", "authoredOn", "dispenseRequest")),
     "MedicationAdministration": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+    "MedicationDispense": frozenset(
+        (*_MEDICATION, "statusReasonCodeableConcept", "whenHandedOver", "whenPrepared", "daysSupply")
+    ),
 }
 
 
@@ -208,9 +213,10 @@ class ConceptMatcher:
         """A coding of the concept is in the value set (exact code, or under a ``code*`` prefix)."""
         for coding in codings(concepts):
             system, code = field_of(coding, "system"), field_of(coding, "code")
-            if not isinstance(code, str):
-                continue
-            if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
+            if not isinstance(code, str) or not isinstance(system, str | None):
+                continue  # a system that is a list or object names no code system (and is not hashable)
+            prefixes = self._prefixes.get(system, ()) if system is not None else ()
+            if (system, code) in self._exact or code.startswith(prefixes):
                 return True
         return False
 

@@ -16,6 +16,7 @@ from typing import Literal
 from cds_service.facts import (
     CautionKind,
     CutoffRelation,
+    DraftOrder,
     ImmunotherapyCaution,
     PatientFacts,
     StopReason,
@@ -39,10 +40,11 @@ from cds_service.sequencing.wording import (
     afp_value_text,
     agents_text,
     number_text,
+    quoted_reason,
     stop_text,
 )
 
-GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason"]
+GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason", "current_line"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +85,16 @@ class Finding:
 class GateContext:
     """What the gates read, computed once per evaluation."""
 
-    def __init__(self, facts: PatientFacts, knowledge: Knowledge, today: date, setting: SettingId | None) -> None:
+    def __init__(
+        self,
+        facts: PatientFacts,
+        knowledge: Knowledge,
+        today: date,
+        setting: SettingId | None,
+        orders: tuple[DraftOrder, ...] = (),
+    ) -> None:
         self.facts = facts
+        self.orders = orders  # the selected draft orders, for the gates that apply to a selected order
         self.knowledge = knowledge
         self.params: ClinicalParameters = knowledge.parameters
         self.today = today
@@ -94,6 +104,13 @@ class GateContext:
         self.afp_is_recent = bool(
             afp and afp.effective and (today - afp.effective).days <= self.params.afp_max_age_days
         )
+
+    def for_orders(self, orders: tuple[DraftOrder, ...]) -> GateContext:
+        """The same patient, with the selected draft orders the ``selected_order`` gates read."""
+        other = GateContext.__new__(GateContext)
+        other.__dict__.update(self.__dict__)
+        other.orders = orders
+        return other
 
     def lines_with(self, agents: frozenset[str]) -> list[TherapyLine]:
         return [line for line in self.facts.lines if line.agents & agents]
@@ -150,11 +167,16 @@ def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozens
     return regimen_id in definition.scope
 
 
-def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[str]) -> tuple[Finding, ...]:
-    """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings."""
+def evaluate_gates(
+    ctx: GateContext, regimen_id: str | None, agents: frozenset[str], applies_to: str = "regimen"
+) -> tuple[Finding, ...]:
+    """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings.
+
+    ``applies_to`` "selected_order": only the gates that read the clinician's draft (gates.yaml ``applies_to``).
+    """
     findings = []
     for order, (gate_id, definition) in enumerate(ctx.knowledge.gates.items()):
-        if not in_scope(definition, regimen_id, agents, ctx.knowledge):
+        if definition.applies_to != applies_to or not in_scope(definition, regimen_id, agents, ctx.knowledge):
             continue
         fired = _GATES[gate_id](ctx, agents)
         if fired is None:
@@ -177,35 +199,120 @@ def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[s
     return tuple(findings)
 
 
+def continues_current_line(ctx: GateContext, agents: frozenset[str]) -> bool:
+    """The regimen is the current line or part of it, or completes it into a combination the setting lists as
+    preferred or an option (policy 6.5: "Current therapy is not a prior line"; "One regimen, however it is
+    drafted": bevacizumab added to atezolizumab). A combination the setting does not offer (cabozantinib added to
+    atezolizumab) is a new decision, assessed as such."""
+    current = ctx.facts.current_line
+    if current is None or not agents or not current.agents:
+        return False
+    if agents <= current.agents:
+        return True
+    if ctx.setting is None:
+        return False
+    joined = current.agents | agents
+    offered = (
+        ctx.knowledge.regimen_agents(option.regimen)
+        for option in ctx.knowledge.options_for(ctx.setting)
+        if option.place in (Place.PREFERRED, Place.OPTION)
+    )
+    return any(len(regimen) > 1 and joined <= regimen for regimen in offered)
+
+
 @gate("already_received")
 def already_received(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Do not suggest a regimen the patient has already received (policy 2.3)."""
+    """Do not suggest a regimen the patient has already received (policy 2.3); a regimen that continues the
+    current line is never "already received" (policy 6.5)."""
+    if continues_current_line(ctx, agents):
+        return None
     line = next((line for line in ctx.facts.lines if agents <= line.agents), None)
     return Fired({"line": line.number, "stop": stop_text(line)}) if line else None
 
 
-def _sorafenib_stop_reasons(ctx: GateContext) -> set[StopReason]:
-    return {line.stop_reason for line in ctx.lines_with(frozenset({"sorafenib"}))}
+@gate("current_line")
+def current_line(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A line is current (policy 6.5): the setting comes from the lines that ended, nothing is offered in one
+    click while it continues, and why it stops (progression or intolerance) would decide what follows."""
+    line = ctx.facts.current_line
+    if line is None:
+        return None
+    regimen = _line_text(line, ctx.knowledge)
+    since = line.start.isoformat() if line.start else "an unrecorded date"
+    gap = DataGap(
+        "current_line",
+        f"The patient is on line {line.number} ({regimen}, current: {line.state_basis}). Whether it stops for "
+        "progression or intolerance decides the next line's options.",
+        summary=f"On {regimen}: progression or intolerance not recorded",
+    )
+    return Fired({"line": line.number, "regimen": regimen, "since": since, "basis": line.state_basis}, gap)
+
+
+def _line_text(line: TherapyLine, knowledge: Knowledge) -> str:
+    parts = [agents_text(line.agents)] if line.agents else []
+    return " + ".join([*parts, *line.unidentified]) or "an unidentified regimen"
+
+
+def _lines_of(ctx: GateContext, agent: str) -> list[TherapyLine]:
+    return ctx.lines_with(frozenset({agent}))
 
 
 @gate("sorafenib_intolerance")
 def sorafenib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """RESORCE excluded patients who did not tolerate sorafenib (review, "Regorafenib")."""
-    return Fired() if StopReason.INTOLERANCE in _sorafenib_stop_reasons(ctx) else None
+    """RESORCE excluded patients who did not tolerate sorafenib (review, "Regorafenib"); the card quotes the
+    recorded reason (policy 6.5)."""
+    lines = [line for line in _lines_of(ctx, "sorafenib") if line.stop_reason is StopReason.INTOLERANCE]
+    return Fired({"quoted": quoted_reason(lines[0])}) if lines else None
 
 
 @gate("sorafenib_stop_reason_unknown")
 def sorafenib_stop_reason_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Sorafenib stopped for a reason not recorded as progression: regorafenib's support is undecided."""
-    reasons = _sorafenib_stop_reasons(ctx)
-    if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.OTHER}:
+    """Sorafenib stopped for a reason not recorded, or recorded in words that name neither progression nor a
+    toxicity ("unclear - possibly intolerance", policy 6.5): regorafenib's support is undecided. With no
+    sorafenib line, the same for lenvatinib, labelled as an extrapolation (policy 6.5: lenvatinib carries the
+    same tolerance caveat)."""
+    agent = "sorafenib" if _lines_of(ctx, "sorafenib") else "lenvatinib"
+    lines = _lines_of(ctx, agent)
+    reasons = {line.stop_reason for line in lines}
+    if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.UNCLEAR}:
         return None
+    name = agent.capitalize()
+    unclear = next((line for line in lines if line.stop_reason is StopReason.UNCLEAR), None)
+    if unclear is not None:
+        why = f"{agent} was stopped for “{unclear.stop_text}”: unclear, possibly intolerance"
+        state, missing = "unclear (possibly intolerance)", "unclear"
+    else:
+        why, state, missing = f"the record does not say why {agent} stopped", "unknown", "not recorded"
+    if agent == "lenvatinib":
+        why += " (the caveat is extrapolated from sorafenib to lenvatinib)"
     gap = DataGap(
         "sorafenib_stop_reason",
-        "Why sorafenib was stopped (progression or intolerance) decides whether regorafenib is supported.",
-        summary="Why sorafenib stopped decides regorafenib: not recorded",
+        f"Why {agent} was stopped (progression or intolerance) decides whether regorafenib is supported"
+        + (f"; the record says “{unclear.stop_text}”." if unclear else "."),
+        summary=f"Why {agent} stopped decides regorafenib: {missing}",
     )
-    return Fired(gap=gap)
+    return Fired({"why": why, "state": state, "agent": name}, gap=gap)
+
+
+@gate("lenvatinib_intolerance")
+def lenvatinib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Lenvatinib stopped for intolerance: the same tolerance caveat for regorafenib as after sorafenib,
+    labelled as an extrapolation (policy 6.5 "Stop reasons in words")."""
+    lines = [line for line in _lines_of(ctx, "lenvatinib") if line.stop_reason is StopReason.INTOLERANCE]
+    return Fired({"quoted": quoted_reason(lines[0])}) if lines else None
+
+
+@gate("wrong_product")
+def wrong_product(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A selected product of the agent that is not its HCC product: Cometriq capsules are the thyroid product,
+    not interchangeable with Cabometyx tablets (policy 6.5 "The product, not only the molecule")."""
+    products = ctx.knowledge.medication_history.products
+    for order in ctx.orders:
+        for product_id in sorted(order.products):
+            product = products[product_id]
+            if product.agent in agents:
+                return Fired({"product": product.label, "order": order.description, "note": product.note})
+    return None
 
 
 def _afp_relation(ctx: GateContext) -> CutoffRelation:
@@ -362,7 +469,8 @@ def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | N
     ]
     if not lines:
         return None
-    return Fired({"line": lines[0].number, "agents": agents_text(lines[0].agents)})
+    line = lines[0]
+    return Fired({"line": line.number, "agents": agents_text(line.agents), "quoted": quoted_reason(line)})
 
 
 @gate("hepatitis_b")
