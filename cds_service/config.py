@@ -224,6 +224,17 @@ class Settings(StoreSettings):
         ge=0,
         description="Patients' charts kept mapped in memory by content for repeated calls (0: off).",
     )
+    smart_client_id: str = Field(
+        "hcc-timeline",
+        min_length=1,
+        description="Client id of the timeline app (`/app/`) as registered with the EHR's SMART authorization "
+        "server (a public client with PKCE).",
+    )
+    smart_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins the timeline app may call besides the FHIR servers in CDS_FHIR_ALLOWED_SERVERS "
+        "(e.g. an authorization server on another host): its Content-Security-Policy `connect-src`.",
+    )
     metrics_access: Literal["off", "token", "open"] | None = Field(
         None,
         description="`/metrics`: `off` (404), `token` (needs CDS_OPERATOR_TOKEN) or `open`; "
@@ -289,6 +300,10 @@ class Settings(StoreSettings):
         for server in self.fhir_allowed_servers:
             if urlsplit(server).scheme != "https":
                 problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an https:// URL")
+        for origin in self.smart_allowed_origins:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                problems.append(f"CDS_SMART_ALLOWED_ORIGINS entry {origin!r} is not an https:// origin")
         if self.auth_disabled:
             problems.append("CDS_AUTH_DISABLED=true is refused in production")
         if not self.auth_algorithms:

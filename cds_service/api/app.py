@@ -30,6 +30,9 @@ from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.review_routes import router as review_router
 from cds_service.api.routes import router
 from cds_service.api.state import AppState
+from cds_service.api.timeline_app import build_timeline_app
+from cds_service.api.timeline_app import router as timeline_router
+from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
 from cds_service.data.server_guard import GuardLimits, ServerGuards
@@ -197,6 +200,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     app.include_router(router)
     app.include_router(knowledge_router)
     app.include_router(review_router)
+    app.include_router(timeline_router)
+    app.state.timeline = build_timeline_app(
+        settings, knowledge, clock, override_reason_system(settings.public_base_url)
+    )
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,
