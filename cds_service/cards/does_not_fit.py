@@ -67,6 +67,9 @@ def _replacement(
     return suggestion, replacement.by_hand
 
 
+_REVIEW = "needs review before ordering"
+
+
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
     if selected.continues_current:
         return "continuing the current line"
@@ -82,7 +85,7 @@ def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
         case Place.NOT_ADDRESSED:
             return f"not addressed by the review {setting_phrase}"
         case _:
-            return "needs review before ordering"
+            return _REVIEW
 
 
 def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, knowledge: Knowledge) -> str:
@@ -120,8 +123,21 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
     cautions = [f.summary for f in rest if not specific(f)]
     # A place a finding already states is not repeated: "Already received (line 2): regorafenib".
     stated = any(phrase.lower() in summary.lower() for summary in (decisive.summary, *own))
+    review = decisive.asks_review and not selected.product_only and not selected.continues_current
     heads: tuple[str, ...] = (
-        (f"{decisive.summary}: {label}",)
+        # The gate's own statement first (policy 6.1), then the place the sequencing gives, as room allows.
+        tuple(
+            dict.fromkeys(
+                (
+                    f"{decisive.summary}: {label} {_REVIEW}; {phrase}",
+                    f"{decisive.summary}: {label} {_REVIEW}",
+                )
+            )
+        )
+        if review and phrase != _REVIEW
+        else (f"{decisive.summary}: {label} {_REVIEW}",)
+        if review
+        else (f"{decisive.summary}: {label}",)
         if stated
         else (
             f"{decisive.summary}: {label} {phrase}",

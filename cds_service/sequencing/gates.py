@@ -85,6 +85,12 @@ class Finding:
     gap: DataGap | None = None
     order: int = 0  # the gate's position in gates.yaml: after severity, the order summaries name findings in
 
+    @property
+    def asks_review(self) -> bool:
+        """A warning or critical gate that decides no place: its own statement is that the order needs review
+        ("Organ transplant ... review before any checkpoint inhibitor"), which a card states before any place."""
+        return self.severity is not Severity.INFO and self.place_cap is None
+
 
 class GateContext:
     """What the gates read, computed once per evaluation."""
