@@ -574,7 +574,7 @@ def hepatitis_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     if antivirals:
         antiviral = f"antiviral on record: {antivirals[0].name} ({antivirals[0].source.reference})"
     else:
-        antiviral = "no antiviral (entecavir, tenofovir) on record"
+        antiviral = "no active antiviral (entecavir, tenofovir) on record"
     return Fired({**fired.fields, "antiviral": antiviral})
 
 
