@@ -135,6 +135,8 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
             )
         )
         if review and phrase != _REVIEW
+        else tuple(dict.fromkeys((f"{decisive.summary}: {decisive.statement}", f"{decisive.summary}: {label}")))
+        if selected.product_only and decisive.statement
         else (f"{decisive.summary}: {label} {_REVIEW}",)
         if review
         else (f"{decisive.summary}: {label}",)

@@ -68,6 +68,7 @@ class Fired:
 
     fields: dict[str, object] = field(default_factory=dict)
     gap: DataGap | None = None
+    statement: str = ""  # what the gate says of the selected order, from the knowledge (see Finding.statement)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ class Finding:
     headline: bool = False
     gap: DataGap | None = None
     order: int = 0  # the gate's position in gates.yaml: after severity, the order summaries name findings in
+    # What the gate says of the selected order, when its summary names only the fact ("Cometriq capsules
+    # selected, not the HCC product"): the knowledge's own words, e.g. the product's note.
+    statement: str = ""
 
     @property
     def asks_review(self) -> bool:
@@ -204,6 +208,7 @@ def evaluate_gates(
                 headline=definition.headline,
                 gap=fired.gap,
                 order=order,
+                statement=fired.statement,
             )
         )
     return tuple(findings)
@@ -321,7 +326,8 @@ def wrong_product(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
         for product_id in sorted(order.products):
             product = products[product_id]
             if product.agent in agents:
-                return Fired({"product": product.label, "order": order.description, "note": product.note})
+                fields: dict[str, object] = {"product": product.label, "order": order.description, "note": product.note}
+                return Fired(fields, statement=product.note)
     return None
 
 
