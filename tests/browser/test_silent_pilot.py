@@ -182,7 +182,7 @@ def test_a_silent_pilot_from_hook_to_report(
         "critical",
         "gate-missed",
     )
-    assert unsafe["gates"] == "organ_transplant"
+    assert "organ_transplant" in unsafe["gates"]
     assert unsafe["knowledge_version"].startswith(report["knowledge_versions"][0].split("+")[0])
     (by_setting,) = tables["pilot_agreement_by_setting"]["rows"]
     assert (by_setting["reviewed"], by_setting["unsafe"], by_setting["agreement_percent"]) == ("<5", "<5", None)

@@ -29,7 +29,14 @@ def test_a_silent_service_answers_no_card_but_records_and_queues_them(tmp_path: 
     with engine.connect() as connection:
         recorded = connection.execute(select(issued_card_table.c.service_id, issued_card_table.c.indicator)).all()
     engine.dispose()
-    assert sorted(recorded) == [(ORDER_SELECT_ID, "critical"), (ORDER_SELECT_ID, "info"), (ORDER_SIGN_ID, "warning")]
+    # order-select: the critical transplant card, the recommendation and the data-needed card (ascites and
+    # encephalopathy not recorded, policy 6.2); order-sign: its warning.
+    assert sorted(recorded) == [
+        (ORDER_SELECT_ID, "critical"),
+        (ORDER_SELECT_ID, "info"),
+        (ORDER_SELECT_ID, "info"),
+        (ORDER_SIGN_ID, "warning"),
+    ]
     items = queued(settings, expected=2)
     assert {(i.hook, i.indicator, i.queued_because) for i in items} == {
         ("order-select", "critical", "critical"),
