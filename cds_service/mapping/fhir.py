@@ -252,13 +252,29 @@ class Parser:
 
 
 def parse_concept(raw: Any) -> CodeableConcept | None:
-    """Parse a lone CodeableConcept (used where the surrounding resource is not valid R4)."""
+    """Parse a lone CodeableConcept (used where the surrounding resource is not valid R4).
+
+    Draft orders name the same few products again and again: a validated concept is remembered by its
+    exact JSON (bounded), as ``ElementValidator`` does.
+    """
     if not isinstance(raw, dict):
         return None
     try:
-        return CodeableConcept.model_validate(raw)
-    except (ValidationError, ValueError, TypeError):
+        key = orjson.dumps(raw)
+    except (TypeError, orjson.JSONEncodeError):
         return None
+    found = _CONCEPTS.get(key)
+    if found is None:
+        try:
+            found = CodeableConcept.model_validate(raw)
+        except (ValidationError, ValueError, TypeError):
+            return None
+        _CONCEPTS.put(key, found)
+    return found
+
+
+_CONCEPTS: Lru[bytes, CodeableConcept] = Lru(ELEMENT_CACHE_SIZE)
+_DATE_START = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 
 
 def as_date(value: Any) -> date | None:
@@ -268,7 +284,7 @@ def as_date(value: Any) -> date | None:
     if isinstance(value, date):
         return value
     if isinstance(value, str):
-        match = re.match(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", value)
+        match = _DATE_START.match(value)
         if match:
             year, month, day = match.groups()
             try:
