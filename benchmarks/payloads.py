@@ -1,4 +1,5 @@
-"""Benchmark payloads: the fixture HCC patient after sorafenib, padded to N resources.
+"""Benchmark payloads: the HCC patient after sorafenib (fixture 01, from the project's synthetic patient
+builder cds_service/devtools/patients.py), padded to N resources.
 
 ``relevant``/``irrelevant`` pad with vital signs; ``realistic`` builds a long non-oncology medication list
 and a two-year AFP and liver-lab history; ``synthea_chart`` fills the chart with the medication requests,
@@ -13,39 +14,56 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from cds_service.devtools.patients import (
+    AMLODIPINE,
+    Afp,
+    Albumin,
+    Bilirubin,
+    ConditionEntry,
+    Ecog,
+    Inr,
+    Labs,
+    Orders,
+    PriorLine,
+    SyntheticPatient,
+    cds_hooks_request,
+    lab,
+    med_concept,
+    search_entry,
+    statement,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures" / "fhir" / "requests"
 SYNTHEA = ROOT / "tests" / "third_party" / "synthea"
-BASE_REQUEST = "01-hcc-after-sorafenib-cabozantinib.json"
+LABS_DAY = date(2026, 11, 10)
+# The fixture patient 01: HCC, sorafenib until progression, AFP 1,250 ng/mL, Child-Pugh A, ECOG 1.
+AFTER_SORAFENIB = SyntheticPatient(
+    diagnoses=[ConditionEntry(text="Liver cell carcinoma (hepatocellular carcinoma)", system="icd10cm", code="C22.0")],
+    prior_lines=[
+        PriorLine(agents=["sorafenib"], start=date(2025, 3, 15), end=date(2026, 9, 30), stop_reason="progression")
+    ],
+    afp=Afp(value=1250, date=LABS_DAY),
+    labs=Labs(
+        bilirubin=Bilirubin(value=0.9, date=LABS_DAY),
+        albumin=Albumin(value=4.0, date=LABS_DAY),
+        inr=Inr(value=1.1, date=LABS_DAY),
+    ),
+    ecog=Ecog(value=1, date=LABS_DAY),
+)
+CABOZANTINIB_SELECTED = Orders(selected=["cabozantinib"])
+
+
+def after_sorafenib(patient_id: str = "hcc-sorafenib") -> dict[str, Any]:
+    """The CDS Hooks order-select request for the patient after sorafenib, cabozantinib selected."""
+    return cds_hooks_request(patient_id, "order-select", patient_id, AFTER_SORAFENIB, CABOZANTINIB_SELECTED)
 
 
 def _vital_sign(index: int, patient_id: str) -> dict[str, Any]:
     """An Observation the rules do not read (a heart rate), shaped like a Synthea vital sign."""
-    return {
-        "fullUrl": f"https://ehr.example.org/fhir/Observation/vital-{index}",
-        "resource": {
-            "resourceType": "Observation",
-            "id": f"vital-{index}",
-            "status": "final",
-            "category": [
-                {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}
-                    ]
-                }
-            ],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "effectiveDateTime": f"2026-{1 + index % 12:02d}-{1 + index % 28:02d}T08:00:00Z",
-            "valueQuantity": {
-                "value": 60 + index % 40,
-                "unit": "/min",
-                "system": "http://unitsofmeasure.org",
-                "code": "/min",
-            },
-        },
-        "search": {"mode": "match"},
-    }
+    when = f"2026-{1 + index % 12:02d}-{1 + index % 28:02d}T08:00:00Z"
+    resource = lab(f"vital-{index}", patient_id, "8867-4", "Heart rate", when, 60 + index % 40, "/min")
+    resource["category"][0]["coding"][0]["code"] = "vital-signs"
+    return search_entry(resource)
 
 
 def count_resources(request: dict[str, Any]) -> int:
@@ -58,7 +76,7 @@ def count_resources(request: dict[str, Any]) -> int:
 
 def relevant(resources: int = 100) -> dict[str, Any]:
     """Cabozantinib selected for the HCC patient after sorafenib; prefetch padded to ``resources``."""
-    request: dict[str, Any] = json.loads((FIXTURES / BASE_REQUEST).read_text())
+    request = after_sorafenib()
     patient_id = request["context"]["patientId"]
     missing = resources - count_resources(request)
     vitals = request["prefetch"]["liverLabs"]
@@ -72,21 +90,10 @@ def irrelevant(resources: int = 100) -> dict[str, Any]:
     """The same patient and prefetch, with a non-oncology drug selected."""
     request = copy.deepcopy(relevant(resources))
     order = request["context"]["draftOrders"]["entry"][0]["resource"]
-    order["medicationCodeableConcept"] = {
-        "text": "amlodipine 5 MG Oral Tablet",
-        "coding": [
-            {
-                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
-                "code": "197361",
-                "display": "amlodipine 5 MG Oral Tablet",
-            }
-        ],
-    }
+    order["medicationCodeableConcept"] = copy.deepcopy(AMLODIPINE)
     return request
 
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-LOINC = "http://loinc.org"
 # A cirrhotic patient's long medication list: drugs no rule reads (RxNorm, name).
 NON_ONCOLOGY_DRUGS = [
     ("866924", "metoprolol succinate 25 MG Extended Release Oral Tablet"),
@@ -116,44 +123,16 @@ def _day(index: int, span_days: int = 730) -> str:
     return (date(2026, 11, 20) - timedelta(days=(index * 17) % span_days)).isoformat()
 
 
-def _entry(resource: dict[str, Any]) -> dict[str, Any]:
-    url = f"https://ehr.example.org/fhir/{resource['resourceType']}/{resource['id']}"
-    return {"fullUrl": url, "resource": resource, "search": {"mode": "match"}}
-
-
 def _statement(index: int, patient_id: str) -> dict[str, Any]:
     code, name = NON_ONCOLOGY_DRUGS[index % len(NON_ONCOLOGY_DRUGS)]
-    return _entry(
-        {
-            "resourceType": "MedicationStatement",
-            "id": f"{patient_id}-med-{index}",
-            "status": "completed" if index % 3 else "active",
-            "medicationCodeableConcept": {"text": name, "coding": [{"system": RXNORM, "code": code, "display": name}]},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "effectivePeriod": {"start": _day(index + 5)},
-        }
-    )
+    status = "completed" if index % 3 else "active"
+    resource = statement(f"{patient_id}-med-{index}", patient_id, med_concept(name, code), _day(index + 5), None)
+    resource["status"] = status
+    return search_entry(resource)
 
 
 def _lab(resource_id: str, patient_id: str, code: str, name: str, value: float, unit: str, when: str) -> dict[str, Any]:
-    return _entry(
-        {
-            "resourceType": "Observation",
-            "id": resource_id,
-            "status": "final",
-            "category": [
-                {
-                    "coding": [
-                        {"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}
-                    ]
-                }
-            ],
-            "code": {"coding": [{"system": LOINC, "code": code, "display": name}], "text": name},
-            "subject": {"reference": f"Patient/{patient_id}"},
-            "effectiveDateTime": when,
-            "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
-        }
-    )
+    return search_entry(lab(resource_id, patient_id, code, name, when, value, unit))
 
 
 def realistic(resources: int = 100, patient: int = 0) -> dict[str, Any]:
@@ -164,8 +143,7 @@ def realistic(resources: int = 100, patient: int = 0) -> dict[str, Any]:
     resources on) is split between more medications, liver labs and vital signs. Every ``patient``
     number gives different ids and values, so no validated resource can be reused from another one.
     """
-    text = (FIXTURES / BASE_REQUEST).read_text().replace("hcc-sorafenib", f"hcc-bench-{patient}")
-    request: dict[str, Any] = json.loads(text)
+    request = after_sorafenib(f"hcc-bench-{patient}")
     request["hookInstance"] = f"bench-{patient}-{resources}"
     patient_id = request["context"]["patientId"]
     prefetch = request["prefetch"]
@@ -245,7 +223,7 @@ def synthea_chart(resources: int = 1000, patient: int = 0) -> dict[str, Any]:
         resource = copy.deepcopy(pool[index % len(pool)])
         resource["id"] = f"{patient_id}-synthea-{index}"
         resource["subject"] = {"reference": f"Patient/{patient_id}"}
-        prefetch[SYNTHEA_PREFETCH_KEYS[resource["resourceType"]]].setdefault("entry", []).append(_entry(resource))
+        prefetch[SYNTHEA_PREFETCH_KEYS[resource["resourceType"]]].setdefault("entry", []).append(search_entry(resource))
     for value in prefetch.values():
         if isinstance(value, dict) and value.get("resourceType") == "Bundle":
             value["total"] = len(value.get("entry", []))

@@ -1,308 +1,50 @@
 """Write the synthetic patients and hook requests in fixtures/fhir/ (run again after editing them).
 
-Every patient here is invented for tests and the demo. For each one the script writes a FHIR R4
-transaction bundle (fixtures/fhir/patients/<name>.json, PUT entries so ids survive loading into a FHIR
-server) and a CDS Hooks request with full prefetch (fixtures/fhir/requests/<name>.json).
+Every patient here is invented for tests and the demo, built with the project's one synthetic patient
+builder (cds_service/devtools/patients.py: the FHIR R4 resource shapes and the CDS Hooks export). For each
+one the script writes a FHIR R4 transaction bundle (fixtures/fhir/patients/<name>.json, PUT entries so ids
+survive loading into a FHIR server) and a CDS Hooks request with full prefetch
+(fixtures/fhir/requests/<name>.json).
 Dates are chosen for rules evaluated as of 2026-11-25 (tests pin that date).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+
+from cds_service.devtools.patients import (
+    AMLODIPINE,
+    ATEZOLIZUMAB,
+    BEVACIZUMAB,
+    CABOZANTINIB,
+    DURVALUMAB,
+    HCC,
+    ICD10,
+    IPILIMUMAB,
+    NIVOLUMAB,
+    RAMUCIRUMAB,
+    REGORAFENIB,
+    RXNORM,
+    SNOMED,
+    SORAFENIB,
+    TREMELIMUMAB,
+    Resource,
+    administration,
+    afp,
+    condition,
+    draft,
+    ecog,
+    hook_request,
+    liver_panel,
+    patient,
+    statement,
+    stop,
+    transaction,
+)
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures" / "fhir"
-FHIR_SERVER = "https://ehr.example.org/fhir"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
-UCUM = "http://unitsofmeasure.org"
-NAMESPACE = uuid.UUID("0d3f7a52-8f0e-4a40-9a53-5f1e2b7c9d11")
-Resource = dict[str, Any]
-
-
-def patient(pid: str, family: str, given: str, birth: str) -> Resource:
-    return {
-        "resourceType": "Patient",
-        "id": pid,
-        "name": [{"family": family, "given": [given]}],
-        "gender": "unknown",
-        "birthDate": birth,
-    }
-
-
-def condition(
-    rid: str,
-    pid: str,
-    system: str,
-    code: str,
-    display: str,
-    onset: str,
-    status: str = "active",
-    severity: str | None = None,
-) -> Resource:
-    resource: Resource = {
-        "resourceType": "Condition",
-        "id": rid,
-        "clinicalStatus": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": status}]
-        },
-        "verificationStatus": {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "confirmed"}]
-        },
-        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "onsetDateTime": onset,
-    }
-    if severity:
-        resource["severity"] = {"text": severity}
-    return resource
-
-
-HCC = (ICD10, "C22.0", "Liver cell carcinoma (hepatocellular carcinoma)")
-
-
-def med_concept(text: str, rxcui: str | None = None) -> Resource:
-    concept: Resource = {"text": text}
-    if rxcui:
-        concept["coding"] = [{"system": RXNORM, "code": rxcui, "display": text}]
-    return concept
-
-
-def stop(code: str | None = None, text: str | None = None) -> list[Resource]:
-    concept: Resource = {}
-    if code:
-        display = {"266721009": "No response to treatment", "407563006": "Treatment not tolerated"}[code]
-        concept["coding"] = [{"system": SNOMED, "code": code, "display": display}]
-    if text:
-        concept["text"] = text
-    return [concept]
-
-
-def statement(
-    rid: str,
-    pid: str,
-    concept: Resource,
-    start: str,
-    end: str | None,
-    reason: list[Resource] | None = None,
-    status: str = "completed",
-) -> Resource:
-    period = {"start": start, **({"end": end} if end else {})}
-    resource: Resource = {
-        "resourceType": "MedicationStatement",
-        "id": rid,
-        "status": status,
-        "medicationCodeableConcept": concept,
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectivePeriod": period,
-    }
-    if reason:
-        resource["statusReason"] = reason
-    return resource
-
-
-def administration(rid: str, pid: str, concept: Resource, when: str, reason: list[Resource] | None = None) -> Resource:
-    resource: Resource = {
-        "resourceType": "MedicationAdministration",
-        "id": rid,
-        "status": "completed",
-        "medicationCodeableConcept": concept,
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
-    }
-    if reason:
-        resource["statusReason"] = reason
-    return resource
-
-
-def lab(
-    rid: str,
-    pid: str,
-    code: str,
-    display: str,
-    when: str,
-    value: float | None = None,
-    unit: str | None = None,
-    ucum: str | None = None,
-    comparator: str | None = None,
-    value_string: str | None = None,
-) -> Resource:
-    resource: Resource = {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": "final",
-        "category": [
-            {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}
-        ],
-        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
-    }
-    if value_string is not None:
-        resource["valueString"] = value_string
-    elif value is not None:
-        quantity: Resource = {"value": value, "unit": unit, "system": UCUM, "code": ucum or unit}
-        if comparator:
-            quantity["comparator"] = comparator
-        resource["valueQuantity"] = quantity
-    return resource
-
-
-def afp(rid: str, pid: str, when: str, value: float, unit: str = "ng/mL", code: str = "1834-1") -> Resource:
-    display = (
-        "Alpha-1-Fetoprotein [Mass/volume] in Serum or Plasma"
-        if code == "1834-1"
-        else ("Alpha-1-Fetoprotein [Units/volume] in Serum or Plasma")
-    )
-    ucum = {"ng/mL": "ng/mL", "IU/mL": "[IU]/mL", "ug/L": "ug/L"}[unit]
-    return lab(rid, pid, code, display, when, value, unit, ucum)
-
-
-def liver_panel(
-    pid: str, when: str, bilirubin: float = 0.9, albumin: tuple[float, str] = (4.0, "g/dL"), inr: float = 1.1
-) -> list[Resource]:
-    return [
-        lab(f"{pid}-bili", pid, "1975-2", "Bilirubin.total [Mass/volume] in Serum or Plasma", when, bilirubin, "mg/dL"),
-        lab(f"{pid}-alb", pid, "1751-7", "Albumin [Mass/volume] in Serum or Plasma", when, albumin[0], albumin[1]),
-        lab(f"{pid}-inr", pid, "6301-6", "INR in Platelet poor plasma by Coagulation assay", when, inr, "{INR}"),
-    ]
-
-
-def ecog(pid: str, when: str, grade: int) -> Resource:
-    return {
-        "resourceType": "Observation",
-        "id": f"{pid}-ecog",
-        "status": "final",
-        "code": {"coding": [{"system": LOINC, "code": "89247-1", "display": "ECOG Performance Status score"}]},
-        "subject": {"reference": f"Patient/{pid}"},
-        "effectiveDateTime": when,
-        "valueInteger": grade,
-    }
-
-
-def draft(rid: str, pid: str, concept: Resource | None, resource_type: str = "MedicationRequest") -> Resource:
-    order: Resource = {"resourceType": resource_type, "id": rid, "status": "draft"}
-    if resource_type == "MedicationOrder":
-        order.update({"patient": {"reference": f"Patient/{pid}"}, "dateWritten": "2026-11-25"})
-    else:
-        order.update({"intent": "order", "subject": {"reference": f"Patient/{pid}"}, "authoredOn": "2026-11-25"})
-    if concept is not None:
-        order["medicationCodeableConcept"] = concept
-    return order
-
-
-CABOZANTINIB = med_concept("cabozantinib 60 MG Oral Tablet [Cabometyx]")
-REGORAFENIB = med_concept("regorafenib 40 MG Oral Tablet [Stivarga]")
-RAMUCIRUMAB = med_concept("ramucirumab 10 MG/ML Injectable Solution [Cyramza]", "1657775")
-NIVOLUMAB = med_concept("nivolumab 10 MG/ML Injectable Solution [Opdivo]")
-IPILIMUMAB = med_concept("ipilimumab 5 MG/ML Injectable Solution [Yervoy]", "1657005")
-SORAFENIB = med_concept("sorafenib 200 MG Oral Tablet [Nexavar]", "597747")
-LENVATINIB = med_concept("lenvatinib 4 MG Daily Dose Oral Capsule [Lenvima]", "1604345")
-ATEZOLIZUMAB = med_concept("atezolizumab 1200 MG in 20 ML Injection [Tecentriq]", "1792780")
-BEVACIZUMAB = med_concept("bevacizumab 25 MG/ML Injectable Solution [Avastin]", "1657066")
-AMLODIPINE = med_concept("amlodipine 5 MG Oral Tablet", "197361")
-DURVALUMAB = med_concept("durvalumab 50 MG/ML Injectable Solution [Imfinzi]", "1919507")
-TREMELIMUMAB = med_concept("tremelimumab-actl 20 MG/ML Injectable Solution [Imjudo]", "2619317")
-PEMBROLIZUMAB = med_concept("pembrolizumab 25 MG/ML Injectable Solution [Keytruda]")
-
-
-def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
-    keys = {
-        "Patient": "patient",
-        "Condition": "conditions",
-        "MedicationStatement": "medicationStatements",
-        "MedicationRequest": "medicationRequests",
-        "MedicationAdministration": "medicationAdministrations",
-        "Medication": "medicationRequests",
-    }
-    grouped: dict[str, list[Resource]] = {
-        k: []
-        for k in (
-            "conditions",
-            "medicationStatements",
-            "medicationRequests",
-            "medicationAdministrations",
-            "afp",
-            "liverLabs",
-        )
-    }
-    for resource in resources:
-        rtype = resource["resourceType"]
-        if rtype == "Observation":
-            code = resource["code"]["coding"][0]["code"]
-            key = "afp" if code in ("1834-1", "19176-7") else "liverLabs"
-        else:
-            key = keys[rtype]
-        grouped.setdefault(key, []).append(resource)
-    return grouped
-
-
-def searchset(resources: list[Resource]) -> Resource:
-    bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": len(resources)}
-    if resources:
-        bundle["entry"] = [
-            {
-                "fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "search": {"mode": "include" if r["resourceType"] == "Medication" else "match"},
-            }
-            for r in resources
-        ]
-    return bundle
-
-
-def transaction(resources: list[Resource]) -> Resource:
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
-            {
-                "fullUrl": f"{FHIR_SERVER}/{r['resourceType']}/{r['id']}",
-                "resource": r,
-                "request": {"method": "PUT", "url": f"{r['resourceType']}/{r['id']}"},
-            }
-            for r in resources
-        ],
-    }
-
-
-def hook_request(
-    name: str,
-    hook: str,
-    pid: str,
-    resources: list[Resource],
-    drafts: list[Resource],
-    selections: list[str] | None = None,
-    prefetch: bool = True,
-    bundle_type: bool = True,
-) -> Resource:
-    context: Resource = {"userId": "Practitioner/onc-1", "patientId": pid}
-    if hook != "patient-view":
-        draft_bundle: Resource = {"resourceType": "Bundle", "entry": [{"resource": d} for d in drafts]}
-        if bundle_type:
-            draft_bundle["type"] = "collection"
-        context["draftOrders"] = draft_bundle
-    if hook == "order-select":
-        context["selections"] = selections or [f"{d['resourceType']}/{d['id']}" for d in drafts]
-    request: Resource = {
-        "hook": hook,
-        "hookInstance": str(uuid.uuid5(NAMESPACE, name)),
-        "fhirServer": FHIR_SERVER,
-        "context": context,
-    }
-    if prefetch:
-        grouped = _keyed(resources)
-        patients = [r for r in resources if r["resourceType"] == "Patient"]
-        request["prefetch"] = {
-            "patient": patients[0] if patients else None,
-            **{key: searchset(items) for key, items in grouped.items() if key != "patient"},
-        }
-    return request
 
 
 Fixture = tuple[str, str, Callable[[], tuple[list[Resource], Resource]]]

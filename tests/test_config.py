@@ -112,8 +112,8 @@ def test_metrics_and_docs_are_open_in_development_and_off_in_production_unless_s
 
 def test_token_access_needs_a_long_operator_token() -> None:
     with pytest.raises(ValidationError, match="CDS_OPERATOR_TOKEN"):
-        Settings(environment="development", metrics_access="token", operator_token="short")  # type: ignore[arg-type]
-    settings = Settings(environment="development", metrics_access="token", operator_token="x" * 32)  # type: ignore[arg-type]
+        Settings(environment="development", metrics_access="token", operator_token="short")
+    settings = Settings(environment="development", metrics_access="token", operator_token="x" * 32)
     assert settings.metrics_access_effective == "token"
 
 

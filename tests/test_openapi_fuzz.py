@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,5 +66,5 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_no_operation_answers_with_a_server_error(case: schemathesis.Case, base_url: str) -> None:
+def test_no_operation_answers_with_a_server_error(case: schemathesis.Case[Any], base_url: str) -> None:
     case.call_and_validate(base_url=base_url, checks=[not_a_server_error], timeout=10)

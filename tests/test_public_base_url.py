@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from jwt.algorithms import ECAlgorithm
 from pydantic import ValidationError
 
 from cds_service import cli
@@ -22,9 +16,9 @@ from cds_service.api.app import create_app
 from cds_service.config import Settings, get_settings
 from cds_service.hooks.services import ORDER_SELECT_ID
 from tests.conftest import AS_OF, load_request
+from tests.support.tokens import bearer, client_token, write_registry
 
 ISSUER = "https://ehr.example.org"
-KEY = ec.generate_private_key(ec.SECP384R1())
 
 
 @pytest.mark.parametrize(
@@ -84,20 +78,6 @@ def test_serve_host_and_port_both_follow_the_command_line(monkeypatch: pytest.Mo
     assert (started["host"], started["port"]) == ("localhost", 9001)
 
 
-def _registry(tmp_path: Path) -> Path:
-    public = json.loads(ECAlgorithm.to_jwk(KEY.public_key()))
-    (tmp_path / "ehr.jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "k1", "use": "sig"}]}))
-    path = tmp_path / "clients.yaml"
-    path.write_text(json.dumps({"clients": [{"iss": ISSUER, "jwks_path": "ehr.jwks.json"}]}))
-    return path
-
-
-def _token(aud: str) -> str:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "aud": aud, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "k1"})
-
-
 @pytest.fixture
 def client_on_port_9000(tmp_path: Path) -> TestClient:
     settings = Settings(
@@ -106,7 +86,7 @@ def client_on_port_9000(tmp_path: Path) -> TestClient:
         database_url=f"sqlite:///{tmp_path / 'f.sqlite3'}",
         log_level="WARNING",
         auth_disabled=False,
-        client_registry_path=str(_registry(tmp_path)),
+        client_registry_path=str(write_registry(tmp_path, iss=ISSUER)),
     )
     return TestClient(create_app(settings, clock=lambda: AS_OF))
 
@@ -117,7 +97,7 @@ def test_a_token_for_the_served_port_is_accepted_and_cards_name_that_server(clie
         response = client.post(
             f"/cds-services/{ORDER_SELECT_ID}",
             json=load_request("04-"),
-            headers={"Authorization": f"Bearer {_token(url)}"},
+            headers=bearer(client_token(url, iss=ISSUER)),
         )
     assert response.status_code == 200, response.text
     systems = {r["system"] for card in response.json()["cards"] for r in card.get("overrideReasons", [])}
@@ -127,7 +107,7 @@ def test_a_token_for_the_served_port_is_accepted_and_cards_name_that_server(clie
 def test_wrong_audience_logs_expected_and_received_never_the_token(
     client_on_port_9000: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    value = _token("http://127.0.0.1:8000/cds-services")
+    value = client_token("http://127.0.0.1:8000/cds-services", iss=ISSUER)
     logging.getLogger("cds_service").propagate = True
     try:
         with client_on_port_9000 as client, caplog.at_level(logging.WARNING, logger="cds_service.security"):

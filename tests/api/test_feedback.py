@@ -84,12 +84,13 @@ def test_same_card_with_another_outcome_is_a_new_record(client: TestClient, sett
 
 
 def test_malformed_feedback_is_400(client: TestClient, settings: Settings) -> None:
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"feedback": []},
         {"feedback": [{"card": "x", "outcome": "accepted", "outcomeTimestamp": "t"}]},
         {"feedback": [{"card": "x", "outcome": "ignored", "outcomeTimestamp": "t"}]},
         {"nothing": 1},
-    ):
+    )
+    for body in bodies:
         response = client.post(FEEDBACK_URL, json=body)
         assert response.status_code == 400, body
         assert response.json()["resourceType"] == "OperationOutcome"

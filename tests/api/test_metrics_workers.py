@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,9 @@ from prometheus_client.mmap_dict import MmapedDict
 from cds_service.hooks.services import ORDER_SELECT_ID
 from tests.conftest import load_request
 from tests.service_process import ServiceProcess
+
+# prometheus_client's multiprocess file reader, given the type it has (the library leaves it unannotated).
+_read_values: Callable[[str], Iterable[tuple[str, float, float, int]]] = MmapedDict.read_all_values_from_file
 
 SERVICE = f"/cds-services/{ORDER_SELECT_ID}"
 REQUESTS_MAX = 200
@@ -31,7 +35,7 @@ def workers_that_served(folder: Path) -> int:
     """How many worker processes recorded a hook call (one histogram file per process id)."""
     served = 0
     for path in folder.glob("histogram_*.db"):
-        labels = [json.loads(key)[2] for key, *_ in MmapedDict.read_all_values_from_file(str(path))]
+        labels = [json.loads(key)[2] for key, *_ in _read_values(str(path))]
         served += any(label.get("endpoint") == "service" for label in labels)
     return served
 

@@ -21,6 +21,7 @@ from cds_service.cards.common import (
 from cds_service.cards.issued import IssuedCard
 from cds_service.facts import (
     CautionKind,
+    ChildPughClass,
     EcogStatus,
     LiverFacts,
     PatientFacts,
@@ -29,7 +30,6 @@ from cds_service.facts import (
     TherapyLine,
 )
 from cds_service.knowledge import Knowledge, Severity
-from cds_service.sequencing.child_pugh import ChildPughClass
 from cds_service.sequencing.engine import Recommendation, recommend
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 

@@ -1,7 +1,9 @@
 """The clinical scenario format: a patient in a few lines, a hook and an order, the expected answer.
 
 Modelled loosely on the AHRQ CDS Connect CQL Testing Framework (YAML patients with expected results),
-kept simpler. Every file in clinical-scenarios/ must validate against ``Scenario``; the JSON schema
+kept simpler. The patient and the orders are the project's one synthetic patient builder
+(cds_service/devtools/patients.py); this module adds the hook, the expected result and the wording checks.
+Every file in clinical-scenarios/ must validate against ``Scenario``; the JSON schema
 written from it is clinical-scenarios/schema.json.
 """
 
@@ -14,24 +16,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cds_service.devtools.patients import Hook, Orders, SyntheticPatient
+
 SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "clinical-scenarios"
 
-Agent = Literal[
-    "sorafenib",
-    "lenvatinib",
-    "regorafenib",
-    "cabozantinib",
-    "ramucirumab",
-    "bevacizumab",
-    "atezolizumab",
-    "nivolumab",
-    "pembrolizumab",
-    "ipilimumab",
-    "durvalumab",
-    "tremelimumab",
-    "sunitinib",
-    "amlodipine",
-]
 Indicator = Literal["info", "warning", "critical"]
 PlaceLabel = Literal[
     "preferred",
@@ -46,87 +34,6 @@ PlaceLabel = Literal[
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ConditionEntry(_Strict):
-    """A Condition. No ``code`` means text only; no ``text`` means a bare code (no display, no text)."""
-
-    text: str | None = None
-    system: Literal["icd10cm", "snomed"] | None = None
-    code: str | None = None
-    verification: Literal["confirmed", "provisional", "differential", "unconfirmed", "refuted", "absent"] = "confirmed"
-    clinical: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved", "absent"] = "active"
-    category: Literal["problem-list-item", "encounter-diagnosis", "health-concern"] | None = None
-    severity: str | None = None
-    onset: dt.date | None = None
-
-    @model_validator(mode="after")
-    def _code_or_text(self) -> ConditionEntry:
-        if self.code is None and self.text is None:
-            raise ValueError("a condition needs a code or a text")
-        if (self.code is None) != (self.system is None):
-            raise ValueError("code and system go together")
-        return self
-
-
-class PriorLine(_Strict):
-    """One prior line of systemic therapy (one MedicationStatement per agent, same dates)."""
-
-    agents: list[Agent] = Field(min_length=1)
-    start: dt.date
-    end: dt.date | None = None
-    stop_reason: Literal["progression", "intolerance"] | None = None
-    stop_text: str | None = None
-
-
-class Measurement(_Strict):
-    value: float
-    unit: str
-    date: dt.date
-
-
-class Afp(Measurement):
-    unit: Literal["ng/mL", "IU/mL"] = "ng/mL"
-
-
-class Bilirubin(Measurement):
-    unit: Literal["mg/dL", "umol/L"] = "mg/dL"
-
-
-class Albumin(Measurement):
-    unit: Literal["g/dL", "g/L"] = "g/dL"
-
-
-class Inr(Measurement):
-    unit: Literal["{INR}"] = "{INR}"
-
-
-class Labs(_Strict):
-    bilirubin: Bilirubin | None = None
-    albumin: Albumin | None = None
-    inr: Inr | None = None
-
-
-class Ecog(_Strict):
-    value: int = Field(ge=0, le=4)
-    date: dt.date
-
-
-class Patient(_Strict):
-    birth_date: dt.date = dt.date(1958, 4, 2)
-    diagnoses: list[ConditionEntry] = Field(min_length=1)
-    conditions: list[ConditionEntry] = []
-    prior_lines: list[PriorLine] = []
-    afp: Afp | None = None
-    labs: Labs = Labs()
-    ecog: Ecog | None = None
-
-
-class Order(_Strict):
-    """The draft orders: ``selected`` are the selections (order-select); ``other_drafts`` are also in the basket."""
-
-    selected: list[Agent] = Field(min_length=1)
-    other_drafts: list[Agent] = []
 
 
 class CardExpectation(_Strict):
@@ -199,10 +106,10 @@ class Scenario(_Strict):
     source: str
     note: str | None = None
     as_of: dt.date
-    patient: Patient
-    hook: Literal["order-select", "order-sign", "patient-view"]
-    order: Order | None = None
-    result: Result | None = None
+    patient: SyntheticPatient
+    hook: Hook
+    order: Orders | None = None
+    result: Result
     expect: Expectation
 
     @model_validator(mode="after")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from cds_service.facts import DraftOrder
+from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.knowledge import Knowledge, load_knowledge
 from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.engine import Recommendation, recommend
@@ -18,8 +18,14 @@ def _knowledge() -> Knowledge:
     return load_knowledge()
 
 
-def recommendation_for(scenario: Scenario) -> Recommendation:
-    """The engine's answer for the scenario's patient and orders, from the same request the cards are built from."""
+def knowledge() -> Knowledge:
+    """The shipped knowledge, loaded once."""
+    return _knowledge()
+
+
+def evaluate(scenario: Scenario) -> tuple[PatientFacts, Recommendation]:
+    """The mapped facts and the engine's answer for the scenario's patient and orders, from the same request
+    the cards are built from."""
     knowledge = _knowledge()
     mapper = PatientMapper(knowledge)
     request: dict[str, Any] = hook_request(scenario)
@@ -32,7 +38,13 @@ def recommendation_for(scenario: Scenario) -> Recommendation:
         drafts = mapper.map_draft_orders(context.get("draftOrders"), selections)
         selected = tuple(o for o in drafts.selected if o.agents and not o.contains_other_agents)
         others = drafts.others
-    return recommend(facts, knowledge, selected_orders=selected, other_draft_orders=others, today=scenario.as_of)
+    rec = recommend(facts, knowledge, selected_orders=selected, other_draft_orders=others, today=scenario.as_of)
+    return facts, rec
+
+
+def recommendation_for(scenario: Scenario) -> Recommendation:
+    """The engine's answer for the scenario's patient and orders."""
+    return evaluate(scenario)[1]
 
 
 def fired_gates(rec: Recommendation) -> set[str]:
@@ -44,8 +56,6 @@ def fired_gates(rec: Recommendation) -> set[str]:
 def result_failures(scenario: Scenario, rec: Recommendation) -> list[str]:
     """Each way the engine's answer differs from the scenario's ``result:`` block, as a sentence."""
     expected = scenario.result
-    if expected is None:
-        return []
     problems: list[str] = []
     if expected.applicable is not None and rec.applicable != expected.applicable:
         problems.append(f"applicable: expected {expected.applicable}, engine says {rec.applicable}")

@@ -24,6 +24,7 @@ def scenario(expect: dict[str, Any], hook: str = "order-select") -> Scenario:
             "patient": {"diagnoses": [{"text": "HCC", "system": "icd10cm", "code": "C22.0"}]},
             "hook": hook,
             "order": {"selected": ["regorafenib"]},
+            "result": {},
             "expect": expect,
         }
     )

@@ -46,12 +46,16 @@ def test_schema_rejects_a_scenario_with_an_unknown_field() -> None:
         "as_of": "2026-11-25",
         "patient": {"diagnoses": [{"text": "HCC"}]},
         "hook": "patient-view",
+        "result": {"applicable": False, "gates": []},
         "expect": {"no_cards": True},
         "expected_cards": 3,
     }
     with pytest.raises(ValidationError, match="expected_cards"):
         Scenario.model_validate(data)
     data.pop("expected_cards")
+    without_result = {k: v for k, v in data.items() if k != "result"}
+    with pytest.raises(ValidationError, match="result"):
+        Scenario.model_validate(without_result)
     data["hook"] = "order-select"
     with pytest.raises(ValidationError, match="need an order"):
         Scenario.model_validate(data)

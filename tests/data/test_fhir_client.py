@@ -12,6 +12,7 @@ import respx
 
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy, substitute_tokens
 from cds_service.data.prefetch import FetchOutcome, FetchRequest, PrefetchSpec
+from tests.support.fhir import bundle
 
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-access-token-123"
@@ -20,17 +21,6 @@ PATIENT = PrefetchSpec("patient", "Patient/{{context.patientId}}", "patient", re
 MEDS = PrefetchSpec("meds", "MedicationStatement?patient={{context.patientId}}", "medications", required=True)
 REQUEST = FetchRequest(BASE, TOKEN, {"patientId": "p1", "userId": "Practitioner/u1"})
 CONDITION = {"resourceType": "Condition", "id": "c1"}
-
-
-def searchset(*resources: dict[str, Any], next_url: str | None = None) -> dict[str, Any]:
-    bundle: dict[str, Any] = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [{"resource": r} for r in resources],
-    }
-    if next_url:
-        bundle["link"] = [{"relation": "next", "url": next_url}]
-    return bundle
 
 
 async def fetch(
@@ -53,7 +43,7 @@ def run(coro: Any) -> FetchOutcome:
 @respx.mock
 def test_missing_key_is_fetched_with_the_template_query_and_bearer_token() -> None:
     route = respx.get(f"{BASE}/Condition", params={"patient": "p1"}).mock(
-        return_value=httpx.Response(200, json=searchset(CONDITION))
+        return_value=httpx.Response(200, json=bundle(CONDITION))
     )
     outcome = run(fetch([CONDITIONS]))
     assert outcome.values["conditions"]["entry"][0]["resource"] == CONDITION
@@ -64,7 +54,7 @@ def test_missing_key_is_fetched_with_the_template_query_and_bearer_token() -> No
 
 @respx.mock
 def test_open_server_gets_no_authorization_header() -> None:
-    route = respx.get(f"{BASE}/Condition").mock(return_value=httpx.Response(200, json=searchset()))
+    route = respx.get(f"{BASE}/Condition").mock(return_value=httpx.Response(200, json=bundle()))
     run(fetch([CONDITIONS], FetchRequest(BASE, None, {"patientId": "p1"})))
     assert "Authorization" not in route.calls.last.request.headers
 
@@ -112,10 +102,10 @@ def test_timeout_and_connection_errors_are_failures() -> None:
 def test_slow_server_is_cut_by_the_deadline_while_fast_keys_are_kept() -> None:
     async def slow(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(5)
-        return httpx.Response(200, json=searchset())
+        return httpx.Response(200, json=bundle())
 
     respx.get(f"{BASE}/Condition").mock(side_effect=slow)
-    respx.get(f"{BASE}/MedicationStatement").mock(return_value=httpx.Response(200, json=searchset()))
+    respx.get(f"{BASE}/MedicationStatement").mock(return_value=httpx.Response(200, json=bundle()))
     outcome = run(fetch([CONDITIONS, MEDS], limits=FetchLimits(deadline_seconds=0.2)))
     assert "did not answer within 0.2 s" in outcome.failures["conditions"]
     assert outcome.values["meds"]["resourceType"] == "Bundle"
@@ -132,7 +122,7 @@ def test_keys_are_fetched_in_parallel() -> None:
             if len(started) == 2:
                 both_started.set()
             await asyncio.wait_for(both_started.wait(), timeout=1)  # only returns if the other one is in flight
-            return httpx.Response(200, json=searchset())
+            return httpx.Response(200, json=bundle())
 
         return respond
 
@@ -145,10 +135,10 @@ def test_keys_are_fetched_in_parallel() -> None:
 @respx.mock
 def test_paging_is_followed_and_merged() -> None:
     respx.get(f"{BASE}/Condition", params={"patient": "p1"}).mock(
-        return_value=httpx.Response(200, json=searchset(CONDITION, next_url=f"{BASE}/Condition?page=2"))
+        return_value=httpx.Response(200, json=bundle(CONDITION, next_url=f"{BASE}/Condition?page=2"))
     )
     respx.get(f"{BASE}/Condition", params={"page": "2"}).mock(
-        return_value=httpx.Response(200, json=searchset({**CONDITION, "id": "c2"}))
+        return_value=httpx.Response(200, json=bundle({**CONDITION, "id": "c2"}))
     )
     outcome = run(fetch([CONDITIONS]))
     assert [e["resource"]["id"] for e in outcome.values["conditions"]["entry"]] == ["c1", "c2"]
@@ -160,7 +150,7 @@ def test_paging_stops_at_the_page_and_resource_limits_with_a_note() -> None:
     respx.get(f"{BASE}/Condition").mock(
         side_effect=lambda request: httpx.Response(
             200,
-            json=searchset(
+            json=bundle(
                 {**CONDITION, "id": str(request.url)}, next_url=f"{BASE}/Condition?page=x{len(str(request.url))}"
             ),
         )
@@ -177,7 +167,7 @@ def test_paging_stops_at_the_page_and_resource_limits_with_a_note() -> None:
 def test_next_page_on_another_host_is_refused() -> None:
     respx.get(f"{BASE}/Condition").mock(
         return_value=httpx.Response(
-            200, json=searchset(CONDITION, next_url="https://attacker.example/fhir/Condition?page=2")
+            200, json=bundle(CONDITION, next_url="https://attacker.example/fhir/Condition?page=2")
         )
     )
     attacker = respx.get("https://attacker.example/fhir/Condition")
@@ -188,7 +178,7 @@ def test_next_page_on_another_host_is_refused() -> None:
 
 @respx.mock
 def test_response_over_the_size_cap_is_refused() -> None:
-    big = json.dumps(searchset(*({**CONDITION, "id": str(i)} for i in range(500)))).encode()
+    big = json.dumps(bundle(*({**CONDITION, "id": str(i)} for i in range(500)))).encode()
     respx.get(f"{BASE}/Condition").mock(return_value=httpx.Response(200, content=big))
     outcome = run(fetch([CONDITIONS], limits=FetchLimits(max_response_bytes=2048)))
     assert "over 2048 bytes" in outcome.failures["conditions"]
@@ -206,7 +196,7 @@ def test_response_over_the_size_cap_is_refused() -> None:
 )
 def test_servers_not_allowed_get_zero_requests(server: str | None, policy: ServerPolicy, reason: str) -> None:
     with respx.mock(assert_all_called=False) as mock:
-        mock.route().mock(return_value=httpx.Response(200, json=searchset()))
+        mock.route().mock(return_value=httpx.Response(200, json=bundle()))
         outcome = run(fetch([CONDITIONS, MEDS], FetchRequest(server, TOKEN, {"patientId": "p1"}), policy=policy))
         assert mock.calls.call_count == 0
     assert set(outcome.failures) == {"conditions", "meds"}
@@ -215,7 +205,7 @@ def test_servers_not_allowed_get_zero_requests(server: str | None, policy: Serve
 
 @respx.mock
 def test_http_server_allowed_in_development() -> None:
-    respx.get("http://127.0.0.1:8090/fhir/Condition").mock(return_value=httpx.Response(200, json=searchset()))
+    respx.get("http://127.0.0.1:8090/fhir/Condition").mock(return_value=httpx.Response(200, json=bundle()))
     outcome = run(
         fetch(
             [CONDITIONS],

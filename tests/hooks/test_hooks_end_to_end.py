@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.hooks.services import SERVICE_ID_BY_HOOK
@@ -103,10 +103,9 @@ def test_every_card_conforms_to_cds_hooks(client: TestClient) -> None:
                             assert "/" in action["resourceId"]
                             assert "resource" not in action
                         else:
-                            model = {"MedicationRequest": MedicationRequest, "ServiceRequest": ServiceRequest}[
-                                action["resource"]["resourceType"]
-                            ]
-                            model.model_validate(action["resource"])  # valid FHIR R4
+                            resource_type = action["resource"]["resourceType"]
+                            assert resource_type in ("MedicationRequest", "ServiceRequest")
+                            get_fhir_model_class(resource_type).model_validate(action["resource"])  # valid FHIR R4
             for reason in card.get("overrideReasons", []):
                 assert reason["display"]
                 assert reason["code"]
@@ -155,6 +154,8 @@ def test_data_needed_card_orders_afp(client: TestClient) -> None:
     action = data_card["suggestions"][0]["actions"][0]
     assert action["type"] == "create"
     resource = ServiceRequest.model_validate(action["resource"])
+    assert resource.code is not None
+    assert resource.code.coding
     assert resource.code.coding[0].system == "http://loinc.org"
     assert resource.code.coding[0].code == "1834-1"
     assert resource.status == "draft"

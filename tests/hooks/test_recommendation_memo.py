@@ -15,12 +15,13 @@ from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline
 from cds_service.hooks.services import ORDER_SELECT_ID, service_definitions
 from cds_service.knowledge import Knowledge
+from cds_service.sequencing import engine
 from tests.conftest import load_request
 
 
 def _counting_recommend(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    original = pipeline_module.recommend
+    original = engine.recommend  # the function the pipeline imported
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)

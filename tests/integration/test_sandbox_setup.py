@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
 
 from cds_service.devtools.sandbox import fhir_server, free_port
 from tests.conftest import PATIENTS, ROOT
+from tests.support.tokens import bearer, client_token, write_registry
 
 ISSUER = "https://ehr.example.org"
-KEY = ec.generate_private_key(ec.SECP384R1())
 
 
 def test_fixtures_load_puts_every_patient_on_a_real_server(tmp_path: Path) -> None:
@@ -44,20 +39,6 @@ def test_fixtures_load_puts_every_patient_on_a_real_server(tmp_path: Path) -> No
         assert statements["entry"], "the patient's sorafenib history is on the server"
 
 
-def _registry(folder: Path) -> Path:
-    public = json.loads(ECAlgorithm.to_jwk(KEY.public_key()))
-    (folder / "ehr.jwks.json").write_text(json.dumps({"keys": [{**public, "kid": "k1", "use": "sig"}]}))
-    path = folder / "clients.yaml"
-    path.write_text(json.dumps({"clients": [{"iss": ISSUER, "jwks_path": "ehr.jwks.json"}]}))
-    return path
-
-
-def _token(aud: str) -> str:
-    now = int(time.time())
-    claims = {"iss": ISSUER, "aud": aud, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "k1"})
-
-
 def test_sandbox_command_prints_urls_serves_with_auth_on_its_port_and_stops_on_sigterm(tmp_path: Path) -> None:
     port, fhir_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDS_")}
@@ -65,7 +46,7 @@ def test_sandbox_command_prints_urls_serves_with_auth_on_its_port_and_stops_on_s
         [
             sys.executable, "-m", "cds_service", "sandbox",
             "--port", str(port), "--fhir-port", str(fhir_port),
-            "--data", str(tmp_path / "data"), "--registry", str(_registry(tmp_path)),
+            "--data", str(tmp_path / "data"), "--registry", str(write_registry(tmp_path, iss=ISSUER)),
         ],
         cwd=ROOT,
         env=env,
@@ -95,7 +76,7 @@ def test_sandbox_command_prints_urls_serves_with_auth_on_its_port_and_stops_on_s
             "screen": ["rx-view"],
         }
         assert httpx.get(discovery, timeout=10).status_code == 401
-        accepted = httpx.get(discovery, headers={"Authorization": f"Bearer {_token(discovery)}"}, timeout=10)
+        accepted = httpx.get(discovery, headers=bearer(client_token(discovery, iss=ISSUER)), timeout=10)
         assert accepted.status_code == 200  # aud = the URL on the port served: nothing else was set
         assert httpx.get(f"http://127.0.0.1:{fhir_port}/fhir/Patient/hcc-sorafenib", timeout=10).status_code == 200
     finally:

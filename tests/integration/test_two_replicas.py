@@ -14,35 +14,30 @@ import json
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
-from jwt.algorithms import ECAlgorithm
 from sqlalchemy import create_engine, func, select
 
 from cds_service.hooks.services import ORDER_SELECT_ID
 from cds_service.store.schema import feedback_table
 from tests.service_process import ServiceProcess, run_cli
+from tests.support.tokens import EC_KEY, client_token, public_jwk
+from tests.support.tokens import bearer as support_bearer
 
 PUBLIC_BASE = "https://cds.hospital.example"  # behind the proxy both replicas are one URL
 EHR = "https://ehr.example.org"
-KEY = ec.generate_private_key(ec.SECP384R1())
 DISCOVERY = "/cds-services"
 FEEDBACK = f"/cds-services/{ORDER_SELECT_ID}/feedback"
 LOAD_SECONDS_MAX = 45
 
 
 def bearer(path: str) -> dict[str, str]:
-    now = int(time.time())
-    claims = {"iss": EHR, "aud": PUBLIC_BASE + path, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-    return {"Authorization": "Bearer " + jwt.encode(claims, KEY, algorithm="ES384", headers={"kid": "ehr-1"})}
+    return support_bearer(client_token(PUBLIC_BASE + path, kid="ehr-1", iss=EHR))
 
 
 def report(card: str) -> dict[str, Any]:
@@ -52,7 +47,7 @@ def report(card: str) -> dict[str, Any]:
 
 @pytest.fixture
 def replicas(postgres_schema_url: str, redis_url: str, tmp_path: Path) -> Iterator[list[ServiceProcess]]:
-    jwk = {**json.loads(ECAlgorithm.to_jwk(KEY.public_key())), "kid": "ehr-1", "alg": "ES384", "use": "sig"}
+    jwk = public_jwk(EC_KEY.public_key(), "ehr-1", "ES384")
     registry = tmp_path / "clients.yaml"
     registry.write_text(json.dumps({"clients": [{"iss": EHR, "jwks": {"keys": [jwk]}}]}), encoding="utf-8")
     env = {

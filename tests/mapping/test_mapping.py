@@ -17,48 +17,12 @@ from cds_service.mapping.patient import PatientMapper
 from cds_service.sequencing.child_pugh import assess_child_pugh
 from tests.conftest import THIRD_PARTY, with_parameters
 from tests.sequencing.builders import TODAY
-
-PID = "p1"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+from tests.support.fhir import LOINC, PID, RXNORM, SNOMED, bundle, condition, observation, statement
 
 
 @pytest.fixture(scope="module")
 def mapper(knowledge: Knowledge) -> PatientMapper:
     return PatientMapper(knowledge)
-
-
-def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": r} for r in resources]}
-
-
-def condition(
-    code: dict[str, Any],
-    clinical: str | None = "active",
-    verification: str | None = "confirmed",
-    rid: str = "c1",
-    subject: str = f"Patient/{PID}",
-    severity: str | None = None,
-) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Condition",
-        "id": rid,
-        "code": code,
-        "subject": {"reference": subject},
-        "onsetDateTime": "2025-01-01",
-    }
-    if clinical:
-        resource["clinicalStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": clinical}]
-        }
-    if verification:
-        resource["verificationStatus"] = {
-            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": verification}]
-        }
-    if severity:
-        resource["severity"] = {"text": severity}
-    return resource
 
 
 ICD_HCC = {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "C22.0"}]}
@@ -114,32 +78,6 @@ def test_hcc_provenance(mapper: PatientMapper) -> None:
     assert [(s.reference, s.date.isoformat() if s.date else None) for s in hcc.sources] == [
         ("Condition/dx-7", "2025-01-01")
     ]
-
-
-def statement(
-    concept: dict[str, Any] | None = None,
-    *,
-    status: str = "completed",
-    rid: str = "m1",
-    start: str | None = "2025-02-01",
-    end: str | None = "2025-09-01",
-    reason: Any = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "MedicationStatement",
-        "id": rid,
-        "status": status,
-        "subject": {"reference": f"Patient/{PID}"},
-        **extra,
-    }
-    if concept is not None:
-        resource["medicationCodeableConcept"] = concept
-    if start:
-        resource["effectivePeriod"] = {"start": start, **({"end": end} if end else {})}
-    if reason is not None:
-        resource["statusReason"] = reason
-    return resource
 
 
 @pytest.mark.parametrize(
@@ -299,34 +237,6 @@ def test_undated_medication_is_left_out_with_a_note(mapper: PatientMapper) -> No
     facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, start=None))}, PID)
     assert not facts.lines
     assert any(n.reference == "MedicationStatement/m1" and "date" in n.reason for n in facts.notes)
-
-
-def observation(
-    code: str,
-    *,
-    value: dict[str, Any] | None = None,
-    value_string: str | None = None,
-    status: str = "final",
-    when: str | None = "2026-11-01",
-    rid: str = "o1",
-    value_integer: int | None = None,
-) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": rid,
-        "status": status,
-        "code": {"coding": [{"system": LOINC, "code": code}]},
-        "subject": {"reference": f"Patient/{PID}"},
-    }
-    if when:
-        resource["effectiveDateTime"] = when
-    if value is not None:
-        resource["valueQuantity"] = value
-    if value_string is not None:
-        resource["valueString"] = value_string
-    if value_integer is not None:
-        resource["valueInteger"] = value_integer
-    return resource
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -49,7 +50,8 @@ def test_a_refused_bundle_is_named_with_the_servers_diagnostics(
     (tmp_path / "b.json").write_text((PATIENTS / "hcc-sorafenib.json").read_text())
     outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "diagnostics": "bad subject"}]}
     with respx.mock() as mock:
-        mock.post(FHIR).mock(side_effect=[httpx.Response(400, json=outcome), _transaction_response])
+        answers: list[Any] = [httpx.Response(400, json=outcome), _transaction_response]
+        mock.post(FHIR).mock(side_effect=answers)
         assert main(["fixtures", "load", "--fhir-server", FHIR, "--fixtures", str(tmp_path)]) == 1
     captured = capsys.readouterr()
     assert "FAILED  a.json: the FHIR server answered 400: bad subject" in captured.err

@@ -9,23 +9,22 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 import respx
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from cds_service.api.app import create_app
 from cds_service.config import Settings
 from cds_service.hooks.services import ORDER_SELECT_ID
 from tests.conftest import AS_OF, load_request
+from tests.support.tokens import EC_KEY, b64url, bearer, client_claims, public_jwk, sign
 
 BASE = "https://cds.hospital.example"
 EHR = "https://ehr.example.org"
@@ -36,30 +35,21 @@ DISCOVERY = "/cds-services"
 SERVICE = f"/cds-services/{ORDER_SELECT_ID}"
 FEEDBACK = f"{SERVICE}/feedback"
 
-EC_KEY = ec.generate_private_key(ec.SECP384R1())
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 ROTATED_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def jwk(public_key: Any, kid: str, alg: str) -> dict[str, Any]:
-    algorithm = ECAlgorithm if alg.startswith("ES") else RSAAlgorithm
-    data: dict[str, Any] = json.loads(algorithm.to_jwk(public_key))
-    return {**data, "kid": kid, "use": "sig", "alg": alg}
-
-
+jwk = public_jwk
 EC_JWKS = {"keys": [jwk(EC_KEY.public_key(), "ec-1", "ES384")]}
 RSA_JWKS = {"keys": [jwk(RSA_KEY.public_key(), "rsa-1", "RS384")]}
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+b64 = b64url
 
 
 def claims(path: str, **overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    payload = {"iss": EHR, "aud": BASE + path, "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}
-    payload.update(overrides)
-    return {k: v for k, v in payload.items() if v is not None}
+    """Client claims for this service's ``path``; an override of None drops the claim."""
+    return client_claims(**{"aud": BASE + path, "iss": EHR, **overrides})
 
 
 def token(
@@ -72,11 +62,10 @@ def token(
     **claim_overrides: Any,
 ) -> str:
     extra = {"kid": kid, **(headers or {})} if kid else dict(headers or {})
-    return jwt.encode(claims(path, **claim_overrides), key, algorithm=alg, headers=extra)
+    return sign(claims(path, **claim_overrides), key, alg, extra)
 
 
-def auth(value: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
+auth = bearer
 
 
 @pytest.fixture
@@ -172,7 +161,7 @@ def _tampered(path: str) -> str:
     return f"{header}.{b64(json.dumps(data).encode())}.{signature}"
 
 
-REFUSED = {
+REFUSED: dict[str, Callable[[str], str]] = {
     "malformed": lambda path: "not.a.jwt",
     "alg-none": _unsigned,
     "hs256-with-public-key": _hs256_with_public_key,

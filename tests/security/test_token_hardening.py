@@ -17,21 +17,20 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import load_request
 from tests.loopback import REDIS, TcpProxy, free_port, require_service
 from tests.security.test_client_authentication import (
     DISCOVERY,
     EC_JWKS,
-    EC_KEY,
     EHR,
     FEEDBACK,
     SERVICE,
     assert_refused,
     auth,
-    b64,
-    load_request,
     make_client,
     token,
 )
+from tests.support.tokens import EC_KEY, b64url
 
 
 @pytest.fixture
@@ -52,17 +51,17 @@ def _with_header(path: str, **header: Any) -> str:
     good = token(path)
     _, payload, _ = good.split(".")
     fields = {"alg": "ES384", "typ": "JWT", "kid": "ec-1", **header}
-    signing_input = f"{b64(json.dumps(fields).encode())}.{payload}"
+    signing_input = f"{b64url(json.dumps(fields).encode())}.{payload}"
     signature = jwt.get_algorithm_by_name("ES384").sign(signing_input.encode(), EC_KEY)
-    return f"{signing_input}.{b64(signature)}"
+    return f"{signing_input}.{b64url(signature)}"
 
 
 def _with_claims(path: str, raw_claims: str) -> str:
     """A correctly signed token with a hand-written claims JSON (values PyJWT would not produce)."""
-    header = b64(json.dumps({"alg": "ES384", "typ": "JWT", "kid": "ec-1"}).encode())
-    signing_input = f"{header}.{b64(raw_claims.encode())}"
+    header = b64url(json.dumps({"alg": "ES384", "typ": "JWT", "kid": "ec-1"}).encode())
+    signing_input = f"{header}.{b64url(raw_claims.encode())}"
     signature = jwt.get_algorithm_by_name("ES384").sign(signing_input.encode(), EC_KEY)
-    return f"{signing_input}.{b64(signature)}"
+    return f"{signing_input}.{b64url(signature)}"
 
 
 def _claims_json(path: str, **replace: str) -> str:
@@ -85,7 +84,7 @@ MALFORMED = {
     "alg-null": lambda p: _with_header(p, alg=None),
     "kid-object": lambda p: _with_header(p, kid={"k": 1}),
     "jku-list": lambda p: _with_header(p, jku=["https://ehr.example.org/jwks"]),
-    "header-not-object": lambda p: f"{b64(b'[1,2]')}.{token(p).split('.')[1]}.{token(p).split('.')[2]}",
+    "header-not-object": lambda p: f"{b64url(b'[1,2]')}.{token(p).split('.')[1]}.{token(p).split('.')[2]}",
     "exp-string": lambda p: _with_claims(p, _claims_json(p, exp='"9999999999"')),
     "exp-infinity": lambda p: _with_claims(p, _claims_json(p, exp="Infinity")),
     "exp-1e16": lambda p: _with_claims(p, _claims_json(p, exp="1e16")),

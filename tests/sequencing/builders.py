@@ -1,4 +1,10 @@
-"""Compact builders of PatientFacts for rule tests."""
+"""Compact builders of PatientFacts for rule and card tests (the sequencing layer's input, below mapping).
+
+A whole synthetic patient as FHIR resources or a CDS Hooks request comes from the project's one patient
+builder, cds_service/devtools/patients.py; these build the facts the mapper would produce, dated for the same
+evaluation day, so a rule test does not depend on the mapping layer. ``mapped`` reads a synthetic patient of
+that builder through the real mapper instead; test_builders_agree.py checks the two ways agree.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from cds_service.devtools.patients import EVALUATION_DATE, SyntheticPatient, cds_hooks_request
 from cds_service.facts import (
     AfpResult,
     CautionKind,
@@ -22,8 +29,10 @@ from cds_service.facts import (
     TherapyEpisode,
     TherapyLine,
 )
+from cds_service.knowledge import Knowledge
+from cds_service.mapping.patient import PatientMapper
 
-TODAY = date(2026, 11, 25)
+TODAY = EVALUATION_DATE
 HCC = HccDiagnosis(DiagnosisStatus.PRESENT, (Provenance("Condition", "hcc", date(2025, 1, 1)),), "HCC")
 
 
@@ -91,3 +100,10 @@ def facts(
 
 def order(*agents: str, ref: str = "MedicationRequest/draft-1") -> DraftOrder:
     return DraftOrder(ref, frozenset(agents), " + ".join(agents))
+
+
+def mapped(patient: SyntheticPatient, knowledge: Knowledge, pid: str = "synthetic") -> PatientFacts:
+    """The facts the mapper reads from a synthetic patient of the project's builder (the prefetch of its
+    CDS Hooks request): the other way to the engine's input, for tests that check both ways agree."""
+    request = cds_hooks_request(pid, "patient-view", pid, patient, None)
+    return PatientMapper(knowledge).map_facts(request["prefetch"], pid)
