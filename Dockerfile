@@ -1,11 +1,15 @@
 # syntax=docker/dockerfile:1
 FROM python:3.11-slim AS build
 WORKDIR /src
+# The locked dependencies first (exact versions, hashes checked: requirements/runtime.lock, written by
+# ./scripts/lock), with the PostgreSQL driver and the report charts; then the project itself, resolving
+# nothing again.
+COPY requirements/runtime.lock ./requirements/
+RUN python -m pip install --no-cache-dir --prefix=/install --require-hashes -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
-# The project itself (its dependencies' bounds are in pyproject.toml), with the PostgreSQL driver.
 # hadolint ignore=DL3013
-RUN python -m pip install --no-cache-dir --prefix=/install ".[postgres]"
+RUN python -m pip install --no-cache-dir --prefix=/install --no-deps .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 --user-group cds \

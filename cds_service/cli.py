@@ -1,5 +1,5 @@
 """Command line: ``cds-service serve | demo | fixtures load | sandbox | knowledge table | db upgrade | db current |
-report concordance``."""
+db prune | report concordance``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,26 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
+
+T = TypeVar("T")
+
+
+class ConfigurationError(Exception):
+    """Settings (or options) that cannot be used: one line each, naming the setting and the fix; exit status 2."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
 
 
 def settings_problems(error: Any) -> list[str]:
@@ -26,6 +37,37 @@ def settings_problems(error: Any) -> list[str]:
         where = f"CDS_{str(item['loc'][0]).upper()}: " if item.get("loc") else ""
         lines += [where + line for line in message.splitlines()]
     return lines
+
+
+def read_settings(factory: Callable[[], T]) -> T:
+    """The settings ``factory`` builds from the environment; any mistake is a ConfigurationError (one line each).
+
+    The one way every command reads its settings: a value that is not valid JSON where a list is expected,
+    an unusable database URL, an insecure production setting all end the same way, without a traceback.
+    """
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return factory()
+    except ValidationError as exc:
+        raise ConfigurationError(settings_problems(exc)) from None
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"CDS_{field.group(1).upper()}" if field else "a CDS_ setting"
+        raise ConfigurationError(
+            [f"{name} is not valid JSON: write a list as JSON, e.g. {name}='[\"https://ehr.example.org\"]' (or '[]')"]
+        ) from None
+
+
+def checked_database_url(url: str, option: str) -> str:
+    """A database URL given on the command line, checked like CDS_DATABASE_URL (``postgres://`` accepted)."""
+    from cds_service.config import normalized_database_url
+
+    try:
+        return normalized_database_url(url)
+    except ValueError as exc:
+        raise ConfigurationError([f"{option}: {exc}"]) from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -45,18 +87,18 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _serve_on(args: argparse.Namespace) -> int:
-    import uvicorn
-    from pydantic import ValidationError
+    import logging
 
+    import uvicorn
+
+    from cds_service.api.logs import configure_logging, uvicorn_log_config
     from cds_service.config import get_settings
     from cds_service.security.registry import RegistryError, load_registry
 
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        for problem in settings_problems(exc):
-            sys.stderr.write(f"cds-service: invalid setting: {problem}\n")
-        return 2
+    settings = read_settings(get_settings)
+    knowledge_problem = _knowledge_problem(settings.site_parameters_path)
+    if knowledge_problem:
+        raise ConfigurationError([knowledge_problem])
     if args.workers > 1:
         _prepare_multiprocess_metrics()
     schema_problem = _schema_problem(settings.database_url, settings.environment)
@@ -65,11 +107,18 @@ def _serve_on(args: argparse.Namespace) -> int:
         return 2
     if settings.client_registry_path and not settings.auth_disabled:
         try:
-            load_registry(settings.client_registry_path)
+            registry, local_keys = load_registry(settings.client_registry_path)
         except RegistryError as exc:
             sys.stderr.write(f"cds-service: {exc}\n")
             return 2
-    sys.stderr.write(f"cds-service: public base URL (JWT audience): {settings.public_base_url}\n")
+        if settings.environment == "production":
+            problems = registry_problems(settings.client_registry_path, registry.clients, local_keys)
+            if problems:
+                raise ConfigurationError(problems)
+    configure_logging(settings.log_level)
+    logging.getLogger("cds_service.cli").info(
+        "starting", extra={"public_base_url": settings.public_base_url, "environment": settings.environment}
+    )
     uvicorn.run(
         "cds_service.api.app:create_app",
         factory=True,
@@ -77,9 +126,33 @@ def _serve_on(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         proxy_headers=True,
-        access_log=False,
+        access_log=False,  # the service writes its own access line, with the request id (api/access_log.py)
+        log_config=uvicorn_log_config(settings.log_level),
     )
     return 0
+
+
+def _knowledge_problem(site_parameters: Path | None) -> str | None:
+    """Why the knowledge (with the site's parameters) would not load in the server, in one line, or None."""
+    from cds_service.knowledge import KnowledgeError, load_knowledge
+
+    try:
+        load_knowledge(site_parameters)
+    except KnowledgeError as exc:
+        where = "CDS_SITE_PARAMETERS_PATH: " if site_parameters is not None else ""
+        return where + " ".join(str(exc).split())
+    return None
+
+
+def registry_problems(path: str, clients: Sequence[Any], local_keys: dict[str, dict[str, Any]]) -> list[str]:
+    """Why a registry would make every call a 401 in production (no client, a client with no keys), one line each."""
+    if not clients:
+        return [f"CDS_CLIENT_REGISTRY_PATH: the client registry {path} lists no client: add the EHRs that may call"]
+    return [
+        f"CDS_CLIENT_REGISTRY_PATH: client {client.iss} in {path} has an empty key set: add the EHR's public keys"
+        for client in clients
+        if client.iss in local_keys and not local_keys[client.iss].get("keys")
+    ]
 
 
 def _prepare_multiprocess_metrics() -> None:
@@ -120,22 +193,19 @@ def _first_line(exc: Exception) -> str:
 
 
 def _db(args: argparse.Namespace) -> int:
-    """``db upgrade`` applies the migrations; ``db current`` says where the database stands (1: behind)."""
-    from pydantic import ValidationError
+    """``db upgrade`` applies the migrations; ``db current`` says where the database stands (1: behind);
+    ``db prune`` deletes what is older than the retention period."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.config import Settings
+    from cds_service.config import StoreSettings
     from cds_service.store.feedback import FeedbackStore
     from cds_service.store.migrate import schema_state, upgrade
 
-    try:
-        # Only CDS_DATABASE_URL matters here: the checks that guard a running server (registry, https) do not
-        # apply to a command that serves nothing, so a migration Job needs no client registry.
-        database_url = Settings(environment="development", auth_disabled=True).database_url
-    except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
-        sys.stderr.write(f"cds-service: invalid settings: {problems}\n")
-        return 2
+    # Only the store settings: the checks that guard a running server (registry, https) do not apply to a
+    # command that serves nothing, so a migration Job needs no client registry.
+    database_url = read_settings(StoreSettings).database_url
+    if args.db_command == "prune":
+        return _db_prune(args, database_url)
     store = FeedbackStore(database_url)
     try:
         before = schema_state(store.engine)
@@ -153,6 +223,35 @@ def _db(args: argparse.Namespace) -> int:
         sys.stdout.write(f"database schema already at revision {after.current}: nothing to do\n")
     else:
         sys.stdout.write(f"database schema upgraded from revision {before.current or 'none'} to {after.current}\n")
+    return 0
+
+
+def _db_prune(args: argparse.Namespace, database_url: str) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.store.feedback import FeedbackStore
+    from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
+    from cds_service.store.retention import prune
+
+    if args.older_than < 1:
+        raise ConfigurationError(["--older-than: give a number of days, 1 or more"])
+    store = FeedbackStore(database_url)
+    try:
+        state = schema_state(store.engine)
+        if state.behind:
+            sys.stderr.write(
+                f"cds-service: the database schema is behind ({state.describe()}): run `{UPGRADE_COMMAND}`\n"
+            )
+            return 2
+        result = prune(store.engine, timedelta(days=args.older_than), now=datetime.now(UTC), dry_run=args.dry_run)
+    except SQLAlchemyError as exc:
+        sys.stderr.write(f"cds-service: the database cannot be used: {_first_line(exc)}\n")
+        return 2
+    finally:
+        store.close()
+    verb = "would delete" if args.dry_run else "deleted"
+    counts = ", ".join(f"{count} {what}" for what, count in result.deleted.items())
+    sys.stdout.write(f"{verb} {counts} older than {args.older_than} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)\n")
     return 0
 
 
@@ -203,13 +302,10 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     import httpx
 
     from cds_service.api.app import create_app
-    from cds_service.config import Settings
     from cds_service.hooks.services import ORDER_SELECT_ID
     from cds_service.hooks.services import SERVICE_ID_BY_HOOK as service_by_hook
 
-    settings = Settings(  # in-process only
-        environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
-    )
+    settings = _in_process_settings()
     app = create_app(settings, clock=lambda: as_of)
     results = []
     async with (
@@ -224,6 +320,18 @@ async def _post_fixtures(files: list[Path], as_of: date) -> list[tuple[str, int,
     return results
 
 
+def _in_process_settings() -> Any:
+    """Settings for the demo's in-process service: nothing is served, so no registry or public URL is needed
+    (the environment still gives the rest, e.g. CDS_SITE_PARAMETERS_PATH; a mistake there is one line)."""
+    from cds_service.config import Settings
+
+    return read_settings(
+        lambda: Settings(
+            environment="development", database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True
+        )
+    )
+
+
 def _previous_month(today: date) -> date:
     return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
 
@@ -231,6 +339,8 @@ def _previous_month(today: date) -> date:
 def _demo_fill_store(args: argparse.Namespace) -> int:
     """Fill an empty scratch store with a month of synthetic traffic drawn from the fixture requests."""
     import asyncio
+
+    from sqlalchemy.exc import SQLAlchemyError
 
     from cds_service.devtools.synthetic_traffic import migrate_scratch_store, store_is_empty, synthetic_rows, write_rows
     from cds_service.store.feedback import FeedbackStore
@@ -247,12 +357,13 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
     if args.months < 1:
         sys.stderr.write("cds-service: --months must be 1 or more\n")
         return 2
+    database_url = checked_database_url(args.fill_store, "--fill-store")
     months = [month]
     for _ in range(args.months - 1):
         months.append((months[-1] + timedelta(days=32)).replace(day=1))
     after = (months[-1] + timedelta(days=32)).replace(day=1)
     as_of = date.fromisoformat(args.as_of) if args.as_of else after - timedelta(days=1)
-    store = FeedbackStore(args.fill_store)
+    store = FeedbackStore(database_url)
     try:
         migrate_scratch_store(store.engine)
         if not store_is_empty(store.engine):
@@ -260,6 +371,9 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
             return 2
         calls = asyncio.run(_fixture_call_templates(files, as_of))
         cards, feedback = write_rows(store.engine, synthetic_rows(calls, months, seed=args.seed))
+    except SQLAlchemyError as exc:
+        sys.stderr.write(f"cds-service: the database cannot be used: {_first_line(exc)}\n")
+        return 2
     finally:
         store.close()
     sys.stdout.write(
@@ -271,7 +385,6 @@ def _demo_fill_store(args: argparse.Namespace) -> int:
 
 async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
     """What the service answers to each fixture request (run in-process), as templates of hook calls."""
-    from cds_service.config import Settings
     from cds_service.devtools.synthetic_traffic import CallTemplate, CardTemplate
     from cds_service.hooks.models import HookRequest
     from cds_service.hooks.pipeline import HookPipeline
@@ -279,7 +392,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
     from cds_service.knowledge import load_knowledge
 
     knowledge = load_knowledge()
-    settings = Settings(database_url="sqlite:///:memory:", log_level="ERROR", auth_disabled=True)
+    settings = _in_process_settings()
     pipeline = HookPipeline(knowledge, settings, clock=lambda: as_of)
     by_hook: dict[str, ServiceDefinition] = {s.hook: s for s in service_definitions(knowledge).values()}
     weight = {"order-select": 3.0, "order-sign": 1.0, "patient-view": 1.0}
@@ -335,10 +448,9 @@ def _warm_charts() -> None:
 
 
 def _report_concordance(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from cds_service.config import Settings
+    from cds_service.config import StoreSettings
     from cds_service.report.charts import ChartsUnavailable
     from cds_service.report.concordance import Period, build_report
     from cds_service.report.render import render
@@ -348,13 +460,10 @@ def _report_concordance(args: argparse.Namespace) -> int:
     if args.since and args.until and args.since > args.until:
         sys.stderr.write("cds-service: --since is after --until\n")
         return 2
-    url = args.database_url
-    if not url:
-        try:
-            url = Settings().database_url
-        except ValidationError as exc:
-            sys.stderr.write(f"cds-service: invalid settings: {exc.errors()[0]['msg']}\n")
-            return 2
+    if args.database_url:
+        url = checked_database_url(args.database_url, "--database-url")
+    else:
+        url = read_settings(StoreSettings).database_url
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         path = Path(url.removeprefix("sqlite:///")).expanduser()
         if not path.exists():
@@ -466,6 +575,7 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
+    parser.add_argument("--version", action="version", version=_version_line())
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the CDS Hooks service with uvicorn")
     serve.add_argument("--host", help="address to bind (default: CDS_HOST)")
@@ -515,6 +625,12 @@ def build_parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(handler=_db)
     db_current = db_commands.add_parser("current", help="print the schema revision; exit 1 when behind")
     db_current.set_defaults(handler=_db)
+    db_prune = db_commands.add_parser(
+        "prune", help="delete issued cards and feedback older than a number of days (the site's retention)"
+    )
+    db_prune.add_argument("--older-than", type=int, required=True, metavar="DAYS", help="retention period in days")
+    db_prune.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    db_prune.set_defaults(handler=_db)
     report = commands.add_parser("report", help="reports read from the feedback store")
     report_commands = report.add_subparsers(dest="report_command", required=True)
     concordance = report_commands.add_parser(
@@ -529,11 +645,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version_line() -> str:
+    from importlib.resources import files
+
+    import yaml
+
+    from cds_service import __version__
+
+    info = yaml.safe_load((files("cds_service.knowledge") / "knowledge.yaml").read_text(encoding="utf-8"))
+    return f"cds-service {__version__} (knowledge {info['version']})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         result: int = args.handler(args)
+    except ConfigurationError as exc:
+        for problem in exc.problems:
+            sys.stderr.write(f"cds-service: invalid setting: {problem}\n")
+        return 2
     except BrokenPipeError:  # output piped into `head` and closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file or folder that cannot be read or written (a store's folder, an output)
+        sys.stderr.write(f"cds-service: {exc.strerror or exc}: {exc.filename or ''}\n")
+        return 2
     return result

@@ -1,4 +1,5 @@
-"""One settings object for the whole service (environment prefix ``CDS_``)."""
+"""The service's settings (environment prefix ``CDS_``): the store settings offline commands need, and the
+serving settings that extend them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REFUSED_JWT_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
@@ -27,8 +28,56 @@ JWKS_MAX_BYTES = 64 * 1024  # a key set of a few keys is a few KiB
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0  # the whole fetch, connect to last byte
 
 
-class Settings(BaseSettings):
-    """Service settings; every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file."""
+PLACEHOLDER_MARKERS = ("replace-me", "change-me")
+"""Values shipped in templates (deploy/kubernetes/secret.yaml) that production refuses until they are filled."""
+
+DATABASE_URL_EXAMPLES = "sqlite:///var/cds-service.sqlite3 or postgresql+psycopg://user:password@host:5432/db"
+
+
+def normalized_database_url(url: str) -> str:
+    """The SQLAlchemy URL of the store, or ValueError with one line saying what to write instead.
+
+    ``postgres://`` and ``postgresql://`` (as hosting platforms hand them out) mean PostgreSQL through psycopg;
+    only SQLite and PostgreSQL are supported, and the PostgreSQL driver must be installed. Messages never
+    repeat the URL (it may carry a password).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    scheme, separator, rest = url.partition("://")
+    if scheme in ("postgres", "postgresql"):
+        url = f"postgresql+psycopg://{rest}"
+    try:
+        if not separator:
+            raise ArgumentError(url)
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"not a database URL: write {DATABASE_URL_EXAMPLES}") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend}:// is not supported: write {DATABASE_URL_EXAMPLES}")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ValueError(f"unknown driver {parsed.drivername!r}: write {DATABASE_URL_EXAMPLES}") from None
+    except ImportError:
+        if parsed.drivername == "postgresql+psycopg":
+            raise ValueError("PostgreSQL needs its driver: pip install 'cds-service[postgres]'") from None
+        raise ValueError(
+            f"the driver of {parsed.drivername}:// is not installed: write postgresql+psycopg://... "
+            "and pip install 'cds-service[postgres]'"
+        ) from None
+    if backend == "postgresql" and not parsed.host:
+        raise ValueError(f"a PostgreSQL URL needs a host: write {DATABASE_URL_EXAMPLES}")
+    return url
+
+
+class StoreSettings(BaseSettings):
+    """What the offline commands need (``db``, ``report``, ``demo --fill-store``): the store and the log level.
+
+    Every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file; the serving settings
+    (``Settings``) extend these.
+    """
 
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=".env", extra="ignore")
 
@@ -36,12 +85,23 @@ class Settings(BaseSettings):
         "production",
         description="`production` (the default) refuses insecure settings; only `development` allows them.",
     )
-    host: str = Field("127.0.0.1", description="Address `cds-service serve` binds to.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `cds-service serve` listens on.")
     database_url: str = Field(
         "sqlite:///var/cds-service.sqlite3",
         description="SQLAlchemy URL of the feedback store (SQLite file by default; PostgreSQL works too).",
     )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        return normalized_database_url(url)
+
+
+class Settings(StoreSettings):
+    """Serving settings; every field can be set as ``CDS_<NAME>`` in the environment or a ``.env`` file."""
+
+    host: str = Field("127.0.0.1", description="Address `cds-service serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `cds-service serve` listens on.")
     max_body_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Requests with a larger body are refused with 413."
     )
@@ -121,7 +181,6 @@ class Settings(BaseSettings):
         ge=0,
         description="Patients' charts kept mapped in memory by content for repeated calls (0: off).",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     metrics_access: Literal["off", "token", "open"] | None = Field(
         None,
         description="`/metrics`: `off` (404), `token` (needs CDS_OPERATOR_TOKEN) or `open`; "
@@ -182,6 +241,15 @@ class Settings(BaseSettings):
                 problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an https:// URL")
         if self.auth_disabled:
             problems.append("CDS_AUTH_DISABLED=true is refused in production")
+        secrets = {
+            "CDS_DATABASE_URL": self.database_url,
+            "CDS_REDIS_URL": self.redis_url,
+            "CDS_PUBLIC_BASE_URL": self.public_base_url,
+            "CDS_OPERATOR_TOKEN": self.operator_token.get_secret_value() if self.operator_token else "",
+        }
+        for name, value in secrets.items():
+            if any(marker in value.lower() for marker in PLACEHOLDER_MARKERS):
+                problems.append(f"{name} still holds a template placeholder (REPLACE-ME): set the site's own value")
         return problems
 
     def _always_invalid(self) -> list[str]:
@@ -193,6 +261,8 @@ class Settings(BaseSettings):
             problems.append(
                 "CDS_CLIENT_REGISTRY_PATH is required (or CDS_ENVIRONMENT=development with CDS_AUTH_DISABLED=true)"
             )
+        if self.replay_cache == "redis" and urlsplit(self.redis_url).scheme not in ("redis", "rediss", "unix"):
+            problems.append("CDS_REDIS_URL must be a redis://, rediss:// or unix:// URL, e.g. redis://host:6379/0")
         for server in self.fhir_allowed_servers:
             parts = urlsplit(server)
             if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +115,7 @@ def test_settings_and_client_registry_come_from_the_configmap_and_secret() -> No
     [container] = pod_spec("Deployment")["containers"]
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
     secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
-    assert secret_keys == {"CDS_DATABASE_URL", "CDS_REDIS_URL"}
+    assert secret_keys == {"CDS_DATABASE_URL", "CDS_REDIS_URL", "CDS_OPERATOR_TOKEN"}
     assert secret_keys <= set(secret["stringData"])
     assert config["data"]["CDS_ENVIRONMENT"] == "production"
     assert config["data"]["CDS_REPLAY_CACHE"] == "redis"  # several replicas share the seen jti's
@@ -161,3 +163,100 @@ def test_compose_runs_two_replicas_on_one_postgresql_and_redis_after_the_migrati
         assert replica["read_only"] is True
         assert replica.get("command") is None  # the image's own command: cds-service serve
     assert {services[n]["ports"][0] for n in ("cds-a", "cds-b")} == {"127.0.0.1:8001:8000", "127.0.0.1:8002:8000"}
+
+
+def settings_environment(secret_values: dict[str, str]) -> dict[str, str]:
+    """What the Deployment's container sees: the ConfigMap, then the Secret's keys it maps into its env."""
+    [container] = pod_spec("Deployment")["containers"]
+    env = dict(one("ConfigMap")["data"])
+    env.update({e["name"]: secret_values[e["valueFrom"]["secretKeyRef"]["key"]] for e in container["env"]})
+    return env
+
+
+def production_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    from cds_service.config import Settings
+
+    for name in [n for n in os.environ if n.startswith("CDS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def test_metrics_are_scraped_with_the_operator_token_not_by_annotation() -> None:
+    template = one("Deployment")["spec"]["template"]
+    annotations = template["metadata"].get("annotations", {})
+    assert not any(key.startswith("prometheus.io/") for key in annotations)  # they cannot send a token
+    assert one("ConfigMap")["data"]["CDS_METRICS_ACCESS"] == "token"
+    [container] = template["spec"]["containers"]
+    assert {
+        "name": "CDS_OPERATOR_TOKEN",
+        "valueFrom": {"secretKeyRef": {"name": "hcc-cds-secrets", "key": "CDS_OPERATOR_TOKEN"}},
+    } in container["env"]
+
+
+def test_the_secret_must_be_filled_the_service_refuses_its_placeholders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pydantic import ValidationError
+
+    from cds_service.cli import registry_problems
+    from cds_service.security.registry import load_registry
+
+    shipped = one("Secret")["stringData"]
+    with pytest.raises(ValidationError) as refused:
+        production_settings(settings_environment(shipped), monkeypatch)
+    lines = str(refused.value.errors()[0]["msg"]).removeprefix("Value error, ").splitlines()
+    assert lines == [
+        f"{name} still holds a template placeholder (REPLACE-ME): set the site's own value"
+        for name in ("CDS_DATABASE_URL", "CDS_REDIS_URL", "CDS_OPERATOR_TOKEN")
+    ]
+    for name in ("clients.yaml", "ehr.jwks.json"):
+        (tmp_path / name).write_text(shipped[name], encoding="utf-8")
+    registry, keys = load_registry(tmp_path / "clients.yaml")
+    [problem] = registry_problems(str(tmp_path / "clients.yaml"), registry.clients, keys)
+    assert "has an empty key set: add the EHR's public keys" in problem
+
+    filled = {
+        **shipped,
+        "CDS_DATABASE_URL": "postgresql+psycopg://hcc_cds:s3cret@postgresql:5432/hcc_cds",
+        "CDS_REDIS_URL": "redis://:s3cret@redis:6379/0",
+        "CDS_OPERATOR_TOKEN": "0123456789abcdef0123456789abcdef",
+    }
+    settings = production_settings(settings_environment(filled), monkeypatch)  # the ConfigMap is production-ready
+    assert settings.environment == "production"
+    assert settings.metrics_access_effective == "token"
+
+
+def test_the_manifests_run_the_image_of_this_version() -> None:
+    from cds_service import __version__
+
+    images = {c["image"] for kind in ("Deployment", "Job") for c in pod_spec(kind)["containers"]}
+    images |= {c["image"] for c in pod_spec("Deployment")["initContainers"]}
+    assert images == {f"hcc-cds:{__version__}"}
+
+
+COMPOSE_TEXT = (ROOT / "compose.yaml").read_text(encoding="utf-8")
+
+
+def test_compose_requires_its_variables_without_placeholder_fallbacks() -> None:
+    references = re.findall(r"\$\{([^}]*)\}", COMPOSE_TEXT)
+    assert references
+    for reference in references:
+        assert re.fullmatch(r"[A-Z_]+:\?.+", reference), f"${{{reference}}}: write ${{NAME:?message}}"
+    assert "change-me" not in COMPOSE_TEXT.lower()
+
+
+def test_compose_settings_are_valid_production_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    given = {
+        "CDS_PUBLIC_BASE_URL": "https://cds.hospital.example",
+        "POSTGRES_PASSWORD": "s3cret",
+        "REDIS_PASSWORD": "s3cret",
+        "CDS_OPERATOR_TOKEN": "0123456789abcdef0123456789abcdef",
+        "CDS_CONFIG_DIR": "/etc/hcc-cds",
+    }
+    text = re.sub(r"\$\{([A-Z_]+):\?[^}]*\}", lambda m: given[m.group(1)], COMPOSE_TEXT)
+    replica = yaml.safe_load(text)["services"]["cds-a"]
+    settings = production_settings({k: str(v) for k, v in replica["environment"].items()}, monkeypatch)
+    assert settings.environment == "production"
+    assert settings.metrics_access_effective == "token"

@@ -19,11 +19,13 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from cds_service import __version__
+from cds_service.api.access_log import AccessLog
 from cds_service.api.body_limit import BodySizeLimit
+from cds_service.api.docs import install_offline_docs
 from cds_service.api.errors import install_error_handlers
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.knowledge_routes import router as knowledge_router
-from cds_service.api.logs import configure_logging
+from cds_service.api.logs import configure_logging, current_request
 from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.routes import HOOK_PATH, call_service, hook_endpoint, json_body_of, router
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     knowledge = load_knowledge(settings.site_parameters_path)
     services = service_definitions(knowledge)
     metrics = Metrics(list(services))
+    metrics.set_build_info(__version__, knowledge.info.version)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             timeout=httpx.Timeout(settings.fhir_read_timeout_seconds, connect=settings.fhir_connect_timeout_seconds),
             follow_redirects=False,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            event_hooks={"request": [_pass_trace_context]},
         )
         fetcher = HttpFhirFetcher(
             http_client,
@@ -122,7 +126,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 20, 20)
-        logger.info("ready", extra={"knowledge": knowledge.info.version, "services": list(services)})
+        await _log_readiness(app.state.cds)
         try:
             yield
         finally:
@@ -137,10 +141,12 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         title="HCC second-line sequencing CDS service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs" if docs_on else None,
+        docs_url=None,  # served from the package's own assets, never a CDN (api/docs.py)
         openapi_url="/openapi.json" if docs_on else None,
         redoc_url=None,
     )
+    if docs_on:
+        install_offline_docs(app)
     install_error_handlers(app)
     app.add_route(HOOK_PATH, hook_endpoint, methods=["POST"], include_in_schema=False)
     app.include_router(router)
@@ -161,7 +167,33 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         token=settings.operator_token.get_secret_value() if settings.operator_token else None,
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(AccessLog)  # outermost: every answer, refusals included, has its request id and log line
     return app
+
+
+async def _pass_trace_context(request: httpx.Request) -> None:
+    """Outbound calls made for a request carry its caller's W3C ``traceparent`` (when it sent a valid one)."""
+    context = current_request.get()
+    if context is not None and context.traceparent:
+        request.headers["traceparent"] = context.traceparent
+
+
+async def _log_readiness(state: AppState) -> None:
+    """Say at start-up what ``/readyz`` would: "ready" only when the store and the replay cache answer."""
+    from fastapi.concurrency import run_in_threadpool
+
+    unreachable = [] if await run_in_threadpool(state.store.ping) else ["feedback store (CDS_DATABASE_URL)"]
+    if state.authenticator is not None and not await state.authenticator.replay.ping():
+        unreachable.append("replay cache (CDS_REDIS_URL)")
+    fields = {"knowledge": state.knowledge.info.version, "version": __version__, "services": list(state.services)}
+    if unreachable:
+        logger.warning(
+            "started, not ready: %s unreachable; /readyz answers 503 until it is back",
+            " and ".join(unreachable),
+            extra={**fields, "unreachable": unreachable},
+        )
+    else:
+        logger.info("ready", extra=fields)
 
 
 _ERROR_RESPONSES = {

@@ -7,9 +7,10 @@ empty folder and ``/metrics`` aggregates every worker (prometheus_client multipr
 from __future__ import annotations
 
 import os
+import platform
 import time
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -55,6 +56,17 @@ class Metrics:
             ["service"],
             registry=self.registry,
         )
+
+    def set_build_info(self, version: str, knowledge_version: str) -> None:
+        """``cds_build_info{version, knowledge_version, python} 1``: what is running, for dashboards and alerts."""
+        build_info = Gauge(
+            "cds_build_info",
+            "The running service: its version, its knowledge version and the Python version (always 1)",
+            ["version", "knowledge_version", "python"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        build_info.labels(version, knowledge_version, platform.python_version()).set(1)
 
     def classify(self, path: str) -> tuple[str, str]:
         """(endpoint, service) with bounded label values: unknown service ids are not labels."""

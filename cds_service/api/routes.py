@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from typing import Annotated, Any
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from cds_service import __version__
 from cds_service.api.feedback_models import FeedbackRequest
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
@@ -128,7 +130,8 @@ async def call_service(service_id: str, request: Request) -> Response:
     for card in result.response.cards:
         state.metrics.cards.labels(service.id, card.indicator).inc()
     if result.issued:
-        state.issued_cards.submit(_issued_records(service, hook_request, result))
+        # In a fresh context: the writer's task, started by the first call, must not carry that call's request id.
+        contextvars.Context().run(state.issued_cards.submit, _issued_records(service, hook_request, result))
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 
@@ -180,9 +183,9 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """Liveness: the process answers."""
-    return {"status": "ok"}
+async def healthz(state: State) -> dict[str, str]:
+    """Liveness: the process answers; with the running version and knowledge version."""
+    return {"status": "ok", "version": __version__, "knowledge": state.knowledge.info.version}
 
 
 @router.get("/readyz")

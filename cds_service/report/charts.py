@@ -67,29 +67,53 @@ def line_chart(
     *,
     y_label: str,
 ) -> str:
-    """Percentages by month, one line per series; a month whose figure is withheld is a gap."""
+    """Percentages by month, one line per series; a month whose figure is withheld is a gap.
+
+    Each point carries its value; where series meet in a month, the higher value's label sits above its
+    point and the others' below theirs, so labels never stack on each other; the legend sits under the axes.
+    """
     require_matplotlib()
     from matplotlib import rc_context
 
     with rc_context(SVG_STYLE):
-        figure = _figure(8.5, 3.4)
+        figure = _figure(8.5, 3.8)
         axes = figure.subplots()
         positions = list(range(len(months)))
         for (label, values), colour in zip(series, (ACCENT, SECOND, "#4d8b31", "#7a4ca0"), strict=False):
             ys = [float("nan") if v is None else v for v in values]
             axes.plot(positions, ys, marker="o", color=colour, label=label)
-            for x, y in zip(positions, values, strict=True):
-                if y is not None:
-                    axes.annotate(f"{y:g}%", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-        axes.set_xticks(positions, list(months))
-        axes.set_ylim(0, 105)
+        for x, placements in enumerate(_label_placements([values for _, values in series], len(months))):
+            for y, above in placements:
+                axes.annotate(
+                    f"{y:g}%",
+                    (x, y),
+                    textcoords="offset points",
+                    xytext=(0, 5 if above else -5),
+                    ha="center",
+                    va="bottom" if above else "top",
+                    fontsize=8,
+                )
+        axes.set_xticks(positions, list(months), rotation=45 if len(months) > 12 else 0)
+        axes.set_ylim(-12, 114)  # room for a label below 0% and above 100%
+        axes.set_yticks(range(0, 101, 20))
         axes.set_xlim(-0.5, max(len(months) - 0.5, 0.5))
         axes.set_ylabel(y_label)
         axes.set_xlabel("Month (UTC) the card was issued")
         axes.set_title(title, loc="left", fontsize=11)
-        axes.legend(loc="lower right", frameon=False, fontsize=8)
+        figure.legend(loc="outside lower center", ncols=max(len(series), 1), frameon=False, fontsize=8)
         axes.grid(axis="y", alpha=0.3)
         return _svg(figure, title)
+
+
+def _label_placements(series: Sequence[Sequence[float | None]], months: int) -> list[list[tuple[float, bool]]]:
+    """Per month, each shown value with True when its label goes above the point (the highest value) or
+    False when it goes below (every other value): with two series, as the report draws, labels never share a
+    side of the points."""
+    placements: list[list[tuple[float, bool]]] = []
+    for month in range(months):
+        values = sorted((v for values in series if (v := values[month]) is not None), reverse=True)
+        placements.append([(value, rank == 0) for rank, value in enumerate(values)])
+    return placements
 
 
 def bar_chart(title: str, bars: Sequence[tuple[str, int]], *, x_label: str) -> str:

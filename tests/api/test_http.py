@@ -226,7 +226,11 @@ def test_cors_origins_are_configurable(tmp_path: Any) -> None:
 
 
 def test_health_and_readiness(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+    from cds_service import __version__
+    from cds_service.knowledge import load_knowledge
+
+    expected = {"status": "ok", "version": __version__, "knowledge": load_knowledge().info.version}
+    assert client.get("/healthz").json() == expected
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["store"] == "ok"
