@@ -131,7 +131,7 @@ async def run(args: argparse.Namespace) -> None:
         settings = Settings(
             environment="development",
             auth_disabled=True,
-            log_level="WARNING",
+            log_level=os.environ.get("CDS_LOG_LEVEL", "WARNING"),
             database_url=f"sqlite:///{Path(folder) / 'profile.sqlite3'}",
             facts_cache_size=COLD_CACHE_SIZE,
         )
