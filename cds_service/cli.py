@@ -229,6 +229,7 @@ def _db(args: argparse.Namespace) -> int:
 def _db_prune(args: argparse.Namespace, database_url: str) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    from cds_service.cli_pilot import prune_pilot_records
     from cds_service.store.feedback import FeedbackStore
     from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
     from cds_service.store.retention import prune
@@ -244,6 +245,7 @@ def _db_prune(args: argparse.Namespace, database_url: str) -> int:
             )
             return 2
         result = prune(store.engine, timedelta(days=args.older_than), now=datetime.now(UTC), dry_run=args.dry_run)
+        pilot_days, pilot = prune_pilot_records(store.engine, dry_run=args.dry_run)
     except SQLAlchemyError as exc:
         sys.stderr.write(f"cds-service: the database cannot be used: {_first_line(exc)}\n")
         return 2
@@ -252,6 +254,8 @@ def _db_prune(args: argparse.Namespace, database_url: str) -> int:
     verb = "would delete" if args.dry_run else "deleted"
     counts = ", ".join(f"{count} {what}" for what, count in result.deleted.items())
     sys.stdout.write(f"{verb} {counts} older than {args.older_than} days (before {result.cutoff:%Y-%m-%d %H:%M} UTC)\n")
+    pilot_counts = ", ".join(f"{count} {what}" for what, count in pilot.deleted.items())
+    sys.stdout.write(f"{verb} {pilot_counts} older than {pilot_days} days (the site's pilot retention)\n")
     return 0
 
 
@@ -426,7 +430,7 @@ async def _fixture_call_templates(files: list[Path], as_of: date) -> list[Any]:
 
 def _report_labels() -> Any:
     """Display names for the report: settings, regimens and safety gates from the knowledge base, override reasons."""
-    from cds_service.cards.override_reasons import OVERRIDE_REASONS
+    from cds_service.cards.override_reasons import override_reason_labels
     from cds_service.knowledge import load_knowledge
     from cds_service.report.concordance import Labels
 
@@ -434,9 +438,17 @@ def _report_labels() -> Any:
     return Labels(
         settings={str(setting): rules.phrase for setting, rules in knowledge.sequencing.settings.items()},
         regimens={regimen_id: regimen.label for regimen_id, regimen in knowledge.regimens.items()},
-        override_reasons={code: display for code, display, _ in OVERRIDE_REASONS},
+        override_reasons=override_reason_labels(),
         gates={gate_id: gate.title for gate_id, gate in knowledge.gates.items()},
     )
+
+
+def _with_pilot(report: dict[str, Any], engine: Any, period: Any) -> dict[str, Any]:
+    """The report with its pilot section (pharmacist verdicts, knowledge releases and their sign-off)."""
+    from cds_service.knowledge.releases import package_folder, read_lock
+    from cds_service.report.pilot import add_pilot_section
+
+    return add_pilot_section(report, engine, period, _report_labels(), read_lock(package_folder()).releases)
 
 
 def _warm_charts() -> None:
@@ -482,6 +494,7 @@ def _report_concordance(args: argparse.Namespace) -> int:
         report = build_report(
             store.engine, Period(args.since, args.until), _report_labels(), generated_at=datetime.now(UTC)
         )
+        report = _with_pilot(report, store.engine, Period(args.since, args.until))
         text = render(report, args.format)
     except ChartsUnavailable as exc:
         sys.stderr.write(f"cds-service: {exc}\n")
@@ -574,6 +587,8 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cds_service.cli_pilot import add_knowledge_commands, add_review_commands
+
     parser = argparse.ArgumentParser(prog="cds-service", description=__doc__)
     parser.add_argument("--version", action="version", version=_version_line())
     commands = parser.add_subparsers(dest="command", required=True)
@@ -618,6 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     table = knowledge_commands.add_parser("table", help="print the decision table (setting x regimen)")
     table.add_argument("--format", choices=["markdown", "json"], default="markdown")
     table.set_defaults(handler=_knowledge_table)
+    add_knowledge_commands(knowledge_commands)
     db = commands.add_parser("db", help="the feedback store's schema (CDS_DATABASE_URL)")
     db_commands = db.add_subparsers(dest="db_command", required=True)
     db_upgrade = db_commands.add_parser("upgrade", help="apply the schema migrations (safe to repeat)")
@@ -642,6 +658,7 @@ def build_parser() -> argparse.ArgumentParser:
     concordance.add_argument("--output", help="write to this file (default: standard output)")
     concordance.add_argument("--database-url", help="SQLAlchemy URL of the store (default: CDS_DATABASE_URL)")
     concordance.set_defaults(handler=_report_concordance)
+    add_review_commands(commands)
     return parser
 
 

@@ -196,6 +196,13 @@ class Settings(StoreSettings):
         description="Bearer token (32+ characters) for `/metrics` and the API docs when their access is `token`.",
     )
 
+    review_queue_key: SecretStr | None = Field(
+        None,
+        description="Site key (Fernet; `cds-service review key` makes one) sealing the pharmacist review queue's "
+        "patient references; unset: no review queue is kept. The review page at `/review` needs "
+        "CDS_OPERATOR_TOKEN.",
+    )
+
     @property
     def metrics_access_effective(self) -> Literal["off", "token", "open"]:
         """``CDS_METRICS_ACCESS``, or its environment default (open in development, off in production)."""
@@ -271,7 +278,19 @@ class Settings(StoreSettings):
         token = self.operator_token.get_secret_value() if self.operator_token else ""
         if needs_token and len(token) < 32:
             problems.append("CDS_OPERATOR_TOKEN of at least 32 characters is required when an access is `token`")
+        if self.review_queue_key is not None and not _is_fernet_key(self.review_queue_key.get_secret_value()):
+            problems.append("CDS_REVIEW_QUEUE_KEY is not a Fernet key (make one with `cds-service review key`)")
         return problems
+
+
+def _is_fernet_key(key: str) -> bool:
+    from cryptography.fernet import Fernet
+
+    try:
+        Fernet(key.encode())
+    except ValueError:
+        return False
+    return True
 
 
 def served_base_url(host: str, port: int) -> str:

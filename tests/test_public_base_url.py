@@ -101,7 +101,10 @@ def test_a_token_for_the_served_port_is_accepted_and_cards_name_that_server(clie
         )
     assert response.status_code == 200, response.text
     systems = {r["system"] for card in response.json()["cards"] for r in card.get("overrideReasons", [])}
-    assert systems == {"http://127.0.0.1:9000/CodeSystem/override-reason"}
+    assert systems == {
+        "http://127.0.0.1:9000/CodeSystem/override-reason",  # the service's own reasons, on the served server
+        "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes",  # the CDS Hooks 3.0 ballot categories
+    }
 
 
 def test_wrong_audience_logs_expected_and_received_never_the_token(

@@ -28,6 +28,7 @@ from cds_service.api.knowledge_routes import router as knowledge_router
 from cds_service.api.logs import configure_logging, current_request
 from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
+from cds_service.api.review_routes import router as review_router
 from cds_service.api.routes import HOOK_PATH, call_service, hook_endpoint, json_body_of, router
 from cds_service.api.state import AppState
 from cds_service.config import Settings, get_settings
@@ -41,6 +42,7 @@ from cds_service.security.registry import load_registry
 from cds_service.security.replay import MemoryReplayCache, RedisReplayCache, ReplayCache
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
 from cds_service.store.migrate import SchemaBehindError, require_current_schema, upgrades_at_start
+from cds_service.store.review_queue import BackgroundWriter, ReviewQueue
 
 logger = logging.getLogger("cds_service.api")
 
@@ -115,7 +117,22 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
         authenticator = build_authenticator(settings, http_client)
         issued_cards = IssuedCardWriter(store)
-        app.state.cds = AppState(settings, knowledge, services, pipeline, store, authenticator, issued_cards, metrics)
+        key = settings.review_queue_key.get_secret_value() if settings.review_queue_key else None
+        review_queue = ReviewQueue(store.engine, key) if key else None
+        pilot_writer = BackgroundWriter() if key else None
+        app.state.cds = AppState(
+            settings,
+            knowledge,
+            services,
+            pipeline,
+            store,
+            authenticator,
+            issued_cards,
+            metrics,
+            review_queue=review_queue,
+            pilot_writer=pilot_writer,
+            site_key=key,
+        )
         if authenticator is None:
             logger.warning(
                 "CDS_AUTH_DISABLED=true: client authentication is OFF and every caller is admitted; "
@@ -130,6 +147,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
         try:
             yield
         finally:
+            if pilot_writer is not None:
+                await pilot_writer.close()
             await issued_cards.close()
             if authenticator is not None:
                 await authenticator.replay.close()
@@ -151,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     app.add_route(HOOK_PATH, hook_endpoint, methods=["POST"], include_in_schema=False)
     app.include_router(router)
     app.include_router(knowledge_router)
+    app.include_router(review_router)
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,
@@ -185,7 +205,13 @@ async def _log_readiness(state: AppState) -> None:
     unreachable = [] if await run_in_threadpool(state.store.ping) else ["feedback store (CDS_DATABASE_URL)"]
     if state.authenticator is not None and not await state.authenticator.replay.ping():
         unreachable.append("replay cache (CDS_REDIS_URL)")
-    fields = {"knowledge": state.knowledge.info.version, "version": __version__, "services": list(state.services)}
+    fields = {
+        "knowledge": state.knowledge.info.version,
+        "version": __version__,
+        "services": list(state.services),
+        "pilot": state.knowledge.pilot.describe(),
+        "review_queue": state.review_queue is not None,
+    }
     if unreachable:
         logger.warning(
             "started, not ready: %s unreachable; /readyz answers 503 until it is back",

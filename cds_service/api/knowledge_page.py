@@ -8,6 +8,7 @@ the dated later-evidence notes live here. The pages hold knowledge only, never p
 from __future__ import annotations
 
 from html import escape
+from string import Formatter
 from typing import Any
 
 from cds_service.cards.links import KNOWLEDGE_SETTINGS_PATH, RECRUITING_HCC_TRIALS_URL
@@ -23,6 +24,59 @@ table{border-collapse:collapse;width:100%;margin:.75rem 0}th,td{border:1px solid
 text-align:left;vertical-align:top}th{background:#f2f2f2}blockquote{border-left:4px solid #bbb;margin:.5rem 0;
 padding:.25rem .75rem;color:#333}.place-preferred{font-weight:600}small{color:#555}
 """
+
+
+# How a gate message's patient-specific placeholder reads on a page that shows no patient: the value the
+# card fills in, described. Parameter placeholders get the site's value instead (``_parameter_values``).
+PLACEHOLDER_WORDS: dict[str, str] = {
+    "afp": "the patient's latest AFP",
+    "value": "the AFP value",
+    "why": "the reason (missing, not comparable, too old or undetermined)",
+    "fact": "what the record shows",
+    "line": "n",
+    "lines": "the prior lines",
+    "stop": "how and when it ended",
+    "agents": "the regimen given",
+    "basis": "the score and the labs it rests on",
+    "classes": "the possible classes",
+    "unknown": "what is not recorded",
+    "score_min": "the lowest possible score",
+    "score_max": "the highest possible score",
+    "grade": "the recorded grade",
+    "when": "the date it was recorded",
+    "what": "the recorded condition",
+    "reference": "the chart entry",
+}
+
+
+def release_text(knowledge: Knowledge) -> str:
+    """The release's sign-off in words ("signed off by … on …, reference", "not signed off"), or that its
+    content is not locked (knowledge/releases.yaml)."""
+    if knowledge.release is None:
+        return "content not locked (no entry in releases.yaml), not signed off"
+    return knowledge.release.describe()
+
+
+def _parameter_values(knowledge: Knowledge) -> dict[str, str]:
+    cutoff = knowledge.parameters.afp_cutoff_ng_per_ml
+    return {"cutoff": f"{cutoff.normalize():f}"}
+
+
+def rule_text(template: str, knowledge: Knowledge) -> str:
+    """A gate's message as a page shows it (HTML): parameters filled with their values, every patient-specific
+    placeholder replaced by its description in italics; never a raw ``{placeholder}``."""
+    values = _parameter_values(knowledge)
+    parts = []
+    for literal, field, _, _ in Formatter().parse(template):
+        parts.append(escape(literal))
+        if field is None:
+            continue
+        name = field.split(".", 1)[0].split("[", 1)[0]
+        if name in values:
+            parts.append(escape(values[name]))
+        else:
+            parts.append(f"<em>{escape(PLACEHOLDER_WORDS.get(name, name.replace('_', ' ')))}</em>")
+    return " ".join("".join(parts).split())
 
 
 def _page(title: str, body: list[str]) -> str:
@@ -51,6 +105,7 @@ def _footer(knowledge: Knowledge) -> list[str]:
         f"<p><small>Knowledge: {escape(info.name)} v{escape(knowledge.version)} ({info.date.isoformat()}). "
         f"Source: {escape(info.review.label)}. Decision support from a 2021 review plus dated later evidence; "
         "the clinician decides.</small></p>",
+        f'<p id="release"><small>Release {escape(info.version)}: {escape(release_text(knowledge))}.</small></p>',
     ]
 
 
@@ -125,7 +180,7 @@ def setting_html(knowledge: Knowledge, setting_id: SettingId) -> str:
         place = Place(row["place"])
         trials = ", ".join(f'<a href="#trial-{escape(t)}">{escape(t)}</a>' for t in row["trials"]) or "—"
         own = [g for g in row["gates"] if g not in everywhere]
-        items = "".join(f"<li>{escape(gates[g].title)}: {escape(gates[g].message)}</li>" for g in own)
+        items = "".join(f"<li>{escape(gates[g].title)}: {rule_text(gates[g].message, knowledge)}</li>" for g in own)
         rules = f"<ul>{items}</ul>" if items else "—"
         source = row["extrapolated_from"]
         extrapolated = f" <small>(extrapolated from {escape(source)})</small>" if source else ""

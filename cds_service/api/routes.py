@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 
 from cds_service import __version__
 from cds_service.api.feedback_models import FeedbackRequest
+from cds_service.api.review_routes import flag_committee_overrides, record_for_pilot
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
 from cds_service.errors import (
@@ -132,6 +133,7 @@ async def call_service(service_id: str, request: Request) -> Response:
     if result.issued:
         # In a fresh context: the writer's task, started by the first call, must not carry that call's request id.
         contextvars.Context().run(state.issued_cards.submit, _issued_records(service, hook_request, result))
+    record_for_pilot(state, service, hook_request, result)
     return Response(orjson.dumps(result.response.to_json()), media_type="application/json")
 
 
@@ -176,6 +178,7 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
         for item in body.feedback
     ]
     stored = await run_in_threadpool(state.store.save, records)
+    await flag_committee_overrides(state, records)
     for record in records:
         state.metrics.feedback.labels(service.id, record.outcome).inc()
     logger.info("feedback", extra={"service": service.id, "received": len(records), "stored": stored})

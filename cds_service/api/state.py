@@ -13,6 +13,7 @@ from cds_service.hooks.services import ServiceDefinition
 from cds_service.knowledge import Knowledge
 from cds_service.security.jwt_auth import ClientAuthenticator
 from cds_service.store.feedback import FeedbackStore, IssuedCardWriter
+from cds_service.store.review_queue import BackgroundWriter, ReviewQueue
 
 
 @dataclass
@@ -25,6 +26,9 @@ class AppState:
     authenticator: ClientAuthenticator | None  # None only when authentication is disabled (development)
     issued_cards: IssuedCardWriter
     metrics: Metrics
+    review_queue: ReviewQueue | None = None  # the pilot's pharmacist review queue (CDS_REVIEW_QUEUE_KEY set)
+    pilot_writer: BackgroundWriter | None = None  # writes queue entries and order events off the request path
+    site_key: str | None = None  # CDS_REVIEW_QUEUE_KEY: seals the queue, keys the patient pseudonym
 
 
 async def get_state(request: Request) -> AppState:

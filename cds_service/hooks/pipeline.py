@@ -38,6 +38,17 @@ class HookOutcome:
     setting: str | None = None
     selected: tuple[str, ...] = ()
     knowledge_version: str | None = None
+    silent: bool = False  # a silent pilot: ``issued`` were computed and are recorded, ``response`` has no card
+    recommendation: Recommendation | None = None  # None when the call was answered before any patient data
+
+
+def without_recommended(issued: IssuedCard) -> IssuedCard:
+    """The card with no suggestion marked ``isRecommended`` (pilot switch ``recommended_suggestions: never``)."""
+    suggestions = issued.card.suggestions
+    if not suggestions or not any(s.isRecommended for s in suggestions):
+        return issued
+    plain = [s.model_copy(update={"isRecommended": None}) for s in suggestions]
+    return dataclasses.replace(issued, card=issued.card.model_copy(update={"suggestions": plain}))
 
 
 class RecommendationMemo:
@@ -144,13 +155,18 @@ class HookPipeline:
             self.knowledge, context.patientId, request.hookInstance, self.override_reason_system, self.public_base_url
         )
         issued = build_cards(recommendation, card_context, hook=service.hook)
+        if not self.knowledge.pilot.recommends(service.hook):
+            issued = [without_recommended(i) for i in issued]
         outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(issued)}"
+        silent = self.knowledge.pilot.mode_of(service.hook) == "silent"
         return HookOutcome(
-            CdsResponse(cards=[i.card for i in issued]),
-            outcome,
+            CdsResponse(cards=[] if silent else [i.card for i in issued]),
+            f"silent-{outcome}" if silent and issued else outcome,
+            silent=silent,
             fetched=resolved.fetched,
             issued=tuple(issued),
             setting=recommendation.setting.value if recommendation.setting else None,
             selected=tuple(s.regimen_id or "+".join(sorted(s.agents)) for s in recommendation.selected),
             knowledge_version=recommendation.knowledge_version,
+            recommendation=recommendation,
         )

@@ -108,7 +108,8 @@ _USAGE = (
 
 
 def service_definitions(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
-    """The three services (order-select, order-sign, patient-view) sharing one pipeline."""
+    """The services (order-select, order-sign, patient-view) sharing one pipeline; a service the site's pilot
+    switches turn ``off`` is left out (not in discovery, and its endpoint answers as an unknown service)."""
     specs = prefetch_specs(knowledge)
     version = knowledge.version
     services = (
@@ -141,4 +142,4 @@ def service_definitions(knowledge: Knowledge) -> dict[str, ServiceDefinition]:
             _USAGE,
         ),
     )
-    return {service.id: service for service in services}
+    return {service.id: service for service in services if knowledge.pilot.mode_of(service.hook) != "off"}

@@ -7,6 +7,7 @@ from cds_service.knowledge.loader import (
     KNOWLEDGE_PACKAGE,
     load_knowledge,
     read_site_parameters,
+    register_knowledge_check,
     site_parameters_hash,
 )
 from cds_service.knowledge.model import (
@@ -42,6 +43,8 @@ from cds_service.knowledge.model import (
     TextNegation,
     Trial,
 )
+from cds_service.knowledge.pilot import PilotMode, PilotSwitches
+from cds_service.knowledge.releases import Release, SignOff
 
 __all__ = [
     "KNOWLEDGE_PACKAGE",
@@ -63,14 +66,18 @@ __all__ = [
     "ObservationCodes",
     "OptionRule",
     "OrderCoding",
+    "PilotMode",
+    "PilotSwitches",
     "Place",
     "PostReviewNote",
     "Regimen",
+    "Release",
     "ReviewInfo",
     "SequencingRules",
     "SettingId",
     "SettingRules",
     "Severity",
+    "SignOff",
     "SourceRef",
     "Terminology",
     "TextHypothetical",
@@ -78,5 +85,6 @@ __all__ = [
     "Trial",
     "load_knowledge",
     "read_site_parameters",
+    "register_knowledge_check",
     "site_parameters_hash",
 ]

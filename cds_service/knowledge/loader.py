@@ -2,14 +2,21 @@
 
 An unknown regimen, agent, trial or gate in any file is a start-up error (``KnowledgeError``), never a
 runtime surprise. A site's parameter overrides (a YAML file) are part of the knowledge: their content hash
-is appended to the version on every card.
+is appended to the version on every card. The file's ``pilot:`` section holds the pilot switches
+(``cds_service.knowledge.pilot``); being part of the file, they are part of that hash.
+
+Checks that need code outside this package (the gate registry, whose functions live in ``sequencing``)
+register themselves with ``register_knowledge_check`` and run inside ``load_knowledge``: this package
+imports no layer of the service.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +24,41 @@ import yaml
 from pydantic import ValidationError
 
 from cds_service.knowledge.model import Knowledge, KnowledgeError
+from cds_service.knowledge.releases import ReleaseError, read_lock
 
 KNOWLEDGE_PACKAGE = "cds_service.knowledge"
+PILOT_SECTION = "pilot"
+
+KnowledgeCheck = Callable[[Knowledge], None]
+_CHECKS: dict[str, KnowledgeCheck] = {}
+
+
+def register_knowledge_check(name: str, check: KnowledgeCheck) -> None:
+    """Run ``check`` on every knowledge base ``load_knowledge`` returns (it raises ``KnowledgeError``).
+
+    The layer that owns the code a check needs registers it when imported (``sequencing.gates`` checks that
+    every gate has a function and every message placeholder is filled); registering twice replaces.
+    """
+    _CHECKS[name] = check
+
+
+def _yaml_in(folder: Traversable, name: str) -> Any:
+    return yaml.safe_load(folder.joinpath(name).read_text(encoding="utf-8"))
 
 
 def _read_yaml(name: str) -> Any:
-    text = resources.files(KNOWLEDGE_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    """A knowledge file of this package, parsed."""
+    return _yaml_in(resources.files(KNOWLEDGE_PACKAGE), name)
+
+
+def validation_problems(error: ValidationError) -> str:
+    """A validation error in one line: each problem as ``where: what``, joined by "; "."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        message = " ".join(str(item["msg"]).removeprefix("Value error, ").split())
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 def site_parameters_hash(overrides: dict[str, Any]) -> str:
@@ -54,22 +89,38 @@ def read_site_parameters(path: Path) -> dict[str, Any]:
     return overrides
 
 
-def load_knowledge(site_parameters: Path | None = None) -> Knowledge:
-    """Read and validate every knowledge file and the site's overrides; ``KnowledgeError`` names each problem."""
+def load_knowledge(site_parameters: Path | None = None, *, folder: Path | None = None) -> Knowledge:
+    """Read and validate every knowledge file and the site's overrides; ``KnowledgeError`` names each problem
+    in one line. ``folder``: read the knowledge files from there instead of this package (another release)."""
+    base: Traversable = folder if folder is not None else resources.files(KNOWLEDGE_PACKAGE)
     overrides = read_site_parameters(site_parameters) if site_parameters is not None else {}
+    parameters = {key: value for key, value in overrides.items() if key != PILOT_SECTION}
+
+    def read(name: str) -> Any:
+        return _read_yaml(name) if folder is None else _yaml_in(base, name)
+
     try:
-        return Knowledge.model_validate(
+        release = read_lock(base).releases.get(str(read("knowledge.yaml").get("version")))
+        knowledge = Knowledge.model_validate(
             {
-                "info": _read_yaml("knowledge.yaml"),
-                "terminology": _read_yaml("terminology.yaml"),
-                "regimens": _read_yaml("regimens.yaml")["regimens"],
-                "sequencing": _read_yaml("rules.yaml"),
-                "gates": _read_yaml("gates.yaml")["gates"],
-                "evidence": _read_yaml("evidence.yaml"),
-                "vocabulary": _read_yaml("conditions.yaml"),
-                "parameters": _merge(_read_yaml("parameters.yaml"), overrides),
+                "info": read("knowledge.yaml"),
+                "terminology": read("terminology.yaml"),
+                "regimens": read("regimens.yaml")["regimens"],
+                "sequencing": read("rules.yaml"),
+                "gates": read("gates.yaml")["gates"],
+                "evidence": read("evidence.yaml"),
+                "vocabulary": read("conditions.yaml"),
+                "parameters": _merge(read("parameters.yaml"), parameters),
                 "site_parameters_hash": site_parameters_hash(overrides) if overrides else None,
+                "pilot": overrides.get(PILOT_SECTION) or {},
+                "release": release,
             }
         )
-    except (ValidationError, yaml.YAMLError, OSError, KeyError, TypeError) as exc:
-        raise KnowledgeError(f"knowledge base is invalid: {exc}") from exc
+    except ValidationError as exc:
+        where = f"site parameters {site_parameters}" if site_parameters is not None else "knowledge base"
+        raise KnowledgeError(f"{where} is invalid: {validation_problems(exc)}") from exc
+    except (yaml.YAMLError, OSError, KeyError, TypeError, AttributeError, ReleaseError) as exc:
+        raise KnowledgeError(f"knowledge base is invalid: {' '.join(str(exc).split())}") from exc
+    for check in _CHECKS.values():
+        check(knowledge)
+    return knowledge

@@ -15,6 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cds_service.knowledge.pilot import PilotSwitches
+from cds_service.knowledge.releases import Release
+
 
 class KnowledgeError(Exception):
     """The knowledge files are inconsistent or invalid."""
@@ -308,6 +311,26 @@ class ChildPughThresholds(_Strict):
     class_b_from: int = Field(ge=6, le=15)
     class_c_from: int = Field(ge=7, le=15)
 
+    @model_validator(mode="after")
+    def _bands_ordered(self) -> ChildPughThresholds:
+        """A site's inverted band (INR [2.3, 1.7]) would silently score every patient wrong: refuse it."""
+        problems = [
+            f"child_pugh.{name} must be [lower, upper] with lower below upper, got [{low}, {high}]"
+            for name, (low, high) in (
+                ("bilirubin_mg_per_dl", self.bilirubin_mg_per_dl),
+                ("albumin_g_per_dl", self.albumin_g_per_dl),
+                ("inr", self.inr),
+            )
+            if not low < high
+        ]
+        if not self.class_b_from < self.class_c_from:
+            problems.append(
+                f"child_pugh.class_b_from ({self.class_b_from}) must be below class_c_from ({self.class_c_from})"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
 
 class ExtraCodes(_Strict):
     hcc: tuple[str, ...] = ()
@@ -450,6 +473,8 @@ class Knowledge(_Strict):
     vocabulary: ClinicalVocabulary
     parameters: ClinicalParameters
     site_parameters_hash: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
+    pilot: PilotSwitches = Field(default_factory=PilotSwitches)
+    release: Release | None = Field(None, description="This version's entry of releases.yaml (None: not locked).")
 
     @model_validator(mode="after")
     def _cross_references(self) -> Knowledge:

@@ -173,6 +173,7 @@ def to_html(report: dict[str, Any]) -> str:
         "data_needed": "Data needed",
         "gates": "Safety gates",
         "unmatched": "Data quality",
+        "pilot": "Pilot: pharmacist review and knowledge releases",
     }
     tables = "".join(f"<h2>{escape(titles.get(s, s))}</h2>{''.join(parts)}" for s, parts in sections.items())
     return f"""<!DOCTYPE html>

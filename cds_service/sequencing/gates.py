@@ -29,8 +29,10 @@ from cds_service.knowledge import (
     Place,
     SettingId,
     Severity,
+    register_knowledge_check,
 )
 from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
+from cds_service.sequencing.gate_fields import filled_fields, placeholders
 from cds_service.sequencing.wording import (
     afp_reading_text,
     afp_text,
@@ -121,10 +123,19 @@ def registered_gates() -> frozenset[str]:
 
 
 def check_gate_registry(knowledge: Knowledge) -> None:
-    """At load: every gate in gates.yaml has one function, and every function has an entry."""
+    """At load: every gate in gates.yaml has one function, every function has an entry, and every placeholder
+    of a gate's summary and message is one its function fills (a typo fails at start-up, not when it fires)."""
     defined, registered = set(knowledge.gates), set(_GATES)
     problems = [f"gate {g} in gates.yaml has no function" for g in sorted(defined - registered)]
     problems += [f"gate function {g} has no entry in gates.yaml" for g in sorted(registered - defined)]
+    for gate_id in sorted(defined & registered):
+        fields = filled_fields(_GATES[gate_id])
+        definition = knowledge.gates[gate_id]
+        for part, template in (("summary", definition.summary), ("message", definition.message)):
+            unfilled = sorted(placeholders(template) - fields) if fields is not None else []
+            problems += [
+                f"gate {gate_id}: {part} placeholder {{{name}}} is not filled by its function" for name in unfilled
+            ]
     if problems:
         raise KnowledgeError("; ".join(problems))
 
@@ -358,3 +369,6 @@ def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | N
 def hepatitis_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224)."""
     return _caution(ctx, CautionKind.HEPATITIS_B)
+
+
+register_knowledge_check("gate registry", check_gate_registry)  # load_knowledge runs it once gates are imported

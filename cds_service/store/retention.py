@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, Table, delete, func, select
 
-from cds_service.store.schema import feedback_table, issued_card_table
+from cds_service.store.schema import feedback_table, issued_card_table, order_event_table, review_item_table
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,15 @@ class RetainedTable:
 RETAINED_TABLES: tuple[RetainedTable, ...] = (
     RetainedTable(issued_card_table, "issued_at", "issued cards"),
     RetainedTable(feedback_table, "received_at", "feedback reports"),
+)
+
+
+# The pilot's records keyed to patients (sealed chart references, pseudonymised order events) expire after the
+# site's own retention (site parameter ``pilot.review_queue.retention_days``, default 90), whatever --older-than
+# says; the pharmacists' verdicts hold no patient data and follow the issued cards' retention by their card.
+PILOT_RETAINED_TABLES: tuple[RetainedTable, ...] = (
+    RetainedTable(review_item_table, "queued_at", "review-queue entries"),
+    RetainedTable(order_event_table, "occurred_at", "order events"),
 )
 
 

@@ -97,15 +97,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_client(postgres_url: str) -> Iterator[TestClient]:
-    from sqlalchemy import create_engine, text
+def postgres_client(postgres_schema_url: str) -> Iterator[TestClient]:
+    from sqlalchemy import create_engine
 
-    engine = create_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text("DROP TABLE IF EXISTS cds_feedback, cds_issued_card, cds_alembic_version"))
+    engine = create_engine(postgres_schema_url)  # a schema of its own: engineers and CI runs share the database
     upgrade(engine)
     engine.dispose()
-    settings = Settings(environment="development", database_url=postgres_url, log_level="WARNING")
+    settings = Settings(environment="development", database_url=postgres_schema_url, log_level="WARNING")
     with TestClient(create_app(settings, clock=lambda: AS_OF)) as test_client:
         yield test_client
 

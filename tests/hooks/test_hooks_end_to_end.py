@@ -122,15 +122,23 @@ def test_warning_replaces_the_selected_draft_and_offers_coded_override_reasons(c
         assert update["resourceId"] == "MedicationRequest/draft-ramu"
         assert update["resource"]["id"] == "draft-ramu"
         assert update["resource"]["medicationCodeableConcept"]["coding"][0]["code"] in ("1363271", "1312402")
-    codes = {r["code"] for r in warning["overrideReasons"]}
-    assert codes == {
-        "patient-preference",
-        "clinical-trial",
-        "contraindication-to-alternatives",
-        "information-missing",
-        "other",
-    }
-    assert {r["system"] for r in warning["overrideReasons"]} == {"http://127.0.0.1:8000/CodeSystem/override-reason"}
+    own = "http://127.0.0.1:8000/CodeSystem/override-reason"
+    ballot = "http://terminology.hl7.org/CodeSystem/non-adherence-reason-codes"  # CDS Hooks 3.0 ballot categories
+    assert [(r["system"], r["code"]) for r in warning["overrideReasons"]] == [
+        (own, "patient-preference"),
+        (own, "clinical-trial"),
+        (own, "tumour-board-decision"),
+        (own, "drug-access"),
+        (own, "contraindication-to-alternatives"),
+        (own, "information-missing"),
+        (ballot, "cds-not-applicable"),
+        (ballot, "cds-suboptimal-context"),
+        (ballot, "recipient-disagrees-evidence"),
+        (ballot, "recipient-concerns-outcomes"),
+        (ballot, "does-not-align-preferences"),
+        (ballot, "not-convenient-feasible"),
+        (own, "other"),
+    ]
 
 
 def test_single_alternative_is_the_recommended_suggestion(client: TestClient) -> None:
