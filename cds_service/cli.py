@@ -107,7 +107,7 @@ def _serve_on(args: argparse.Namespace) -> int:
         return 2
     if settings.client_registry_path and not settings.auth_disabled:
         try:
-            registry, local_keys = load_registry(settings.client_registry_path)
+            registry, local_keys = load_registry(settings.client_registry_path, environment=settings.environment)
         except RegistryError as exc:
             sys.stderr.write(f"cds-service: {exc}\n")
             return 2
@@ -128,6 +128,10 @@ def _serve_on(args: argparse.Namespace) -> int:
         proxy_headers=True,
         access_log=False,  # the service writes its own access line, with the request id (api/access_log.py)
         log_config=uvicorn_log_config(settings.log_level),
+        # h11 in every install (httptools, when installed, reads headers of any size): request line and
+        # headers over CDS_MAX_HEADER_BYTES are refused before they are held in memory.
+        http="h11",
+        h11_max_incomplete_event_size=settings.max_header_bytes,
     )
     return 0
 

@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REFUSED_JWT_ALGORITHMS = frozenset({"none", "HS256", "HS384", "HS512"})
 """Never accepted, whatever is configured: no signature, or a shared secret (CDS Hooks 2.0 requires keys)."""
 
+MAX_PRODUCTION_BODY_BYTES = 100 * 1024 * 1024
+"""Production refuses a larger ``CDS_MAX_BODY_BYTES``: a hook call with a full chart is a few MiB."""
+
 # Defaults named once: the settings below and the components built without settings (FetchLimits,
 # AuthSettings, KeySets in tests and tools) take them from here.
 FHIR_DEADLINE_SECONDS = 3.0
@@ -23,7 +26,7 @@ FHIR_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 FHIR_MAX_CALL_BYTES = 20 * 1024 * 1024
 AUTH_ALGORITHMS = ("ES384", "RS384")
 AUTH_LEEWAY_SECONDS = 60
-AUTH_MAX_TOKEN_LIFETIME_SECONDS = 300  # CDS Hooks expects short-lived tokens: 5 minutes
+AUTH_MAX_TOKEN_LIFETIME_SECONDS = 3600  # a client's own limit may be lower (the sandbox entry: 300 s)
 JWKS_MAX_BYTES = 64 * 1024  # a key set of a few keys is a few KiB
 JWKS_FETCH_TIMEOUT_SECONDS = 5.0  # the whole fetch, connect to last byte
 
@@ -105,6 +108,33 @@ class Settings(StoreSettings):
     max_body_bytes: int = Field(
         5 * 1024 * 1024, ge=1024, description="Requests with a larger body are refused with 413."
     )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=4096,
+        le=1024 * 1024,
+        description="Largest request line plus headers `cds-service serve` reads (every install); larger: 431/400.",
+    )
+    max_json_depth: int = Field(
+        64, ge=8, le=512, description="Deepest nesting of arrays and objects in a request body; deeper: 400."
+    )
+    database_connect_timeout_seconds: int = Field(
+        2, ge=1, le=60, description="PostgreSQL connect timeout (libpq counts whole seconds, at least 2)."
+    )
+    database_statement_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        description="PostgreSQL statement timeout and SQLite busy timeout; also the deadline of a feedback write.",
+    )
+    readiness_timeout_seconds: float = Field(
+        1.5, gt=0, le=10, description="`/readyz` answers within this time: a dependency slower than it is not ready."
+    )
+    issued_card_spool_records: int = Field(
+        100_000,
+        ge=100,
+        description="Issued-card records kept in memory while the database cannot take them (retried; beyond: "
+        "dropped, counted and logged).",
+    )
     cors_allowed_origins: list[str] = Field(
         default_factory=lambda: ["https://sandbox.cds-hooks.org"],
         description="Browser origins allowed to call the service (JSON list).",
@@ -130,6 +160,18 @@ class Settings(StoreSettings):
         FHIR_DEADLINE_SECONDS,
         gt=0,
         description="Overall deadline for all fallback fetches of one hook call (run in parallel).",
+    )
+    fhir_server_max_concurrent: int = Field(
+        10, ge=1, le=200, description="Requests in flight to one FHIR server at once (its own connection pool)."
+    )
+    fhir_server_max_queued: int = Field(
+        50, ge=0, description="Requests waiting for one FHIR server's slots; beyond, they fail at once (busy)."
+    )
+    fhir_breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failures (timeouts, errors, 5xx) that open a FHIR server's circuit."
+    )
+    fhir_breaker_open_seconds: float = Field(
+        30.0, gt=0, description="How long an open circuit refuses calls before one probe is let through."
     )
     fhir_max_pages: int = Field(FHIR_MAX_PAGES, ge=1, description="Bundle pages followed per prefetch key.")
     fhir_max_resources: int = Field(FHIR_MAX_RESOURCES, ge=1, description="Resources read per prefetch key.")
@@ -157,7 +199,8 @@ class Settings(StoreSettings):
         AUTH_MAX_TOKEN_LIFETIME_SECONDS,
         ge=1,
         le=3600,
-        description="Largest `exp - iat` of a client JWT (CDS Hooks expects short-lived tokens; 5 minutes).",
+        description="Largest `exp - iat` of a client JWT for a registry entry without its own "
+        "`max_token_lifetime_seconds` (at most one hour, the CDS Hooks security best practice).",
     )
     jwks_cache_seconds: int = Field(3600, ge=0, description="How long a key set fetched from a jku is reused.")
     jwks_max_bytes: int = Field(
@@ -180,6 +223,17 @@ class Settings(StoreSettings):
         256,
         ge=0,
         description="Patients' charts kept mapped in memory by content for repeated calls (0: off).",
+    )
+    smart_client_id: str = Field(
+        "hcc-timeline",
+        min_length=1,
+        description="Client id of the timeline app (`/app/`) as registered with the EHR's SMART authorization "
+        "server (a public client with PKCE).",
+    )
+    smart_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins the timeline app may call besides the FHIR servers in CDS_FHIR_ALLOWED_SERVERS "
+        "(e.g. an authorization server on another host): its Content-Security-Policy `connect-src`.",
     )
     metrics_access: Literal["off", "token", "open"] | None = Field(
         None,
@@ -246,8 +300,19 @@ class Settings(StoreSettings):
         for server in self.fhir_allowed_servers:
             if urlsplit(server).scheme != "https":
                 problems.append(f"CDS_FHIR_ALLOWED_SERVERS entry {server!r} is not an https:// URL")
+        for origin in self.smart_allowed_origins:
+            parts = urlsplit(origin)
+            if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+                problems.append(f"CDS_SMART_ALLOWED_ORIGINS entry {origin!r} is not an https:// origin")
         if self.auth_disabled:
             problems.append("CDS_AUTH_DISABLED=true is refused in production")
+        if not self.auth_algorithms:
+            problems.append("CDS_AUTH_ALGORITHMS may not be empty in production")
+        if self.max_body_bytes > MAX_PRODUCTION_BODY_BYTES:
+            problems.append(
+                f"CDS_MAX_BODY_BYTES over {MAX_PRODUCTION_BODY_BYTES} (100 MiB) is refused in production "
+                f"(got {self.max_body_bytes})"
+            )
         secrets = {
             "CDS_DATABASE_URL": self.database_url,
             "CDS_REDIS_URL": self.redis_url,

@@ -43,15 +43,32 @@ class HccDiagnosis:
 
 
 class StopReason(StrEnum):
+    """How a line ended (policy 6.5 "Stop reasons in words"): a code or text naming progression or a toxicity,
+    other text ("unclear": possibly intolerance), or nothing recorded."""
+
     PROGRESSION = "progression"
     INTOLERANCE = "intolerance"
-    OTHER = "other"
+    UNCLEAR = "unclear"
     UNKNOWN = "unknown"
+
+
+class LineState(StrEnum):
+    """A line the patient is still on, or one that ended (policy 6.5 "Current therapy is not a prior line")."""
+
+    CURRENT = "current"
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
 class TherapyEpisode:
-    """One agent given over a period, from one medication resource."""
+    """One medication record of systemic therapy (a statement, an order, an administration or a supply).
+
+    ``agents`` are the review's agents it names; ``unidentified`` is the medication as recorded when it is an
+    anticancer agent outside the review (policy 6.5). ``ongoing`` is True when its status says it continues
+    (statement active/intended/on-hold, order active/on-hold) and no end has passed; ``stopped`` when its status
+    says it ended (stopped, completed). ``given`` is the date of an administration or supply. ``stop_text`` is
+    the stop reason as written (statusReason text or display, else a note on a record that ended).
+    """
 
     agents: frozenset[str]
     start: date | None
@@ -59,11 +76,29 @@ class TherapyEpisode:
     stop_reason: StopReason
     source: Provenance
     description: str
+    unidentified: str | None = None
+    status: str | None = None
+    ongoing: bool = False
+    stopped: bool = False
+    given: date | None = None
+    stop_text: str | None = None
+
+    @property
+    def last_date(self) -> date | None:
+        """The latest date the record speaks for: its end, the day given, else its start."""
+        return self.end or self.given or self.start
 
 
 @dataclass(frozen=True, slots=True)
 class TherapyLine:
-    """Agents started within the grouping window: one regimen, one line of therapy."""
+    """One regimen: agents started together, or a later agent that completes a combination of the knowledge
+    while the line is still current (policy 6.5 "One regimen, however it is drafted").
+
+    ``state`` says whether the patient is still on it; ``state_basis`` names the record that decided it, in
+    words ("MedicationRequest/r1 active", "last administration 2026-08-01 (MedicationAdministration/a7), more
+    than 60 days ago"). ``stop_text`` quotes the recorded stop reason; ``unidentified`` names the medications of
+    the line that are anticancer agents outside the review.
+    """
 
     number: int
     agents: frozenset[str]
@@ -71,6 +106,19 @@ class TherapyLine:
     end: date | None
     stop_reason: StopReason
     episodes: tuple[TherapyEpisode, ...]
+    state: LineState = LineState.ENDED
+    state_basis: str = ""
+    stop_text: str | None = None
+    unidentified: tuple[str, ...] = ()
+
+    @property
+    def is_current(self) -> bool:
+        return self.state is LineState.CURRENT
+
+    @property
+    def is_unidentified(self) -> bool:
+        """A line with an anticancer agent outside the review: the review does not cover what follows it."""
+        return bool(self.unidentified)
 
 
 class CutoffRelation(StrEnum):
@@ -121,6 +169,7 @@ class LabValue:
     unit: str
     as_reported: str
     source: Provenance
+    problem: str | None = None  # why the result is not used (policy 6.5: no unit, implausible): then missing
 
     @property
     def effective(self) -> date | None:
@@ -143,6 +192,7 @@ class CodedChildPugh:
     child_pugh_class: ChildPughClass | None
     score: int | None
     source: Provenance
+    as_reported: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +222,41 @@ class CautionKind(StrEnum):
     ORGAN_TRANSPLANT = "organ_transplant"
     AUTOIMMUNE_DISEASE = "autoimmune_disease"
     HEPATITIS_B = "hepatitis_b"
+    IMMUNE_TOXICITY = "immune_toxicity"
+
+
+class MedicationKind(StrEnum):
+    """Medicines read for policy 6.5 apart from the anticancer lines."""
+
+    IMMUNOSUPPRESSANT = "immunosuppressant"
+    HBV_ANTIVIRAL = "hbv_antiviral"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentMedication:
+    """An active immunosuppressant or hepatitis B antiviral on record (policy 6.5)."""
+
+    kind: MedicationKind
+    name: str
+    source: Provenance
+
+
+class PopulationKind(StrEnum):
+    """Populations the review's trials excluded (policy 6.5)."""
+
+    PREGNANCY = "pregnancy"
+    FIBROLAMELLAR = "fibrolamellar"
+
+
+@dataclass(frozen=True, slots=True)
+class PopulationFinding:
+    """A recorded fact that puts the patient outside the trials' populations; ``test`` when it is a positive
+    pregnancy test (counted only while recent), not a Condition."""
+
+    kind: PopulationKind
+    description: str
+    source: Provenance
+    test: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,22 +282,36 @@ class DraftOrder:
     agents: frozenset[str]
     description: str
     contains_other_agents: bool = False
+    products: frozenset[str] = frozenset()  # a product of the agent that is not its HCC product (Cometriq)
 
 
 @dataclass(frozen=True, slots=True)
 class PatientFacts:
-    """Everything the sequencing rules read about one patient."""
+    """Everything the sequencing rules read about one patient.
+
+    ``lines`` are the lines that ended (the prior lines: they decide the setting, policy 6.5);
+    ``current_line`` is the regimen the patient is still on, if any (never a prior line).
+    """
 
     hcc: HccDiagnosis
     lines: tuple[TherapyLine, ...] = ()
+    current_line: TherapyLine | None = None
     afp: AfpResult | None = None
     liver: LiverFacts = field(default_factory=LiverFacts)
     ecog: EcogStatus | None = None
     immunotherapy_cautions: tuple[ImmunotherapyCaution, ...] = ()
     notes: tuple[DataQualityNote, ...] = field(default=())
     medication_history_known: bool = True
+    current_medications: tuple[CurrentMedication, ...] = ()
+    populations: tuple[PopulationFinding, ...] = ()
+    birth_date: date | None = None
 
     @property
     def next_line_number(self) -> int:
-        """The line a new regimen would start: prior lines + 1."""
-        return len(self.lines) + 1
+        """The line a new regimen would start: prior lines + 1 (+ 1 more after a current line)."""
+        return len(self.lines) + (2 if self.current_line else 1)
+
+    @property
+    def all_lines(self) -> tuple[TherapyLine, ...]:
+        """Every line in order, the current one last."""
+        return (*self.lines, self.current_line) if self.current_line else self.lines

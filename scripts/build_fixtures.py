@@ -331,7 +331,40 @@ def fixtures() -> dict[str, tuple[list[Resource], Resource]]:
         resources,
         hook_request("16", "order-select", pid, resources, [no_medication_yet], bundle_type=False),
     )
+
+    add("21-hcc-timeline-patient-view", *timeline_patient())
     return out
+
+
+# The timeline app's patient: two lines (sorafenib stopped for progression, regorafenib current), 20 monthly
+# AFP results rising through the 400 ng/mL cut-off (one from an outside lab in IU/mL), four liver panels.
+TIMELINE_AFP = [85, 110, 150, 210, 260, 240, 190, 160, 150, 180, 210, 280, 350, 390, 420, 480, 530, 610, 700, 820]
+TIMELINE_IU_MONTH = 9  # the 10th result (2026-01-10) is reported in IU/mL: not comparable without a site factor
+TIMELINE_LIVER = [
+    ("2025-04-10", 0.8, 4.0, 1.0),
+    ("2025-10-10", 1.0, 3.7, 1.1),
+    ("2026-04-10", 1.4, 3.4, 1.2),
+    ("2026-11-10", 2.1, 3.1, 1.3),
+]
+
+
+def timeline_patient() -> tuple[list[Resource], Resource]:
+    pid = "hcc-timeline"
+    resources = [
+        *base(pid, "Testpatient", "Timeline"),
+        statement(f"{pid}-sorafenib", pid, SORAFENIB, "2024-11-01", "2025-08-20", stop("266721009")),
+        statement(f"{pid}-regorafenib", pid, REGORAFENIB, "2025-09-05", None, status="active"),
+    ]
+    for month, value in enumerate(TIMELINE_AFP):
+        year, number = 2025 + (month + 3) // 12, (month + 3) % 12 + 1
+        when = f"{year}-{number:02d}-10"
+        unit, code = ("IU/mL", "19176-7") if month == TIMELINE_IU_MONTH else ("ng/mL", "1834-1")
+        resources.append(afp(f"{pid}-afp-{month + 1:02d}", pid, when, value, unit, code))
+    for when, bilirubin, albumin, inr in TIMELINE_LIVER:
+        for resource in liver_panel(pid, when, bilirubin, (albumin, "g/dL"), inr):
+            resource["id"] = f"{resource['id']}-{when}"
+            resources.append(resource)
+    return resources, hook_request("21", "patient-view", pid, resources, [])
 
 
 def main() -> None:

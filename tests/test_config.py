@@ -117,5 +117,5 @@ def test_token_access_needs_a_long_operator_token() -> None:
     assert settings.metrics_access_effective == "token"
 
 
-def test_token_lifetime_cap_defaults_to_five_minutes() -> None:
-    assert Settings().auth_max_token_lifetime_seconds == 300
+def test_token_lifetime_cap_defaults_to_one_hour() -> None:
+    assert Settings().auth_max_token_lifetime_seconds == 3600

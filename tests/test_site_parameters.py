@@ -31,13 +31,13 @@ def cards(tmp_path: Path, site_file: Path | None, name: str) -> list[dict[str, A
 
 def test_a_changed_site_parameter_changes_the_version_on_every_card(tmp_path: Path) -> None:
     default = cards(tmp_path, None, "09-")
-    assert {c["source"]["label"].rsplit(" v", 1)[1] for c in default} == {"2026.12.3"}
+    assert {c["source"]["label"].rsplit(" v", 1)[1] for c in default} == {"2026.12.5"}
     assert "ramucirumab not supported" in default[1]["summary"]  # AFP 35 ng/mL below the default 400
 
     site_file = tmp_path / "site.yaml"
     site_file.write_text("afp_cutoff_ng_per_ml: 20\n", encoding="utf-8")
     changed = cards(tmp_path, site_file, "09-")
-    version = f"2026.12.3+site.{site_parameters_hash({'afp_cutoff_ng_per_ml': 20})}"
+    version = f"2026.12.5+site.{site_parameters_hash({'afp_cutoff_ng_per_ml': 20})}"
     assert {c["source"]["label"].rsplit(" v", 1)[1] for c in changed} == {version}
     assert all(version in c["detail"] for c in changed)
     assert not any("ramucirumab not supported" in c["summary"] for c in changed)

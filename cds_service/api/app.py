@@ -31,8 +31,12 @@ from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.review_routes import router as review_router
 from cds_service.api.routes import HOOK_PATH, call_service, hook_endpoint, json_body_of, router
 from cds_service.api.state import AppState
+from cds_service.api.timeline_app import build_timeline_app
+from cds_service.api.timeline_app import router as timeline_router
+from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings, get_settings
 from cds_service.data.fhir_client import FetchLimits, HttpFhirFetcher, ServerPolicy
+from cds_service.data.server_guard import GuardLimits, ServerGuards
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.pipeline import HookPipeline, utc_today
 from cds_service.hooks.services import ServiceDefinition, service_definitions
@@ -48,12 +52,15 @@ logger = logging.getLogger("cds_service.api")
 
 
 def build_authenticator(settings: Settings, http_client: httpx.AsyncClient) -> ClientAuthenticator | None:
-    """The JWT verifier from the settings (None when authentication is disabled for development)."""
+    """The JWT verifier from the settings (None when authentication is disabled for development).
+
+    ``http_client`` fetches key sets only: FHIR fetches have their own pools, so a slow FHIR server can
+    never starve client authentication."""
     if settings.auth_disabled:
         return None
     if settings.client_registry_path is None:  # the settings refuse this combination; never trust that here
         raise ValueError("CDS_CLIENT_REGISTRY_PATH is required unless authentication is disabled")
-    registry, local_keys = load_registry(settings.client_registry_path)
+    registry, local_keys = load_registry(settings.client_registry_path, environment=settings.environment)
     replay: ReplayCache = (
         RedisReplayCache(settings.redis_url) if settings.replay_cache == "redis" else MemoryReplayCache()
     )
@@ -87,7 +94,11 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = FeedbackStore(settings.database_url)
+        store = FeedbackStore(
+            settings.database_url,
+            connect_timeout_seconds=settings.database_connect_timeout_seconds,
+            statement_timeout_seconds=settings.database_statement_timeout_seconds,
+        )
         try:
             require_current_schema(
                 store.engine, upgrade_if_behind=upgrades_at_start(store.engine, settings.environment)
@@ -96,14 +107,29 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             logger.error("refusing to start: %s", exc)
             store.close()
             raise
-        http_client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.fhir_read_timeout_seconds, connect=settings.fhir_connect_timeout_seconds),
+        key_set_client = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.jwks_fetch_timeout_seconds),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=5),
             event_hooks={"request": [_pass_trace_context]},
         )
+        fhir_guards = ServerGuards(
+            GuardLimits(
+                max_concurrent=settings.fhir_server_max_concurrent,
+                max_queued=settings.fhir_server_max_queued,
+                breaker_failures=settings.fhir_breaker_failures,
+                breaker_open_seconds=settings.fhir_breaker_open_seconds,
+            ),
+            timeout=httpx.Timeout(
+                settings.fhir_read_timeout_seconds,
+                connect=settings.fhir_connect_timeout_seconds,
+                pool=settings.fhir_connect_timeout_seconds,
+            ),
+            on_refused=metrics.fhir_refused,
+            request_hooks=[_pass_trace_context],
+        )
         fetcher = HttpFhirFetcher(
-            http_client,
+            None,
             ServerPolicy(tuple(settings.fhir_allowed_servers), settings.fhir_allow_http),
             FetchLimits(
                 deadline_seconds=settings.fhir_deadline_seconds,
@@ -113,10 +139,13 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
                 max_call_bytes=settings.fhir_max_call_bytes,
             ),
             on_fetch=metrics.fetched,
+            guards=fhir_guards,
         )
         pipeline = HookPipeline(knowledge, settings, fetcher=fetcher, clock=clock)
-        authenticator = build_authenticator(settings, http_client)
-        issued_cards = IssuedCardWriter(store)
+        authenticator = build_authenticator(settings, key_set_client)
+        issued_cards = IssuedCardWriter(
+            store, max_spooled=settings.issued_card_spool_records, on_dropped=metrics.issued_cards_dropped.inc
+        )
         key = settings.review_queue_key.get_secret_value() if settings.review_queue_key else None
         review_queue = ReviewQueue(store.engine, key) if key else None
         pilot_writer = BackgroundWriter() if key else None
@@ -129,6 +158,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             authenticator,
             issued_cards,
             metrics,
+            fhir_guards=fhir_guards,
             review_queue=review_queue,
             pilot_writer=pilot_writer,
             site_key=key,
@@ -152,7 +182,8 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
             await issued_cards.close()
             if authenticator is not None:
                 await authenticator.replay.close()
-            await http_client.aclose()
+            await fhir_guards.close()
+            await key_set_client.aclose()
             store.close()
 
     docs_on = settings.docs_access_effective != "off"
@@ -171,6 +202,10 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     app.include_router(router)
     app.include_router(knowledge_router)
     app.include_router(review_router)
+    app.include_router(timeline_router)
+    app.state.timeline = build_timeline_app(
+        settings, knowledge, clock, override_reason_system(settings.public_base_url)
+    )
     install_openapi(app, services)
     app.add_middleware(
         CORSMiddleware,

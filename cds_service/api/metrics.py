@@ -57,6 +57,38 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.fhir_server_failing = Gauge(
+            "cds_fhir_server_failing",
+            "1 while a FHIR server's circuit is open (failing: calls to it are refused at once), else 0",
+            ["server"],
+            registry=self.registry,
+        )
+        self.fhir_server_refused = Counter(
+            "cds_fhir_server_refused_total",
+            "FHIR requests not sent: the server's circuit was open or its bulkhead full",
+            ["server", "reason"],
+            registry=self.registry,
+        )
+        self.issued_cards_dropped = Counter(
+            "cds_issued_cards_dropped_total",
+            "Issued-card records lost (spool full, refused, or database down at shutdown): audit gaps",
+            registry=self.registry,
+        )
+        self.issued_cards_spooled = Gauge(
+            "cds_issued_cards_spooled",
+            "Issued-card records waiting for the database",
+            registry=self.registry,
+        )
+
+    def fhir_refused(self, server: str, reason: str) -> None:
+        self.fhir_server_refused.labels(server, reason).inc()
+
+    def observe_dependencies(self, fhir_servers: dict[str, str], spooled: int) -> None:
+        """Gauges read at scrape time: each FHIR server's circuit, the issued-card spool."""
+        for server, state in fhir_servers.items():
+            self.fhir_server_failing.labels(server).set(0 if state == "ok" else 1)
+        self.issued_cards_spooled.set(spooled)
+
     def set_build_info(self, version: str, knowledge_version: str) -> None:
         """``cds_build_info{version, knowledge_version, python} 1``: what is running, for dashboards and alerts."""
         build_info = Gauge(

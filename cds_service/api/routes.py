@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from cds_service import __version__
 from cds_service.api.feedback_models import FeedbackRequest
+from cds_service.api.json_depth import deeper_than
 from cds_service.api.review_routes import flag_committee_overrides, record_for_pilot
 from cds_service.api.state import AppState, get_state
 from cds_service.cards.override_reasons import override_reason_code_system
@@ -61,13 +63,16 @@ def _require_json(request: Request) -> None:
         raise UnsupportedMediaType("Content-Type must be application/json")
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request, max_depth: int) -> Any:
     _require_json(request)
     body = await request.body()
     try:
-        return orjson.loads(body)
+        parsed = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest("Request body is not valid JSON") from exc
+    if deeper_than(body, max_depth):
+        raise InvalidRequest(f"Request body nests arrays and objects more than {max_depth} levels deep")
+    return parsed
 
 
 def _service(state: AppState, service_id: str) -> ServiceDefinition:
@@ -111,7 +116,7 @@ async def call_service(service_id: str, request: Request) -> Response:
     client = await require_trusted_client(request, state)
     service = _service(state, service_id)
     started = time.perf_counter()
-    hook_request = validated(HookRequest, await _json_body(request), what="request")
+    hook_request = validated(HookRequest, await _json_body(request, state.settings.max_json_depth), what="request")
     log = {"service": service.id, "hook": service.hook, "hookInstance": hook_request.hookInstance}
     try:
         result = await state.pipeline.run(service, hook_request, client_servers=client.fhir_servers)
@@ -159,7 +164,7 @@ def _issued_records(service: ServiceDefinition, request: HookRequest, result: Ho
 async def feedback(service_id: str, request: Request, state: State, client: TrustedClient) -> dict[str, Any]:
     """Store CDS Hooks feedback durably; a repeated report of the same outcome is stored once."""
     service = _service(state, service_id)
-    body = validated(FeedbackRequest, await _json_body(request), what="request")
+    body = validated(FeedbackRequest, await _json_body(request, state.settings.max_json_depth), what="request")
     records = [
         FeedbackRecord(
             service_id=service.id,
@@ -177,7 +182,12 @@ async def feedback(service_id: str, request: Request, state: State, client: Trus
         )
         for item in body.feedback
     ]
-    stored = await run_in_threadpool(state.store.save, records)
+    try:  # a database that does not answer is a 503 after the statement timeout, not a hung request
+        stored = await state.store.call(
+            state.store.save, records, timeout=state.settings.database_statement_timeout_seconds + 1
+        )
+    except TimeoutError as exc:
+        raise ServiceUnavailable("The feedback store did not answer in time; retry later") from exc
     await flag_committee_overrides(state, records)
     for record in records:
         state.metrics.feedback.labels(service.id, record.outcome).inc()
@@ -191,22 +201,46 @@ async def healthz(state: State) -> dict[str, str]:
     return {"status": "ok", "version": __version__, "knowledge": state.knowledge.info.version}
 
 
+async def _answers_within(seconds: float, check: Awaitable[bool]) -> bool:
+    try:
+        async with asyncio.timeout(seconds):
+            return await check
+    except TimeoutError:
+        return False
+
+
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    """Readiness: knowledge loaded, the feedback store reachable and, with authentication on, the replay cache."""
-    store_ok = await run_in_threadpool(state.store.ping)
-    body: dict[str, Any] = {"knowledge": state.knowledge.info.version, "store": "ok" if store_ok else "unreachable"}
+    """Readiness, within ``CDS_READINESS_TIMEOUT_SECONDS``: knowledge loaded, the feedback store answering and
+    taking writes (issued-card records are not piling up) and, with authentication on, the replay cache.
+
+    FHIR servers whose circuit is open are reported but do not make the service unready: hook calls with
+    prefetch are still answered, and another replica would meet the same server.
+    """
+    deadline = state.settings.readiness_timeout_seconds
+    try:
+        store_ok = await state.store.call(state.store.ping, timeout=deadline)
+    except TimeoutError:
+        store_ok = False
+    store = "ok" if store_ok else "unreachable"
+    if store_ok and state.issued_cards.failing:
+        store_ok, store = False, f"cannot write ({state.issued_cards.spooled} issued-card records waiting)"
+    body: dict[str, Any] = {"knowledge": state.knowledge.info.version, "store": store}
     ready = store_ok
     if state.authenticator is not None:
-        replay_ok = await state.authenticator.replay.ping()
+        replay_ok = await _answers_within(deadline, state.authenticator.replay.ping())
         body["replay_cache"] = "ok" if replay_ok else "unreachable"
         ready = ready and replay_ok
+    if state.fhir_guards is not None:
+        body["fhir_servers"] = state.fhir_guards.states()
     return JSONResponse({"status": "ready" if ready else "not-ready", **body}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")
 async def metrics(state: State) -> Response:
     """Prometheus metrics (scrape from inside the hospital network; they carry no patient data)."""
+    fhir_servers = state.fhir_guards.states() if state.fhir_guards is not None else {}
+    state.metrics.observe_dependencies(fhir_servers, state.issued_cards.spooled)
     return Response(state.metrics.exposition(), media_type=state.metrics.content_type)
 
 

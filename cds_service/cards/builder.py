@@ -20,11 +20,15 @@ def build_cards(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> list[Is
     """The cards of one hook call (cds-hooks-conformance.md section 7: at most three cards)."""
     if not rec.applicable:
         return []
-    if hook == "order-sign":
+    if hook == "order-sign" or rec.continuation_only:
+        # Policy 6.5: an order that continues the current line gets no card unless a critical gate applies.
         card = does_not_fit_card(rec, ctx, hook=hook)
+        if card is None and hook == "order-sign" and rec.unidentified and not rec.continuation_only:
+            # Policy 6.5: a prior line the review does not cover: the card names the medication it could not place.
+            return [recommendation_card(rec, ctx, hook=hook)]
         return [card] if card else []
     if hook == "patient-view":
-        if not rec.facts.lines:
+        if not rec.facts.lines and rec.facts.current_line is None:
             return []
         return [recommendation_card(rec, ctx, hook=hook)]
     cards = [

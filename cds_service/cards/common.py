@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from cds_service.cards.links import capped_links, knowledge_page_url
+from cds_service.cards.links import capped_links, knowledge_page_url, timeline_app_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.cautions import checkpoint_caution as checkpoint_caution
@@ -205,11 +205,12 @@ def evidence_page(rec: Recommendation, ctx: CardContext) -> str:
 
 
 def card_links(rec: Recommendation, ctx: CardContext, regimens: Iterable[OptionAssessment]) -> list[Link]:
-    """The trials behind the selected regimen(s) and ``regimens``, then the evidence page: at most five links."""
+    """The trials behind the selected regimen(s) and ``regimens``, the timeline app, then the evidence page: at
+    most five links."""
     by_id = {o.regimen_id: o for o in rec.options}
     selected = [by_id[s.regimen_id] for s in rec.selected if s.regimen_id in by_id]
     trials = [t for option in (*selected, *regimens) for t in option.trials]
-    return capped_links(trials, ctx.knowledge, evidence_page(rec, ctx))
+    return capped_links(trials, ctx.knowledge, evidence_page(rec, ctx), timeline_app_url(ctx.public_base_url))
 
 
 def closing_line(knowledge: Knowledge) -> str:

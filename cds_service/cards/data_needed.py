@@ -51,7 +51,10 @@ def data_needed_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> Is
         )
         for lab in orders
     ]
-    detail = [f"- {cell(gap.description)}" for gap in rec.data_gaps] + ["", closing_line(ctx.knowledge)]
+    detail = [f"- {cell(gap.description)}" for gap in rec.data_gaps]
+    # Policy 6.5: every card says the review's trials excluded this patient's population.
+    detail += [f"- {cell(message)}" for message in rec.population_messages]
+    detail += ["", closing_line(ctx.knowledge)]
     card = Card(
         uuid=card_uuid(ctx.hook_instance, hook, "data"),
         summary=summary,

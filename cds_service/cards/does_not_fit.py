@@ -68,6 +68,10 @@ def _replacement(
 
 
 def _place_phrase(selected: SelectedAssessment, setting_phrase: str) -> str:
+    if selected.continues_current:
+        return "continuing the current line"
+    if selected.product_only:
+        return ""  # the regimen fits; the finding names the product
     if selected.already_received:
         return place_text(selected)  # "already received"
     match selected.place:
@@ -103,7 +107,11 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
     others = [o for o in rec.options if o.regimen_id != selected.regimen_id]
     selected_is_preferred = selected.regimen_id in {o.regimen_id for o in rec.preferred}
     loud_gates = {f.gate_id for f in selected.findings if f.severity is not Severity.INFO}
-    tail = [] if selected_is_preferred else preferred_tails(others, loud_gates, rec.preferred_wordings)
+    tail = (
+        []
+        if selected_is_preferred or selected.product_only
+        else preferred_tails(others, loud_gates, rec.preferred_wordings)
+    )
     phrase = _place_phrase(selected, setting_phrase)
     if not loud:
         return first_fitting(f"Selected {label} is {phrase}", tail)
@@ -154,6 +162,8 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
                 f"{o.label} ({place_label(o.place, rec.preferred_wordings[0])}, {o.evidence.label})" for o in offered
             ),
         ]
+    elif rec.continuation_only:
+        detail += ["", "The order continues the current line: no replacement is offered (policy 6.5)."]
     elif alternatives.offer_forbidden_by_gate or withheld:
         detail += ["", "No replacement is offered in one click for this patient; see the recommendation card."]
     if withheld:

@@ -22,12 +22,16 @@ def medication_concept(agent: str, knowledge: Knowledge) -> dict[str, object]:
     saying which), else its RxNorm ingredient, else text only (then the card says to place it by hand)."""
     spec = knowledge.terminology.agents[agent]
     system = knowledge.terminology.rxnorm_system
+    # Policy 6.5: the text names the HCC product where the code alone does not (cabozantinib tablets).
+    product = knowledge.medication_history.hcc_products.get(agent)
     if spec.order_coding is not None:
         coding = spec.order_coding
-        return {"text": coding.display, "coding": [{"system": system, "code": coding.code, "display": coding.display}]}
+        text = product or coding.display
+        return {"text": text, "coding": [{"system": system, "code": coding.code, "display": coding.display}]}
     if spec.rxnorm_ingredient:
-        return {"text": agent, "coding": [{"system": system, "code": spec.rxnorm_ingredient, "display": agent}]}
-    return {"text": agent}
+        coded = [{"system": system, "code": spec.rxnorm_ingredient, "display": agent}]
+        return {"text": product or agent, "coding": coded}
+    return {"text": product or agent}
 
 
 def is_coded(agent: str, knowledge: Knowledge) -> bool:
@@ -36,18 +40,22 @@ def is_coded(agent: str, knowledge: Knowledge) -> bool:
 
 
 def medication_request(agent: str, ctx: CardContext, *, draft_id: str | None = None) -> dict[str, object]:
-    """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action)."""
+    """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action).
+
+    The draft's id is the one the client sent, echoed as it is (validated R4B without it): an EHR whose
+    draft ids are not valid FHIR ids (``draft_ramu``) still gets its warning and its update action.
+    """
     resource = MedicationRequest.model_validate(
         {
             "resourceType": "MedicationRequest",
-            **({"id": draft_id} if draft_id else {}),
             "status": "draft",
             "intent": "order",
             "subject": {"reference": f"Patient/{ctx.patient_id}"},
             "medicationCodeableConcept": medication_concept(agent, ctx.knowledge),
         }
     )
-    return resource.model_dump(mode="json", exclude_none=True)
+    dumped: dict[str, object] = resource.model_dump(mode="json", exclude_none=True)
+    return {"resourceType": "MedicationRequest", "id": draft_id, **dumped} if draft_id else dumped
 
 
 def lab_service_request(lab: str, ctx: CardContext) -> dict[str, object]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from cds_service.facts import PatientFacts
+from cds_service.facts import LineState, PatientFacts, TherapyLine
 from cds_service.sequencing.child_pugh import ChildPughAssessment
 from cds_service.sequencing.markdown import cell
 from cds_service.sequencing.wording import STOP_TEXT, afp_value_text, agents_text
@@ -20,14 +20,33 @@ def _child_pugh_rows(cp: ChildPughAssessment | None) -> list[str]:
     if cp is None:
         return []
     refs = ", ".join(s.reference for s in cp.sources) or "no source data"
+    # Policy 6.2: a recorded class and the class computed from current labs: the worse counts, both shown.
+    compared = f"; {cp.compared}" if cp.compared else ""
     if cp.coded:
-        return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs})"]
+        return [f"- Child-Pugh: class {cp.class_text} as recorded, {cp.score_text} ({refs}){compared}"]
     parts = [lab.describe() for lab in cp.labs] + [finding.describe() for finding in cp.recorded_findings]
     stale = {finding.name for finding in cp.recorded_findings if finding.stale}
     unknown = [name for name in cp.unrecorded_findings if name not in stale]
     if unknown:
         parts.append(f"not recorded (unknown, not absent): {', '.join(unknown)}")
-    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {'; '.join(parts)}) ({refs})"]
+    return [f"- Child-Pugh: class {cp.class_text} ({cp.score_text}; {'; '.join(parts)}) ({refs}){compared}"]
+
+
+def line_row(line: TherapyLine) -> str:
+    """One line as the record reads (policy 6.5): agents, dates, state and the record that decided it, how it
+    ended with the recorded reason quoted, and the source resources."""
+    refs = ", ".join(e.source.reference for e in line.episodes[:4])
+    more = f" and {len(line.episodes) - 4} more" if len(line.episodes) > 4 else ""
+    names = [agents_text(line.agents)] if line.agents else []
+    recorded = dict.fromkeys(e.description for e in line.episodes if e.unidentified)
+    names += [f"“{cell(text)}” (not covered by the review)" for text in recorded]
+    if line.state is LineState.CURRENT:
+        state = f"current since {when(line.start)} ({cell(line.state_basis)})"
+    else:
+        period = f"{when(line.start)} to {when(line.end) if line.end else 'end not recorded'}"
+        quoted = f": “{cell(line.stop_text)}”" if line.stop_text else ""
+        state = f"{period}, ended ({cell(line.state_basis)}), {STOP_TEXT[line.stop_reason]}{quoted}"
+    return f"- Line {line.number}: {' + '.join(names) or 'unidentified'}, {state} ({refs}{more})"
 
 
 def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) -> list[str]:
@@ -38,16 +57,13 @@ def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) 
             f"- HCC diagnosis: {cell(facts.hcc.description or 'HCC')} ({source.reference}, {when(source.date)})"
         )
     if not facts.lines:
-        rows.append("- Prior systemic therapy: none on record")
+        ongoing = " (the current line below is not a prior line)" if facts.current_line else ""
+        rows.append(f"- Prior systemic therapy (lines that ended): none on record{ongoing}")
     else:
-        rows.append(f"- Prior systemic lines: {len(facts.lines)}; a new regimen would be line {facts.next_line_number}")
-    for line in facts.lines:
-        refs = ", ".join(e.source.reference for e in line.episodes[:4])
-        more = f" and {len(line.episodes) - 4} more" if len(line.episodes) > 4 else ""
-        period = f"{when(line.start)} to {when(line.end) if line.end else 'ongoing or end not recorded'}"
         rows.append(
-            f"- Line {line.number}: {agents_text(line.agents)}, {period}, {STOP_TEXT[line.stop_reason]} ({refs}{more})"
+            f"- Prior systemic lines (ended): {len(facts.lines)}; a new regimen would be line {facts.next_line_number}"
         )
+    rows += [line_row(line) for line in facts.all_lines]
     afp = facts.afp
     if afp is None:
         rows.append("- AFP: no result on record")
@@ -63,6 +79,9 @@ def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) 
         rows.append(
             f"- Checkpoint-inhibitor caution ({kind}): {cell(caution.description)} ({caution.source.reference})"
         )
+    for medication in facts.current_medications:
+        kind = medication.kind.value.replace("hbv_", "hepatitis B ").replace("_", " ")
+        rows.append(f"- Active {kind}: {cell(medication.name)} ({medication.source.reference})")
     for left_out in facts.notes[:MAX_NOTES_SHOWN]:
         rows.append(f"- Left out: {cell(left_out.reference)}: {cell(left_out.reason)}")
     if len(facts.notes) > MAX_NOTES_SHOWN:

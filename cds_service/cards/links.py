@@ -1,7 +1,8 @@
 """A card's links: a few that matter now, and one to the page with all the evidence.
 
 Order-select, order-sign and patient-view cards carry at most ``MAX_CARD_LINKS`` links: one per trial behind
-the selected and the preferred regimens (its ClinicalTrials.gov record, else its publication), then one to
+the selected and the preferred regimens (its ClinicalTrials.gov record, else its publication), the patient's
+timeline (a SMART app link, on the recommendation and does-not-fit cards), then one to
 the knowledge page of the recommendation's setting, which lists every regimen, every trial with both
 links, and the later evidence. ``source.url`` points at that page too.
 """
@@ -16,6 +17,13 @@ from cds_service.knowledge import Knowledge
 MAX_CARD_LINKS = 5
 RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"
 KNOWLEDGE_SETTINGS_PATH = "/knowledge/settings"
+TIMELINE_APP_PATH = "/app/launch"
+TIMELINE_LABEL = "Open timeline"
+
+
+def timeline_app_url(public_base_url: str) -> str:
+    """Where the EHR launches the timeline app (a SMART link: it adds ``launch`` and ``iss``)."""
+    return public_base_url.rstrip("/") + TIMELINE_APP_PATH
 
 
 def knowledge_page_url(public_base_url: str, setting: str | None) -> str:
@@ -24,11 +32,15 @@ def knowledge_page_url(public_base_url: str, setting: str | None) -> str:
     return f"{base}/{setting}" if setting else base
 
 
-def capped_links(trial_ids: Iterable[str], knowledge: Knowledge, page_url: str) -> list[Link]:
-    """One link per trial (first ones first) and the evidence page last, at most ``MAX_CARD_LINKS`` in all."""
+def capped_links(
+    trial_ids: Iterable[str], knowledge: Knowledge, page_url: str, timeline_url: str | None = None
+) -> list[Link]:
+    """One link per trial (first ones first), the timeline app (a SMART link) when given, and the evidence page
+    last: at most ``MAX_CARD_LINKS`` in all."""
     links: list[Link] = []
+    room = MAX_CARD_LINKS - (2 if timeline_url else 1)
     for trial_id in dict.fromkeys(trial_ids):
-        if len(links) == MAX_CARD_LINKS - 1:
+        if len(links) == room:
             break
         trial = knowledge.evidence.trials[trial_id]
         if trial.registry_url:
@@ -37,5 +49,7 @@ def capped_links(trial_ids: Iterable[str], knowledge: Knowledge, page_url: str) 
         elif trial.publication_url:
             where = f"doi {trial.doi}" if trial.doi else f"PubMed {trial.pmid}"
             links.append(Link(label=f"{trial_id} ({where})", url=trial.publication_url, type="absolute"))
+    if timeline_url:
+        links.append(Link(label=TIMELINE_LABEL, url=timeline_url, type="smart"))
     links.append(Link(label="All options and trials for this setting", url=page_url, type="absolute"))
     return links

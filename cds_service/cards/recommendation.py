@@ -22,7 +22,7 @@ from cds_service.cards.common import (
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import IssuedCard, fired_gates
 from cds_service.cards.models import Card
-from cds_service.knowledge import Knowledge, Place
+from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.markdown import cell
@@ -37,7 +37,8 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, prefe
         if option.trials:
             evidence += ": " + ", ".join(option.trials)
         key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
-        messages = [f.message for f in option.findings]
+        # A statement about the patient, not the regimen (the current line), is said once above the table.
+        messages = [f.message for f in option.findings if not (f.headline and f.severity is Severity.INFO)]
         decisive = option.decisive_reason
         note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
         if decisive != option.rationale:
@@ -68,7 +69,19 @@ def recommendation_summary(rec: Recommendation) -> str:
     """
     phrase = rec.setting_phrase or "with prior therapy unknown"
     tails = preferred_tails(rec.options, wordings=rec.preferred_wordings)
-    if tails:
+    if rec.current_line_statement:
+        # Policy 6.5: a patient still on a line is told so first ("On first-line X; second-line options apply
+        # after progression or intolerance"), never shown options as if it had ended.
+        answers = [rec.current_line_statement]
+    elif rec.unidentified:
+        # Policy 6.5: the card names the medication it could not place; nothing is preferred.
+        names = ", ".join(rec.unidentified)
+        answers = [
+            f"HCC {phrase}: nothing is preferred",
+            f"Prior line outside the review ({names}): nothing is preferred",
+            f"Prior line outside the review: {names}",
+        ]
+    elif tails:
         answers = [f"HCC {phrase}: {tail}" for tail in tails] + [f"HCC {phrase}: see options"]
     elif rec.options:
         answers = [f"HCC {phrase}: no regimen is preferred; see options"]
@@ -115,6 +128,9 @@ def unranked_selected(rec: Recommendation) -> list[str]:
     (the gate that set the place, from gates.yaml), "Selected regorafenib: not addressed by the review"."""
     facts = []
     for selected in rec.selected:
+        if selected.fit is Fit.PART_OF_COMBINATION and selected.part_of:
+            facts.append(f"Selected {selected.label.lower()}: part of {selected.part_of.lower()}, checked at signing")
+            continue
         if selected.fit is not Fit.UNRANKED:
             continue
         capping = [f for f in selected.findings if f.place_cap is selected.place]
@@ -128,8 +144,15 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     """Card 1 (info): the setting, every option with place and evidence, caveats, facts used, knowledge version."""
     knowledge = ctx.knowledge
     detail = [f"**Setting:** {rec.setting_title or 'Prior systemic therapy unknown'}"]
+    if rec.unidentified:
+        names = ", ".join(rec.unidentified)
+        detail += ["", f"**Prior medication the review does not cover:** {cell(names)} (see the lines below)."]
     for note in rec.setting_notes:
         detail += ["", f"> {note}"]
+    if rec.current_line_statement:
+        detail += ["", f"**Current line:** {cell(rec.current_line_statement)}."]
+        current = [f for o in rec.options for f in o.findings if f.headline and f.severity is Severity.INFO]
+        detail += [f"- {cell(message)}" for message in dict.fromkeys(f.message for f in current)]
     headline = rec.headline_findings
     if headline:
         detail += ["", "**Before choosing a regimen**", *(f"- {cell(f.message)}" for f in headline)]
@@ -139,7 +162,13 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
             basis = " ".join(regimen_basis(selected, [selected.reason]))
             line = f"**Selected order:** {selected.label}: {place}. {cell(selected.reason)}"
             detail += ["", f"{line} {cell(basis)}" if basis else line]
-    if rec.options:
+    if rec.options and not rec.options_apply:
+        detail += [
+            "",
+            "The first-line options are on the evidence page (the last link); none is listed here while "
+            "the first line continues.",
+        ]
+    elif rec.options:
         detail += ["", *option_rows(rec.options, knowledge, rec.preferred_wordings[0])]
     if rec.data_gaps:
         detail += [

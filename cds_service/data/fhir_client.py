@@ -6,8 +6,10 @@ bearer token when given. Only allowlisted servers are called (https unless devel
 compared as origin plus path segments (``server_urls``); redirects are never followed; pages are followed
 only under the same base, up to page, resource and byte limits (bodies are streamed, decompressed in
 bounded steps and cut at the cap, per response and for the whole call); every key is fetched at once
-under one deadline. The access token is sent to that server alone and never logged, stored or echoed in
-an error.
+under one deadline. Every request goes through its server's guard (``server_guard``: its own pool, a
+bulkhead and a circuit breaker), so a server that hangs never holds up another. A 404 on a later page
+fails the key; a search cut at the page or resource limit is reported as truncated (its category is then
+incomplete). The access token is sent to that server alone and never logged, stored or echoed in an error.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 
 from cds_service import config
 from cds_service.data.prefetch import FetchOutcome, FetchRequest, PrefetchSpec
+from cds_service.data.server_guard import ServerGuards, ServerRefused
 from cds_service.data.server_urls import ServerUrl, UrlRefused
 
 _TOKEN = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
@@ -103,22 +106,28 @@ def substitute_tokens(template: str, context: Mapping[str, Any]) -> str:
             found = None
         if not isinstance(found, str | int) or isinstance(found, bool) or str(found) == "":
             raise FetchFailed(f"prefetch token {{{{{token}}}}} cannot be resolved from the context")
+        if str(found) in (".", ".."):  # a dot segment would widen Patient/{{id}} to the whole collection
+            raise FetchFailed(f"prefetch token {{{{{token}}}}} is not a FHIR id")
         return quote(str(found), safe="")
 
     return _TOKEN.sub(value, template)
 
 
 class HttpFhirFetcher:
-    """The data-access fallback; one per app, sharing the app's ``httpx.AsyncClient``."""
+    """The data-access fallback; one per app. Every request goes through its server's guard
+    (``server_guard``: own pool, bulkhead, circuit breaker); ``client``, when given, is shared by every
+    server instead of one pool each (tests)."""
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         policy: ServerPolicy,
         limits: FetchLimits | None = None,
         on_fetch: Callable[[str, bool], None] | None = None,
+        *,
+        guards: ServerGuards | None = None,
     ) -> None:
-        self.client = client
+        self.guards = guards or ServerGuards(shared_client=client)
         self.policy = policy
         self.limits = limits or FetchLimits()
         self.on_fetch = on_fetch  # (key, succeeded) for each key requested from a FHIR server
@@ -155,6 +164,8 @@ class HttpFhirFetcher:
                 value, notes = task.result()
                 outcome.values[key] = value
                 outcome.notes += [(key, n) for n in notes]
+                if notes:
+                    outcome.truncated.add(key)
         return outcome
 
     def _headers(self, request: FetchRequest) -> dict[str, str]:
@@ -164,19 +175,26 @@ class HttpFhirFetcher:
         return headers
 
     async def _get_json(self, url: ServerUrl, request: FetchRequest, key: str, budget: _ByteBudget) -> tuple[int, Any]:
+        guard = self.guards.for_origin(url.origin_text)
         try:
-            async with self.client.stream(
-                "GET", url.url, headers=self._headers(request), follow_redirects=False
-            ) as resp:
+            async with (
+                guard.call() as call,
+                call.client.stream("GET", url.url, headers=self._headers(request), follow_redirects=False) as resp,
+            ):
                 if resp.is_redirect:
                     raise FetchFailed(f"FHIR server answered {key} with a redirect, which is not followed")
                 status = resp.status_code
+                if status >= 500:
+                    call.failed()
+                    raise FetchFailed(f"FHIR server answered {key} with HTTP {status}")
                 body = _BoundedBody(resp.headers.get("content-encoding", ""), self.limits.max_response_bytes, budget)
                 length = resp.headers.get("content-length", "")
                 if length.isdigit() and not body.encoded and int(length) > self.limits.max_response_bytes:
                     raise _TooLarge(self.limits.max_response_bytes)
                 async for chunk in resp.aiter_raw():
                     body.feed(chunk)
+        except ServerRefused as exc:
+            raise FetchFailed(str(exc)) from exc
         except _TooLarge as exc:
             if exc.whole_call:
                 raise FetchFailed(
@@ -243,8 +261,12 @@ class HttpFhirFetcher:
                 raise FetchFailed(
                     f"FHIR server's next page for {key} points to another server or outside its base; refused"
                 )
-            _, page = await self._get_json(next_url, request, key, budget)
-            if page is not None and not isinstance(page, dict):
+            status, page = await self._get_json(next_url, request, key, budget)
+            if page is None:
+                raise FetchFailed(
+                    f"FHIR server answered page {pages + 1} of {key} with HTTP {status}; the search is incomplete"
+                )
+            if not isinstance(page, dict):
                 raise FetchFailed(f"FHIR server's next page for {key} is not a Bundle")
         merged = {k: v for k, v in first.items() if k not in ("entry", "link")}
         if entries:

@@ -43,16 +43,19 @@ class ResolvedData:
     reasons: dict[str, str] = field(default_factory=dict)  # why a key is missing or failed (no secrets)
     notes: list[tuple[str, str]] = field(default_factory=list)  # (key, note) e.g. results truncated
     fetched: tuple[str, ...] = ()  # keys obtained from the FHIR server rather than prefetch
+    truncated: set[str] = field(default_factory=set)  # keys holding only part of the search (pages left unread)
 
     def available(self, category: Category) -> bool:
-        """True when the keys ``category`` depends on gave an answer (data, or a definite "none").
+        """True when the keys ``category`` depends on gave a complete answer (data, or a definite "none").
 
         A category with required keys depends on those; an optional key that failed is a data gap stated
-        on the card, not a reason to call the whole category unknown.
+        on the card, not a reason to call the whole category unknown. A key whose search was cut (more
+        pages than read) makes its category incomplete: unknown, not "nothing more".
         """
         feeding = [s for s in self.specs if s.category == category]
         keys = [s.key for s in feeding if s.required] or [s.key for s in feeding]
-        return bool(keys) and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
+        complete = not any(s.key in self.truncated for s in feeding)
+        return bool(keys) and complete and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
 
     def unavailable(self) -> list[PrefetchSpec]:
         return [s for s in self.specs if self.status.get(s.key) in (KeyStatus.ERROR, KeyStatus.MISSING)]
@@ -73,6 +76,17 @@ class FetchOutcome:
     values: dict[str, Any] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     notes: list[tuple[str, str]] = field(default_factory=list)
+    truncated: set[str] = field(default_factory=set)  # keys whose search was cut at a page or resource limit
+
+
+def has_next_page(value: Any) -> bool:
+    """A searchset Bundle that says more pages follow (a prefetch holding only its first page)."""
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        return False
+    links = value.get("link")
+    return any(
+        isinstance(link, dict) and link.get("relation") == "next" for link in (links if isinstance(links, list) else [])
+    )
 
 
 class FhirFetcher(Protocol):
@@ -135,12 +149,16 @@ async def resolve_data(
             value = prefetch[spec.key]
             resolved.status[spec.key] = classify_value(value)
             resolved.values[spec.key] = value
+            if has_next_page(value):
+                resolved.truncated.add(spec.key)
+                resolved.notes.append((spec.key, "incomplete: the prefetch holds only the first page of the search"))
         else:
             missing.append(spec)
     if missing and fetcher is not None:
         fetched = await fetcher.fetch_missing(missing, request)
         resolved.reasons.update(fetched.failures)
         resolved.notes += fetched.notes
+        resolved.truncated |= fetched.truncated
         for spec in missing:
             if spec.key in fetched.values:
                 resolved.status[spec.key] = classify_value(fetched.values[spec.key])

@@ -58,6 +58,12 @@ class ServerUrl:
     def origin(self) -> tuple[str, str, int]:
         return self.scheme, self.host, self.port
 
+    @property
+    def origin_text(self) -> str:
+        """``scheme://host:port``: the name of the server (its guard, its label in metrics and ``/readyz``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
     def is_under(self, base: ServerUrl) -> bool:
         """Same origin, and the path is the base's path or below it at a segment boundary."""
         return self.origin == base.origin and self.segments[: len(base.segments)] == base.segments

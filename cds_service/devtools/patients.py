@@ -8,7 +8,8 @@ the tests and the benchmarks (benchmarks/payloads.py). Three layers:
 - FHIR R4 resource builders (``patient``, ``condition``, ``statement``, ``lab``, ``draft``, ...), the one
   place that knows the resource shapes the fixtures and the demo use;
 - the CDS Hooks export (``hook_request`` with every prefetch key filled, ``searchset``, ``transaction``);
-- a declarative ``SyntheticPatient`` (diagnoses, conditions, prior lines, AFP, liver labs, ECOG) with
+- a declarative ``SyntheticPatient`` (diagnoses, conditions, prior lines, AFP, liver labs, ECOG, Karnofsky, a
+  pregnancy test, other medications) with
   ``patient_resources`` and ``cds_hooks_request``.
 
 Every patient built here is invented; nothing here runs on the request path.
@@ -240,6 +241,7 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
         "MedicationStatement": "medicationStatements",
         "MedicationRequest": "medicationRequests",
         "MedicationAdministration": "medicationAdministrations",
+        "MedicationDispense": "medicationRequests",  # _revinclude=MedicationDispense:prescription
         "Medication": "medicationRequests",
     }
     grouped: dict[str, list[Resource]] = {
@@ -265,8 +267,8 @@ def _keyed(resources: list[Resource]) -> dict[str, list[Resource]]:
 
 
 def search_entry(resource: Resource) -> Resource:
-    """One searchset entry (``include`` for a Medication, ``match`` otherwise)."""
-    mode = "include" if resource["resourceType"] == "Medication" else "match"
+    """One searchset entry (``include`` for a Medication or a revincluded MedicationDispense, ``match`` otherwise)."""
+    mode = "include" if resource["resourceType"] in ("Medication", "MedicationDispense") else "match"
     return {
         "fullUrl": f"{FHIR_SERVER}/{resource['resourceType']}/{resource['id']}",
         "resource": resource,
@@ -412,6 +414,41 @@ class PriorLine(_Strict):
     stop_text: str | None = None
 
 
+class MedicationRecord(_Strict):
+    """One medication record as a real chart holds it (policy 6.5): the resource type, the medication coded as
+    the fixtures code the agent (``agent``) or as written (``text``, with an optional RxNorm ``code``), its
+    status, dates, and the stop reason as a code and/or words (``stop_text``) or a ``note``.
+
+    ``date`` is the effective start (statement), authoredOn (request), the day given (administration) or the day
+    handed over (dispense). ``status`` defaults to completed (statement with an end, administration, dispense),
+    active (statement without an end, request).
+    """
+
+    resource: Literal["statement", "request", "administration", "dispense"] = "statement"
+    agent: Agent | None = None
+    text: str | None = None
+    code: str | None = None
+    status: str | None = None
+    date: dt.date
+    end: dt.date | None = None
+    stop_reason: Literal["progression", "intolerance"] | None = None
+    stop_text: str | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _names_a_medication(self) -> MedicationRecord:
+        if self.agent is None and self.text is None and self.code is None:
+            raise ValueError("a medication record needs an agent, a text or a code")
+        return self
+
+
+class DraftConcept(_Strict):
+    """How a draft order names its medication when not as the fixtures do (a product, a brand, a code)."""
+
+    text: str
+    code: str | None = None
+
+
 class Measurement(_Strict):
     value: float
     unit: str
@@ -423,15 +460,15 @@ class Afp(Measurement):
 
 
 class Bilirubin(Measurement):
-    unit: Literal["mg/dL", "umol/L"] = "mg/dL"
+    unit: Literal["mg/dL", "umol/L", "none"] = "mg/dL"  # none: the result gives no unit (policy 6.5)
 
 
 class Albumin(Measurement):
-    unit: Literal["g/dL", "g/L"] = "g/dL"
+    unit: Literal["g/dL", "g/L", "none"] = "g/dL"
 
 
 class Inr(Measurement):
-    unit: Literal["{INR}"] = "{INR}"
+    unit: Literal["{INR}", "1", "none"] = "{INR}"
 
 
 class Labs(_Strict):
@@ -441,8 +478,33 @@ class Labs(_Strict):
 
 
 class Ecog(_Strict):
+    """ECOG (LOINC 89247-1) as an integer, a LOINC answer code (LA9622-7 ... LA9627-6), a quantity or a string."""
+
     value: int = Field(ge=0, le=4)
     date: dt.date
+    form: Literal["integer", "answer_code", "quantity", "string"] = "integer"
+
+
+class Karnofsky(_Strict):
+    """A Karnofsky score (LOINC 89243-0): never read as ECOG (policy 6.5)."""
+
+    value: int = Field(ge=0, le=100)
+    date: dt.date
+
+
+class PregnancyTest(_Strict):
+    """A qualitative pregnancy test (LOINC 2106-3, urine)."""
+
+    result: Literal["positive", "negative"]
+    date: dt.date
+
+
+class Medication(_Strict):
+    """A non-anticancer medication on record: a MedicationStatement (or MedicationRequest) with this text."""
+
+    text: str
+    status: Literal["active", "intended", "completed", "stopped", "on-hold"] = "active"
+    resource: Literal["MedicationStatement", "MedicationRequest"] = "MedicationStatement"
 
 
 class SyntheticPatient(_Strict):
@@ -452,9 +514,13 @@ class SyntheticPatient(_Strict):
     diagnoses: list[ConditionEntry] = Field(min_length=1)
     conditions: list[ConditionEntry] = []
     prior_lines: list[PriorLine] = []
+    medications: list[MedicationRecord] = []
     afp: Afp | None = None
     labs: Labs = Labs()
     ecog: Ecog | None = None
+    karnofsky: Karnofsky | None = None
+    pregnancy_test: PregnancyTest | None = None
+    other_medications: list[Medication] = []
 
 
 class Orders(_Strict):
@@ -462,6 +528,7 @@ class Orders(_Strict):
 
     selected: list[Agent] = Field(min_length=1)
     other_drafts: list[Agent] = []
+    drafted_as: dict[Agent, DraftConcept] = {}
 
 
 def _condition_resource(rid: str, pid: str, entry: ConditionEntry) -> Resource:
@@ -485,6 +552,120 @@ def _condition_resource(rid: str, pid: str, entry: ConditionEntry) -> Resource:
             {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": entry.category}]}
         ]
     return resource
+
+
+def _record_concept(record: MedicationRecord) -> Resource:
+    if record.text is None and record.code is None and record.agent is not None:
+        return AGENT_CONCEPTS[record.agent]
+    concept: Resource = {"text": record.text} if record.text else {}
+    if record.code:
+        display = {"display": record.text} if record.text else {}
+        concept["coding"] = [{"system": RXNORM, "code": record.code, **display}]
+    return concept
+
+
+def medication_record(rid: str, pid: str, record: MedicationRecord) -> Resource:
+    """One MedicationStatement, MedicationRequest, MedicationAdministration or MedicationDispense (policy 6.5)."""
+    concept = _record_concept(record)
+    when, end = record.date.isoformat(), record.end.isoformat() if record.end else None
+    reason = None
+    if record.stop_reason or record.stop_text:
+        reason = stop(STOP_CODES[record.stop_reason] if record.stop_reason else None, record.stop_text)
+    resource: Resource
+    if record.resource == "statement":
+        status = record.status or ("completed" if end else "active")
+        resource = statement(rid, pid, concept, when, end, reason, status=status)
+    elif record.resource == "administration":
+        resource = administration(rid, pid, concept, when, reason)
+        resource["status"] = record.status or "completed"
+    elif record.resource == "request":
+        resource = {
+            "resourceType": "MedicationRequest",
+            "id": rid,
+            "status": record.status or "active",
+            "intent": "order",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "authoredOn": when,
+        }
+        if end:
+            resource["dispenseRequest"] = {"validityPeriod": {"start": when, "end": end}}
+        if reason:
+            resource["statusReason"] = reason[0]
+    else:
+        resource = {
+            "resourceType": "MedicationDispense",
+            "id": rid,
+            "status": record.status or "completed",
+            "medicationCodeableConcept": concept,
+            "subject": {"reference": f"Patient/{pid}"},
+            "whenHandedOver": when,
+        }
+    if record.note:
+        resource["note"] = [{"text": record.note}]
+    return resource
+
+
+ECOG_ANSWERS = ("LA9622-7", "LA9623-5", "LA9624-3", "LA9625-0", "LA9626-8", "LA9627-6")
+
+
+def _lab(rid: str, pid: str, code: str, display: str, when: str, value: float, unit: str) -> Resource:
+    resource = lab(rid, pid, code, display, when, value, unit)
+    if unit == "none":  # policy 6.5: a result with no unit
+        resource["valueQuantity"] = {"value": value}
+    return resource
+
+
+def _ecog(pid: str, entry: Ecog) -> Resource:
+    resource = ecog(pid, entry.date.isoformat(), entry.value)
+    if entry.form != "integer":
+        del resource["valueInteger"]
+    if entry.form == "answer_code":
+        resource["valueCodeableConcept"] = {"coding": [{"system": LOINC, "code": ECOG_ANSWERS[entry.value]}]}
+    elif entry.form == "quantity":
+        resource["valueQuantity"] = {"value": entry.value, "unit": "{score}"}
+    elif entry.form == "string":
+        resource["valueString"] = str(entry.value)
+    return resource
+
+
+def _observation(rid: str, pid: str, code: str, display: str, when: str, value: Resource) -> Resource:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "effectiveDateTime": when,
+        **value,
+    }
+
+
+def _other_resources(pid: str, data: SyntheticPatient) -> list[Resource]:
+    """Karnofsky, a pregnancy test and other medications (policy 6.5)."""
+    resources: list[Resource] = []
+    if data.karnofsky:
+        k = data.karnofsky
+        value: Resource = {"valueInteger": k.value}
+        resources.append(_observation(f"{pid}-kps", pid, "89243-0", "Karnofsky score", k.date.isoformat(), value))
+    if data.pregnancy_test:
+        t = data.pregnancy_test
+        answer = {"positive": ("LA6576-8", "Positive"), "negative": ("LA6577-6", "Negative")}[t.result]
+        value = {"valueCodeableConcept": {"coding": [{"system": LOINC, "code": answer[0], "display": answer[1]}]}}
+        display = "Choriogonadotropin (pregnancy test) [Presence] in Urine"
+        resources.append(_observation(f"{pid}-hcg", pid, "2106-3", display, t.date.isoformat(), value))
+    for number, medication in enumerate(data.other_medications, start=1):
+        resource: Resource = {
+            "resourceType": medication.resource,
+            "id": f"{pid}-med-{number}",
+            "status": medication.status,
+            "medicationCodeableConcept": {"text": medication.text},
+            "subject": {"reference": f"Patient/{pid}"},
+        }
+        if medication.resource == "MedicationRequest":
+            resource["intent"] = "order"
+        resources.append(resource)
+    return resources
 
 
 def patient_resources(
@@ -511,30 +692,35 @@ def patient_resources(
                     status="completed" if line.end else "active",
                 )
             )
+    for index, record in enumerate(data.medications, start=1):
+        resources.append(medication_record(f"{pid}-med{index}", pid, record))
     if data.afp:
         code = "1834-1" if data.afp.unit == "ng/mL" else "19176-7"
         resources.append(afp(f"{pid}-afp", pid, data.afp.date.isoformat(), data.afp.value, data.afp.unit, code))
     labs = data.labs
     if labs.bilirubin:
         b = labs.bilirubin
-        resources.append(lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
+        resources.append(_lab(f"{pid}-bili", pid, "1975-2", BILIRUBIN, b.date.isoformat(), b.value, b.unit))
     if labs.albumin:
         a = labs.albumin
-        resources.append(lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
+        resources.append(_lab(f"{pid}-alb", pid, "1751-7", ALBUMIN, a.date.isoformat(), a.value, a.unit))
     if labs.inr:
         i = labs.inr
-        resources.append(lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
+        resources.append(_lab(f"{pid}-inr", pid, "6301-6", INR, i.date.isoformat(), i.value, i.unit))
     if data.ecog:
-        resources.append(ecog(pid, data.ecog.date.isoformat(), data.ecog.value))
-    return resources
+        resources.append(_ecog(pid, data.ecog))
+    return resources + _other_resources(pid, data)
 
 
 def draft_orders(pid: str, orders: Orders | None) -> tuple[list[Resource], list[str]]:
     """The draft MedicationRequests (selected first) and the references of the selected ones."""
     if orders is None:
         return [], []
-    selected = [draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in orders.selected]
-    others = [draft(f"draft-{agent}", pid, AGENT_CONCEPTS[agent]) for agent in orders.other_drafts]
+    concepts = dict(AGENT_CONCEPTS)
+    for agent, drafted in orders.drafted_as.items():
+        concepts[agent] = med_concept(drafted.text, drafted.code)
+    selected = [draft(f"draft-{agent}", pid, concepts[agent]) for agent in orders.selected]
+    others = [draft(f"draft-{agent}", pid, concepts[agent]) for agent in orders.other_drafts]
     return [*selected, *others], [f"MedicationRequest/{d['id']}" for d in selected]
 
 

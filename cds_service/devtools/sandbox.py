@@ -26,8 +26,10 @@ import httpx
 
 from cds_service.devtools import BUNDLE_TIMEOUT_SECONDS
 from cds_service.devtools.fixture_loader import LoadedBundle, fixture_files, load_bundle
+from cds_service.devtools.smart_ehr import SmartEhr
 
 PUBLIC_SANDBOX = "https://sandbox.cds-hooks.org/"
+SMART_CLIENT_ID = "hcc-timeline"  # the service's default CDS_SMART_CLIENT_ID
 SANDBOX_HOOKS = ("order-select", "patient-view")
 SANDBOX_SCREENS = {"patient-view": "patient-view", "order-select": "rx-view", "order-sign": "rx-sign"}
 
@@ -221,6 +223,7 @@ class LocalSandbox:
     database_url: str
     service_log: Path
     loaded: tuple[LoadedBundle, ...]
+    ehr: SmartEhr | None = None  # the SMART authorization server in front of the FHIR server
 
 
 @contextlib.contextmanager
@@ -234,15 +237,32 @@ def local_sandbox(
     sandbox: str = PUBLIC_SANDBOX,
     sandbox_app: Path | None = None,
     auth_disabled: bool = False,
+    smart: bool = True,
 ) -> Iterator[LocalSandbox]:
-    """Start the FHIR server (fixtures loaded), the service and optionally a built sandbox; stop them after."""
+    """Start the FHIR server (fixtures loaded), the service and optionally a built sandbox; stop them after.
+
+    With ``smart`` the FHIR base the sandbox and the service use is a ``SmartEhr`` in front of the FHIR server
+    on ``fhir_port``: it answers the sandbox's SMART launch, so a card's "Open timeline" link opens the app."""
     data.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if sandbox_app is not None:
             sandbox = stack.enter_context(static_site(sandbox_app, free_port()))
         origin = "/".join(sandbox.split("/", 3)[:3])
-        fhir_base = stack.enter_context(fhir_server(data / "fhir", fhir_port))
-        loaded = load_patients(fhir_base, patients)
+        upstream = stack.enter_context(fhir_server(data / "fhir", free_port() if smart else fhir_port))
+        loaded = load_patients(upstream, patients)
+        ehr: SmartEhr | None = None
+        fhir_base = upstream
+        if smart:
+            ehr = stack.enter_context(
+                SmartEhr(
+                    upstream,
+                    client_id=SMART_CLIENT_ID,
+                    redirect_uri=f"http://127.0.0.1:{port}/app/",
+                    open_without_token=True,  # the sandbox reads its FHIR server without a token
+                    port=fhir_port,
+                )
+            )
+            fhir_base = ehr.fhir_base
         options = ServiceOptions(
             port=port,
             fhir_base=fhir_base,
@@ -253,7 +273,7 @@ def local_sandbox(
         )
         log = data / "cds-service.log"
         discovery = stack.enter_context(cds_service(options, log))
-        yield LocalSandbox(fhir_base, discovery, sandbox, options.database_url, log, tuple(loaded))
+        yield LocalSandbox(fhir_base, discovery, sandbox, options.database_url, log, tuple(loaded), ehr)
 
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
@@ -284,6 +304,8 @@ def run(
     ) as running:
         out = sys.stdout
         out.write(f"FHIR server:    {running.fhir_base} ({len(running.loaded)} fixture patients loaded)\n")
+        if running.ehr is not None:
+            out.write(f'SMART EHR:      {running.ehr.base}/auth (a card\'s "Open timeline" launches the app)\n')
         out.write(f"CDS service:    {running.discovery_url} (authentication on: {registry})\n")
         out.write(f"Service log:    {running.service_log}\n")
         out.write(f"Feedback store: {running.database_url}\n")

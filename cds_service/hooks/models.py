@@ -61,6 +61,14 @@ class PatientViewContext(_Lenient):
     patientId: str = Field(min_length=1, pattern=r"^[A-Za-z0-9\-\.]{1,64}$")
     encounterId: str | None = None
 
+    @field_validator("patientId")
+    @classmethod
+    def _not_a_dot_segment(cls, value: str) -> str:
+        """``.`` and ``..`` match the FHIR id pattern but, put in a URL, name the collection, not a patient."""
+        if value in (".", ".."):
+            raise ValueError("patientId may not be '.' or '..'")
+        return value
+
 
 class OrderSignContext(PatientViewContext):
     draftOrders: dict[str, Any]

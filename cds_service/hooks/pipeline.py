@@ -65,7 +65,7 @@ class RecommendationMemo:
     def get_or_compute(
         self,
         facts: PatientFacts,
-        drafts: tuple[tuple[DraftOrder, ...], tuple[DraftOrder, ...]],
+        drafts: tuple[tuple[DraftOrder, ...], tuple[DraftOrder, ...], bool],
         today: date,
         compute: Callable[[], Recommendation],
     ) -> Recommendation:
@@ -128,11 +128,13 @@ class HookPipeline:
             client_servers=client_servers,
         )
         resolved = await resolve_data(service.prefetch, request.prefetch, fetch_request, self.fetcher)
+        today = self.clock()
         facts = self.mapper.map_facts(
             resolved.values,
             context.patientId,
             conditions_available=resolved.available("conditions"),
             medications_available=resolved.available("medications"),
+            today=today,
         )
         gaps = [
             DataQualityNote(f"prefetch {spec.key}", f"could not be obtained: {resolved.reasons[spec.key]}")
@@ -144,12 +146,19 @@ class HookPipeline:
             facts = dataclasses.replace(facts, notes=(*facts.notes, *notes))
         selected = drafts.hcc_agent_orders if drafts else ()
         others = drafts.others if drafts else ()
-        today = self.clock()
+        selecting = service.hook == "order-select"
         recommendation = self.recommendations.get_or_compute(
             facts,
-            (selected, others),
+            (selected, others, selecting),
             today,
-            lambda: recommend(facts, self.knowledge, selected_orders=selected, other_draft_orders=others, today=today),
+            lambda: recommend(
+                facts,
+                self.knowledge,
+                selected_orders=selected,
+                other_draft_orders=others,
+                today=today,
+                selecting=selecting,
+            ),
         )
         card_context = CardContext(
             self.knowledge, context.patientId, request.hookInstance, self.override_reason_system, self.public_base_url

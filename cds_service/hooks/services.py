@@ -64,7 +64,7 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
     codes = knowledge.vocabulary.observations
     patient = "{{context.patientId}}"
     afp = _codes(loinc, (*codes.afp_mass, *codes.afp_units))
-    labs = _codes(loinc, (*codes.bilirubin_total, *codes.albumin, *codes.inr, *codes.ecog))
+    labs = _codes(loinc, (*codes.bilirubin_total, *codes.albumin, *codes.inr, *codes.ecog, *codes.pregnancy_test))
     child_pugh_code = split_code(knowledge.parameters.child_pugh_observation_code)
     if child_pugh_code is not None:
         labs += f",{child_pugh_code[0]}|{child_pugh_code[1]}"
@@ -79,7 +79,8 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
         ),
         PrefetchSpec(
             "medicationRequests",
-            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication",
+            f"MedicationRequest?patient={patient}&_include=MedicationRequest:medication"
+            "&_revinclude=MedicationDispense:prescription",
             "medications",
             required=True,
         ),
@@ -103,7 +104,8 @@ def prefetch_specs(knowledge: Knowledge) -> tuple[PrefetchSpec, ...]:
 
 _USAGE = (
     "Needs the patient's Conditions and medication history (MedicationStatement, MedicationRequest) as "
-    "prefetch; AFP, liver labs and MedicationAdministration improve the answer."
+    "prefetch; AFP, liver labs, MedicationAdministration and the MedicationDispense records of the requests "
+    "improve the answer (an administration or supply within 60 days keeps a line current)."
 )
 
 

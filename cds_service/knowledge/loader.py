@@ -110,6 +110,7 @@ def load_knowledge(site_parameters: Path | None = None, *, folder: Path | None =
                 "gates": read("gates.yaml")["gates"],
                 "evidence": read("evidence.yaml"),
                 "vocabulary": read("conditions.yaml"),
+                "medication_history": read("medication_history.yaml"),
                 "parameters": _merge(read("parameters.yaml"), parameters),
                 "site_parameters_hash": site_parameters_hash(overrides) if overrides else None,
                 "pilot": overrides.get(PILOT_SECTION) or {},

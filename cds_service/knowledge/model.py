@@ -7,6 +7,7 @@ runtime surprise. Every option and gate must cite the section it rests on. A sit
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -82,6 +83,7 @@ class SettingId(StrEnum):
     AFTER_OTHER_IMMUNOTHERAPY = "after_other_immunotherapy"
     AFTER_OTHER_REGIMEN = "after_other_regimen"
     BEYOND_SECOND_LINE = "beyond_second_line"
+    NOT_DETERMINED = "not_determined"  # a prior line the review does not cover (policy 6.5)
 
 
 class Severity(StrEnum):
@@ -210,6 +212,43 @@ class Terminology(_Strict):
         return self
 
 
+class StopReasonVocabulary(_Strict):
+    """Words that classify a stop reason written as text (medication_history.yaml; policy 6.5)."""
+
+    source: str
+    progression: tuple[str, ...] = Field(min_length=1)
+    intolerance: tuple[str, ...] = Field(min_length=1)
+
+
+class NonReviewAgent(_Strict):
+    """An anticancer agent outside the review: a prior line with it is an unidentified line (policy 6.5)."""
+
+    names: tuple[str, ...] = Field(min_length=1)
+    brands: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+
+
+class Product(_Strict):
+    """A product of a reviewed agent that is not its HCC product (Cometriq capsules; policy 6.5)."""
+
+    agent: str
+    label: str
+    brands: tuple[str, ...] = ()
+    rxnorm: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    note: str
+
+
+class MedicationHistory(_Strict):
+    """How the medication history is read (knowledge/medication_history.yaml; policy 6.5)."""
+
+    stop_reasons: StopReasonVocabulary
+    non_review_agents: dict[str, NonReviewAgent]
+    investigational_text: tuple[str, ...] = Field(min_length=1)
+    products: dict[str, Product] = Field(default_factory=dict)
+    hcc_products: dict[str, str] = Field(default_factory=dict)
+
+
 class Regimen(_Strict):
     label: str
     agents: tuple[str, ...]
@@ -246,9 +285,16 @@ class SettingRules(_Strict):
     preferred_attribution: str | None = Field(
         None, description="Who states the preference, added wherever it fits: 'in the 2021 review'."
     )
+    undetermined: bool = Field(
+        False, description="The review's sequencing does not reach this setting: no options by design."
+    )
 
     @model_validator(mode="after")
     def _options_or_extrapolation(self) -> SettingRules:
+        if self.undetermined:
+            if self.options or self.extrapolated_from:
+                raise ValueError("an undetermined setting has no options")
+            return self
         if not self.options and not self.extrapolated_from:
             raise ValueError("a setting has its own options, or extrapolated_from, or both")
         if self.extrapolated_from and not self.extrapolation_note:
@@ -299,6 +345,8 @@ class GateDefinition(_Strict):
     scope: Literal["all", "checkpoint_inhibitors"] | tuple[str, ...]
     effect: GateEffect
     headline: bool = False
+    # "selected_order": the gate reads the clinician's draft (its product), so it is checked on selected orders only.
+    applies_to: Literal["regimen", "selected_order"] = "regimen"
     summary: str = Field(min_length=1, max_length=60)
     message: str = Field(min_length=1)
     scenarios: tuple[str, ...] = ()
@@ -348,22 +396,67 @@ class ClinicalParameters(_Strict):
     afp_max_age_days: int = Field(ge=1)
     afp_iu_per_ml_to_ng_per_ml: Decimal | None = Field(None, gt=0)
     line_grouping_days: int = Field(ge=0)
+    current_line_days: int = Field(60, ge=1)
     liver_lab_max_age_days: int = Field(ge=1)
     ecog_trial_maximum: int = Field(ge=0, le=4)
+    trial_minimum_age_years: int = Field(18, ge=0, le=120)
+    pregnancy_test_max_age_days: int = Field(30, ge=1)
     child_pugh: ChildPughThresholds
     extra_codes: ExtraCodes = Field(default_factory=ExtraCodes)
     child_pugh_observation_code: str | None = Field(None, pattern=r"^\S+\|\S+$")
 
 
 class CodeRef(_Strict):
+    """One code of a value set (``code*``: every code under it). ``title`` is the code system's own title of the
+    code (ICD-10-CM titles are checked against the code system in a test); ``unverified`` marks a code that
+    cannot be checked against its code system here (SNOMED CT, LOINC): shown so on the decision table."""
+
     system: str
     code: str
+    title: str | None = None
+    unverified: bool = False
+
+
+class QualifiedText(_Strict):
+    """Text that counts only as a qualifier followed, within ``window_words`` words, by one of ``names``
+    ("immune-mediated colitis", "immune-related grade 3 hepatitis")."""
+
+    qualifiers: tuple[str, ...] = Field(min_length=1)
+    names: tuple[str, ...] = Field(min_length=1)
+    window_words: int = Field(2, ge=0, le=5)
 
 
 class ConditionVocabulary(_Strict):
     codes: tuple[CodeRef, ...] = ()
     text: tuple[str, ...] = ()
     description: str | None = None
+    source: str | None = None
+    qualified_text: QualifiedText | None = None
+
+
+class TextNotTheFinding(_Strict):
+    """Cues that make a text match not a finding of this patient now (knowledge/conditions.yaml
+    ``text_not_the_patients``, policy 6.5), for any caution or population: a family-history cue anywhere in
+    the match's clause, or an immunization cue at most ``window_words`` words before or after it."""
+
+    source: str
+    cues: tuple[str, ...] = Field(min_length=1)
+    immunization_cues: tuple[str, ...] = ()
+    window_words: int = Field(3, ge=0, le=10)
+
+
+class PlausibleRange(_Strict):
+    low: Decimal
+    high: Decimal
+
+
+class PlausibleLabs(_Strict):
+    """Policy 6.5: a value outside these ranges (in the standard unit) is not used."""
+
+    source: str
+    bilirubin_mg_per_dl: PlausibleRange
+    albumin_g_per_dl: PlausibleRange
+    inr: PlausibleRange
 
 
 class ObservationCodes(_Strict):
@@ -373,6 +466,10 @@ class ObservationCodes(_Strict):
     albumin: tuple[str, ...]
     inr: tuple[str, ...]
     ecog: tuple[str, ...]
+    ecog_answers: dict[str, int] = {}
+    pregnancy_test: tuple[str, ...] = ()
+    positive_answers: tuple[str, ...] = ()
+    plausible: PlausibleLabs | None = None
 
 
 class TextNegation(_Strict):
@@ -392,6 +489,7 @@ class TextNegation(_Strict):
     post_negation: tuple[str, ...] = ()
     post_window_words: int = Field(3, ge=0, le=10)
     post_termination: tuple[str, ...] = ()
+    other_findings: tuple[str, ...] = ()
 
 
 class TextHypothetical(_Strict):
@@ -412,6 +510,7 @@ class TextHypothetical(_Strict):
     post: tuple[str, ...] = ()
     post_window_words: int = Field(1, ge=0, le=10)
     existing: tuple[str, ...] = ()
+    existing_in_clause: tuple[str, ...] = ()
 
 
 class ClinicalVocabulary(_Strict):
@@ -429,19 +528,26 @@ class ClinicalVocabulary(_Strict):
     ascites: ConditionVocabulary
     hepatic_encephalopathy: ConditionVocabulary
     observations: ObservationCodes
+    text_not_the_patients: TextNotTheFinding | None = None
+    not_the_patients: ConditionVocabulary = ConditionVocabulary()
+    hcc_named_in_other_history: ConditionVocabulary = ConditionVocabulary()
+    immune_toxicity: ConditionVocabulary = ConditionVocabulary()
+    immunosuppressants: ConditionVocabulary = ConditionVocabulary()
+    hbv_antivirals: ConditionVocabulary = ConditionVocabulary()
+    pregnancy: ConditionVocabulary = ConditionVocabulary()
+    fibrolamellar: ConditionVocabulary = ConditionVocabulary()
+
+    def value_sets(self) -> dict[str, ConditionVocabulary]:
+        """Every coded or text vocabulary by its name in conditions.yaml."""
+        return {
+            name: value
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), ConditionVocabulary)
+        }
 
     @model_validator(mode="after")
     def _systems_known(self) -> ClinicalVocabulary:
-        for vocab in (
-            self.hcc,
-            self.hcc_not_a_diagnosis,
-            self.hcc_not_current,
-            self.organ_transplant,
-            self.autoimmune_disease,
-            self.hepatitis_b,
-            self.ascites,
-            self.hepatic_encephalopathy,
-        ):
+        for vocab in self.value_sets().values():
             for ref in vocab.codes:
                 if ref.system not in self.systems:
                     raise ValueError(f"unknown code system alias {ref.system}")
@@ -471,6 +577,7 @@ class Knowledge(_Strict):
     gates: dict[str, GateDefinition]
     evidence: EvidenceCatalog
     vocabulary: ClinicalVocabulary
+    medication_history: MedicationHistory
     parameters: ClinicalParameters
     site_parameters_hash: str | None = Field(None, pattern=r"^[0-9a-f]{8}$")
     pilot: PilotSwitches = Field(default_factory=PilotSwitches)
@@ -496,6 +603,22 @@ class Knowledge(_Strict):
             base = setting.extrapolated_from
             if base is not None and not setting.options and not self.sequencing.settings.get(base, setting).options:
                 problems.append(f"setting {setting_id}: extrapolated from {base}, which has no options")
+        history = self.medication_history
+        for product_id, product in history.products.items():
+            if product.agent not in agents:
+                problems.append(f"product {product_id}: unknown agent {product.agent}")
+            else:
+                unlisted = [c for c in product.rxnorm if c not in agents[product.agent].rxnorm]
+                problems += [f"product {product_id}: code {c} is not listed for {product.agent}" for c in unlisted]
+        problems += [f"hcc_products: unknown agent {a}" for a in history.hcc_products if a not in agents]
+        for product_id, product in history.products.items():
+            text = history.hcc_products.get(product.agent, "")
+            named = [
+                w for w in (*product.brands, *product.text) if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text, re.I)
+            ]
+            problems += [f"hcc_products {product.agent}: names {w!r} of product {product_id}" for w in named]
+        overlap = set(history.non_review_agents) & (set(agents) | set(self.terminology.other_agents))
+        problems += [f"non-review agent {a} is also an agent of the terminology" for a in sorted(overlap)]
         for note in self.evidence.post_review_notes:
             problems += [f"post-review note: unknown regimen {r}" for r in note.regimens if r not in self.regimens]
             problems += [f"post-review note: unknown trial {t}" for t in note.trials if t not in self.evidence.trials]

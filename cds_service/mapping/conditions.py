@@ -13,6 +13,8 @@ from cds_service.facts import (
     HccDiagnosis,
     ImmunotherapyCaution,
     LiverFinding,
+    PopulationFinding,
+    PopulationKind,
     Provenance,
 )
 from cds_service.knowledge import ClinicalVocabulary, ExtraCodes
@@ -34,6 +36,7 @@ class ConditionFacts:
     cautions: tuple[ImmunotherapyCaution, ...]
     ascites: LiverFinding | None
     encephalopathy: LiverFinding | None
+    populations: tuple[PopulationFinding, ...] = ()
 
 
 def _status_code(concept: Any, system: str) -> str | None:
@@ -66,6 +69,11 @@ def _severity(condition: Any) -> Literal["mild", "moderate_severe"] | None:
     return None
 
 
+def is_confirmed(condition: Any) -> bool:
+    """verificationStatus confirmed (policy 6.5: a confirmed, coded HCC counts whatever its text says)."""
+    return _status_code(condition.verificationStatus, VERIFICATION_STATUS_SYSTEM) in CONFIRMED_VERIFICATION_STATUSES
+
+
 def is_confirmed_or_unverified(condition: Any) -> bool:
     """verificationStatus confirmed, or not given (policy 6.2: not suspected, provisional, differential)."""
     verification = _status_code(condition.verificationStatus, VERIFICATION_STATUS_SYSTEM)
@@ -77,22 +85,44 @@ class ConditionMapper:
         systems = vocabulary.systems
         # conditions.yaml text_negation / text_hypothetical: which cues apply to which text is documented there.
         self.negation = negation = Negation(vocabulary.text_negation)  # also read for why a line stopped
-        hcc_negation = Negation(vocabulary.text_negation, post=True)
-        transplant_negation = Negation(vocabulary.text_negation, hypothetical=vocabulary.text_hypothetical)
+        rules, not_the_patients = vocabulary.text_negation, vocabulary.text_not_the_patients
+        hcc_negation = Negation(rules, post=True, context_pre=vocabulary.hcc_named_in_other_history.text)
+        # Policy 6.5: caution and population text ends a negation at another finding's name and never counts
+        # from a family history or a vaccination; transplant text never from an evaluation or a plan.
+        caution_negation = Negation(rules, other_findings=True, not_the_patients=not_the_patients)
+        transplant_negation = Negation(
+            rules, hypothetical=vocabulary.text_hypothetical, other_findings=True, not_the_patients=not_the_patients
+        )
         self.hcc = ConceptMatcher(vocabulary.hcc, systems, extra.hcc, hcc_negation)
         self.not_a_diagnosis = ConceptMatcher(vocabulary.hcc_not_a_diagnosis, systems)
         self.not_current = ConceptMatcher(vocabulary.hcc_not_current, systems)
+        self.not_the_patients = ConceptMatcher(vocabulary.not_the_patients, systems)
         self.transplant = ConceptMatcher(
             vocabulary.organ_transplant, systems, extra.organ_transplant, transplant_negation
         )
-        self.autoimmune = ConceptMatcher(vocabulary.autoimmune_disease, systems, extra.autoimmune_disease, negation)
-        self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b, negation)
+        self.autoimmune = ConceptMatcher(
+            vocabulary.autoimmune_disease, systems, extra.autoimmune_disease, caution_negation
+        )
+        self.hepatitis_b = ConceptMatcher(vocabulary.hepatitis_b, systems, extra.hepatitis_b, caution_negation)
+        self.immune_toxicity = ConceptMatcher(vocabulary.immune_toxicity, systems, (), caution_negation)
+        self.pregnancy = ConceptMatcher(vocabulary.pregnancy, systems, (), caution_negation)
+        self.fibrolamellar = ConceptMatcher(vocabulary.fibrolamellar, systems, (), caution_negation)
         self.ascites = ConceptMatcher(vocabulary.ascites, systems, extra.ascites, negation)
         self.encephalopathy = ConceptMatcher(
             vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy, negation
         )
         self._any_read = ConceptMatcher.any_of(
-            (self.hcc, self.transplant, self.autoimmune, self.hepatitis_b, self.ascites, self.encephalopathy)
+            (
+                self.hcc,
+                self.transplant,
+                self.autoimmune,
+                self.hepatitis_b,
+                self.immune_toxicity,
+                self.pregnancy,
+                self.fibrolamellar,
+                self.ascites,
+                self.encephalopathy,
+            )
         )
 
     def names_nothing_read(self, raw: JsonObject) -> bool:
@@ -115,12 +145,19 @@ class ConditionMapper:
         choice): a text-only entry counts only where its text names HCC without a pre- or post-negation cue
         ("No evidence of HCC", "HCC excluded on MRI" do not count), and not when the text says the disease is
         not current (``hcc_not_current``: "no recurrence", "in remission" — the text's own clinical status,
-        which 6.2 excludes). Codes are never negated.
+        which 6.2 excludes), nor where HCC is only the reason for another entry ("Liver transplant 2015 for
+        HCC": ``hcc_named_in_other_history``, policy 6.5). Codes are never negated, and codes outrank text
+        (6.5): a confirmed Condition coded as HCC counts whatever its text says.
         """
         code = condition.code
-        if self.not_a_diagnosis.matches(code) or not is_confirmed_or_unverified(condition):
+        if self.not_a_diagnosis.code_matches(code) or not is_confirmed_or_unverified(condition):
             return False
-        if any(True for _ in codings(code)):
+        coded = any(True for _ in codings(code))
+        if coded and self.hcc.code_matches(code) and is_confirmed(condition):
+            return True  # policy 6.5: a confirmed, active Condition coded as HCC counts whatever its text says
+        if self.not_a_diagnosis.text_matches(code):
+            return False
+        if coded:
             return self.hcc.code_matches(code)
         return self.hcc.text_matches(code) and not self.not_current.text_matches(code)
 
@@ -132,15 +169,35 @@ class ConditionMapper:
         autoimmune disease (clinical-sequencing.md 1: "active autoimmune disease") and hepatitis B count
         while current (active, recurrence, relapse, or no status given).
         """
-        if is_refuted(condition) or not matcher.matches(condition.code):
+        if is_refuted(condition) or self.not_the_patients.code_matches(condition.code):
             return False
-        return kind is CautionKind.ORGAN_TRANSPLANT or is_current(condition)
+        if not matcher.matches(condition.code):
+            return False
+        return kind in (CautionKind.ORGAN_TRANSPLANT, CautionKind.IMMUNE_TOXICITY) or is_current(condition)
+
+    def population(self, condition: Any, source: Provenance) -> list[PopulationFinding]:
+        """Policy 6.5: an active pregnancy Condition, or fibrolamellar carcinoma (confirmed or unverified, current),
+        by code first, text second; never from a family history or another not-the-patient entry."""
+        if not is_current(condition) or not is_confirmed_or_unverified(condition):
+            return []
+        if self.not_the_patients.code_matches(condition.code):
+            return []
+        label = next(iter(concept_texts(condition.code)), None)
+        found = []
+        for kind, matcher in (
+            (PopulationKind.PREGNANCY, self.pregnancy),
+            (PopulationKind.FIBROLAMELLAR, self.fibrolamellar),
+        ):
+            if matcher.matches(condition.code):
+                found.append(PopulationFinding(kind, label or kind.value, source))
+        return found
 
     def map(self, raw_conditions: Iterable[JsonObject], *, data_available: bool, parser: Parser) -> ConditionFacts:
         """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted."""
         hcc_sources: list[Provenance] = []
         description: str | None = None
         cautions: list[ImmunotherapyCaution] = []
+        populations: list[PopulationFinding] = []
         ascites: LiverFinding | None = None
         encephalopathy: LiverFinding | None = None
         for raw in raw_conditions:
@@ -161,10 +218,12 @@ class ConditionMapper:
                 (CautionKind.ORGAN_TRANSPLANT, self.transplant),
                 (CautionKind.AUTOIMMUNE_DISEASE, self.autoimmune),
                 (CautionKind.HEPATITIS_B, self.hepatitis_b),
+                (CautionKind.IMMUNE_TOXICITY, self.immune_toxicity),
             ):
                 if self.counts_as_caution(kind, matcher, condition):
                     label = next(iter(concept_texts(code)), kind.value.replace("_", " "))
                     cautions.append(ImmunotherapyCaution(kind, label, source))
+            populations += self.population(condition, source)
             if not is_current(condition):
                 continue
             if self.counts_as_hcc(condition):
@@ -177,7 +236,7 @@ class ConditionMapper:
         else:
             status = DiagnosisStatus.ABSENT if data_available else DiagnosisStatus.UNKNOWN
         hcc = HccDiagnosis(status, tuple(hcc_sources), description)
-        return ConditionFacts(hcc, tuple(cautions), ascites, encephalopathy)
+        return ConditionFacts(hcc, tuple(cautions), ascites, encephalopathy, tuple(populations))
 
 
 def _liver_finding(

@@ -13,6 +13,7 @@ import orjson
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.condition import Condition
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
@@ -21,7 +22,7 @@ from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter, ValidationError
 
 from cds_service.facts import DataQualityNote
-from cds_service.knowledge import ConditionVocabulary
+from cds_service.knowledge import ConditionVocabulary, QualifiedText
 from cds_service.mapping.lru import Lru
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
@@ -33,11 +34,12 @@ R4B_MODELS: dict[str, Any] = {
     "MedicationStatement": MedicationStatement,
     "MedicationRequest": MedicationRequest,
     "MedicationAdministration": MedicationAdministration,
+    "MedicationDispense": MedicationDispense,
 }
 
 
 _COMMON = ("resourceType", "id", "status", "subject")
-_MEDICATION = (*_COMMON, "statusReason", "medicationCodeableConcept", "medicationReference")
+_MEDICATION = (*_COMMON, "statusReason", "medicationCodeableConcept", "medicationReference", "note")
 ELEMENTS_READ: dict[str, frozenset[str]] = {
     "Condition": frozenset(
         (
@@ -65,9 +67,12 @@ ELEMENTS_READ: dict[str, frozenset[str]] = {
             "valueCodeableConcept",
         )
     ),
-    "MedicationStatement": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+    "MedicationStatement": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod", "dateAsserted")),
     "MedicationRequest": frozenset((*_MEDICATION, "intent", "authoredOn", "dispenseRequest")),
     "MedicationAdministration": frozenset((*_MEDICATION, "effectiveDateTime", "effectivePeriod")),
+    "MedicationDispense": frozenset(
+        (*_MEDICATION, "statusReasonCodeableConcept", "whenHandedOver", "whenPrepared", "daysSupply")
+    ),
 }
 # Validated datatypes remembered by their JSON (a few KiB each at most).
 ELEMENT_CACHE_SIZE = 4096
@@ -319,11 +324,21 @@ def concept_texts(concepts: Any) -> Iterable[str]:
                 yield display
 
 
-def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str] | None:
-    """Any of ``words`` as a whole word or phrase, ignoring case."""
-    if not words:
+def _words_pattern(words: tuple[str, ...], extra: tuple[str, ...] = ()) -> re.Pattern[str] | None:
+    """Any of ``words`` as a whole word or phrase (or an ``extra`` regular expression), ignoring case."""
+    alternatives = [re.escape(w) for w in sorted(words, key=len, reverse=True)] + list(extra)
+    if not alternatives:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE)
+
+
+def _qualified_pattern(qualified: QualifiedText | None) -> tuple[str, ...]:
+    """A qualifier, then at most ``window_words`` words, then a name ("immune-mediated grade 3 colitis")."""
+    if qualified is None:
+        return ()
+    qualifiers = "|".join(re.escape(q) for q in sorted(qualified.qualifiers, key=len, reverse=True))
+    names = "|".join(re.escape(n) for n in sorted(qualified.names, key=len, reverse=True))
+    return (rf"(?:{qualifiers})(?:[\s,-]+[\w/]+){{0,{qualified.window_words}}}?[\s,-]+(?:{names})",)
 
 
 class ConceptMatcher:
@@ -345,7 +360,8 @@ class ConceptMatcher:
             system, _, code = extra.rpartition("|")
             self._add(systems.get(system, system), code)
         self._words = tuple(vocab.text)
-        self._text = _words_pattern(self._words)
+        self._extra = _qualified_pattern(vocab.qualified_text)
+        self._text = _words_pattern(self._words, self._extra)
 
     @classmethod
     def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
@@ -362,7 +378,8 @@ class ConceptMatcher:
             for system, prefixes in part._prefixes.items():
                 combined._prefixes[system] = combined._prefixes.get(system, ()) + prefixes
         combined._words = tuple(dict.fromkeys(word for m in parts for word in m._words))
-        combined._text = _words_pattern(combined._words)
+        combined._extra = tuple(dict.fromkeys(extra for m in parts for extra in m._extra))
+        combined._text = _words_pattern(combined._words, combined._extra)
         return combined
 
     def _add(self, system: str, code: str) -> None:
@@ -375,9 +392,10 @@ class ConceptMatcher:
         """A coding of the concept is in the value set (exact code, or under a ``code*`` prefix)."""
         for coding in codings(concepts):
             system, code = field_of(coding, "system"), field_of(coding, "code")
-            if not isinstance(code, str):
-                continue
-            if (system, code) in self._exact or code.startswith(self._prefixes.get(system, ())):
+            if not isinstance(code, str) or not isinstance(system, str | None):
+                continue  # a system that is a list or object names no code system (and is not hashable)
+            prefixes = self._prefixes.get(system, ()) if system is not None else ()
+            if (system, code) in self._exact or code.startswith(prefixes):
                 return True
         return False
 

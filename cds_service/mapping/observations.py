@@ -16,9 +16,11 @@ from cds_service.facts import (
     DataQualityNote,
     EcogStatus,
     LabValue,
+    PopulationFinding,
+    PopulationKind,
     Provenance,
 )
-from cds_service.knowledge import ClinicalVocabulary
+from cds_service.knowledge import ClinicalVocabulary, PlausibleRange
 from cds_service.mapping.fhir import Parser, codings, first_date
 from cds_service.mapping.resources import JsonObject, resource_reference
 from cds_service.mapping.terminology import field_of
@@ -244,23 +246,30 @@ def _latest_lab(
     name: str,
     results: Iterable[tuple[Any, date, set[str]]],
     units: dict[str, Decimal],
-    default_unit: str,
     standard_unit: str,
-    parser: Parser,
+    plausible: PlausibleRange | None,
 ) -> LabValue | None:
-    """The newest result of one lab that has a value in a convertible unit, in the standard unit."""
+    """The newest result of one lab that has a value, in the standard unit.
+
+    Policy 6.5: a result with no unit (where the lab needs one: INR is a ratio and does not), in a unit that
+    cannot be converted, or implausible in its unit is not used: it is returned with ``problem`` saying why,
+    and the score counts the component as missing (an older result does not stand in for the newest).
+    """
     for observation, when, _ in results:
         reading = _reading(observation)
         if reading is None:
             continue
-        unit = _unit_key(reading.unit) or default_unit
+        source = Provenance("Observation", observation.id, when)
+        unit = _unit_key(reading.unit) or ""
         if unit not in units:
-            parser.notes.append(
-                DataQualityNote(f"Observation/{observation.id}", f"{name} unit {reading.unit} not convertible")
-            )
-            continue
+            problem = "no unit" if not unit else f"unit {reading.unit} not convertible"
+            return LabValue(reading.value, standard_unit, reading.as_reported, source, problem=problem)
         value = reading.value * units[unit]
-        return LabValue(value, standard_unit, reading.as_reported, Provenance("Observation", observation.id, when))
+        if plausible is not None and not plausible.low <= value <= plausible.high:
+            shown = f"{plausible.low:g}-{plausible.high:g} {standard_unit}".strip()
+            problem = f"implausible (outside {shown})"
+            return LabValue(value, standard_unit, reading.as_reported, source, problem=problem)
+        return LabValue(value, standard_unit, reading.as_reported, source)
     return None
 
 
@@ -269,24 +278,35 @@ def map_liver_labs(
 ) -> tuple[LabValue | None, LabValue | None, LabValue | None]:
     """The latest bilirubin (mg/dL), albumin (g/dL) and INR with their dates; scoring is the rules' job."""
     codes = vocabulary.observations
+    plausible = codes.plausible
     bilirubin = _latest_lab(
         "bilirubin",
         _results(index, codes.bilirubin_total, vocabulary, parser),
         BILIRUBIN_TO_MG_PER_DL,
-        "mg/dl",
         "mg/dL",
-        parser,
+        plausible.bilirubin_mg_per_dl if plausible else None,
     )
     albumin = _latest_lab(
-        "albumin", _results(index, codes.albumin, vocabulary, parser), ALBUMIN_TO_G_PER_DL, "g/dl", "g/dL", parser
+        "albumin",
+        _results(index, codes.albumin, vocabulary, parser),
+        ALBUMIN_TO_G_PER_DL,
+        "g/dL",
+        plausible.albumin_g_per_dl if plausible else None,
     )
-    inr = _latest_lab("INR", _results(index, codes.inr, vocabulary, parser), INR_UNITS, "", "", parser)
+    inr = _latest_lab(
+        "INR", _results(index, codes.inr, vocabulary, parser), INR_UNITS, "", plausible.inr if plausible else None
+    )
     return bilirubin, albumin, inr
 
 
 _CODED_CLASS = re.compile(
     r"(?:child[\s-]*pugh|class|grade|cp)[\s:-]*([ABC])(?:\s*\(?\s*(\d{1,2})\s*\)?)?(?![A-Za-z])"
     r"|^\s*([ABC])\s*(\d{1,2})?\s*$",
+    re.IGNORECASE,
+)
+_TWO_CLASSES = re.compile(
+    r"(?<![A-Za-z])[ABC]\s*(?:/|-|\u2013|or|to)\s*[ABC](?![A-Za-z])"
+    r"|(?:child[\s-]*pugh|class|grade|cp)[\s:-]*[ABC]\s*\d{0,2}\s*(?:/|-|\u2013|or|to)\s*[ABC](?![A-Za-z])",
     re.IGNORECASE,
 )
 _CODED_SCORE = re.compile(r"(?:score|points?)\D{0,12}?(\d{1,2})\b|^\s*(\d{1,2})\s*$", re.IGNORECASE)
@@ -300,6 +320,8 @@ def parse_child_pugh_text(text: str) -> tuple[ChildPughClass | None, int | None]
     """
     klass: ChildPughClass | None = None
     score: int | None = None
+    if _TWO_CLASSES.search(text):
+        return None, None  # policy 6.2: a value naming two classes ("A/B") is unrecognised, not the better one
     match = _CODED_CLASS.search(text)
     if match:
         letter = match.group(1) or match.group(3)
@@ -330,7 +352,8 @@ def map_coded_child_pugh(index: ObservationIndex, code: tuple[str, str], parser:
                 DataQualityNote(f"Observation/{observation.id}", "Child-Pugh value not recognised; left out")
             )
             continue
-        return CodedChildPugh(klass, score, Provenance("Observation", observation.id, when))
+        shown = " ".join(str(t) for t in texts) if texts else (str(score) if score is not None else None)
+        return CodedChildPugh(klass, score, Provenance("Observation", observation.id, when), shown)
     return None
 
 
@@ -341,10 +364,32 @@ def _concept_codes(concept: Any) -> list[str]:
     return [v for v in values if isinstance(v, str)]
 
 
+def _ecog_grade(observation: Any, answers: dict[str, int]) -> int | None:
+    """ECOG from an integer, a whole-number quantity or string, a LOINC answer code (LA9622-7 ... LA9627-6:
+    ECOG 0 ... 5, policy 6.5), or a text or display starting with the grade."""
+    if observation.valueInteger is not None:
+        return int(observation.valueInteger)
+    quantity = observation.valueQuantity
+    if quantity is not None and quantity.value is not None and Decimal(quantity.value) % 1 == 0:
+        return int(quantity.value)
+    if isinstance(observation.valueString, str):
+        found = re.match(r"^\s*(?:ECOG\s*)?([0-5])\s*$", observation.valueString, re.IGNORECASE)
+        if found:
+            return int(found.group(1))
+    concept = observation.valueCodeableConcept
+    if concept is not None:
+        for coding in codings(concept):
+            code = field_of(coding, "code")
+            if isinstance(code, str) and code in answers:
+                return answers[code]
+    return None
+
+
 def map_ecog(index: ObservationIndex, vocabulary: ClinicalVocabulary, parser: Parser) -> EcogStatus | None:
-    """Latest ECOG performance status (LOINC 89247-1), grade 0-5."""
+    """Latest ECOG performance status (LOINC 89247-1 only: never the Karnofsky score 89243-0), grade 0-5."""
+    answers = vocabulary.observations.ecog_answers
     for observation, when, _ in _results(index, vocabulary.observations.ecog, vocabulary, parser):
-        grade: int | None = observation.valueInteger
+        grade: int | None = _ecog_grade(observation, answers)
         concept = observation.valueCodeableConcept
         if grade is None and concept is not None:
             texts = [field_of(concept, "text")] + [field_of(c, "display") for c in codings(concept)]
@@ -357,3 +402,30 @@ def map_ecog(index: ObservationIndex, vocabulary: ClinicalVocabulary, parser: Pa
         if grade is not None and 0 <= grade <= 5:
             return EcogStatus(grade, Provenance("Observation", observation.id, when))
     return None
+
+
+def _positive(observation: Any, answers: tuple[str, ...]) -> bool:
+    """A qualitative result that says positive: a positive answer code, or the words positive / detected."""
+    concept = observation.valueCodeableConcept
+    words: list[str] = []
+    if concept is not None:
+        if any(field_of(c, "code") in answers for c in codings(concept)):
+            return True
+        words += [t for t in [field_of(concept, "text"), *(field_of(c, "display") for c in codings(concept))] if t]
+    if isinstance(observation.valueString, str):
+        words.append(observation.valueString)
+    text = " ".join(str(w) for w in words).lower()
+    return bool(re.search(r"\b(positive|detected)\b", text)) and not re.search(r"\b(negative|not detected)\b", text)
+
+
+def map_pregnancy_tests(
+    index: ObservationIndex, vocabulary: ClinicalVocabulary, parser: Parser
+) -> tuple[PopulationFinding, ...]:
+    """The newest qualitative pregnancy test, when positive (policy 6.5; the gate decides how recent)."""
+    codes = vocabulary.observations
+    for observation, when, _ in _results(index, codes.pregnancy_test, vocabulary, parser):
+        if _positive(observation, codes.positive_answers):
+            source = Provenance("Observation", observation.id, when)
+            return (PopulationFinding(PopulationKind.PREGNANCY, "positive pregnancy test", source, test=True),)
+        return ()
+    return ()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -16,15 +17,17 @@ import orjson
 from cds_service.facts import DataQualityNote, DraftOrder, LiverFacts, PatientFacts
 from cds_service.knowledge import Knowledge
 from cds_service.mapping.conditions import ConditionMapper
-from cds_service.mapping.fhir import Parser, parse_concept
+from cds_service.mapping.current_medications import CurrentMedicationMapper
+from cds_service.mapping.fhir import Parser, as_date, parse_concept
 from cds_service.mapping.lru import Lru
-from cds_service.mapping.medications import episodes_from, group_into_lines
+from cds_service.mapping.medications import StopReasonReader, build_lines, episodes_from
 from cds_service.mapping.observations import (
     ObservationIndex,
     latest_afp,
     map_coded_child_pugh,
     map_ecog,
     map_liver_labs,
+    map_pregnancy_tests,
 )
 from cds_service.mapping.resources import (
     JsonObject,
@@ -32,7 +35,7 @@ from cds_service.mapping.resources import (
     contained_resource,
     resource_reference,
 )
-from cds_service.mapping.terminology import AgentMatch, AgentMatcher, field_of
+from cds_service.mapping.terminology import AgentMatch, AgentMatcher, ProductMatcher, field_of
 
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 
@@ -70,7 +73,7 @@ class FactsCache(Lru[bytes, PatientFacts]):
     immutable; held in memory only, never persisted or logged. ``capacity`` 0 turns it off.
     """
 
-    def key(self, values: Mapping[str, Any], patient_id: str, flags: tuple[bool, ...]) -> bytes | None:
+    def key(self, values: Mapping[str, Any], patient_id: str, flags: tuple[object, ...]) -> bytes | None:
         """The chart's digest, or None (not cached) when the cache is off or a value is not JSON."""
         if not self.capacity:
             return None
@@ -81,14 +84,27 @@ class FactsCache(Lru[bytes, PatientFacts]):
         return hashlib.sha256(content).digest()
 
 
+def _birth_date(patients: list[JsonObject]) -> date | None:
+    """The patient's birth date (policy 6.5: age under 18 is outside the trials' populations), or None."""
+    for patient in patients:
+        found = as_date(patient.get("birthDate"))
+        if found is not None:
+            return found
+    return None
+
+
 class PatientMapper:
     """Built once from the knowledge base; ``map_facts`` and ``map_draft_orders`` run per request."""
 
     def __init__(self, knowledge: Knowledge, *, facts_cache_size: int = 0) -> None:
         self.knowledge = knowledge
         self.params = knowledge.parameters
-        self.agents = AgentMatcher(knowledge.terminology)
+        self.agents = AgentMatcher(knowledge.terminology, knowledge.medication_history)
+        self.products = ProductMatcher(knowledge.medication_history)
         self.conditions = ConditionMapper(knowledge.vocabulary, self.params.extra_codes)
+        self.stop_reasons = StopReasonReader(knowledge.medication_history.stop_reasons, self.conditions.negation)
+        self.combinations = tuple(knowledge.regimen_by_agents)
+        self.current_medications = CurrentMedicationMapper(knowledge.vocabulary, self.conditions.immune_toxicity)
         self.child_pugh_code = split_code(self.params.child_pugh_observation_code)
         self.facts_cache = FactsCache(facts_cache_size)
 
@@ -99,22 +115,31 @@ class PatientMapper:
         *,
         conditions_available: bool = True,
         medications_available: bool = True,
+        today: date | None = None,
     ) -> PatientFacts:
         """Map every prefetch value (Bundle, resource, null) of one patient to facts with provenance.
 
-        A chart mapped before (same patient, same values) is answered from ``FactsCache``.
+        ``today`` (default: the UTC date) decides which line is current (policy 6.5). A chart mapped before
+        (same patient, same values, same day) is answered from ``FactsCache``.
         """
-        key = self.facts_cache.key(values, patient_id, (conditions_available, medications_available))
+        today = today or datetime.now(UTC).date()
+        flags = (conditions_available, medications_available, today.isoformat())
+        key = self.facts_cache.key(values, patient_id, flags)
         cached = self.facts_cache.get(key) if key is not None else None
         if cached is not None:
             return cached
-        facts = self._map_facts(values, patient_id, conditions_available, medications_available)
+        facts = self._map_facts(values, patient_id, conditions_available, medications_available, today)
         if key is not None:
             self.facts_cache.put(key, facts)
         return facts
 
     def _map_facts(
-        self, values: Mapping[str, Any], patient_id: str, conditions_available: bool, medications_available: bool
+        self,
+        values: Mapping[str, Any],
+        patient_id: str,
+        conditions_available: bool,
+        medications_available: bool,
+        today: date,
     ) -> PatientFacts:
         pool = collect_resources(values, patient_id)
         notes = pool.notes
@@ -123,8 +148,14 @@ class PatientMapper:
         condition_facts = self.conditions.map(
             pool.of_type("Condition"), data_available=conditions_available, parser=parser
         )
-        episodes = episodes_from(pool, self.agents, parser, self.conditions.negation)
-        lines = group_into_lines(episodes, self.params.line_grouping_days)
+        episodes = episodes_from(pool, self.agents, parser, self.conditions.negation, self.stop_reasons)
+        lines, current_line = build_lines(
+            episodes,
+            window_days=self.params.line_grouping_days,
+            today=today,
+            current_days=self.params.current_line_days,
+            combinations=self.combinations,
+        )
         observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
         afp = latest_afp(observations, vocabulary, factor, parser)
@@ -141,12 +172,16 @@ class PatientMapper:
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
+            current_line=current_line,
             afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
-            immunotherapy_cautions=condition_facts.cautions,
+            immunotherapy_cautions=(*condition_facts.cautions, *self.current_medications.immune_toxicities(pool)),
             notes=tuple(dict.fromkeys(notes)),
             medication_history_known=medications_available,
+            current_medications=self.current_medications.map(pool),
+            populations=(*condition_facts.populations, *map_pregnancy_tests(observations, vocabulary, parser)),
+            birth_date=_birth_date(pool.of_type("Patient")),
         )
 
     def order_agents(self, order: JsonObject) -> AgentMatch:
@@ -155,6 +190,9 @@ class PatientMapper:
         Draft orders are not validated as whole resources: the sandbox sends slightly invalid R4
         (a single ``category`` object, no ``intent``); only the medication concept is parsed.
         """
+        return self.agents.match_concept(self._order_concept(order))
+
+    def _order_concept(self, order: JsonObject) -> Any:
         concept: Any = parse_concept(order.get("medicationCodeableConcept"))
         reference = order.get("medicationReference")
         if concept is None and isinstance(reference, dict):
@@ -164,7 +202,7 @@ class PatientMapper:
                 concept = parse_concept(contained.get("code")) if contained else None
             if concept is None and isinstance(reference.get("display"), str):
                 concept = {"text": reference["display"]}
-        return self.agents.match_concept(concept)
+        return concept
 
     def map_draft_orders(self, draft_orders: Any, selections: list[str] | None) -> DraftOrders:
         """Split ``context.draftOrders`` into the selected medication orders and the other drafts.
@@ -186,7 +224,8 @@ class PatientMapper:
         for reference, resource in by_reference.items():
             if resource["resourceType"] not in MEDICATION_ORDER_TYPES:
                 continue
-            match = self.order_agents(resource)
+            order_concept = self._order_concept(resource)
+            match = self.agents.match_concept(order_concept)
             concept = resource.get("medicationCodeableConcept")
             text = field_of(concept, "text") if isinstance(concept, dict) else None
             order = DraftOrder(
@@ -194,6 +233,7 @@ class PatientMapper:
                 agents=match.agents,
                 description=text if isinstance(text, str) else ", ".join(sorted(match.agents)) or "medication",
                 contains_other_agents=bool(match.other),
+                products=self.products.match(order_concept, match.agents),
             )
             (selected if reference in wanted else others).append(order)
         return DraftOrders(tuple(selected), tuple(others), tuple(notes))

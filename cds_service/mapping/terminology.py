@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.knowledge import Terminology
+from cds_service.knowledge import MedicationHistory, Terminology
 
 RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
 
@@ -31,20 +31,34 @@ class AgentMatch:
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
 TEXT_MEMO_SIZE = 8192
+INVESTIGATIONAL = "investigational"  # the agent id of a clinical-trial drug recorded as text (policy 6.5)
 
 
 class AgentMatcher:
     """Compiled once from the terminology; ``match`` is cheap and never raises."""
 
-    def __init__(self, terminology: Terminology) -> None:
+    def __init__(self, terminology: Terminology, history: MedicationHistory | None = None) -> None:
+        """``history`` adds the anticancer agents outside the review and the clinical-trial text (policy 6.5):
+        they are found as ``other`` agents, so a medication naming one is never mistaken for no medication."""
         self._hcc = frozenset(terminology.agents)
         self._by_code: dict[str, frozenset[str]] = {}
         self._by_name: dict[str, frozenset[str]] = {}
-        for agent_id, agent in {**terminology.agents, **terminology.other_agents}.items():
-            contains = frozenset({agent_id, *agent.also_contains})
-            for code in agent.rxnorm:
+        named: dict[str, tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]] = {
+            agent_id: (
+                agent.rxnorm,
+                (*agent.names, *agent.brands, agent_id),
+                frozenset({agent_id, *agent.also_contains}),
+            )
+            for agent_id, agent in {**terminology.agents, **terminology.other_agents}.items()
+        }
+        if history is not None:
+            for agent_id, other in history.non_review_agents.items():
+                named[agent_id] = (other.rxnorm, (*other.names, *other.brands, agent_id), frozenset({agent_id}))
+            named[INVESTIGATIONAL] = ((), history.investigational_text, frozenset({INVESTIGATIONAL}))
+        for codes, names, contains in named.values():
+            for code in codes:
                 self._by_code[code] = contains
-            for name in (*agent.names, *agent.brands, agent_id):
+            for name in names:
                 self._by_name[name.lower()] = self._by_name.get(name.lower(), frozenset()) | contains
         self._texts: dict[str, frozenset[str]] = {}
         alternatives = sorted(self._by_name, key=len, reverse=True)
@@ -121,3 +135,51 @@ def field_of(element: Any, name: str) -> Any:
     if isinstance(element, Mapping):
         return element.get(name)
     return getattr(element, name, None)
+
+
+class ProductMatcher:
+    """Products of a reviewed agent that are not its HCC product (knowledge ``products``; policy 6.5): by brand,
+    by RxNorm code, or by a dose-form word in a text that names the agent ("cabozantinib 20 MG capsules")."""
+
+    def __init__(self, history: MedicationHistory) -> None:
+        self._products = [
+            (
+                product_id,
+                product.agent,
+                frozenset(product.rxnorm),
+                _any_word(product.brands),
+                _any_word(product.text),
+            )
+            for product_id, product in history.products.items()
+        ]
+
+    def match(self, concept: Any, agents: frozenset[str]) -> frozenset[str]:
+        """The products a medication concept names, among those of ``agents``."""
+        if concept is None or not self._products:
+            return frozenset()
+        texts: list[str] = []
+        codes: set[str] = set()
+        codings = field_of(concept, "coding")
+        for coding in codings if isinstance(codings, list) else []:
+            code, display = field_of(coding, "code"), field_of(coding, "display")
+            if isinstance(code, str):
+                codes.add(code)
+            if isinstance(display, str):
+                texts.append(display)
+        text = field_of(concept, "text")
+        if isinstance(text, str):
+            texts.append(text)
+        found = set()
+        for product_id, agent, rxnorm, brands, words in self._products:
+            if agent not in agents:
+                continue
+            if codes & rxnorm or any(p is not None and p.search(t) for t in texts for p in (brands, words)):
+                found.add(product_id)
+        return frozenset(found)
+
+
+def _any_word(words: Iterable[str]) -> re.Pattern[str] | None:
+    listed = [w for w in words if w]
+    if not listed:
+        return None
+    return re.compile(r"(?<![\w])(" + "|".join(re.escape(w) for w in listed) + r")(?![\w])", re.IGNORECASE)

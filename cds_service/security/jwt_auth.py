@@ -4,8 +4,9 @@ Verification (conformance checklist section 6.1, best practices): the algorithm 
 (``none`` and every HS* are always refused), ``iss`` is in the trusted-client registry, a ``jku`` header
 must equal the registered URL before anything is fetched, the key is chosen by ``kid`` from that
 client's key set, then signature, ``aud`` (the configured external URL of the endpoint called), ``exp``,
-``nbf`` and ``iat`` with a small leeway, ``exp - iat`` at most the configured lifetime (5 minutes by
-default: the specification expects short-lived tokens), ``tenant`` when the client lists tenants, and last
+``nbf`` and ``iat`` with a small leeway, ``exp - iat`` at most the client's lifetime (its registry entry's
+``max_token_lifetime_seconds``, else ``CDS_AUTH_MAX_TOKEN_LIFETIME_SECONDS``: one hour at most), ``sub``
+when the client registers one, ``tenant`` when the client lists tenants, and last
 ``jti`` (a non-empty string, accepted once, remembered until ``exp``). Header and claims are type-checked
 before any of them is used. Any failure is one generic 401; the reason is logged with ``iss``, ``kid`` and
 ``jti`` only, never the token. A replay cache that is down is ``ReplayCacheUnavailable`` (a 503), not a 401.
@@ -29,7 +30,7 @@ import jwt
 from cds_service import config
 from cds_service.security.clients import ClientIdentity
 from cds_service.security.registry import ClientRegistry, TrustedClient
-from cds_service.security.replay import ReplayCache
+from cds_service.security.replay import ReplayCache, ReplayCacheUnavailable
 
 logger = logging.getLogger("cds_service.security")
 
@@ -101,7 +102,7 @@ class KeySets:
             raise AuthenticationFailed("token alg differs from the key's alg", iss=trusted.iss, kid=kid)
         try:
             return jwt.PyJWK(key, algorithm=algorithm)
-        except jwt.PyJWKError as exc:
+        except (jwt.PyJWTError, ValueError, TypeError) as exc:  # also a key whose type is not the alg's
             raise AuthenticationFailed("unusable key in key set", iss=trusted.iss, kid=kid) from exc
 
     async def _remote(self, trusted: TrustedClient, url: str, kid: str, *, refresh: bool) -> dict[str, Any]:
@@ -185,15 +186,28 @@ class ClientAuthenticator:
         self.settings = settings
 
     async def authenticate(self, authorization: str | None, path: str) -> ClientIdentity:
-        """Verify the bearer JWT for a call to ``path``; raise ``AuthenticationFailed`` (logged) if not valid."""
+        """Verify the bearer JWT for a call to ``path``; raise ``AuthenticationFailed`` (logged) if not valid.
+
+        Whatever goes wrong while checking a token is a refusal logged on one line, never a traceback.
+        """
         try:
             return await self._verify(authorization, path)
         except AuthenticationFailed as failure:
-            logger.warning(
-                "client authentication failed",
-                extra={"reason": failure.reason, "iss": failure.iss, "kid": failure.kid, "jti": failure.jti},
-            )
+            self._log(failure)
             raise
+        except ReplayCacheUnavailable:
+            raise
+        except Exception as exc:  # a check that could not cope with the token: refuse it all the same
+            unexpected = AuthenticationFailed(f"token could not be checked ({type(exc).__name__})")
+            self._log(unexpected)
+            raise unexpected from exc
+
+    @staticmethod
+    def _log(failure: AuthenticationFailed) -> None:
+        logger.warning(
+            "client authentication failed",
+            extra={"reason": failure.reason, "iss": failure.iss, "kid": failure.kid, "jti": failure.jti},
+        )
 
     async def _verify(self, authorization: str | None, path: str) -> ClientIdentity:
         scheme, _, token = (authorization or "").partition(" ")
@@ -223,7 +237,7 @@ class ClientAuthenticator:
         if kid is None:
             raise AuthenticationFailed("no kid", iss=iss, jti=jti)
         key = await self.keys.key_for(trusted, kid, algorithm)
-        audience = (trusted.audience_base or self.settings.public_base_url).rstrip("/") + path
+        audience = trusted.audience or (trusted.audience_base or self.settings.public_base_url).rstrip("/") + path
         leeway = self.settings.leeway_seconds
         try:
             claims: dict[str, Any] = jwt.decode(
@@ -244,8 +258,13 @@ class ClientAuthenticator:
         issued_at, expires = float(claims["iat"]), float(claims["exp"])
         if issued_at > now + leeway:
             raise AuthenticationFailed("iat in the future", iss=iss, kid=kid, jti=jti)
-        if expires - issued_at > self.settings.max_lifetime_seconds:
-            raise AuthenticationFailed("exp - iat over the allowed token lifetime", iss=iss, kid=kid, jti=jti)
+        lifetime = trusted.max_token_lifetime_seconds or self.settings.max_lifetime_seconds
+        if expires - issued_at > lifetime:
+            raise AuthenticationFailed(
+                f"exp - iat over this client's token lifetime ({lifetime} s)", iss=iss, kid=kid, jti=jti
+            )
+        if trusted.sub is not None and claims.get("sub") != trusted.sub:
+            raise AuthenticationFailed("sub is not this client's registered sub", iss=iss, kid=kid, jti=jti)
         remembers_since = self.replay.remembers_since
         if remembers_since is not None and issued_at < math.floor(remembers_since):
             raise AuthenticationFailed(
@@ -258,8 +277,13 @@ class ClientAuthenticator:
         if trusted.tenants and tenant not in trusted.tenants:
             raise AuthenticationFailed("tenant not allowed", iss=iss, kid=kid, jti=jti)
         ttl = math.ceil(expires - now) + leeway
-        if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl):
-            raise AuthenticationFailed("replayed jti", iss=iss, kid=kid, jti=jti)
+        if not await self.replay.first_use(f"{trusted.iss}|{claims['jti']}", ttl, issued_at):
+            raise AuthenticationFailed(
+                "replayed jti, or issued before the replay cache lost its memory (Redis restart)",
+                iss=iss,
+                kid=kid,
+                jti=jti,
+            )
         return ClientIdentity(
             issuer=trusted.iss,
             tenant=tenant if isinstance(tenant, str) else None,
@@ -267,8 +291,17 @@ class ClientAuthenticator:
         )
 
 
+MAX_TIME_CLAIM = 2**53
+"""Largest ``exp``/``iat``/``nbf`` taken as a number: beyond, a float cannot hold it (10^400 would overflow)."""
+
+
 def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number usable as a time: finite and within +-2^53 (an int of 10^400 is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, int):
+        return -MAX_TIME_CLAIM <= value <= MAX_TIME_CLAIM
+    return math.isfinite(value) and -MAX_TIME_CLAIM <= value <= MAX_TIME_CLAIM
 
 
 def _check_types(header: dict[str, Any], claims: dict[str, Any], **who: str | None) -> None:
@@ -279,7 +312,7 @@ def _check_types(header: dict[str, Any], claims: dict[str, Any], **who: str | No
     for name in ("kid", "jku", "typ"):
         if name in header and not isinstance(header[name], str):
             problems.append(f"{name} is not a string")
-    for name in ("iss", "tenant"):
+    for name in ("iss", "tenant", "sub"):
         if name in claims and not isinstance(claims[name], str):
             problems.append(f"{name} is not a string")
     jti = claims.get("jti")

@@ -26,6 +26,9 @@ class Fit(StrEnum):
     FITS = "fits"
     DOES_NOT_FIT = "does_not_fit"
     UNRANKED = "unranked"
+    # order-select: one agent of a combination the setting lists, picked before its partner (policy 6.5 "One
+    # regimen, however it is drafted"): an info statement naming the combination; the full check at order-sign.
+    PART_OF_COMBINATION = "part_of_combination"
 
 
 def worst_severity(findings: Iterable[Finding]) -> Severity:

@@ -75,9 +75,18 @@ def _offered(candidates: list[OptionAssessment]) -> tuple[OfferedAlternative, ..
 
 
 def choose_alternatives(options: Sequence[OptionAssessment], misfits: Sequence[SelectedAssessment]) -> Alternatives:
-    """The alternatives to the misfit selected orders (none when every selected order fits)."""
+    """The alternatives to the misfit selected orders (none when every selected order fits).
+
+    Policy 6.5: an order that continues the current line never gets a replacement; a regimen that misfits only
+    for its drafted product (Cometriq capsules) is offered as its HCC product, and nothing else is."""
     if not misfits:
         return Alternatives()
+    forbidden = any(not f.offer for s in misfits for f in s.findings)
+    if any(s.continues_current for s in misfits):
+        return Alternatives(offer_forbidden_by_gate=True)
+    if all(s.product_only for s in misfits):
+        same = [o for o in options if o.offerable and o.regimen_id in {s.regimen_id for s in misfits}]
+        return Alternatives(offered=_offered(same), offer_forbidden_by_gate=forbidden)
     excluded = {s.regimen_id for s in misfits}
     others = [o for o in options if o.offerable and o.regimen_id not in excluded]
     withheld = tuple(
@@ -87,5 +96,5 @@ def choose_alternatives(options: Sequence[OptionAssessment], misfits: Sequence[S
     return Alternatives(
         offered=_offered([o for o in others if o.regimen_id not in withheld_ids]),
         withheld=withheld,
-        offer_forbidden_by_gate=any(not f.offer for s in misfits for f in s.findings),
+        offer_forbidden_by_gate=forbidden,
     )

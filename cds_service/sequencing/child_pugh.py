@@ -5,16 +5,18 @@ INR <1.7 / 1.7-2.3 / >2.3; ascites and encephalopathy none / mild / moderate-sev
 C 10-15 (thresholds in knowledge/parameters.yaml). Policy 6.2: the minimum counts what is recorded, the
 maximum adds the worst case for what is not; a lab older than the configured age counts as missing;
 ascites and encephalopathy that are not recorded are unknown, not absent; a recorded absence ("No ascites")
-is an absence (1 point) while it is no older than the labs may be, and unknown after that.
+is an absence (1 point) while it is no older than the labs may be, and unknown after that. Policy 6.5: a lab
+result not used (no unit, implausible: ``LabValue.problem``) counts as missing. Policy 6.2: a recorded
+Child-Pugh class and the class computed from current labs: the worse counts, and both are shown.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from cds_service.facts import ChildPughClass, LabValue, LiverFacts, LiverFinding, Provenance
+from cds_service.facts import ChildPughClass, CodedChildPugh, LabValue, LiverFacts, LiverFinding, Provenance
 from cds_service.knowledge import ChildPughThresholds, ClinicalParameters
 from cds_service.sequencing.wording import joined
 
@@ -29,13 +31,15 @@ class LabUse:
 
     @property
     def usable(self) -> bool:
-        return self.lab is not None and not self.stale
+        return self.lab is not None and not self.stale and self.lab.problem is None
 
     def describe(self) -> str:
         if self.lab is None:
             return f"{self.name} not on record"
         when = self.lab.effective.isoformat() if self.lab.effective else "undated"
         text = f"{self.name} {self.lab.as_reported} ({when})"
+        if self.lab.problem is not None:
+            return f"{text} not used: {self.lab.problem}"
         return f"{text}, too old" if self.stale else text
 
 
@@ -72,6 +76,8 @@ class ChildPughAssessment:
     coded: bool = False
     ungraded_findings: tuple[str, ...] = ()
     recorded_findings: tuple[FindingUse, ...] = ()
+    # Policy 6.2: the other of a recorded and a computed class, shown beside the worse one that counts.
+    compared: str | None = None
 
     @property
     def labs_known(self) -> bool:
@@ -100,13 +106,15 @@ class ChildPughAssessment:
     def unknown_text(self) -> str:
         """What leaves the class open (policy 6.2, range): "INR missing, ascites/encephalopathy not recorded"."""
         missing = [lab.name for lab in self.labs if lab.lab is None]
-        stale = [lab.name for lab in self.labs if lab.lab is not None and lab.stale]
+        unused = [lab.name for lab in self.labs if lab.lab is not None and lab.lab.problem is not None]
+        stale = [lab.name for lab in self.labs if lab.lab is not None and lab.lab.problem is None and lab.stale]
         if self.coded:
             parts = []
         elif len(missing) + len(stale) == len(self.labs):
             parts = ["no current liver labs"]
         else:
             parts = [joined(missing, "and") + " missing"] if missing else []
+            parts += [joined(unused, "and") + " not usable"] if unused else []
             parts += [joined(stale, "and") + " too old"] if stale else []
         findings = "/".join(name.removeprefix("hepatic ") for name in self.unrecorded_findings)
         parts += [f"{findings} not recorded"] if findings else []
@@ -172,15 +180,37 @@ def assess_child_pugh(liver: LiverFacts, params: ClinicalParameters, today: date
         _lab_use("albumin", liver.albumin_g_per_dl, today, max_age),
         _lab_use("INR", liver.inr, today, max_age),
     )
+    computed = _computed(liver, labs, params, today)
     coded = liver.coded
-    if coded is not None and coded.source.date is not None and (today - coded.source.date).days <= max_age:
-        if coded.score is not None:
-            klass = child_pugh_class(coded.score, thresholds)
-            low = high = coded.score
-        else:
-            klass = coded.child_pugh_class or "A"
-            low, high = _class_bounds(klass, thresholds)
-        return ChildPughAssessment(low, high, klass, klass, labs, (), (coded.source,), coded=True)
+    if coded is None or coded.source.date is None or (today - coded.source.date).days > max_age:
+        return computed
+    if coded.score is not None:
+        klass = child_pugh_class(coded.score, thresholds)
+        low = high = coded.score
+    elif coded.child_pugh_class is not None:
+        klass = coded.child_pugh_class
+        low, high = _class_bounds(klass, thresholds)
+    else:
+        return computed
+    recorded = ChildPughAssessment(low, high, klass, klass, labs, (), (coded.source,), coded=True)
+    # Policy 6.2: take the worse of the recorded and the computed class (by what each is at least), show both.
+    if computed.min_class > recorded.min_class:
+        return replace(computed, compared=_recorded_text(coded, recorded))
+    computed_text = f"computed from current labs: class {computed.class_text} ({computed.score_text})"
+    return replace(recorded, compared=computed_text)
+
+
+def _recorded_text(coded: CodedChildPugh, recorded: ChildPughAssessment) -> str:
+    when = coded.source.date.isoformat() if coded.source.date else "undated"
+    return f"recorded class {recorded.class_text} ({coded.source.reference}, {when}), the better of the two"
+
+
+def _computed(
+    liver: LiverFacts, labs: tuple[LabUse, ...], params: ClinicalParameters, today: date
+) -> ChildPughAssessment:
+    """The score range from the recorded components (policy 6.2, "Child-Pugh as a range")."""
+    thresholds = params.child_pugh
+    max_age = params.liver_lab_max_age_days
     low = high = 0
     bounds = {
         "bilirubin": (thresholds.bilirubin_mg_per_dl, True),

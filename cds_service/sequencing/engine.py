@@ -19,7 +19,7 @@ from cds_service.sequencing.child_pugh import ChildPughAssessment
 from cds_service.sequencing.gates import DataGap, Finding, GateContext
 from cds_service.sequencing.options import OptionAssessment, assess_option
 from cds_service.sequencing.selected import SelectedAssessment, assess_selected
-from cds_service.sequencing.setting import determine_setting
+from cds_service.sequencing.setting import determine_setting, line_label, unidentified_medications
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +46,27 @@ class Recommendation:
     trials_cited: tuple[str, ...] = ()
     alternatives: Alternatives = field(default_factory=Alternatives)
     indicators: CardIndicators = field(default_factory=CardIndicators)
+    # Policy 6.5: what the patient is on now, in one sentence ("On first-line atezolizumab + bevacizumab;
+    # second-line options apply after progression or intolerance"), and the prior medications the review does
+    # not cover (the setting is then "not determined").
+    current_line_statement: str | None = None
+    unidentified: tuple[str, ...] = ()
 
     @property
     def misfits(self) -> tuple[SelectedAssessment, ...]:
         """The selected orders that do not fit this patient (policy 6.1): what the does-not-fit card is about."""
         return misfits_of(self.selected)
+
+    @property
+    def options_apply(self) -> bool:
+        """Whether the setting's options are for a new regimen now: not while a first line is in progress
+        (policy 6.5: "second-line options apply after progression or intolerance")."""
+        return not (self.facts.current_line is not None and not self.facts.lines)
+
+    @property
+    def continuation_only(self) -> bool:
+        """Every selected order continues the current line (policy 6.5): only a does-not-fit card may speak."""
+        return bool(self.selected) and all(s.continues_current for s in self.selected)
 
     @property
     def preferred(self) -> tuple[OptionAssessment, ...]:
@@ -63,6 +79,13 @@ class Recommendation:
         label = self.preferred_label
         full = f"{label} {self.preferred_attribution}" if self.preferred_attribution else label
         return tuple(dict.fromkeys((full, label)))
+
+    @property
+    def population_messages(self) -> tuple[str, ...]:
+        """Policy 6.5: why the review's trials excluded this patient (pregnancy, age under 18, fibrolamellar
+        carcinoma), once; every card says it."""
+        found = (*(f for s in self.selected for f in s.findings), *(f for o in self.options for f in o.findings))
+        return tuple(dict.fromkeys(f.message for f in found if f.gate_id == "outside_trial_populations"))
 
     @property
     def headline_findings(self) -> tuple[Finding, ...]:
@@ -83,14 +106,16 @@ def misfits_of(selected: tuple[SelectedAssessment, ...]) -> tuple[SelectedAssess
 
 
 def _data_gaps(options: tuple[OptionAssessment, ...], selected: tuple[SelectedAssessment, ...]) -> tuple[DataGap, ...]:
-    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option."""
+    """Gaps that would change the answer: an AFP only while ramucirumab could still be an option. Recording
+    ascites and encephalopathy at a Child-Pugh minimum of A (policy 6.2, revised) comes last: it never decides
+    as much as a missing lab, an AFP or a stop reason."""
     gaps: dict[str, DataGap] = {}
     for place, findings in (*((o.place, o.findings) for o in options), *((s.place, s.findings) for s in selected)):
         for finding in findings:
             gap = finding.gap
             if gap is not None and (gap.kind != "afp" or place.rank <= Place.OPTION.rank):
                 gaps.setdefault(gap.kind, gap)
-    return tuple(gaps.values())
+    return tuple(sorted(gaps.values(), key=lambda gap: gap.kind == "child_pugh_findings"))
 
 
 def _later_evidence(
@@ -103,6 +128,24 @@ def _later_evidence(
     )
 
 
+_ORDINALS = {1: "first", 2: "second", 3: "third"}
+
+
+def _current_line_phrases(facts: PatientFacts, knowledge: Knowledge) -> tuple[str | None, str | None]:
+    """Policy 6.5: the sentence naming the current line, and the setting phrase while it is first line."""
+    current = facts.current_line
+    if current is None:
+        return None, None
+    label = line_label(current, knowledge)
+    regimen = label[:1].lower() + label[1:]
+    ordinal = _ORDINALS.get(current.number)
+    on = f"On {ordinal}-line {regimen}" if ordinal else f"On line {current.number}, {regimen}"
+    if not facts.lines:
+        statement = f"{on}; second-line options apply after progression or intolerance"
+        return statement, f"on first-line {regimen}, with no line ended"
+    return f"{on}; the options below apply after progression or intolerance", None
+
+
 def recommend(
     facts: PatientFacts,
     knowledge: Knowledge,
@@ -110,10 +153,12 @@ def recommend(
     selected_orders: tuple[DraftOrder, ...] = (),
     other_draft_orders: tuple[DraftOrder, ...] = (),
     today: date,
+    selecting: bool = False,
 ) -> Recommendation:
     """Second-line sequencing for advanced HCC (review, "Sequencing"; clinical-sequencing.md 2 and 6).
 
     Without a documented HCC diagnosis there is no recommendation: the agents are used in other cancers.
+    ``selecting`` (order-select): the clinician picks one drug at a time (policy 6.5).
     """
     version = knowledge.version
     if facts.hcc.status is not DiagnosisStatus.PRESENT:
@@ -126,7 +171,7 @@ def recommend(
 
     if not facts.medication_history_known:
         ctx = GateContext(facts, knowledge, today, None)
-        selected = assess_selected(ctx, selected_orders, other_draft_orders, (), None)
+        selected = assess_selected(ctx, selected_orders, other_draft_orders, (), None, selecting=selecting)
         gap = DataGap(
             "medication_history",
             "Prior systemic therapy could not be obtained; the setting is unknown.",
@@ -147,6 +192,14 @@ def recommend(
 
     setting_id = determine_setting(facts.lines, knowledge)
     setting = knowledge.sequencing.settings[setting_id]
+    unidentified = unidentified_medications(facts.lines)
+    statement, first_line_phrase = _current_line_phrases(facts, knowledge)
+    phrase = first_line_phrase or setting.phrase
+    # Policy 6.5: a patient on a first line is not "with no prior systemic therapy", and the first-line options
+    # do not apply to a new regimen now (the card says so instead of listing them).
+    title = f"First line in progress ({phrase.removeprefix('on ')})" if first_line_phrase else setting.title
+    if setting_id is SettingId.NOT_DETERMINED:
+        phrase = f"{setting.phrase} ({', '.join(unidentified)})"
     ctx = GateContext(facts, knowledge, today, setting_id)
     options = tuple(
         sorted(
@@ -154,7 +207,7 @@ def recommend(
             key=lambda o: o.place.rank,
         )
     )
-    selected = assess_selected(ctx, selected_orders, other_draft_orders, options, setting.phrase)
+    selected = assess_selected(ctx, selected_orders, other_draft_orders, options, phrase, selecting=selecting)
     later = _later_evidence(knowledge, setting_id, selected)
     trials = (*(t for o in options for t in o.trials), *(t for n in later for t in n.trials))
     misfits = misfits_of(selected)
@@ -166,8 +219,8 @@ def recommend(
         facts=facts,
         child_pugh=ctx.child_pugh,
         setting=setting_id,
-        setting_title=setting.title,
-        setting_phrase=setting.phrase,
+        setting_title=title,
+        setting_phrase=phrase,
         setting_notes=setting.notes,
         setting_source=setting.source,
         preferred_label=setting.preferred_label,
@@ -179,4 +232,6 @@ def recommend(
         trials_cited=tuple(dict.fromkeys(trials)),
         alternatives=choose_alternatives(options, misfits),
         indicators=card_indicators((s.indicator for s in misfits), has_data_gaps=bool(gaps)),
+        current_line_statement=statement,
+        unidentified=unidentified,
     )

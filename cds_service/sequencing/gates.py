@@ -16,8 +16,11 @@ from typing import Literal
 from cds_service.facts import (
     CautionKind,
     CutoffRelation,
+    DraftOrder,
     ImmunotherapyCaution,
+    MedicationKind,
     PatientFacts,
+    PopulationKind,
     StopReason,
     TherapyLine,
 )
@@ -39,10 +42,13 @@ from cds_service.sequencing.wording import (
     afp_value_text,
     agents_text,
     number_text,
+    quoted_reason,
     stop_text,
 )
 
-GapKind = Literal["afp", "child_pugh", "medication_history", "sorafenib_stop_reason"]
+GapKind = Literal[
+    "afp", "child_pugh", "child_pugh_findings", "medication_history", "sorafenib_stop_reason", "current_line"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +89,16 @@ class Finding:
 class GateContext:
     """What the gates read, computed once per evaluation."""
 
-    def __init__(self, facts: PatientFacts, knowledge: Knowledge, today: date, setting: SettingId | None) -> None:
+    def __init__(
+        self,
+        facts: PatientFacts,
+        knowledge: Knowledge,
+        today: date,
+        setting: SettingId | None,
+        orders: tuple[DraftOrder, ...] = (),
+    ) -> None:
         self.facts = facts
+        self.orders = orders  # the selected draft orders, for the gates that apply to a selected order
         self.knowledge = knowledge
         self.params: ClinicalParameters = knowledge.parameters
         self.today = today
@@ -94,6 +108,13 @@ class GateContext:
         self.afp_is_recent = bool(
             afp and afp.effective and (today - afp.effective).days <= self.params.afp_max_age_days
         )
+
+    def for_orders(self, orders: tuple[DraftOrder, ...]) -> GateContext:
+        """The same patient, with the selected draft orders the ``selected_order`` gates read."""
+        other = GateContext.__new__(GateContext)
+        other.__dict__.update(self.__dict__)
+        other.orders = orders
+        return other
 
     def lines_with(self, agents: frozenset[str]) -> list[TherapyLine]:
         return [line for line in self.facts.lines if line.agents & agents]
@@ -150,11 +171,16 @@ def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozens
     return regimen_id in definition.scope
 
 
-def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[str]) -> tuple[Finding, ...]:
-    """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings."""
+def evaluate_gates(
+    ctx: GateContext, regimen_id: str | None, agents: frozenset[str], applies_to: str = "regimen"
+) -> tuple[Finding, ...]:
+    """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings.
+
+    ``applies_to`` "selected_order": only the gates that read the clinician's draft (gates.yaml ``applies_to``).
+    """
     findings = []
     for order, (gate_id, definition) in enumerate(ctx.knowledge.gates.items()):
-        if not in_scope(definition, regimen_id, agents, ctx.knowledge):
+        if definition.applies_to != applies_to or not in_scope(definition, regimen_id, agents, ctx.knowledge):
             continue
         fired = _GATES[gate_id](ctx, agents)
         if fired is None:
@@ -177,35 +203,120 @@ def evaluate_gates(ctx: GateContext, regimen_id: str | None, agents: frozenset[s
     return tuple(findings)
 
 
+def continues_current_line(ctx: GateContext, agents: frozenset[str]) -> bool:
+    """The regimen is the current line or part of it, or completes it into a combination the setting lists as
+    preferred or an option (policy 6.5: "Current therapy is not a prior line"; "One regimen, however it is
+    drafted": bevacizumab added to atezolizumab). A combination the setting does not offer (cabozantinib added to
+    atezolizumab) is a new decision, assessed as such."""
+    current = ctx.facts.current_line
+    if current is None or not agents or not current.agents:
+        return False
+    if agents <= current.agents:
+        return True
+    if ctx.setting is None:
+        return False
+    joined = current.agents | agents
+    offered = (
+        ctx.knowledge.regimen_agents(option.regimen)
+        for option in ctx.knowledge.options_for(ctx.setting)
+        if option.place in (Place.PREFERRED, Place.OPTION)
+    )
+    return any(len(regimen) > 1 and joined <= regimen for regimen in offered)
+
+
 @gate("already_received")
 def already_received(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Do not suggest a regimen the patient has already received (policy 2.3)."""
+    """Do not suggest a regimen the patient has already received (policy 2.3); a regimen that continues the
+    current line is never "already received" (policy 6.5)."""
+    if continues_current_line(ctx, agents):
+        return None
     line = next((line for line in ctx.facts.lines if agents <= line.agents), None)
     return Fired({"line": line.number, "stop": stop_text(line)}) if line else None
 
 
-def _sorafenib_stop_reasons(ctx: GateContext) -> set[StopReason]:
-    return {line.stop_reason for line in ctx.lines_with(frozenset({"sorafenib"}))}
+@gate("current_line")
+def current_line(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A line is current (policy 6.5): the setting comes from the lines that ended, nothing is offered in one
+    click while it continues, and why it stops (progression or intolerance) would decide what follows."""
+    line = ctx.facts.current_line
+    if line is None:
+        return None
+    regimen = _line_text(line, ctx.knowledge)
+    since = line.start.isoformat() if line.start else "an unrecorded date"
+    gap = DataGap(
+        "current_line",
+        f"The patient is on line {line.number} ({regimen}, current: {line.state_basis}). Whether it stops for "
+        "progression or intolerance decides the next line's options.",
+        summary=f"On {regimen}: progression or intolerance not recorded",
+    )
+    return Fired({"line": line.number, "regimen": regimen, "since": since, "basis": line.state_basis}, gap)
+
+
+def _line_text(line: TherapyLine, knowledge: Knowledge) -> str:
+    parts = [agents_text(line.agents)] if line.agents else []
+    return " + ".join([*parts, *line.unidentified]) or "an unidentified regimen"
+
+
+def _lines_of(ctx: GateContext, agent: str) -> list[TherapyLine]:
+    return ctx.lines_with(frozenset({agent}))
 
 
 @gate("sorafenib_intolerance")
 def sorafenib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """RESORCE excluded patients who did not tolerate sorafenib (review, "Regorafenib")."""
-    return Fired() if StopReason.INTOLERANCE in _sorafenib_stop_reasons(ctx) else None
+    """RESORCE excluded patients who did not tolerate sorafenib (review, "Regorafenib"); the card quotes the
+    recorded reason (policy 6.5)."""
+    lines = [line for line in _lines_of(ctx, "sorafenib") if line.stop_reason is StopReason.INTOLERANCE]
+    return Fired({"quoted": quoted_reason(lines[0])}) if lines else None
 
 
 @gate("sorafenib_stop_reason_unknown")
 def sorafenib_stop_reason_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Sorafenib stopped for a reason not recorded as progression: regorafenib's support is undecided."""
-    reasons = _sorafenib_stop_reasons(ctx)
-    if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.OTHER}:
+    """Sorafenib stopped for a reason not recorded, or recorded in words that name neither progression nor a
+    toxicity ("unclear - possibly intolerance", policy 6.5): regorafenib's support is undecided. With no
+    sorafenib line, the same for lenvatinib, labelled as an extrapolation (policy 6.5: lenvatinib carries the
+    same tolerance caveat)."""
+    agent = "sorafenib" if _lines_of(ctx, "sorafenib") else "lenvatinib"
+    lines = _lines_of(ctx, agent)
+    reasons = {line.stop_reason for line in lines}
+    if StopReason.INTOLERANCE in reasons or not reasons & {StopReason.UNKNOWN, StopReason.UNCLEAR}:
         return None
+    name = agent.capitalize()
+    unclear = next((line for line in lines if line.stop_reason is StopReason.UNCLEAR), None)
+    if unclear is not None:
+        why = f"{agent} was stopped for “{unclear.stop_text}”: unclear, possibly intolerance"
+        state, missing = "unclear (possibly intolerance)", "unclear"
+    else:
+        why, state, missing = f"the record does not say why {agent} stopped", "unknown", "not recorded"
+    if agent == "lenvatinib":
+        why += " (the caveat is extrapolated from sorafenib to lenvatinib)"
     gap = DataGap(
         "sorafenib_stop_reason",
-        "Why sorafenib was stopped (progression or intolerance) decides whether regorafenib is supported.",
-        summary="Why sorafenib stopped decides regorafenib: not recorded",
+        f"Why {agent} was stopped (progression or intolerance) decides whether regorafenib is supported"
+        + (f"; the record says “{unclear.stop_text}”." if unclear else "."),
+        summary=f"Why {agent} stopped decides regorafenib: {missing}",
     )
-    return Fired(gap=gap)
+    return Fired({"why": why, "state": state, "agent": name}, gap=gap)
+
+
+@gate("lenvatinib_intolerance")
+def lenvatinib_intolerance(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Lenvatinib stopped for intolerance: the same tolerance caveat for regorafenib as after sorafenib,
+    labelled as an extrapolation (policy 6.5 "Stop reasons in words")."""
+    lines = [line for line in _lines_of(ctx, "lenvatinib") if line.stop_reason is StopReason.INTOLERANCE]
+    return Fired({"quoted": quoted_reason(lines[0])}) if lines else None
+
+
+@gate("wrong_product")
+def wrong_product(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """A selected product of the agent that is not its HCC product: Cometriq capsules are the thyroid product,
+    not interchangeable with Cabometyx tablets (policy 6.5 "The product, not only the molecule")."""
+    products = ctx.knowledge.medication_history.products
+    for order in ctx.orders:
+        for product_id in sorted(order.products):
+            product = products[product_id]
+            if product.agent in agents:
+                return Fired({"product": product.label, "order": order.description, "note": product.note})
+    return None
 
 
 def _afp_relation(ctx: GateContext) -> CutoffRelation:
@@ -287,12 +398,53 @@ def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     return Fired({"basis": cp.score_text}) if cp.min_class == "C" else None
 
 
+def _years_between(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def population_facts(ctx: GateContext) -> list[str]:
+    """What puts the patient outside the review's trials' populations (policy 6.5): pregnancy (an active
+    pregnancy Condition, or a positive pregnancy test within ``pregnancy_test_max_age_days``), age under
+    ``trial_minimum_age_years``, fibrolamellar carcinoma. Each with its source."""
+    facts, params, today = ctx.facts, ctx.params, ctx.today
+    found: list[str] = []
+    for kind, name in (
+        (PopulationKind.PREGNANCY, "Pregnancy"),
+        (PopulationKind.FIBROLAMELLAR, "Fibrolamellar carcinoma"),
+    ):
+        for finding in facts.populations:
+            if finding.kind is not kind:
+                continue
+            when = finding.source.date
+            if finding.test and (when is None or (today - when).days > params.pregnancy_test_max_age_days):
+                continue
+            shown = when.isoformat() if when else "undated"
+            found.append(f"{name} ({finding.description}, {finding.source.reference}, {shown})")
+            break
+    born = facts.birth_date
+    if born is not None and _years_between(born, today) < params.trial_minimum_age_years:
+        found.append(f"Age {_years_between(born, today)} (under {params.trial_minimum_age_years})")
+    return found
+
+
+@gate("outside_trial_populations")
+def outside_trial_populations(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """Pregnancy, age under 18 or fibrolamellar carcinoma: the review's trials excluded these patients; nothing
+    is preferred and no suggestion is recommended (policy 6.5, "Outside the trials' populations")."""
+    found = population_facts(ctx)
+    if not found:
+        return None
+    short = "; ".join(fact.split(" (")[0] for fact in found)
+    return Fired({"what": short, "facts": "; ".join(found)})
+
+
 @gate("child_pugh_b_or_c")
 def child_pugh_b_or_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Only the score's maximum reaches C (policy 6.2, "Child-Pugh as a range"): a warning naming the range
-    and what is not recorded, whether a lab is missing (A to C) or ascites/encephalopathy is (B or C)."""
+    """The score's minimum is B and only its maximum reaches C (policy 6.2, "Child-Pugh as a range", revised):
+    a warning naming the range and what is not recorded. A minimum of A never warns
+    (``child_pugh_findings_not_recorded``)."""
     cp = ctx.child_pugh
-    if cp.min_class == "C" or cp.max_class != "C":
+    if cp.min_class != "B" or cp.max_class != "C":
         return None
     fields = {"classes": cp.class_text, "unknown": cp.unknown_text, "score_min": cp.score_min}
     return Fired({**fields, "score_max": cp.score_max})
@@ -321,6 +473,25 @@ def child_pugh_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None
         labs=cp.missing_labs,
     )
     return Fired({"why": why}, gap)
+
+
+@gate("child_pugh_findings_not_recorded")
+def child_pugh_findings_not_recorded(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """The score's minimum is A and ascites or encephalopathy is not recorded, so the class is a range (policy
+    6.2, revised): the range is shown in the facts and the data-needed card asks for ascites and encephalopathy
+    to be recorded; no warning, no summary mention."""
+    cp = ctx.child_pugh
+    open_findings = (*cp.unrecorded_findings, *cp.ungraded_findings)
+    if cp.coded or cp.min_class != "A" or cp.max_class == "A" or not open_findings:
+        return None
+    names = " and ".join(open_findings)
+    gap = DataGap(
+        "child_pugh_findings",
+        f"Child-Pugh {cp.class_text} ({cp.score_text}): {names} not recorded. Recording them (present with a "
+        "grade, or absent) would determine the class.",
+        summary="Ascites and encephalopathy not recorded: record them, present or absent",
+    )
+    return Fired({"classes": cp.class_text, "score": cp.score_text, "names": names}, gap)
 
 
 @gate("ecog_2_or_more")
@@ -352,23 +523,53 @@ def autoimmune_disease(ctx: GateContext, agents: frozenset[str]) -> Fired | None
     return _caution(ctx, CautionKind.AUTOIMMUNE_DISEASE)
 
 
+@gate("possible_transplant_or_autoimmune")
+def possible_transplant_or_autoimmune(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
+    """An active immunosuppressant with no organ transplant or autoimmune disease recorded: verify before a
+    checkpoint inhibitor (policy 6.5)."""
+    if ctx.cautions(CautionKind.ORGAN_TRANSPLANT) or ctx.cautions(CautionKind.AUTOIMMUNE_DISEASE):
+        return None
+    found = [m for m in ctx.facts.current_medications if m.kind is MedicationKind.IMMUNOSUPPRESSANT]
+    if not found:
+        return None
+    return Fired({"drug": found[0].name, "reference": found[0].source.reference})
+
+
 @gate("prior_immune_toxicity")
 def prior_immune_toxicity(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """A checkpoint inhibitor stopped for intolerance: a possible severe immune-related event (policy 6.2)."""
+    """A checkpoint inhibitor stopped for intolerance, or an immune-related adverse event recorded by code or
+    text ("Grade 3 immune-mediated colitis", T45.AX5-): a possible severe immune-related event (policy 6.2, 6.5)."""
     lines = [
         line
         for line in ctx.lines_with(ctx.knowledge.checkpoint_inhibitors)
         if line.stop_reason is StopReason.INTOLERANCE
     ]
-    if not lines:
-        return None
-    return Fired({"line": lines[0].number, "agents": agents_text(lines[0].agents)})
+    if lines:
+        line = lines[0]
+        stopped = f"Line {line.number} ({agents_text(line.agents)}) was stopped for intolerance{quoted_reason(line)}"
+        return Fired({"what": stopped})
+    recorded = ctx.cautions(CautionKind.IMMUNE_TOXICITY)
+    if recorded:
+        event = recorded[0]
+        return Fired(
+            {"what": f"Immune-related adverse event on record ({event.description}, {event.source.reference})"}
+        )
+    return None
 
 
 @gate("hepatitis_b")
 def hepatitis_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
-    """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224)."""
-    return _caution(ctx, CautionKind.HEPATITIS_B)
+    """Hepatitis B on record: the checkpoint-inhibitor trials required antiviral therapy (review, KEYNOTE-224);
+    the card says whether an antiviral (entecavir, tenofovir) is on record (policy 6.5)."""
+    fired = _caution(ctx, CautionKind.HEPATITIS_B)
+    if fired is None:
+        return None
+    antivirals = [m for m in ctx.facts.current_medications if m.kind is MedicationKind.HBV_ANTIVIRAL]
+    if antivirals:
+        antiviral = f"antiviral on record: {antivirals[0].name} ({antivirals[0].source.reference})"
+    else:
+        antiviral = "no antiviral (entecavir, tenofovir) on record"
+    return Fired({**fired.fields, "antiviral": antiviral})
 
 
 register_knowledge_check("gate registry", check_gate_registry)  # load_knowledge runs it once gates are imported

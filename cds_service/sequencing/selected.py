@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from cds_service.facts import DraftOrder
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, Severity
-from cds_service.sequencing.alerts import Fit, fit_of, indicator_for
+from cds_service.sequencing.alerts import Fit, fit_of, indicator_for, worst_severity
 from cds_service.sequencing.cautions import own_cautions
-from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
+from cds_service.sequencing.gates import Finding, GateContext, continues_current_line, evaluate_gates
 from cds_service.sequencing.options import OptionAssessment, apply_caps, by_severity, decisive_finding
 from cds_service.sequencing.setting import regimen_label
 
@@ -33,6 +33,13 @@ class SelectedAssessment:
     evidence: EvidenceLevel | None = None
     trials: tuple[str, ...] = ()
     cautions: tuple[Finding, ...] = ()
+    # Policy 6.5: the order continues (or completes) the current line: never "already received", never a misfit
+    # of the setting, never replaced; only a critical gate, or a wrong product, makes a card about it.
+    continues_current: bool = False
+    # Policy 6.5, order-select: the combination of the setting this lone agent is part of (its label), if any.
+    part_of: str | None = None
+    # Only a gate on the drafted product (not the regimen) makes it misfit: the regimen itself may be offered.
+    product_only: bool = False
 
     @property
     def fits(self) -> bool:
@@ -59,14 +66,41 @@ def group_selected(
     return [(agents, tuple(o.reference for o in (*selected, *other_drafts) if o.agents & agents)) for agents in groups]
 
 
+def _combination_for(
+    agents: frozenset[str], options: tuple[OptionAssessment, ...], ctx: GateContext
+) -> OptionAssessment | None:
+    """The best-placed combination of the setting that this lone agent is part of, when it fits this patient
+    (preferred or an option, no warning or critical gate)."""
+    knowledge = ctx.knowledge
+    found = [
+        o
+        for o in options
+        if len(knowledge.regimen_agents(o.regimen_id)) > 1
+        and agents < knowledge.regimen_agents(o.regimen_id)
+        and o.place in (Place.PREFERRED, Place.OPTION)
+        and worst_severity(o.findings) is Severity.INFO
+    ]
+    return min(found, key=lambda o: o.place.rank) if found else None
+
+
+def _continuation_indicator(findings: tuple[Finding, ...], product_only: bool) -> Severity:
+    """A continuation speaks only for a critical gate, or for a wrong product (policy 6.5)."""
+    if worst_severity(findings) is Severity.CRITICAL:
+        return Severity.CRITICAL
+    return Severity.WARNING if product_only else Severity.INFO
+
+
 def assess_selected(
     ctx: GateContext,
     selected: tuple[DraftOrder, ...],
     other_drafts: tuple[DraftOrder, ...],
     options: tuple[OptionAssessment, ...],
     setting_phrase: str | None,
+    *,
+    selecting: bool = False,
 ) -> tuple[SelectedAssessment, ...]:
-    """Each selected regimen: the option's assessment when the setting lists it, else its gates alone."""
+    """Each selected regimen: the option's assessment when the setting lists it, else its gates alone; then what
+    policy 6.5 says of the current line and of one agent picked at a time (``selecting``: order-select)."""
     knowledge = ctx.knowledge
     by_regimen = {o.regimen_id: o for o in options}
     drug_ranks = [o.place.rank for o in options if o.drug]
@@ -89,7 +123,29 @@ def assess_selected(
             rationale, evidence, trials = reason, None, ()
             decisive = decisive_finding(place, findings, uncapped=Place.NOT_ADDRESSED)
             reason = decisive.message if decisive else reason
+        drafts = tuple(o for o in (*selected, *other_drafts) if o.reference in references)
+        on_product = evaluate_gates(ctx.for_orders(drafts), regimen_id, agents, "selected_order")
+        regimen_fit = fit_of(place, findings, better_option_exists=best_rank < place.rank)
+        findings = by_severity((*findings, *on_product))
         fit = fit_of(place, findings, better_option_exists=best_rank < place.rank)
+        product_only = bool(on_product) and regimen_fit is Fit.FITS and fit is Fit.DOES_NOT_FIT
+        continues = continues_current_line(ctx, agents)
+        part_of = None
+        if continues:
+            current = ctx.facts.current_line
+            number = current.number if current else 0
+            reason = f"Continues the current line (line {number}): not a new line, not already received."
+            speaks = worst_severity(findings) is Severity.CRITICAL or bool(on_product)
+            fit = Fit.DOES_NOT_FIT if speaks else Fit.FITS
+        elif selecting and fit is not Fit.FITS and worst_severity(findings) is Severity.INFO:
+            combination = _combination_for(agents, options, ctx)
+            if combination is not None:
+                part_of = combination.label
+                fit = Fit.PART_OF_COMBINATION
+                reason = (
+                    f"Part of {combination.label.lower()} ({combination.place.label} {setting_phrase or ''}".rstrip()
+                    + "): the combination is checked when the order is signed."
+                )
         assessments.append(
             SelectedAssessment(
                 order_references=references,
@@ -100,11 +156,16 @@ def assess_selected(
                 reason=reason,
                 findings=findings,
                 fit=fit,
-                indicator=indicator_for(fit, findings),
+                indicator=_continuation_indicator(findings, bool(on_product))
+                if continues
+                else indicator_for(fit, findings),
                 rationale=rationale,
                 evidence=evidence,
                 trials=trials,
                 cautions=own_cautions(place, findings, knowledge),
+                continues_current=continues,
+                part_of=part_of,
+                product_only=product_only,
             )
         )
     return tuple(assessments)

@@ -36,12 +36,28 @@ def classify_line(agents: frozenset[str], knowledge: Knowledge) -> LineClass:
 
 
 def determine_setting(lines: tuple[TherapyLine, ...], knowledge: Knowledge) -> SettingId:
-    """No prior line: first line; two or more: beyond second line; one: by what it was."""
+    """From the lines that ended only (policy 6.5: current therapy is not a prior line). A prior line with an
+    anticancer agent outside the review: not determined (6.5); none: first line; two or more: beyond second
+    line; one: by what it was."""
+    if any(line.is_unidentified for line in lines):
+        return SettingId.NOT_DETERMINED
     if not lines:
         return SettingId.FIRST_LINE
     if len(lines) >= 2:
         return SettingId.BEYOND_SECOND_LINE
     return _SETTING_BY_LINE_CLASS[classify_line(lines[0].agents, knowledge)]
+
+
+def line_label(line: TherapyLine, knowledge: Knowledge) -> str:
+    """A line as a clinician reads it: its regimen, and each medication outside the review as recorded."""
+    parts = [regimen_label(line.agents, knowledge)] if line.agents else []
+    parts += [f"“{name}”" for name in line.unidentified]
+    return " + ".join(parts) or "Unidentified regimen"
+
+
+def unidentified_medications(lines: tuple[TherapyLine, ...]) -> tuple[str, ...]:
+    """Every medication of the prior lines that is an anticancer agent outside the review, as recorded."""
+    return tuple(dict.fromkeys(name for line in lines for name in line.unidentified))
 
 
 def regimen_label(agents: frozenset[str], knowledge: Knowledge) -> str:

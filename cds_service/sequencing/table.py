@@ -67,6 +67,33 @@ def _scope_text(scope: object) -> str:
     return ", ".join(str(s) for s in scope) if isinstance(scope, list | tuple) else str(scope)
 
 
+def _value_set_rows(knowledge: Knowledge) -> list[str]:
+    """Every value set of knowledge/conditions.yaml with its source, each code with its title; a code that cannot
+    be checked against its code system here (SNOMED CT, or missing from the ICD-10-CM release the tests use) is
+    marked "(unverified)" (clinical-sequencing.md 6.5)."""
+    out = [
+        "",
+        "## Value sets (knowledge/conditions.yaml)",
+        "",
+        "Codes first, text second. Every ICD-10-CM code is checked in a test against the ICD-10-CM release of "
+        "`simple-icd-10-cm`; codes marked (unverified) could not be checked here.",
+        "",
+        "| Value set | Source | Codes | Text |",
+        "|---|---|---|---|",
+    ]
+    systems = {"icd10cm": "ICD-10-CM", "snomed": "SNOMED CT", "loinc": "LOINC"}
+    for name, vocab in knowledge.vocabulary.value_sets().items():
+        codes = "; ".join(
+            f"{systems.get(ref.system, ref.system)} `{ref.code}` {ref.title or ''}".rstrip()
+            + (" (unverified)" if ref.unverified else "")
+            for ref in vocab.codes
+        )
+        text = ", ".join(vocab.text)
+        label = f"`{name}`" + (f": {vocab.description}" if vocab.description else "")
+        out.append(f"| {_cell(label)} | {_cell(vocab.source or '—')} | {_cell(codes or '—')} | {_cell(text or '—')} |")
+    return out
+
+
 def decision_table_markdown(knowledge: Knowledge) -> str:
     """The decision table as Markdown: one table per setting, then the rules and the evidence catalog."""
     data = decision_table(knowledge)
@@ -111,6 +138,7 @@ def decision_table_markdown(knowledge: Knowledge) -> str:
             f"| `{gate_id}`: {_cell(gate['title'])} | {_scope_text(gate['scope'])} | {effect['severity']} | {cap} | "
             f"{offer} | {_cell(gate['message'])} | {_cell(source)} |"
         )
+    out += _value_set_rows(knowledge)
     params = data["parameters"]
     out += ["", "## Clinical parameters", "", "| Parameter | Value |", "|---|---|"]
     out += [f"| `{name}` | {_cell(str(value))} |" for name, value in params.items()]

@@ -10,7 +10,7 @@ from cds_service.facts import AfpResult, StopReason, TherapyLine
 STOP_TEXT = {
     StopReason.PROGRESSION: "stopped for progression",
     StopReason.INTOLERANCE: "stopped for intolerance",
-    StopReason.OTHER: "stopped for another reason",
+    StopReason.UNCLEAR: "stopped for a reason that is unclear (possibly intolerance)",
     StopReason.UNKNOWN: "reason for stopping not recorded",
 }
 
@@ -28,7 +28,13 @@ def number_text(value: Decimal) -> str:
 
 
 def stop_text(line: TherapyLine) -> str:
-    return STOP_TEXT[line.stop_reason]
+    """How a line ended, with the recorded reason quoted (policy 6.5: never "not recorded" when it is)."""
+    return STOP_TEXT[line.stop_reason] + quoted_reason(line)
+
+
+def quoted_reason(line: TherapyLine) -> str:
+    """The recorded stop reason quoted after a colon (': “Grade 3 hand-foot skin reaction”'), or ''."""
+    return f": “{line.stop_text}”" if line.stop_text else ""
 
 
 def afp_text(afp: AfpResult | None) -> str:

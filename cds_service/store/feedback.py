@@ -9,13 +9,17 @@ recommendation; no patient identifiers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, String, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -27,6 +31,7 @@ from cds_service.errors import InvalidRequest, ServiceUnavailable
 from cds_service.store.schema import feedback_table, issued_card_table
 
 logger = logging.getLogger("cds_service.store")
+T = TypeVar("T")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -69,18 +74,44 @@ class FeedbackStore:
     The tables come from the migrations (``cds_service.store.migrate``), not from this class.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        connect_timeout_seconds: int = 2,
+        statement_timeout_seconds: float = 5.0,
+    ) -> None:
+        """Open the database lazily; a PostgreSQL that does not answer fails a connect after
+        ``connect_timeout_seconds`` and a statement after ``statement_timeout_seconds`` (SQLite: the busy
+        timeout), and a pooled connection is waited for at most ``connect_timeout_seconds``."""
+        self.statement_timeout_seconds = statement_timeout_seconds
+        # Its own threads: a database that stops answering holds these, never the event loop's default pool.
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="feedback-store")
         if database_url in ("sqlite://", "sqlite:///:memory:"):
             # One shared in-memory database for every thread (the demo, tests).
             self.engine: Engine = create_engine(
-                database_url, connect_args={"check_same_thread": False}, poolclass=StaticPool
+                database_url,
+                connect_args={"check_same_thread": False, "timeout": statement_timeout_seconds},
+                poolclass=StaticPool,
             )
-        else:
+        elif database_url.startswith("sqlite"):
             if database_url.startswith("sqlite:///"):
                 Path(database_url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(database_url, pool_pre_ping=True)
+            self.engine = create_engine(
+                database_url, pool_pre_ping=True, connect_args={"timeout": statement_timeout_seconds}
+            )
+        else:
+            self.engine = create_engine(
+                database_url,
+                pool_pre_ping=True,
+                pool_timeout=connect_timeout_seconds,
+                connect_args=_postgresql_timeouts(database_url, connect_timeout_seconds),
+            )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif self.engine.dialect.name == "postgresql":
+            milliseconds = max(1, round(statement_timeout_seconds * 1000))
+            event.listen(self.engine, "connect", functools.partial(_statement_timeout, milliseconds=milliseconds))
 
     def save(self, records: list[FeedbackRecord]) -> int:
         """Insert the records, skipping any already stored; returns how many were new."""
@@ -211,8 +242,38 @@ class FeedbackStore:
             return False
         return True
 
+    async def call(self, function: Callable[..., T], *args: Any, timeout: float) -> T:
+        """``function(*args)`` on the store's threads; ``TimeoutError`` after ``timeout`` seconds (the thread
+        may stay blocked on a database that does not answer; the caller does not)."""
+        future = asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+        async with asyncio.timeout(timeout):
+            return await future
+
     def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
+
+
+def _postgresql_timeouts(database_url: str, connect_timeout_seconds: int) -> dict[str, Any]:
+    """libpq options: a connect timeout, and TCP keepalives so that a peer that vanished is noticed."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    return {
+        "connect_timeout": max(2, connect_timeout_seconds),  # libpq's minimum is 2 s
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": connect_timeout_seconds * 1000 * 5,
+    }
+
+
+def _statement_timeout(connection: Any, _record: Any, *, milliseconds: int) -> None:
+    """PostgreSQL cancels any statement of this connection that runs longer than ``milliseconds``."""
+    cursor = connection.cursor()
+    cursor.execute(f"SET statement_timeout = {int(milliseconds)}")
+    cursor.close()
+    connection.commit()
 
 
 def _is_unavailable(error: SQLAlchemyError) -> bool:
@@ -257,68 +318,129 @@ def _fit_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 
 
 class IssuedCardWriter:
-    """Records issued cards off the request path: a bounded queue, written in batches by one task.
+    """Records issued cards off the request path: a bounded spool in memory, written in batches by one task.
 
-    A hook answer never waits for the database; if the database falls far behind, records are dropped
-    with a warning rather than slowing clinicians down (feedback itself is always stored). After the
+    A hook answer never waits for the database. While the database cannot take the records (down, not
+    answering, disk full) they stay in the spool and are retried with a growing pause (up to
+    ``max_pause_seconds``); meanwhile ``failing`` is True (``/readyz`` says the store cannot write). Only
+    records beyond ``max_spooled`` are dropped, each drop counted (``on_dropped``) and logged. After the
     first record of a batch it waits ``linger_seconds`` so that, under load, one transaction carries the
     cards of many calls rather than one each.
     """
 
     def __init__(
-        self, store: FeedbackStore, max_pending: int = 10_000, batch_size: int = 500, linger_seconds: float = 0.05
+        self,
+        store: FeedbackStore,
+        max_spooled: int = 100_000,
+        batch_size: int = 500,
+        linger_seconds: float = 0.05,
+        *,
+        on_dropped: Callable[[int], None] | None = None,
+        first_pause_seconds: float = 0.5,
+        max_pause_seconds: float = 30.0,
+        write_timeout_seconds: float = 15.0,
+        close_timeout_seconds: float = 10.0,
     ) -> None:
         self._store = store
         self.linger_seconds = linger_seconds
-        self._queue: asyncio.Queue[list[IssuedCardRecord] | None] = asyncio.Queue(maxsize=max_pending)
+        self.max_spooled = max_spooled
+        self._spool: deque[IssuedCardRecord] = deque()
         self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._on_dropped = on_dropped
+        self.first_pause_seconds = first_pause_seconds
+        self.max_pause_seconds = max_pause_seconds
+        self.write_timeout_seconds = write_timeout_seconds
+        self.close_timeout_seconds = close_timeout_seconds
+        self._close_deadline = 0.0
         self.dropped = 0
-        self.retry_pauses: tuple[float, ...] = (0.5, 2.0)  # while the database is unavailable
+        self.failing = False  # the last attempt found the database unable to take the records
+
+    @property
+    def spooled(self) -> int:
+        """Records waiting to be written."""
+        return len(self._spool)
 
     def submit(self, records: list[IssuedCardRecord]) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
-        try:
-            self._queue.put_nowait(records)
-        except asyncio.QueueFull:
-            self.dropped += len(records)
-            logger.warning("issued-card records dropped: database behind", extra={"dropped": self.dropped})
+        room = self.max_spooled - len(self._spool)
+        if room < len(records):
+            self._drop(len(records) - max(room, 0), "spool full")
+            records = records[: max(room, 0)]
+        self._spool.extend(records)
+        self._wakeup.set()
+
+    def _drop(self, count: int, why: str) -> None:
+        if count <= 0:
+            return
+        self.dropped += count
+        if self._on_dropped is not None:
+            self._on_dropped(count)
+        logger.warning(
+            f"issued-card records dropped: {why}",
+            extra={"records": count, "dropped_total": self.dropped, "spooled": len(self._spool)},
+        )
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            item = await self._queue.get()
-            if item is not None and self.linger_seconds:
-                await asyncio.sleep(self.linger_seconds)
-            batch: list[IssuedCardRecord] = []
-            while item is not None:
-                batch += item
-                if len(batch) >= self._batch_size or self._queue.empty():
-                    break
-                item = self._queue.get_nowait()
-            stopping = item is None
-            if batch:
-                await self._write(batch)
+        pause = self.first_pause_seconds
+        while True:
+            if not self._spool:
+                if self._closing:
+                    return
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                if self.linger_seconds and not self._closing:
+                    await asyncio.sleep(self.linger_seconds)
+            while self._spool:
+                batch = [self._spool[i] for i in range(min(self._batch_size, len(self._spool)))]
+                if await self._write(batch):
+                    for _ in batch:
+                        self._spool.popleft()
+                    self.failing = False
+                    pause = self.first_pause_seconds
+                    continue
+                if not self.failing:
+                    logger.warning(
+                        "issued-card records waiting: the database cannot take them; retrying",
+                        extra={"spooled": len(self._spool)},
+                    )
+                self.failing = True
+                if self._closing:
+                    if asyncio.get_running_loop().time() >= self._close_deadline:
+                        self._drop(len(self._spool), "database unavailable at shutdown")
+                        self._spool.clear()
+                        return
+                    await asyncio.sleep(min(pause, self.first_pause_seconds))
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._wakeup_on_close()
+                pause = min(pause * 2, self.max_pause_seconds)
 
-    async def _write(self, batch: list[IssuedCardRecord]) -> None:
-        for pause in (*self.retry_pauses, None):
-            try:
-                await asyncio.to_thread(self._store.record_issued, batch)
-                return
-            except ServiceUnavailable:
-                if pause is None:
-                    break
-                await asyncio.sleep(pause)
-            except Exception:
-                logger.exception("issued-card records could not be written", extra={"records": len(batch)})
-                return
-        self.dropped += len(batch)
-        logger.warning("issued-card records dropped: database unavailable", extra={"records": len(batch)})
+    async def _wakeup_on_close(self) -> None:
+        while not self._closing:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+
+    async def _write(self, batch: list[IssuedCardRecord]) -> bool:
+        """True when the batch is done with (written, or refused record by record); False: retry later."""
+        try:
+            await self._store.call(self._store.record_issued, batch, timeout=self.write_timeout_seconds)
+        except (ServiceUnavailable, TimeoutError):
+            return False
+        except Exception:
+            logger.exception("issued-card records could not be written", extra={"records": len(batch)})
+            self._drop(len(batch), "refused by the database")
+        return True
 
     async def close(self) -> None:
-        """Write everything queued, then stop."""
+        """Write everything spooled (retrying for up to ``close_timeout_seconds``), then stop."""
         if self._task is not None:
-            await self._queue.put(None)
+            self._close_deadline = asyncio.get_running_loop().time() + self.close_timeout_seconds
+            self._closing = True
+            self._wakeup.set()
             await self._task
             self._task = None

@@ -148,25 +148,28 @@ def test_each_issued_card_records_the_safety_gates_that_fired_for_it_and_no_pati
         return {stored[card["uuid"]].kind: stored[card["uuid"]].gates for card in answered[name]}
 
     # AFP missing: the warning, the recommendation and the AFP order all stem from the same gate.
-    assert gates("11-") == {
-        "recommendation": '["afp_unknown"]',
-        "does-not-fit": '["afp_unknown"]',
-        "data-needed": '["afp_unknown"]',
-    }
+    # (and ascites/encephalopathy are not recorded: policy 6.2 revised, an info gate the cards also record)
+    findings = '["afp_unknown", "child_pugh_findings_not_recorded"]'
+    assert gates("11-") == {"recommendation": findings, "does-not-fit": findings, "data-needed": findings}
     # Organ transplant: the critical card names its gate; the recommendation also shows ramucirumab's AFP cap.
     assert gates("13-") == {
-        "recommendation": '["afp_below_cutoff", "organ_transplant"]',
-        "does-not-fit": '["organ_transplant"]',
+        "recommendation": '["afp_below_cutoff", "child_pugh_findings_not_recorded", "organ_transplant"]',
+        "does-not-fit": '["child_pugh_findings_not_recorded", "organ_transplant"]',
+        "data-needed": '["child_pugh_findings_not_recorded"]',
     }
-    # Regorafenib as first line: a warning from the decision table alone, no gate ("[]", not unknown).
-    assert gates("14-")["does-not-fit"] == "[]"
-    assert gates("01-") == {"recommendation": "[]"}
+    # Regorafenib as first line: a warning from the decision table alone, no warning gate (only the info gate
+    # asking for ascites/encephalopathy, policy 6.2 revised).
+    assert gates("14-")["does-not-fit"] == '["child_pugh_findings_not_recorded"]'
+    assert gates("01-") == {
+        "recommendation": '["child_pugh_findings_not_recorded"]',
+        "data-needed": '["child_pugh_findings_not_recorded"]',
+    }
     patient_ids = {request["context"]["patientId"] for request in requests.values()}
     for row in stored.values():
         assert not any(patient_id in str(value) for value in row for patient_id in patient_ids)
     report = build_report(store.engine, Period(), Labels(), generated_at=datetime(2026, 12, 2, tzinfo=UTC))
     store.close()
-    assert {"afp_unknown", "organ_transplant", "(no gate fired)"} <= {
+    assert {"afp_unknown", "organ_transplant", "child_pugh_findings_not_recorded"} <= {
         row["gate"] for row in next(t for t in report["tables"] if t["id"] == "cards_by_gate")["rows"]
     }
     assert not any(patient_id in to_json(report) + to_csv(report) for patient_id in patient_ids)

@@ -190,12 +190,14 @@ def test_metrics_and_docs_are_off_by_default_in_production(tmp_path: Path) -> No
     engine = sqlalchemy.create_engine(database_url)
     upgrade(engine)
     engine.dispose()
+    registry = tmp_path / "clients.json"  # production refuses the example's development-only sandbox entry
+    registry.write_text('{"clients": [{"iss": "https://ehr.example.org", "jwks": {"keys": []}}]}')
     settings = Settings(
         environment="production",
         database_url=database_url,
         public_base_url="https://cds.hospital.example",
         auth_disabled=False,
-        client_registry_path="config/clients.example.yaml",
+        client_registry_path=str(registry),
     )
     with TestClient(create_app(settings, clock=lambda: AS_OF)) as client:
         for path in ("/metrics", "/docs", "/openapi.json"):

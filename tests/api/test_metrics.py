@@ -67,7 +67,8 @@ def test_logs_say_hook_service_instance_duration_and_outcome(
         assert record.__dict__["service"] == ORDER_SELECT_ID
         assert record.__dict__["hookInstance"] == request["hookInstance"]
         assert record.__dict__["duration_ms"] >= 0
-    assert answered.__dict__["outcome"] == "cards-1"
+    # the recommendation, and the data-needed card asking for ascites/encephalopathy (policy 6.2, revised)
+    assert answered.__dict__["outcome"] == "cards-2"
     assert refused.__dict__["outcome"] == "http-412"
 
 

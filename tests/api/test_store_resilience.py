@@ -114,8 +114,7 @@ def test_issued_cards_wait_for_a_database_that_comes_back(proxied_postgres: tupl
     proxy, url = proxied_postgres
     store = FeedbackStore(url)
     try:
-        writer = IssuedCardWriter(store)
-        writer.retry_pauses = (0.3,) * 10
+        writer = IssuedCardWriter(store, first_pause_seconds=0.3, max_pause_seconds=0.3)
 
         async def write_while_down() -> None:
             proxy.stop()

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Response, Route, expect, sync_playwright
 
-from tests.conftest import ROOT
 from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 from tests.service_process import ServiceProcess, run_cli
+from tests.support.tokens import write_registry
 
 TOKEN = "operator-token-for-the-docs-test-0123456789"
 
@@ -34,7 +34,8 @@ def production_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
     env = {
         "CDS_DATABASE_URL": f"sqlite:///{folder / 'store.sqlite3'}",
         "CDS_PUBLIC_BASE_URL": "https://cds.hospital.example",
-        "CDS_CLIENT_REGISTRY_PATH": str(ROOT / "config" / "clients.example.yaml"),
+        # production refuses the example's development-only sandbox entry: a registry of one EHR
+        "CDS_CLIENT_REGISTRY_PATH": str(write_registry(folder)),
         "CDS_DOCS_ACCESS": "token",
         "CDS_METRICS_ACCESS": "token",
         "CDS_OPERATOR_TOKEN": TOKEN,

@@ -29,11 +29,13 @@ def _data_summary(ctx: CardContext, patient: PatientFacts, selected: str) -> str
     [
         (
             facts(line(1, "sorafenib", stop=StopReason.UNKNOWN), afp_result=afp(1250)),
-            "Why sorafenib stopped decides regorafenib: not recorded",
+            "Why sorafenib stopped decides regorafenib: not recorded; Ascites and encephalopathy not recorded: record "
+            "them, present or absent",
         ),
         (
             replace(facts(afp_result=afp(1250)), medication_history_known=False),
-            "Prior systemic therapy not obtained: it decides the setting",
+            "Prior systemic therapy not obtained: it decides the setting; Ascites and encephalopathy not recorded: "
+            "record them, present or absent",
         ),
     ],
     ids=["sorafenib-stop-reason", "medication-history"],

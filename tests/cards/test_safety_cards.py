@@ -148,12 +148,16 @@ def test_does_not_fit_summary_keeps_the_orders_own_reason_when_a_caution_leads(
 
 def test_a_summary_counts_the_cautions_it_cannot_name(ctx: CardContext) -> None:
     """Pharmacist review: cautions that do not fit are counted at the end, never dropped silently."""
+    from tests.sequencing.builders import lab
+
     patient = replace(
-        many_cautions("A", CautionKind.ORGAN_TRANSPLANT, CautionKind.AUTOIMMUNE_DISEASE), liver=LiverFacts()
+        many_cautions("A", CautionKind.ORGAN_TRANSPLANT, CautionKind.AUTOIMMUNE_DISEASE),
+        liver=LiverFacts(None, lab("2.5", "g/dL"), None),
     )
     card = cards(patient, ctx, hook="patient-view")["recommendation"]
     summary = card.card.summary
-    facts_ = ["Organ transplant", "Child-Pugh A, B or C: no current liver labs", *CHECKPOINT_CAUTIONS[1:], "ECOG 2"]
+    range_fact = "Child-Pugh B or C: bilirubin and INR missing, ascites/encephalopathy not recorded"
+    facts_ = ["Organ transplant", range_fact, *CHECKPOINT_CAUTIONS[1:], "ECOG 2"]
     named = [fact for fact in facts_ if fact in summary]
     assert named[:2] == facts_[:2]
     assert len(named) < len(facts_)

@@ -29,7 +29,7 @@ def test_one_agent_is_a_single_update_of_the_selected_draft(ctx: CardContext) ->
     assert action.resource["subject"] == {"reference": "Patient/p1"}
     concept = action.resource["medicationCodeableConcept"]
     assert concept["coding"][0] == {"system": RXNORM, "code": "1363271", "display": "cabozantinib Pill"}
-    assert concept["text"] == "cabozantinib Pill"
+    assert concept["text"] == "cabozantinib tablets (Cabometyx 60 MG)"  # policy 6.5: names the tablets
     assert replacement.by_hand == ()
 
 

@@ -84,7 +84,7 @@ class SelectedResult(_Strict):
 
     regimen: str | None = None
     place: PlaceId | None = None
-    fit: Literal["fits", "does_not_fit", "unranked"] | None = None
+    fit: Literal["fits", "does_not_fit", "unranked", "part_of_combination"] | None = None
     indicator: Indicator | None = None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from cds_service.devtools.patients import ConditionEntry
+from cds_service.devtools.patients import ConditionEntry, MedicationRecord
 from tests.clinical_scenarios.checks import failures, ordered_loinc_codes
 from tests.clinical_scenarios.model import CardExpectation, Scenario, load_scenario, scenario_files
 from tests.clinical_scenarios.results import recommendation_for, result_failures
@@ -51,17 +51,39 @@ def _condition(entry: ConditionEntry) -> str:
     return what + (f" ({', '.join(status)})" if status else "")
 
 
+def _record_text(record: MedicationRecord) -> str:
+    """A medication record as the chart holds it: "MedicationRequest active: cabozantinib, 2026-10-01"."""
+    kind = {
+        "statement": "MedicationStatement",
+        "request": "MedicationRequest",
+        "administration": "MedicationAdministration",
+        "dispense": "MedicationDispense",
+    }[record.resource]
+    default = {"statement": "completed" if record.end else "active", "request": "active"}
+    status = record.status or default.get(record.resource, "completed")
+    what = _md(record.text) if record.text else (record.agent or "")
+    if record.code:
+        what += f" (RxNorm {record.code})"
+    dates = f"{record.date}" + (f" to {record.end}" if record.end else "")
+    why = [f"coded {record.stop_reason}"] if record.stop_reason else []
+    why += [f'"{_md(record.stop_text)}"'] if record.stop_text else []
+    extra = f"; stop reason {', '.join(why)}" if why else ""
+    note = f'; note "{_md(record.note)}"' if record.note else ""
+    return f"{kind} {status}: {what}, {dates}{extra}{note}"
+
+
 def patient_lines(scenario: Scenario) -> list[str]:
     patient = scenario.patient
     rows = [f"- Diagnosis: {'; '.join(_condition(d) for d in patient.diagnoses)}"]
     if patient.conditions:
         rows.append(f"- Other conditions: {'; '.join(_condition(c) for c in patient.conditions)}")
-    if not patient.prior_lines:
+    if not patient.prior_lines and not patient.medications:
         rows.append("- Prior systemic therapy: none")
     for number, line in enumerate(patient.prior_lines, start=1):
         end = line.end.isoformat() if line.end else "ongoing"
         why = ", ".join(x for x in (line.stop_reason, line.stop_text) if x) or "reason not recorded"
         rows.append(f"- Line {number}: {' + '.join(line.agents)}, {line.start} to {end}, stopped: {why}")
+    rows += [f"- {_record_text(record)}" for record in patient.medications]
     afp = patient.afp
     rows.append(f"- AFP: {afp.value:g} {afp.unit} ({afp.date})" if afp else "- AFP: none on record")
     labs = patient.labs
@@ -184,6 +206,9 @@ def render() -> str:
             order = ""
             if scenario.order:
                 order = f"; selected: {' + '.join(scenario.order.selected)}"
+                drafted = scenario.order.drafted_as
+                if drafted:
+                    order += " (drafted as " + ", ".join(f'"{_md(d.text)}"' for d in drafted.values()) + ")"
                 if scenario.order.other_drafts:
                     order += f"; other drafts: {', '.join(scenario.order.other_drafts)}"
             block = [

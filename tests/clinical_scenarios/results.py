@@ -30,7 +30,7 @@ def evaluate(scenario: Scenario) -> tuple[PatientFacts, Recommendation]:
     mapper = PatientMapper(knowledge)
     request: dict[str, Any] = hook_request(scenario)
     context = request["context"]
-    facts = mapper.map_facts(request["prefetch"], context["patientId"])
+    facts = mapper.map_facts(request["prefetch"], context["patientId"], today=scenario.as_of)
     selected: tuple[DraftOrder, ...] = ()
     others: tuple[DraftOrder, ...] = ()
     if scenario.hook != "patient-view":
@@ -38,7 +38,14 @@ def evaluate(scenario: Scenario) -> tuple[PatientFacts, Recommendation]:
         drafts = mapper.map_draft_orders(context.get("draftOrders"), selections)
         selected = tuple(o for o in drafts.selected if o.agents and not o.contains_other_agents)
         others = drafts.others
-    rec = recommend(facts, knowledge, selected_orders=selected, other_draft_orders=others, today=scenario.as_of)
+    rec = recommend(
+        facts,
+        knowledge,
+        selected_orders=selected,
+        other_draft_orders=others,
+        today=scenario.as_of,
+        selecting=scenario.hook == "order-select",
+    )
     return facts, rec
 
 

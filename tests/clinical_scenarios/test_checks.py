@@ -141,5 +141,5 @@ def test_a_result_block_that_disagrees_with_the_engine_is_reported_field_by_fiel
         "setting: expected first_line, engine says after_sorafenib",
         "place of cabozantinib: expected option, engine says preferred",
         "selected place: expected preferred, engine says less_preferable",
-        "gates fired: expected ['child_pugh_c'], engine fired []",
+        "gates fired: expected ['child_pugh_c'], engine fired ['child_pugh_findings_not_recorded']",
     ]

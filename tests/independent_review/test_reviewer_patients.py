@@ -32,34 +32,10 @@ SERVICE_BY_HOOK = {
 
 # Patient id -> why the answer is still not the safe one (the reviewer's verdict, kept current).
 STILL_UNSAFE: dict[str, str] = {
-    "r01-atezo-bev-cycle7-sign": "unsafe: cycle 7 of the current first line warned 'already received', replacements",
-    "r02-cabo-renewal-select": "unsafe: a renewal of current cabozantinib warned 'already received (line 2)'",
-    "r03-on-first-line-patient-view": "unsafe: a patient on first line shown second-line options as if it had ended",
-    "r06-camrelizumab-rivoceranib-rego": "unsafe: camrelizumab + rivoceranib ignored, 'no prior systemic therapy'",
-    "r07-study-drug-text-view": "safe but not as §6.5 asks: no card names the 'study drug' line",
-    "r08-tislelizumab-cabo-sign": "unsafe: prior tislelizumab ignored; 'no prior systemic therapy', one-click",
-    "r09-sora-hfsr-text-rego": "unsafe: 'Grade 3 hand-foot skin reaction' read as no reason; regorafenib preferred",
-    "r10-lenva-intolerance-rego-sign": "unsafe: regorafenib after lenvatinib intolerance signed with no caveat",
-    "r12-sora-unclear-reason-rego-sign": "unsafe: an unclear stop reason not quoted nor taken as possible intolerance",
-    "r13-atezo-then-bev-late-cabo": "unsafe: bevacizumab added 6 weeks after atezolizumab counted as a second line",
-    "r14-atezo-then-bev-late-view": "unsafe: bevacizumab added late counted as a second line (patient-view)",
-    "r15-nivo-alone-order-select": "safe, not as §6.5 asks: nivolumab picked first warns, not naming the combination",
-    "r18-cometriq-140-select": "unsafe: Cometriq 140 mg capsules get no product warning",
-    "r19-cometriq-code-only-sign": "unsafe: Cometriq by RxNorm 1363273 gets no card at order-sign",
-    "r20-rego-dose-change-current": "unsafe: a dose change of current regorafenib warned 'already received', one-click",
-    "r21-olt-text-tacrolimus-pembro": "unsafe: 'S/p OLT 2019 ... on tacrolimus' in text missed; no transplant caution",
-    "r22-no-rejection-transplanted-liver": "unsafe: negation of 'rejection' swallowed the transplant; no card",
-    "r23-tx-evaluation-not-candidate": "unsafe: a transplant evaluation raised a false critical transplant card",
-    "r24-pembro-ir-colitis-nivo-ipi": "unsafe: 'Grade 3 immune-mediated colitis' stop reason missed; no card",
-    "r25-gpa-m3131-pembro": "unsafe: granulomatosis with polyangiitis (M31.31) raised no autoimmune caution",
-    "r26-family-history-ra-nivo-ipi": "unsafe: a family history of rheumatoid arthritis raised an autoimmune caution",
-    "r28-hbv-no-antiviral-nivo-ipi": "unsafe: hepatitis B with no antiviral on record: no note",
-    "r31-albumin-26-no-unit": "unsafe: albumin 26 without a unit used as if normal",
-    "r32-c220-probable-lung-mets-ramu": "unsafe: coded confirmed C22.0 discarded for its text; no AFP warning",
-    "r36-pregnant-patient-view": "unsafe: pregnancy not said to be outside the trials; regimens preferred",
-    "r37-age-15-cabo": "unsafe: age 15 not said to be outside the trials; regimens preferred",
-    "r38-fibrolamellar-view": "unsafe: fibrolamellar carcinoma not said to be outside the trials",
-    "r39-a6-ascites-he-uncoded": "safe but not as revised §6.2 asks: minimum A6 still warns",
+    # §6.5 reads an unclear reason as unknown for the regorafenib gate: an info statement, which order-sign does
+    # not show (only misfits); order-select quotes it and asks why (s65-sorafenib-unclear-text-regorafenib-select).
+    "r12-sora-unclear-reason-rego-sign": "policy question: order-sign silent on an unclear sorafenib stop reason",
+    "r28-hbv-no-antiviral-nivo-ipi": "unsafe: a fitting order-sign gets no card, so the hepatitis B note is unseen",
 }
 
 IDS = sorted(path.stem for path in PATIENTS.glob("r*.yaml"))

@@ -38,7 +38,21 @@ def _resources() -> list[dict[str, Any]]:
     return found
 
 
-RESOURCES = _resources()
+# A dispensing record (no fixture request carries one), shaped as an EHR's pharmacy feed sends it.
+DISPENSE = {
+    "resourceType": "MedicationDispense",
+    "id": "dispense-1",
+    "status": "completed",
+    "medicationCodeableConcept": {
+        "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "597747"}],
+        "text": "sorafenib 200 MG Oral Tablet",
+    },
+    "subject": {"reference": "Patient/hcc-sorafenib"},
+    "whenHandedOver": "2025-03-15",
+    "daysSupply": {"value": 30, "unit": "day", "system": "http://unitsofmeasure.org", "code": "d"},
+    "note": [{"text": "stopped: progression"}],
+}
+RESOURCES = [*_resources(), DISPENSE]
 JUNK: list[Any] = [
     None,
     "",

@@ -120,19 +120,23 @@ def test_combination_product_is_not_nivolumab_alone(mapper: PatientMapper) -> No
 
 
 @pytest.mark.parametrize(
-    ("status", "kept"),
+    ("status", "state"),
     [
-        ("completed", True),
-        ("active", True),
-        ("stopped", True),
-        ("entered-in-error", False),
-        ("not-taken", False),
-        ("intended", False),
+        ("completed", "ended"),
+        ("active", "current"),
+        ("stopped", "ended"),
+        ("entered-in-error", None),
+        ("not-taken", None),
+        ("intended", "current"),
+        ("on-hold", "current"),
     ],
 )
-def test_medication_statement_status_rules(mapper: PatientMapper, status: str, kept: bool) -> None:
-    facts = mapper.map_facts({"m": bundle(statement({"text": "sorafenib"}, status=status))}, PID)
-    assert bool(facts.lines) is kept
+def test_medication_statement_status_rules(mapper: PatientMapper, status: str, state: str | None) -> None:
+    """Policy 6.5: active, intended or on-hold is the current line, never a prior line."""
+    recorded = statement({"text": "sorafenib"}, status=status, end=None)
+    facts = mapper.map_facts({"m": bundle(recorded)}, PID, today=date(2026, 11, 25))
+    assert bool(facts.lines) is (state == "ended")
+    assert (facts.current_line is not None) is (state == "current")
 
 
 @pytest.mark.parametrize(
@@ -189,11 +193,11 @@ def test_medication_reference(mapper: PatientMapper, where: str, kept: bool) -> 
         ([{"coding": [{"system": SNOMED, "code": "407563006"}]}], StopReason.INTOLERANCE),
         ([{"text": "Disease progression on CT"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 hand-foot skin reaction: not tolerated"}], StopReason.INTOLERANCE),
-        ([{"text": "Patient moved away"}], StopReason.OTHER),
+        ([{"text": "Patient moved away"}], StopReason.UNCLEAR),
         ([{"text": "No toxicity; stopped for radiological progression"}], StopReason.PROGRESSION),
         ([{"text": "Disease progression, no adverse events"}], StopReason.PROGRESSION),
         ([{"text": "Grade 3 immune-related toxicity, no progression"}], StopReason.INTOLERANCE),
-        ([{"text": "No progression; stopped at the patient's request"}], StopReason.OTHER),
+        ([{"text": "No progression; stopped at the patient's request"}], StopReason.UNCLEAR),
         (None, StopReason.UNKNOWN),
     ],
 )
@@ -224,13 +228,30 @@ def test_agents_started_within_the_window_form_one_line_and_cycles_continue_it(m
 
 
 def test_line_grouping_window_is_configurable(knowledge: Knowledge) -> None:
+    """Agents that make no combination of the knowledge form one line only when started within the window."""
     resources = bundle(
-        statement({"text": "nivolumab"}, rid="a", start="2025-01-01"),
-        statement({"text": "ipilimumab"}, rid="b", start="2025-01-20"),
+        statement({"text": "sorafenib"}, rid="a", start="2025-01-01"),
+        statement({"text": "nivolumab"}, rid="b", start="2025-01-20"),
     )
     assert len(PatientMapper(knowledge).map_facts({"m": resources}, PID).lines) == 1
     narrow = PatientMapper(with_parameters(knowledge, line_grouping_days=7))
     assert len(narrow.map_facts({"m": resources}, PID).lines) == 2
+
+
+def test_a_later_agent_completing_a_combination_in_use_joins_the_line(knowledge: Knowledge) -> None:
+    """Policy 6.5: ipilimumab added while nivolumab is still given completes nivolumab + ipilimumab: one line,
+    whatever the grouping window; started after nivolumab ended, it is a line of its own."""
+    narrow = PatientMapper(with_parameters(knowledge, line_grouping_days=7))
+    joined = bundle(
+        statement({"text": "nivolumab"}, rid="a", start="2025-01-01", end="2025-09-01"),
+        statement({"text": "ipilimumab"}, rid="b", start="2025-03-01", end="2025-09-01"),
+    )
+    assert [sorted(ln.agents) for ln in narrow.map_facts({"m": joined}, PID).lines] == [["ipilimumab", "nivolumab"]]
+    later = bundle(
+        statement({"text": "nivolumab"}, rid="a", start="2025-01-01", end="2025-02-01"),
+        statement({"text": "ipilimumab"}, rid="b", start="2025-06-01", end="2025-09-01"),
+    )
+    assert len(narrow.map_facts({"m": later}, PID).lines) == 2
 
 
 def test_undated_medication_is_left_out_with_a_note(mapper: PatientMapper) -> None:
@@ -483,10 +504,20 @@ def test_coded_child_pugh_newest_first_and_undated_noted(site_mapper: PatientMap
         (
             {
                 **observation("89247-1"),
-                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5", "display": "2"}]},
+                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9624-3", "display": "Symptomatic"}]},
             },
             2,
         ),
+        # policy 6.5: the LOINC answer code decides (LA9623-5 is ECOG 1), whatever the display says
+        (
+            {
+                **observation("89247-1"),
+                "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA9623-5", "display": "2"}]},
+            },
+            1,
+        ),
+        ({**observation("89247-1"), "valueQuantity": {"value": 3, "unit": "{score}"}}, 3),
+        ({**observation("89247-1"), "valueString": "4"}, 4),
     ],
 )
 def test_ecog(mapper: PatientMapper, obs: dict[str, Any], grade: int) -> None:

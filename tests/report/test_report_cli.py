@@ -38,7 +38,9 @@ def test_demo_fills_a_scratch_store_with_a_month_the_report_reads(
     assert totals["cards"] > 500  # about 20 weekdays x 30-60 hook calls x 1-3 cards
     assert totals["warnings"] > 100
     assert 40 <= totals["warnings_acceptance_percent"] <= 90
-    assert 20 <= totals["data_needed_order_percent"] <= 80
+    # Most fixture charts get a data-needed card that asks for ascites/encephalopathy to be recorded (policy 6.2,
+    # revised) and offers no order, so far fewer data-needed cards can lead to one.
+    assert 3 <= totals["data_needed_order_percent"] <= 80
     settings = {row["setting"] for row in report["charts"]["cards_by_setting"]}
     assert settings <= {str(s) for s in knowledge.sequencing.settings}
     hooks = {row["hook"] for row in next(t for t in report["tables"] if t["id"] == "cards_by_hook")["rows"]}
@@ -47,7 +49,7 @@ def test_demo_fills_a_scratch_store_with_a_month_the_report_reads(
     assert "patient-preference" in reasons
     by_gate = next(t for t in report["tables"] if t["id"] == "cards_by_gate")["rows"]
     gates = {row["gate"] for row in by_gate}
-    assert {"afp_below_cutoff", "afp_unknown", "organ_transplant", "(no gate fired)"} <= gates
+    assert {"afp_below_cutoff", "afp_unknown", "organ_transplant", "child_pugh_findings_not_recorded"} <= gates
     assert gates - {"(no gate fired)"} <= set(knowledge.gates)  # every card recorded its gates: none unknown
     assert not any("safety gates" in notice for notice in report["notices"])
 

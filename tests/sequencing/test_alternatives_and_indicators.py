@@ -4,11 +4,13 @@ indicator, and whether a regimen entry is a drug (regimens.yaml ``drug``)."""
 
 from __future__ import annotations
 
-from cds_service.facts import CautionKind, ChildPughClass, StopReason, TherapyLine
+from dataclasses import replace
+
+from cds_service.facts import CautionKind, ChildPughClass, LiverFinding, Provenance, StopReason, TherapyLine
 from cds_service.knowledge import Knowledge, SettingId, Severity
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation, recommend
-from tests.sequencing.builders import TODAY, afp, facts, line, order
+from tests.sequencing.builders import TODAY, afp, child_pugh, facts, line, order
 
 
 def run(
@@ -76,7 +78,11 @@ def test_the_data_needed_indicator_comes_with_a_data_gap(knowledge: Knowledge) -
     with_gap = recommend(facts(line(1, "sorafenib")), knowledge, today=TODAY)  # no AFP: it decides ramucirumab
     assert with_gap.data_gaps
     assert with_gap.indicators.data_needed is Severity.INFO
-    assert run(knowledge).indicators.data_needed is None
+    # Normal current labs with ascites and encephalopathy recorded absent: Child-Pugh A5, nothing missing.
+    absent = LiverFinding("absent", Provenance("Condition", "none", TODAY))
+    liver = replace(child_pugh("A"), ascites=absent, encephalopathy=absent)
+    complete = replace(facts(line(1, "sorafenib"), afp_result=afp(1250)), liver=liver)
+    assert recommend(complete, knowledge, today=TODAY).indicators.data_needed is None
 
 
 def test_a_checkpoint_caution_is_carried_by_the_regimens_place_not_by_a_drug_without_it(knowledge: Knowledge) -> None:

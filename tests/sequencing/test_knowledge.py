@@ -23,8 +23,11 @@ def test_every_option_and_gate_cites_its_source(knowledge: Knowledge) -> None:
 
 
 def test_every_setting_has_options(knowledge: Knowledge) -> None:
+    """Every setting the review reaches has options; "not determined" (policy 6.5) has none by design."""
     for setting_id in SettingId:
-        assert knowledge.options_for(setting_id), setting_id
+        undetermined = knowledge.sequencing.settings[setting_id].undetermined
+        assert bool(knowledge.options_for(setting_id)) is not undetermined, setting_id
+    assert knowledge.sequencing.settings[SettingId.NOT_DETERMINED].undetermined
 
 
 def test_trials_cited_by_level_1_options_have_registry_and_publication(knowledge: Knowledge) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cds_service.facts import CutoffRelation, DiagnosisStatus, HccDiagnosis, PatientFacts, StopReason
+from cds_service.cards.builder import CardContext, Hook, build_cards
+from cds_service.facts import CutoffRelation, DiagnosisStatus, HccDiagnosis, LineState, PatientFacts, StopReason
 from cds_service.knowledge import Knowledge, Place, load_knowledge
 from cds_service.sequencing.engine import recommend
 from tests.sequencing.builders import TODAY, afp, facts, line, order
 
 KNOWLEDGE: Knowledge = load_knowledge()
+HOOKS: list[Hook] = ["order-select", "order-sign", "patient-view"]
+CARD_CONTEXT = CardContext(KNOWLEDGE, "p1", "hook-1", "http://x/CodeSystem/override-reason", "http://x")
 AGENTS = [*sorted(KNOWLEDGE.terminology.agents), "doxorubicin"]
 REGIMENS = [r.agents for r in KNOWLEDGE.regimens.values() if r.agents]
 
@@ -39,7 +43,7 @@ def patients(draw: st.DrawFn) -> PatientFacts:
     return facts(*history, afp_result=draw(afp_strategy), cp=draw(st.sampled_from(["A", "B", "C", None])))
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients(), st.lists(st.sampled_from(AGENTS), max_size=2))
 def test_a_regimen_already_progressed_on_is_never_preferred(patient: PatientFacts, drafted: list[str]) -> None:
     rec = recommend(patient, KNOWLEDGE, selected_orders=(order(*drafted),) if drafted else (), today=TODAY)
@@ -54,7 +58,7 @@ def test_a_regimen_already_progressed_on_is_never_preferred(patient: PatientFact
             assert not selected.fits
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients())
 def test_ramucirumab_never_above_not_supported_with_low_afp_or_after_bevacizumab(patient: PatientFacts) -> None:
     rec = recommend(patient, KNOWLEDGE, today=TODAY)
@@ -70,7 +74,7 @@ def test_ramucirumab_never_above_not_supported_with_low_afp_or_after_bevacizumab
             assert not option.offerable
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(patients(), st.lists(st.sampled_from(AGENTS), min_size=1, max_size=2))
 def test_child_pugh_c_never_prefers_offers_or_stays_quiet(patient: PatientFacts, drafted: list[str]) -> None:
     """Policy 6.2: with Child-Pugh C nothing is preferred or offered, and a selected HCC agent is critical."""
@@ -105,10 +109,42 @@ def test_a_patient_without_hcc_gets_no_recommendation(
     assert not rec.data_gaps
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(patients())
 def test_options_are_ordered_best_first_and_clinical_trial_is_always_there(patient: PatientFacts) -> None:
     rec = recommend(patient, KNOWLEDGE, today=TODAY)
     ranks = [o.place.rank for o in rec.options]
     assert ranks == sorted(ranks)
     assert "clinical_trial" in {o.regimen_id for o in rec.options}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    patients(),
+    st.sampled_from(REGIMENS),
+    st.data(),
+    st.sampled_from(HOOKS),
+)
+def test_a_regimen_in_progress_is_never_already_received_nor_replaced(
+    patient: PatientFacts, current_agents: tuple[str, ...], data: st.DataObject, hook: Hook
+) -> None:
+    """Policy 6.5: an order continuing the current line is never "already received", never gets a replacement,
+    and gets a card only for a critical gate or a wrong product."""
+    number = len(patient.lines) + 1
+    current = dataclasses.replace(line(number, *current_agents), end=None, state=LineState.CURRENT)
+    patient = dataclasses.replace(patient, current_line=current)
+    drafted = data.draw(st.lists(st.sampled_from(current_agents), min_size=1, max_size=2, unique=True))
+    selected = (order(*drafted),) if hook != "patient-view" else ()
+    rec = recommend(patient, KNOWLEDGE, selected_orders=selected, today=TODAY, selecting=hook == "order-select")
+    for assessed in rec.selected:
+        assert assessed.continues_current
+        assert "already_received" not in {f.gate_id for f in assessed.findings}
+    for option in rec.options:
+        if set(KNOWLEDGE.regimen_agents(option.regimen_id)) <= set(current_agents):
+            assert "already_received" not in {f.gate_id for f in option.findings}, option
+    if hook == "patient-view":
+        return
+    for issued in build_cards(rec, CARD_CONTEXT, hook=hook):
+        assert "already received" not in f"{issued.card.summary}\n{issued.card.detail}".lower()
+        assert not issued.card.suggestions
+        assert issued.card.indicator == "critical"

@@ -104,7 +104,8 @@ def test_ramucirumab_with_afp_unknown_asks_for_an_afp(knowledge: Knowledge, afp_
     assert ramu.place is Place.OPTION
     assert any(why in m for m in messages(ramu))
     assert not ramu.offerable
-    assert [g.kind for g in rec.data_gaps] == ["afp"]
+    # policy 6.2 (revised): ascites/encephalopathy not recorded at a minimum of A: the data-needed card asks
+    assert [g.kind for g in rec.data_gaps] == ["afp", "child_pugh_findings"]
 
 
 @pytest.mark.parametrize(
@@ -344,7 +345,7 @@ def test_unknown_medication_history_gives_no_setting(knowledge: Knowledge) -> No
     rec = run(knowledge, replace(patient, medication_history_known=False), ("cabozantinib",))
     assert rec.setting is None
     assert not rec.options
-    assert [g.kind for g in rec.data_gaps] == ["medication_history"]
+    assert [g.kind for g in rec.data_gaps] == ["medication_history", "child_pugh_findings"]
 
 
 # --- 2.4 The selected order ----------------------------------------------------------------------------
@@ -412,10 +413,8 @@ def test_child_pugh_b_with_a_missing_lab_is_b_or_c_not_b(knowledge: Knowledge) -
 @pytest.mark.parametrize(
     ("liver_labs", "classes", "unknown"),
     [
-        # Pharmacist review: a missing lab leaves the range A to C; that too is the range warning (policy 6.2).
-        ((("1.0", "mg/dL"), ("4.0", "g/dL"), None), "A, B or C", "INR missing, ascites/encephalopathy not recorded"),
-        ((("1.0", "mg/dL"), None, None), "A, B or C", "albumin and INR missing"),
-        ((None, None, None), "A, B or C", "no current liver labs, ascites/encephalopathy not recorded"),
+        # A minimum of B with a lab missing (bilirubin 3.5 and albumin 2.5: 6 points + 3 minimum).
+        ((("3.5", "mg/dL"), ("2.5", "g/dL"), None), "B or C", "INR missing, ascites/encephalopathy not recorded"),
         # Labs known (8 points with ascites/encephalopathy at their minimum): the policy's own example.
         ((("3.5", "mg/dL"), ("3.0", "g/dL"), ("1.5", "")), "B or C", "ascites/encephalopathy not recorded"),
     ],
@@ -439,6 +438,34 @@ def test_child_pugh_range_reaching_c_only_at_its_maximum_is_a_named_warning(
     assert selected.indicator.value == "warning"
     assert not selected.fits
     assert finding in rec.headline_findings
+
+
+@pytest.mark.parametrize(
+    "liver_labs",
+    [
+        (("1.0", "mg/dL"), ("4.0", "g/dL"), None),
+        (("1.0", "mg/dL"), None, None),
+        (None, None, None),
+        (("1.0", "mg/dL"), ("3.2", "g/dL"), ("1.2", "")),
+    ],
+)
+def test_child_pugh_range_with_a_minimum_of_a_never_warns(
+    knowledge: Knowledge, liver_labs: tuple[tuple[str, str] | None, ...]
+) -> None:
+    """Policy 6.2 (revised): when the minimum is A, whatever the maximum (A to C with a lab missing, or A6 with
+    ascites and encephalopathy not recorded), no warning: the data-needed card asks for them to be recorded."""
+    from tests.sequencing.builders import lab
+
+    bilirubin, albumin, inr = (lab(*spec) if spec else None for spec in liver_labs)
+    patient = replace(AFTER_SORAFENIB, liver=LiverFacts(bilirubin, albumin, inr))
+    rec = run(knowledge, patient, ("cabozantinib",))
+    selected = rec.selected[0]
+    fired = {f.gate_id for f in selected.findings}
+    assert not fired & {"child_pugh_b_or_c", "child_pugh_b", "child_pugh_c"}
+    assert "child_pugh_findings_not_recorded" in fired
+    assert selected.indicator.value == "info"
+    assert not rec.headline_findings
+    assert "child_pugh_findings" in {g.kind for g in rec.data_gaps}
 
 
 def test_child_pugh_range_within_a_to_b_fires_no_range_gate(knowledge: Knowledge) -> None:
