@@ -23,9 +23,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -136,9 +137,14 @@ def wrk(url: str, payload: Path, duration: int, connections: int, threads: int) 
     return _wrk_script(url, script, duration, connections, threads)
 
 
-def _wrk_script(url: str, script: Path, duration: int, connections: int, threads: int) -> WrkResult:
+def _wrk_script(
+    url: str, script: Path, duration: int, connections: int, threads: int, *, on_start: Callable[[], None] | None = None
+) -> WrkResult:
+    """Two seconds of warm-up, then the measured run (``on_start`` is called between the two)."""
     base = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "-s", str(script)]
     subprocess.run([*base, "-d2s", url], check=True, capture_output=True)  # noqa: S603 - warm-up
+    if on_start is not None:
+        on_start()
     out = subprocess.run([*base, f"-d{duration}s", url], check=True, capture_output=True, text=True).stdout  # noqa: S603
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -162,18 +168,175 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def wrk_bodies(url: str, bodies: list[bytes], folder: Path, args: argparse.Namespace) -> tuple[WrkResult, float]:
-    """Drive ``url`` cycling through ``bodies``, each wrk thread from its own offset; CPU ms per request."""
+def wrk_bodies(
+    url: str,
+    bodies: list[bytes],
+    folder: Path,
+    args: argparse.Namespace,
+    *,
+    duration: int | None = None,
+    connections: int | None = None,
+) -> tuple[WrkResult, float]:
+    """Drive ``url`` cycling through ``bodies``, each wrk thread from its own offset; server CPU ms per request
+    over the measured run (not the warm-up)."""
     folder.mkdir(exist_ok=True)
     for number, body in enumerate(bodies, start=1):
         (folder / f"body-{number}.json").write_bytes(body)
     script = folder / "cycle.lua"
     script.write_text(LUA_CYCLE.format(count=len(bodies), folder=folder, threads=args.threads))
     pid = SERVER_PIDS[url.split("/cds-services")[0]]
-    before = cpu_seconds(pid)
-    result = _wrk_script(url, script, args.duration, args.connections, args.threads)
-    used = cpu_seconds(pid) - before
+    before = [0.0]
+
+    def start() -> None:
+        before[0] = cpu_seconds(pid)
+
+    result = _wrk_script(
+        url, script, duration or args.duration, connections or args.connections, args.threads, on_start=start
+    )
+    used = cpu_seconds(pid) - before[0]
     return result, used * 1000 / max(result.requests, 1)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its children (uvicorn workers), from /proc."""
+    total = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if status.parent.name == str(pid) or fields.get("PPid", "").strip() == str(pid):
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total / 1024
+
+
+@dataclass
+class Soak:
+    result: WrkResult
+    rss: list[tuple[float, float]]  # (seconds since the start, MiB)
+
+    def at(self, second: float) -> float:
+        return min(self.rss, key=lambda sample: abs(sample[0] - second))[1]
+
+    @property
+    def growth_last_half(self) -> float:
+        """MiB gained over the last half of the run (its highest sample against the middle one)."""
+        end = self.rss[-1][0]
+        middle = self.at(end / 2)
+        return max(mib for second, mib in self.rss if second >= end / 2) - middle
+
+
+def soak(url: str, bodies: list[bytes], folder: Path, args: argparse.Namespace) -> Soak:
+    """``args.soak_seconds`` at ``args.soak_connections`` cycling through ``bodies``; RSS sampled every second."""
+    pid = SERVER_PIDS[url.split("/cds-services")[0]]
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    started = [0.0]
+
+    def sample() -> None:
+        while not stop.wait(1.0):
+            samples.append((time.monotonic() - started[0], rss_mib(pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+
+    def start() -> None:
+        started[0] = time.monotonic()
+        samples.append((0.0, rss_mib(pid)))
+        sampler.start()
+
+    folder.mkdir(exist_ok=True)
+    for number, body in enumerate(bodies, start=1):
+        (folder / f"body-{number}.json").write_bytes(body)
+    script = folder / "cycle.lua"
+    script.write_text(LUA_CYCLE.format(count=len(bodies), folder=folder, threads=args.threads))
+    try:
+        result = _wrk_script(url, script, args.soak_seconds, args.soak_connections, args.threads, on_start=start)
+    finally:
+        stop.set()
+        sampler.join(timeout=5)
+    samples.append((time.monotonic() - started[0], rss_mib(pid)))
+    return Soak(result, samples)
+
+
+# Issue 29's targets, measured in one run (one uvicorn worker, wrk -t1 -c16, 10 s each, realistic chart of
+# about 100 resources): name, what is compared, the bound.
+TARGET_COLD_RATIO, TARGET_COLD_P99_MS, TARGET_WARM_RATIO, TARGET_IRRELEVANT_RATIO = 0.50, 40.0, 0.70, 1.00
+RSS_FLAT_MIB = 2.0  # "flat": less than this gained over the last 30 s of the soak (allocator noise)
+
+
+def issue_targets(args: argparse.Namespace, tmp: Path) -> list[str]:
+    """Cold / warm / irrelevant side by side with the echo, CPU per cold call, RSS through a soak at c64."""
+    cold_bodies = [orjson.dumps(realistic(100, p)) for p in range(COLD_PATIENTS[100])]
+    cases = [
+        ("cold: a different patient every call", cold_bodies),
+        ("warm: the same chart again (facts cache hit)", [cold_bodies[0]]),
+        ("irrelevant order (metoprolol)", [orjson.dumps(_irrelevant_order(realistic(100, 0)))]),
+    ]
+    app = "cds_service.api.app:create_app"
+    cold_env = service_env(tmp, CDS_FACTS_CACHE_SIZE=str(COLD_CACHE_SIZE))
+    measured: list[tuple[str, WrkResult, float, WrkResult, float]] = []
+    with (
+        server(app, free_port(), args.workers, service_env(tmp), factory=True) as warm,
+        server(app, free_port(), args.workers, cold_env, factory=True) as cold,
+        server("benchmarks.echo_app:app", free_port(), args.workers, {}) as echo,
+    ):
+        for index, (name, bodies) in enumerate(cases):
+            svc = cold if name.startswith("cold") else warm
+            response = httpx.post(
+                svc + SERVICE_PATH, content=bodies[0], headers={"Content-Type": "application/json"}, timeout=30
+            )
+            response.raise_for_status()
+            if not name.startswith("irrelevant") and not response.json()["cards"]:
+                raise RuntimeError(f"{name}: the service answered no card")
+            folder = tmp / f"targets-{index}"
+            result, cpu = wrk_bodies(svc + SERVICE_PATH, bodies, folder, args)
+            reference, echo_cpu = wrk_bodies(echo + SERVICE_PATH, bodies, folder, args)
+            measured.append((name, result, cpu, reference, echo_cpu))
+        soaked = soak(cold + SERVICE_PATH, cold_bodies, tmp / "soak", args) if args.soak_seconds else None
+    rows = [
+        "| Request (realistic chart, 100 resources) | service req/s | echo req/s | service/echo "
+        "| service p50 / p99 ms | echo p99 ms | CPU ms/request (service / echo) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, result, cpu, reference, echo_cpu in measured:
+        errors = f" ({result.errors} non-2xx)" if result.errors else ""
+        rows.append(
+            f"| {name}{errors} | {result.requests_per_second:,.0f} | {reference.requests_per_second:,.0f} | "
+            f"{result.requests_per_second / reference.requests_per_second:.0%} | "
+            f"{result.p50_ms:.1f} / {result.p99_ms:.1f} | {reference.p99_ms:.1f} | {cpu:.2f} / {echo_cpu:.2f} |"
+        )
+    ratio = {
+        name.split(":")[0].split(" ")[0]: r.requests_per_second / e.requests_per_second for name, r, _, e, _ in measured
+    }
+    cold_result, cold_cpu, cold_echo_cpu = measured[0][1], measured[0][2], measured[0][4]
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "**not met**"
+
+    rows += [
+        "",
+        "| Target (issue 29) | Measured | |",
+        "|---|---|---|",
+        f"| cold ≥ {TARGET_COLD_RATIO:.0%} of the echo | {ratio['cold']:.0%} | "
+        f"{verdict(ratio['cold'] >= TARGET_COLD_RATIO)} |",
+        f"| cold p99 ≤ {TARGET_COLD_P99_MS:.0f} ms | {cold_result.p99_ms:.1f} ms | "
+        f"{verdict(cold_result.p99_ms <= TARGET_COLD_P99_MS)} |",
+        f"| warm ≥ {TARGET_WARM_RATIO:.0%} of the echo | {ratio['warm']:.0%} | "
+        f"{verdict(ratio['warm'] >= TARGET_WARM_RATIO)} |",
+        f"| irrelevant ≥ {TARGET_IRRELEVANT_RATIO:.0%} of the echo | {ratio['irrelevant']:.0%} | "
+        f"{verdict(ratio['irrelevant'] >= TARGET_IRRELEVANT_RATIO)} |",
+        f"| CPU per cold request (reported) | {cold_cpu:.2f} ms (echo {cold_echo_cpu:.2f} ms) | |",
+    ]
+    if soaked is not None:
+        end = soaked.rss[-1][0]
+        rows.append(
+            f"| RSS after {args.soak_seconds} s at c{args.soak_connections}, flat over the last half "
+            f"(gain < {RSS_FLAT_MIB:.0f} MiB) | {soaked.at(end):.1f} MiB "
+            f"(at {end / 2:.0f} s: {soaked.at(end / 2):.1f}; "
+            f"gain {soaked.growth_last_half:+.1f}; {soaked.result.requests_per_second:,.0f} req/s, "
+            f"{soaked.result.errors} non-2xx) | {verdict(soaked.growth_last_half < RSS_FLAT_MIB)} |"
+        )
+    return rows
 
 
 # Cold runs: a different patient on every request. The cold server keeps its facts cache on (the key is
@@ -184,15 +347,13 @@ COLD_PATIENTS = {100: 200, 1000: 64, 5000: 24}
 
 
 def realistic_cases(sizes: list[int]) -> list[tuple[str, bool, list[bytes]]]:
-    """(name, cold, bodies): realistic charts by size, cold; at 100 also warm and irrelevant; Synthea-filled."""
+    """(name, cold, bodies): realistic charts by size, cold (100: in ``issue_targets``); Synthea-filled."""
     cases: list[tuple[str, bool, list[bytes]]] = []
     for size in sizes:
         patients = COLD_PATIENTS.get(size, 24)
-        bodies = [orjson.dumps(realistic(size, p)) for p in range(patients)]
-        cases.append((f"relevant, {size:,} resources, cold", True, bodies))
-        if size == 100:
-            cases.append(("relevant, 100 resources, warm (same body)", False, [bodies[0]]))
-            cases.append(("irrelevant, 100 resources", False, [orjson.dumps(_irrelevant_order(realistic(100, 0)))]))
+        if size != 100:  # 100: the targets section (issue_targets)
+            bodies = [orjson.dumps(realistic(size, p)) for p in range(patients)]
+            cases.append((f"relevant, {size:,} resources, cold", True, bodies))
         if size in (100, 1000):
             synthea = [orjson.dumps(synthea_chart(size, p)) for p in range(patients)]
             cases.append((f"relevant, {size:,} resources from Synthea, cold", True, synthea))
@@ -408,12 +569,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (issue 29 measures with -t1)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both apps")
     parser.add_argument("--sizes", default="100,1000,5000", help="realistic chart sizes, in-process")
     parser.add_argument("--skip-load", action="store_true", help="only the in-process and fallback parts")
     parser.add_argument("--realistic-sizes", default="100,1000,5000", help="realistic chart sizes ('' to skip)")
     parser.add_argument("--only-realistic", action="store_true", help="only the realistic-chart load runs")
+    parser.add_argument("--only-targets", action="store_true", help="only issue 29's targets (with the soak)")
+    parser.add_argument("--soak-seconds", type=int, default=60, help="RSS soak length (0: no soak)")
+    parser.add_argument("--soak-connections", type=int, default=64)
     args = parser.parse_args()
     if not args.skip_load and shutil.which("wrk") is None:
         sys.stderr.write("wrk is not installed (Debian: apt-get install wrk)\n")
@@ -425,8 +589,14 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
+        if not args.skip_load:
+            load = os.getloadavg()
+            print(f"## Issue 29's targets (load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f})\n")
+            print("\n".join(issue_targets(args, tmp)), "\n")
+        if args.only_targets:
+            return 0
         if not args.skip_load and args.realistic_sizes:
-            print("## Realistic charts (targets: cold 100 ≥ 45% of echo, p99 ≤ 50 ms; warm ≥ 60%; irrelevant ≥ 90%)\n")
+            print("## Realistic charts, larger (cold: a different patient every request)\n")
             print("\n".join(realistic_comparison(args, tmp)), "\n")
         if args.only_realistic:
             return 0

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,7 +49,7 @@ class AccessLog:
             return
         headers = {name: value for name, value in scope.get("headers", []) if name in (b"x-request-id", b"traceparent")}
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if REQUEST_ID.fullmatch(given) else os.urandom(16).hex()  # uuid4's randomness, half its cost
         traceparent = valid_traceparent(headers.get(b"traceparent", b"").decode("latin-1").strip().lower())
         context = RequestContext(request_id, traceparent)
         token = current_request.set(context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -28,7 +29,7 @@ from cds_service.api.logs import configure_logging, current_request
 from cds_service.api.metrics import Metrics, MetricsMiddleware
 from cds_service.api.operator_access import OperatorAccess
 from cds_service.api.review_routes import router as review_router
-from cds_service.api.routes import router
+from cds_service.api.routes import HOOK_PATH, call_service, hook_endpoint, json_body_of, router
 from cds_service.api.state import AppState
 from cds_service.api.timeline_app import build_timeline_app
 from cds_service.api.timeline_app import router as timeline_router
@@ -197,6 +198,7 @@ def create_app(settings: Settings | None = None, *, clock: Callable[[], date] = 
     if docs_on:
         install_offline_docs(app)
     install_error_handlers(app)
+    app.add_route(HOOK_PATH, hook_endpoint, methods=["POST"], include_in_schema=False)
     app.include_router(router)
     app.include_router(knowledge_router)
     app.include_router(review_router)
@@ -300,7 +302,7 @@ def _openapi_document(app: FastAPI, services: dict[str, ServiceDefinition]) -> d
         for parameter in operation.get("parameters", []):
             if parameter.get("name") == "service_id":
                 parameter["schema"] = {"type": "string", "enum": sorted(services)}
-    generic = document["paths"].pop("/cds-services/{service_id}")["post"]
+    generic = _hook_operation()
     for service in services.values():
         name = f"{service.context_model.__name__.removesuffix('Context')}Request"
         request = copy.deepcopy(components["HookRequest"])
@@ -313,6 +315,19 @@ def _openapi_document(app: FastAPI, services: dict[str, ServiceDefinition]) -> d
         operation["requestBody"]["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{name}"}
         document["paths"][f"/cds-services/{service.id}"] = {"post": operation}
     return document
+
+
+def _hook_operation() -> dict[str, Any]:
+    """The hook call's operation (the route is a plain Starlette one, outside FastAPI's document)."""
+    return {
+        "summary": "Call Service",
+        "description": inspect.cleandoc(call_service.__doc__ or ""),
+        **json_body_of("HookRequest"),
+        "responses": {
+            "200": {"description": "Successful Response", "content": {"application/json": {"schema": {}}}},
+            **_ERROR_RESPONSES,
+        },
+    }
 
 
 _BUNDLE_SCHEMA: dict[str, Any] = {

@@ -6,12 +6,13 @@ caller sent a ``traceparent``), set by ``cds_service.api.access_log``.
 
 from __future__ import annotations
 
-import json
 import logging
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "color_message"}
 
@@ -45,7 +46,8 @@ class JsonFormatter(logging.Formatter):
         payload.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             payload["error"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        # orjson: a line per hook call at INFO is on the request path; about a fifth of json's cost.
+        return orjson.dumps(payload, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_logging(level: str) -> None:
