@@ -235,21 +235,19 @@ def _db_prune(args: argparse.Namespace, database_url: str) -> int:
 
     from cds_service.cli_pilot import prune_pilot_records
     from cds_service.store.feedback import FeedbackStore
-    from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
+    from cds_service.store.migrate import SchemaBehindError, require_current_schema
     from cds_service.store.retention import prune
 
     if args.older_than < 1:
         raise ConfigurationError(["--older-than: give a number of days, 1 or more"])
     store = FeedbackStore(database_url)
     try:
-        state = schema_state(store.engine)
-        if state.behind:
-            sys.stderr.write(
-                f"cds-service: the database schema is behind ({state.describe()}): run `{UPGRADE_COMMAND}`\n"
-            )
-            return 2
+        require_current_schema(store.engine, upgrade_if_behind=False)
         result = prune(store.engine, timedelta(days=args.older_than), now=datetime.now(UTC), dry_run=args.dry_run)
         pilot_days, pilot = prune_pilot_records(store.engine, dry_run=args.dry_run)
+    except SchemaBehindError as exc:
+        sys.stderr.write(f"cds-service: {exc}\n")
+        return 2
     except SQLAlchemyError as exc:
         sys.stderr.write(f"cds-service: the database cannot be used: {_first_line(exc)}\n")
         return 2
@@ -471,7 +469,7 @@ def _report_concordance(args: argparse.Namespace) -> int:
     from cds_service.report.concordance import Period, build_report
     from cds_service.report.render import render
     from cds_service.store.feedback import FeedbackStore
-    from cds_service.store.migrate import UPGRADE_COMMAND, schema_state
+    from cds_service.store.migrate import SchemaBehindError, require_current_schema
 
     if args.since and args.until and args.since > args.until:
         sys.stderr.write("cds-service: --since is after --until\n")
@@ -489,18 +487,13 @@ def _report_concordance(args: argparse.Namespace) -> int:
         threading.Thread(target=_warm_charts, daemon=True).start()
     store = FeedbackStore(url)
     try:
-        state = schema_state(store.engine)
-        if state.behind:
-            sys.stderr.write(
-                f"cds-service: the database schema is behind ({state.describe()}): run `{UPGRADE_COMMAND}`\n"
-            )
-            return 2
+        require_current_schema(store.engine, upgrade_if_behind=False)
         report = build_report(
             store.engine, Period(args.since, args.until), _report_labels(), generated_at=datetime.now(UTC)
         )
         report = _with_pilot(report, store.engine, Period(args.since, args.until))
         text = render(report, args.format)
-    except ChartsUnavailable as exc:
+    except (ChartsUnavailable, SchemaBehindError) as exc:
         sys.stderr.write(f"cds-service: {exc}\n")
         return 2
     except SQLAlchemyError as exc:
