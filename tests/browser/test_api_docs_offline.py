@@ -8,16 +8,13 @@ kept on loopback (unresolvable other hosts, a route that aborts them, and an ass
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Response, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Response, Route, expect
 
-from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 from tests.service_process import ServiceProcess, run_cli
 from tests.support.tokens import write_registry
 
@@ -49,20 +46,6 @@ def production_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
         yield service
     finally:
         service.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("/usr/bin/chromium is required under CI=true (.ci/run installs it)")
-        pytest.skip("Debian chromium not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 def test_the_docs_open_offline_with_the_operator_token(production_service: ServiceProcess, browser: Browser) -> None:

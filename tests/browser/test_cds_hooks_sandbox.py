@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,11 +19,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect
 
 from cds_service.devtools.sandbox import LocalSandbox, free_port, local_sandbox, sandbox_url
 from tests.conftest import PATIENTS, ROOT
-from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 
 # A built sandbox: SANDBOX_APP_DIR, or where CI lays it out beside the checkout.
 SANDBOX_APP = Path(os.environ.get("SANDBOX_APP_DIR") or ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app")
@@ -42,21 +40,6 @@ def is_local(url: str) -> bool:
     if url.startswith(("data:", "blob:", "about:")):
         return True
     return urlsplit(url).hostname in LOOPBACK
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium (.ci/run does this)")
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield launched
-    launched.close()
 
 
 def _start(tmp: Path, *, auth_disabled: bool) -> Iterator[LocalSandbox]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +19,13 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, FloatRect, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, FloatRect, Page, Request, Route, expect
 from sqlalchemy import create_engine
 
 from cds_service.cli import main
 from cds_service.hooks.services import SERVICE_ID_BY_HOOK
 from cds_service.store.review_queue import ReviewQueue, new_key
 from tests.conftest import load_request
-from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 from tests.service_process import ServiceProcess
 
 TOKEN = "silent-pilot-operator-token-0123456789"
@@ -43,16 +41,6 @@ CALLS = ("13-", "10-", "09-", "04-")  # critical order-select, warning order-sig
 
 def is_local(url: str) -> bool:
     return url.startswith(("data:", "about:")) or urlsplit(url).hostname in LOOPBACK
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium (.ci/run does this)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

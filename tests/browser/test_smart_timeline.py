@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,13 +22,12 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from cds_service.devtools.sandbox import free_port, local_sandbox, sandbox_url
 from cds_service.devtools.smart_ehr import SmartEhr
 from tests.browser.test_cds_hooks_sandbox import GuardedPage
 from tests.conftest import PATIENTS, REQUESTS, ROOT
-from tests.loopback import CHROMIUM, CHROMIUM_ARGS
 
 SANDBOX_APP = Path(os.environ.get("SANDBOX_APP_DIR") or ROOT.parent / "shared" / "data" / "cds-hooks-sandbox" / "app")
 REGISTRY = ROOT / "config" / "clients.example.yaml"
@@ -64,21 +62,6 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         ehr.standalone_patient = PATIENT
         service = running.discovery_url.removesuffix("/cds-services")
         yield Setup(service, ehr, running.sandbox if SANDBOX_APP.is_dir() else None, running.service_log)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.fail("Debian's chromium is not installed: apt-get install -y chromium (.ci/run does this)")
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-    yield launched
-    launched.close()
 
 
 @pytest.fixture
