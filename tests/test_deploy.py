@@ -42,8 +42,10 @@ def one(kind: str, name: str | None = None) -> dict[str, Any]:
 
 
 def pod_spec(kind: str) -> dict[str, Any]:
-    spec: dict[str, Any] = one(kind)["spec"]["template"]["spec"]
-    return spec
+    spec = one(kind)["spec"]
+    spec = spec["jobTemplate"]["spec"] if kind == "CronJob" else spec
+    pod: dict[str, Any] = spec["template"]["spec"]
+    return pod
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
@@ -52,6 +54,7 @@ def test_every_rendered_object_validates_strictly(version: str) -> None:
     assert kinds == sorted(
         [
             "ConfigMap",
+            "CronJob",
             "Deployment",
             "HorizontalPodAutoscaler",
             "Job",
@@ -79,7 +82,7 @@ def test_the_renderer_refuses_what_it_does_not_implement(tmp_path: Path) -> None
         render(tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["Deployment", "Job"])
+@pytest.mark.parametrize("kind", ["Deployment", "Job", "CronJob"])
 def test_pods_run_non_root_with_a_read_only_root_and_bounded_resources(kind: str) -> None:
     spec = pod_spec(kind)
     assert spec["securityContext"]["runAsNonRoot"] is True
@@ -114,9 +117,13 @@ def test_settings_and_client_registry_come_from_the_configmap_and_secret() -> No
     secret = one("Secret")
     [container] = pod_spec("Deployment")["containers"]
     assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
-    secret_keys = {e["valueFrom"]["secretKeyRef"]["key"] for e in container["env"]}
-    assert secret_keys == {"CDS_DATABASE_URL", "CDS_REDIS_URL", "CDS_OPERATOR_TOKEN"}
-    assert secret_keys <= set(secret["stringData"])
+    references = [e["valueFrom"]["secretKeyRef"] for e in container["env"]]
+    required = {r["key"] for r in references if not r.get("optional")}
+    assert required == {"CDS_DATABASE_URL", "CDS_REDIS_URL", "CDS_OPERATOR_TOKEN"}
+    assert required <= set(secret["stringData"])
+    # The review queue's key is the site's choice (a silent pilot): referenced, optional, never a placeholder.
+    assert {r["key"] for r in references if r.get("optional")} == {"CDS_REVIEW_QUEUE_KEY"}
+    assert "CDS_REVIEW_QUEUE_KEY" not in secret["stringData"]
     assert config["data"]["CDS_ENVIRONMENT"] == "production"
     assert config["data"]["CDS_REPLAY_CACHE"] == "redis"  # several replicas share the seen jti's
     registry = next(v for v in pod_spec("Deployment")["volumes"] if v["name"] == "client-registry")
@@ -169,7 +176,10 @@ def settings_environment(secret_values: dict[str, str]) -> dict[str, str]:
     """What the Deployment's container sees: the ConfigMap, then the Secret's keys it maps into its env."""
     [container] = pod_spec("Deployment")["containers"]
     env = dict(one("ConfigMap")["data"])
-    env.update({e["name"]: secret_values[e["valueFrom"]["secretKeyRef"]["key"]] for e in container["env"]})
+    for variable in container["env"]:
+        reference = variable["valueFrom"]["secretKeyRef"]
+        if reference["key"] in secret_values or not reference.get("optional"):
+            env[variable["name"]] = secret_values[reference["key"]]
     return env
 
 
@@ -231,7 +241,7 @@ def test_the_secret_must_be_filled_the_service_refuses_its_placeholders(
 def test_the_manifests_run_the_image_of_this_version() -> None:
     from cds_service import __version__
 
-    images = {c["image"] for kind in ("Deployment", "Job") for c in pod_spec(kind)["containers"]}
+    images = {c["image"] for kind in ("Deployment", "Job", "CronJob") for c in pod_spec(kind)["containers"]}
     images |= {c["image"] for c in pod_spec("Deployment")["initContainers"]}
     assert images == {f"hcc-cds:{__version__}"}
 
@@ -260,3 +270,11 @@ def test_compose_settings_are_valid_production_settings(monkeypatch: pytest.Monk
     settings = production_settings({k: str(v) for k, v in replica["environment"].items()}, monkeypatch)
     assert settings.environment == "production"
     assert settings.metrics_access_effective == "token"
+
+
+def test_retention_runs_nightly_with_the_site_default_one_at_a_time() -> None:
+    cronjob = one("CronJob")["spec"]
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    [prune] = pod_spec("CronJob")["containers"]
+    assert prune["command"] == ["cds-service", "db", "prune", "--older-than", "730"]  # README "Retention"
+    assert [e["valueFrom"]["secretKeyRef"]["key"] for e in prune["env"]] == ["CDS_DATABASE_URL"]
