@@ -76,6 +76,8 @@ ELEMENTS_READ: dict[str, frozenset[str]] = {
 }
 # Validated datatypes remembered by their JSON (a few KiB each at most).
 ELEMENT_CACHE_SIZE = 4096
+# Whether a text names a vocabulary's word, by the text, per matcher (drug names and statuses recur).
+TEXT_CACHE_SIZE = 4096
 
 
 class ReadResource:
@@ -362,6 +364,7 @@ class ConceptMatcher:
         self._words = tuple(vocab.text)
         self._extra = _qualified_pattern(vocab.qualified_text)
         self._text = _words_pattern(self._words, self._extra)
+        self._said: Lru[str, bool] = Lru(TEXT_CACHE_SIZE)
 
     @classmethod
     def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
@@ -380,6 +383,7 @@ class ConceptMatcher:
         combined._words = tuple(dict.fromkeys(word for m in parts for word in m._words))
         combined._extra = tuple(dict.fromkeys(extra for m in parts for extra in m._extra))
         combined._text = _words_pattern(combined._words, combined._extra)
+        combined._said = Lru(TEXT_CACHE_SIZE)
         return combined
 
     def _add(self, system: str, code: str) -> None:
@@ -402,13 +406,23 @@ class ConceptMatcher:
     def text_matches(self, concepts: Any) -> bool:
         """The concept's text or a display names one of the vocabulary's words (not negated, when this
         matcher was given the knowledge's negation rules)."""
-        pattern, negation = self._text, self._negation
-        if pattern is None:
+        if self._text is None:
             return False
-        texts = dict.fromkeys(concept_texts(concepts))  # a display often repeats the text
-        if negation is None:
-            return any(pattern.search(t) for t in texts)
-        return any(negation.affirmed(pattern, t) for t in texts)
+        return any(self.text_says(t) for t in dict.fromkeys(concept_texts(concepts)))
+
+    def text_says(self, text: str) -> bool:
+        """The text names a vocabulary word (not negated, with negation rules); remembered by the text."""
+        said = self._said.get(text)
+        if said is None:
+            pattern, negation = self._text, self._negation
+            if pattern is None:
+                said = False
+            elif negation is None:
+                said = pattern.search(text) is not None
+            else:
+                said = negation.affirmed(pattern, text)
+            self._said.put(text, said)
+        return said
 
     def text_denies(self, concepts: Any) -> bool:
         """A recorded absence: no code in the value set, and the text names a vocabulary word only where
@@ -417,7 +431,7 @@ class ConceptMatcher:
         if pattern is None or negation is None or self.code_matches(concepts):
             return False
         named = [t for t in dict.fromkeys(concept_texts(concepts)) if pattern.search(t)]
-        return bool(named) and not any(negation.affirmed(pattern, t) for t in named)
+        return bool(named) and not any(self.text_says(t) for t in named)
 
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""
