@@ -94,8 +94,7 @@ class ReadResource:
         self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:
-        if name in self.fields:
-            return None
+        """Only reached for a name that is not an element (each element is a class attribute, None)."""
         raise AttributeError(f"{type(self).__name__} has no element {name!r}")
 
 
@@ -104,6 +103,7 @@ class _Element:
     name: str  # the field's name on the R4B model (its JSON name is the key it is read under)
     adapter: TypeAdapter[Any]
     complex: bool  # an object or an array: validated results are remembered by content
+    temporal: bool  # a date, dateTime or instant: validated results are remembered by the string
     list_of_complex: bool  # an array of datatypes: a null item is invalid (as the R4B model says)
 
 
@@ -126,6 +126,7 @@ class ElementValidator:
         self._present: dict[str, tuple[str, ...]] = {}  # the key must be there (R4B accepts a null datatype)
         self._choices: dict[str, tuple[tuple[str, tuple[str, ...], bool], ...]] = {}
         self._cache: Lru[tuple[str, str, bytes], Any] = Lru(cache_size)
+        self._moments: Lru[tuple[str, str, str], date] = Lru(cache_size)
         for resource_type, model in R4B_MODELS.items():
             self._compile(resource_type, model, read[resource_type])
 
@@ -137,7 +138,11 @@ class ElementValidator:
             shape = typing.get_args(info.annotation) or (info.annotation,)
             complex_ = any(_is_datatype(arg) for arg in shape) or is_list_type(info)
             elements[key] = _Element(
-                name, TypeAdapter(info.annotation), complex_, is_list_type(info) and not is_primitive_type(info)
+                name,
+                TypeAdapter(info.annotation),
+                complex_,
+                any(_is_temporal(arg) for arg in shape),
+                is_list_type(info) and not is_primitive_type(info),
             )
         self._elements[resource_type] = elements
         names = {element.name for element in elements.values()}
@@ -158,10 +163,17 @@ class ElementValidator:
             )
             for prefix, fields in sample.get_one_of_many_fields().items()
         )
+        if {"model", "fields"} & model.model_fields.keys():
+            raise ValueError(f"{resource_type}: an element is named like a ReadResource attribute")
         self._views[resource_type] = type(
             f"{resource_type}Read",
             (ReadResource,),
-            {"model": model, "fields": frozenset(model.model_fields), "__module__": __name__},
+            {
+                "model": model,
+                "fields": frozenset(model.model_fields),
+                "__module__": __name__,
+                **dict.fromkeys(model.model_fields),
+            },
         )
 
     def validate(self, raw: JsonObject) -> ReadResource | None:
@@ -194,7 +206,15 @@ class ElementValidator:
 
     def _element(self, resource_type: str, key: str, element: _Element, value: Any) -> Any:
         if not element.complex:
-            return self._checked(key, element, value)
+            if not element.temporal or type(value) is not str:
+                return self._checked(key, element, value)
+            moment = (resource_type, key, value)
+            found = self._moments.get(moment)
+            if found is None:
+                found = self._checked(key, element, value)
+                if found is not None:
+                    self._moments.put(moment, found)
+            return found
         if element.list_of_complex and isinstance(value, list) and any(item is None for item in value):
             raise ValueError(f"{key}: None is not allowed as an element of {key}")
         try:
@@ -217,6 +237,12 @@ class ElementValidator:
             error = exc.errors(include_url=False, include_context=False)[0]
             where = ".".join(str(part) for part in (key, *error["loc"]))
             raise ValueError(f"{where}: {error['msg']}") from None
+
+
+def _is_temporal(annotation: Any) -> bool:
+    """A FHIR date, dateTime or instant (``Annotated[datetime, DateTime()]``): an immutable ``date`` when valid."""
+    base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    return isinstance(base, type) and issubclass(base, date)
 
 
 def _is_datatype(annotation: Any) -> bool:
