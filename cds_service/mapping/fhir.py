@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -20,6 +20,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir_core.types import FhirBase
 from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
 
 from cds_service.facts import DataQualityNote
 from cds_service.knowledge import ConditionVocabulary, QualifiedText
@@ -101,7 +102,7 @@ class ReadResource:
 @dataclass(frozen=True, slots=True)
 class _Element:
     name: str  # the field's name on the R4B model (its JSON name is the key it is read under)
-    adapter: TypeAdapter[Any]
+    validate: Callable[[Any], Any]  # the R4B type's validator (pydantic-core's, without TypeAdapter's wrapper)
     complex: bool  # an object or an array: validated results are remembered by content
     temporal: bool  # a date, dateTime or instant: validated results are remembered by the string
     list_of_complex: bool  # an array of datatypes: a null item is invalid (as the R4B model says)
@@ -137,9 +138,11 @@ class ElementValidator:
             name, info = by_key[key]
             shape = typing.get_args(info.annotation) or (info.annotation,)
             complex_ = any(_is_datatype(arg) for arg in shape) or is_list_type(info)
+            adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
+            core = adapter.validator
             elements[key] = _Element(
                 name,
-                TypeAdapter(info.annotation),
+                core.validate_python if isinstance(core, SchemaValidator) else adapter.validate_python,
                 complex_,
                 any(_is_temporal(arg) for arg in shape),
                 is_list_type(info) and not is_primitive_type(info),
@@ -232,7 +235,7 @@ class ElementValidator:
     @staticmethod
     def _checked(key: str, element: _Element, value: Any) -> Any:
         try:
-            return element.adapter.validate_python(value)
+            return element.validate(value)
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_context=False)[0]
             where = ".".join(str(part) for part in (key, *error["loc"]))

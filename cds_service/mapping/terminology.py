@@ -90,17 +90,20 @@ class AgentMatcher:
         The cheap pre-check for long medication lists: only dictionary lookups per string (the text
         matches are remembered); it never says False where ``match_concept`` would find an agent.
         """
+        texts = self._texts
         text = concept.get("text")
-        if type(text) is str and self.match_text(text):
+        if type(text) is str and (texts.get(text) if text in texts else self.match_text(text)):
             return True
         codings = concept.get("coding")
         for coding in codings if type(codings) is list else ():
             if type(coding) is not dict:
                 continue
             code, display = coding.get("code"), coding.get("display")
-            if type(code) is str and (code in self._by_code or self.match_text(code)):
+            if type(code) is str and (
+                code in self._by_code or (texts.get(code) if code in texts else self.match_text(code))
+            ):
                 return True
-            if type(display) is str and self.match_text(display):
+            if type(display) is str and (texts.get(display) if display in texts else self.match_text(display)):
                 return True
         return False
 
@@ -130,11 +133,20 @@ class AgentMatcher:
 
 def field_of(element: Any, name: str) -> Any:
     """A field of a raw JSON object or of a parsed FHIR model (None when absent)."""
-    if type(element) is dict:  # raw JSON, the common case: skips the slower Mapping check
+    kind = type(element)
+    if kind is dict:  # raw JSON, the common case
         return element.get(name)
-    if isinstance(element, Mapping):
-        return element.get(name)
-    return getattr(element, name, None)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = isinstance(element, Mapping)
+        if len(_IS_MAPPING) < _TYPES_REMEMBERED:
+            _IS_MAPPING[kind] = mapping
+    return element.get(name) if mapping else getattr(element, name, None)
+
+
+# Whether a type is a Mapping, by type: the ABC check is slow and the types are few (R4B models, views).
+_IS_MAPPING: dict[type, bool] = {}
+_TYPES_REMEMBERED = 1024
 
 
 class ProductMatcher:
