@@ -76,11 +76,6 @@ class _Reading:
     shown_unit: str | None = None  # the human-readable unit first: what a card names
 
 
-def _is_result(raw: JsonObject) -> bool:
-    status = raw.get("status")
-    return isinstance(status, str) and status in RESULT_STATUSES
-
-
 def _unit_key(unit: str | None) -> str | None:
     return unit.strip().lower().replace("μ", "µ") if unit else None
 
@@ -182,7 +177,11 @@ def _newest_first(
 
     Lazy: a rule that needs only the latest usable result validates only until it finds it.
     """
-    candidates = [(_raw_date(raw), raw, found) for raw, found in index.find(system, codes) if _is_result(raw)]
+    candidates = [
+        (_raw_date(raw), raw, found)
+        for raw, found in index.find(system, codes)
+        if isinstance(status := raw.get("status"), str) and status in RESULT_STATUSES
+    ]
     candidates.sort(key=itemgetter(0), reverse=True)
     for raw_date, raw, _ in candidates:
         if not raw_date:

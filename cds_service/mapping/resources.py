@@ -144,20 +144,20 @@ def collect_resources(values: Mapping[str, Any], patient_id: str) -> ResourcePoo
             for full_url, found in _entries(value, key, pool.notes):
                 _pool(pool, full_url, found)
             continue
+        last_type, bucket = None, []  # a bundle's entries are mostly of one type
         for position, entry in enumerate(entries):
             resource: Any = entry.get("resource") if isinstance(entry, dict) else None
             rtype = resource.get("resourceType") if isinstance(resource, dict) else None
-            if not isinstance(rtype, str):
+            if rtype == last_type and rtype is not None:
+                bucket.append(resource)
+            elif not isinstance(rtype, str):
                 pool.notes.append(DataQualityNote(f"{key} entry {position}", "entry has no resource; ignored"))
             elif rtype in _SPECIAL_TYPES:
                 full_url = entry.get("fullUrl")
                 _pool(pool, full_url if isinstance(full_url, str) else None, resource)
             else:
-                bucket = by_type.get(rtype)
-                if bucket is None:
-                    by_type[rtype] = [resource]
-                else:
-                    bucket.append(resource)
+                last_type, bucket = rtype, by_type.setdefault(rtype, [])
+                bucket.append(resource)
     return pool
 
 
