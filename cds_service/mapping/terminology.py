@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.knowledge import MedicationHistory, Terminology
+from cds_service.mapping.lru import Lru
 
 RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
 
@@ -31,6 +32,7 @@ class AgentMatch:
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
 TEXT_MEMO_SIZE = 8192
+CONCEPT_MEMO_SIZE = 4096
 INVESTIGATIONAL = "investigational"  # the agent id of a clinical-trial drug recorded as text (policy 6.5)
 
 
@@ -164,6 +166,10 @@ class ProductMatcher:
             )
             for product_id, product in history.products.items()
         ]
+        # The products named, by the concept's texts and codes and the agents: a formulary's drafts recur.
+        self._found: Lru[tuple[tuple[str, ...], frozenset[str], frozenset[str]], frozenset[str]] = Lru(
+            CONCEPT_MEMO_SIZE
+        )
 
     def match(self, concept: Any, agents: frozenset[str]) -> frozenset[str]:
         """The products a medication concept names, among those of ``agents``."""
@@ -181,13 +187,19 @@ class ProductMatcher:
         text = field_of(concept, "text")
         if isinstance(text, str):
             texts.append(text)
+        key = (tuple(texts), frozenset(codes), agents)
+        known = self._found.get(key)
+        if known is not None:
+            return known
         found = set()
         for product_id, agent, rxnorm, brands, words in self._products:
             if agent not in agents:
                 continue
             if codes & rxnorm or any(p is not None and p.search(t) for t in texts for p in (brands, words)):
                 found.add(product_id)
-        return frozenset(found)
+        result = frozenset(found)
+        self._found.put(key, result)
+        return result
 
 
 def _any_word(words: Iterable[str]) -> re.Pattern[str] | None:
