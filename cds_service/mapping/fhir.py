@@ -116,8 +116,8 @@ class ElementValidator:
     from validating each read element with the type the model declares for it, then the model's
     resource-level rules over those elements: required elements present, at most one type of a choice
     element (``value[x]``). Datatypes recur across resources and patients (the AFP code, a drug's concept,
-    a clinical status), so a validated datatype is remembered by its exact JSON (bounded, least recently
-    used out); validated values are never modified.
+    a clinical status), so a validated datatype is remembered by its exact JSON, and a date, dateTime or
+    instant by its string (bounded, least recently used out); validated values are never modified.
     """
 
     def __init__(self, read: Mapping[str, frozenset[str]], cache_size: int = ELEMENT_CACHE_SIZE) -> None:
