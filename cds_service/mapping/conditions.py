@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+import orjson
+
 from cds_service.facts import (
     CautionKind,
     DiagnosisStatus,
@@ -19,6 +21,7 @@ from cds_service.facts import (
 )
 from cds_service.knowledge import ClinicalVocabulary, ExtraCodes
 from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
+from cds_service.mapping.lru import Lru
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject
 from cds_service.mapping.terminology import field_of
@@ -28,6 +31,31 @@ VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ve
 ACTIVE_CLINICAL_STATUSES = frozenset({"active", "recurrence", "relapse"})
 EXCLUDED_VERIFICATION_STATUSES = frozenset({"refuted", "entered-in-error"})
 CONFIRMED_VERIFICATION_STATUSES = frozenset({"confirmed"})
+
+
+# What a Condition's code and statuses mean, remembered by their exact JSON (a few hundred bytes each).
+VERDICT_CACHE_SIZE = 4096
+_CLASSIFIED = ("code", "clinicalStatus", "verificationStatus", "severity")
+
+Severity = Literal["absent", "mild", "moderate_severe"] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """What the rules make of a Condition's ``code``, ``clinicalStatus``, ``verificationStatus`` and ``severity``
+    (nothing about the patient: the same coded entry means the same for everyone)."""
+
+    refuted: bool
+    cautions: tuple[tuple[CautionKind, str], ...] = ()
+    populations: tuple[tuple[PopulationKind, str], ...] = ()
+    current: bool = False
+    hcc: bool = False
+    description: str | None = None
+    ascites: tuple[Severity] | None = None  # (severity,) when recorded, present or absent
+    encephalopathy: tuple[Severity] | None = None
+
+
+_SKIP = _Verdict(refuted=True)  # no rule reads the Condition (``names_nothing_read``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +139,7 @@ class ConditionMapper:
         self.encephalopathy = ConceptMatcher(
             vocabulary.hepatic_encephalopathy, systems, extra.hepatic_encephalopathy, negation
         )
+        self._verdicts: Lru[bytes, _Verdict] = Lru(VERDICT_CACHE_SIZE)
         self._any_read = ConceptMatcher.any_of(
             (
                 self.hcc,
@@ -175,9 +204,10 @@ class ConditionMapper:
             return False
         return kind in (CautionKind.ORGAN_TRANSPLANT, CautionKind.IMMUNE_TOXICITY) or is_current(condition)
 
-    def population(self, condition: Any, source: Provenance) -> list[PopulationFinding]:
+    def population(self, condition: Any) -> list[tuple[PopulationKind, str]]:
         """Policy 6.5: an active pregnancy Condition, or fibrolamellar carcinoma (confirmed or unverified, current),
-        by code first, text second; never from a family history or another not-the-patient entry."""
+        by code first, text second; never from a family history or another not-the-patient entry. Each with
+        the label a finding is described by."""
         if not is_current(condition) or not is_confirmed_or_unverified(condition):
             return []
         if self.not_the_patients.code_matches(condition.code):
@@ -189,11 +219,61 @@ class ConditionMapper:
             (PopulationKind.FIBROLAMELLAR, self.fibrolamellar),
         ):
             if matcher.matches(condition.code):
-                found.append(PopulationFinding(kind, label or kind.value, source))
+                found.append((kind, label or kind.value))
         return found
 
+    def _verdict(self, condition: Any) -> _Verdict:
+        """The classification of one validated Condition, as ``map`` applies it."""
+        if is_refuted(condition):
+            return _Verdict(refuted=True)
+        code = condition.code
+        cautions = []
+        for kind, matcher in (
+            (CautionKind.ORGAN_TRANSPLANT, self.transplant),
+            (CautionKind.AUTOIMMUNE_DISEASE, self.autoimmune),
+            (CautionKind.HEPATITIS_B, self.hepatitis_b),
+            (CautionKind.IMMUNE_TOXICITY, self.immune_toxicity),
+        ):
+            if self.counts_as_caution(kind, matcher, condition):
+                cautions.append((kind, next(iter(concept_texts(code)), kind.value.replace("_", " "))))
+        populations = tuple(self.population(condition))
+        if not is_current(condition):
+            return _Verdict(False, tuple(cautions), populations)
+        hcc = self.counts_as_hcc(condition)
+        return _Verdict(
+            False,
+            tuple(cautions),
+            populations,
+            current=True,
+            hcc=hcc,
+            description=next(iter(concept_texts(code)), None) if hcc else None,
+            ascites=_liver_severity(self.ascites, condition),
+            encephalopathy=_liver_severity(self.encephalopathy, condition),
+        )
+
+    def _classified(self, raw: JsonObject, key: bytes | None, parser: Parser) -> tuple[Any, _Verdict]:
+        """The validated Condition (None when skipped or invalid) and its verdict, remembered by ``key``."""
+        verdict = self._verdicts.get(key) if key is not None else None
+        if verdict is _SKIP or (verdict is None and self.names_nothing_read(raw)):
+            if key is not None:
+                self._verdicts.put(key, _SKIP)
+            parser.skipped += 1
+            return None, _SKIP
+        condition = parser.parse(raw)
+        if condition is None:
+            return None, _SKIP
+        if verdict is None:
+            verdict = self._verdict(condition)
+            if key is not None:
+                self._verdicts.put(key, verdict)
+        return condition, verdict
+
     def map(self, raw_conditions: Iterable[JsonObject], *, data_available: bool, parser: Parser) -> ConditionFacts:
-        """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted."""
+        """HCC (clinical-sequencing.md 1): C22.0, SNOMED 25370001 or text, active and not refuted.
+
+        What a Condition's code and statuses mean does not depend on the patient: it is remembered by the
+        exact JSON of those elements (bounded); each Condition is still validated.
+        """
         hcc_sources: list[Provenance] = []
         description: str | None = None
         cautions: list[ImmunotherapyCaution] = []
@@ -201,11 +281,8 @@ class ConditionMapper:
         ascites: LiverFinding | None = None
         encephalopathy: LiverFinding | None = None
         for raw in raw_conditions:
-            if self.names_nothing_read(raw):
-                parser.skipped += 1
-                continue
-            condition = parser.parse(raw)
-            if condition is None or is_refuted(condition):
+            condition, verdict = self._classified(raw, _verdict_key(raw), parser)
+            if condition is None or verdict.refuted:
                 continue
             onset = first_date(
                 condition.onsetDateTime,
@@ -213,24 +290,17 @@ class ConditionMapper:
                 condition.recordedDate,
             )
             source = Provenance("Condition", condition.id, onset)
-            code = condition.code
-            for kind, matcher in (
-                (CautionKind.ORGAN_TRANSPLANT, self.transplant),
-                (CautionKind.AUTOIMMUNE_DISEASE, self.autoimmune),
-                (CautionKind.HEPATITIS_B, self.hepatitis_b),
-                (CautionKind.IMMUNE_TOXICITY, self.immune_toxicity),
-            ):
-                if self.counts_as_caution(kind, matcher, condition):
-                    label = next(iter(concept_texts(code)), kind.value.replace("_", " "))
-                    cautions.append(ImmunotherapyCaution(kind, label, source))
-            populations += self.population(condition, source)
-            if not is_current(condition):
+            cautions += (ImmunotherapyCaution(kind, label, source) for kind, label in verdict.cautions)
+            populations += (PopulationFinding(kind, label, source) for kind, label in verdict.populations)
+            if not verdict.current:
                 continue
-            if self.counts_as_hcc(condition):
+            if verdict.hcc:
                 hcc_sources.append(source)
-                description = description or next(iter(concept_texts(code)), None)
-            ascites = _liver_finding(self.ascites, condition, source, ascites)
-            encephalopathy = _liver_finding(self.encephalopathy, condition, source, encephalopathy)
+                description = description or verdict.description
+            if verdict.ascites is not None:
+                ascites = _worse(ascites, LiverFinding(verdict.ascites[0], source))
+            if verdict.encephalopathy is not None:
+                encephalopathy = _worse(encephalopathy, LiverFinding(verdict.encephalopathy[0], source))
         if hcc_sources:
             status = DiagnosisStatus.PRESENT
         else:
@@ -239,18 +309,25 @@ class ConditionMapper:
         return ConditionFacts(hcc, tuple(cautions), ascites, encephalopathy, tuple(populations))
 
 
-def _liver_finding(
-    matcher: ConceptMatcher, condition: Any, source: Provenance, current: LiverFinding | None
-) -> LiverFinding | None:
+def _verdict_key(raw: JsonObject) -> bytes | None:
+    """The exact JSON of the elements a verdict is made of (None: not JSON, not remembered)."""
+    try:
+        return orjson.dumps([raw.get(name) for name in _CLASSIFIED])
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
+def _liver_severity(matcher: ConceptMatcher, condition: Any) -> tuple[Severity] | None:
     """Ascites / encephalopathy for Child-Pugh (policy 6.2: the minimum counts what is recorded; a recorded
     absence is an absence). A code or affirmed text records the finding with its grade; text that names it
-    only negated ("No ascites", conditions.yaml ``text_negation``) records its absence. Any recorded
-    presence outweighs a recorded absence; ``sequencing.child_pugh`` decides how old an absence may be."""
+    only negated ("No ascites", conditions.yaml ``text_negation``) records its absence; otherwise None.
+    Any recorded presence outweighs a recorded absence (``_worse``); ``sequencing.child_pugh`` decides how
+    old an absence may be."""
     if matcher.matches(condition.code):
-        return _worse(current, LiverFinding(_severity(condition), source))
+        return (_severity(condition),)
     if matcher.text_denies(condition.code):
-        return _worse(current, LiverFinding("absent", source))
-    return current
+        return ("absent",)
+    return None
 
 
 _SEVERITY_RANK = {"absent": -1, "mild": 0, None: 1, "moderate_severe": 2}

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from cds_service.facts import CautionKind, CurrentMedication, ImmunotherapyCaution, MedicationKind, Provenance
 from cds_service.knowledge import ClinicalVocabulary
 from cds_service.mapping.fhir import ConceptMatcher, as_date, concept_texts, parse_concept
+from cds_service.mapping.lru import Lru
 from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
 
+# What a medication concept is (immunosuppressant, antiviral), by its exact JSON.
+KIND_CACHE_SIZE = 4096
 ACTIVE_STATUSES = {
     "MedicationStatement": frozenset({"active", "intended"}),
     "MedicationRequest": frozenset({"active", "on-hold"}),
@@ -63,6 +68,30 @@ class CurrentMedicationMapper:
             (MedicationKind.IMMUNOSUPPRESSANT, ConceptMatcher(vocabulary.immunosuppressants, systems)),
             (MedicationKind.HBV_ANTIVIRAL, ConceptMatcher(vocabulary.hbv_antivirals, systems)),
         )
+        self._kinds: Lru[bytes, tuple[tuple[MedicationKind, str], ...]] = Lru(KIND_CACHE_SIZE)
+
+    def kinds(self, raw_concept: Any) -> tuple[tuple[MedicationKind, str], ...]:
+        """The kinds a medication concept names, each with the concept's name (none when it is not a valid
+        CodeableConcept). A formulary's concepts recur across patients: remembered by their exact JSON."""
+        try:
+            key: bytes | None = orjson.dumps(raw_concept)
+        except (TypeError, orjson.JSONEncodeError):
+            key = None
+        found = self._kinds.get(key) if key is not None else None
+        if found is None:
+            concept = parse_concept(raw_concept)
+            found = (
+                tuple(
+                    (kind, _name(concept, kind.value))
+                    for kind, matcher in self._matchers
+                    if matcher.text_matches(concept)
+                )
+                if concept is not None
+                else ()
+            )
+            if key is not None:
+                self._kinds.put(key, found)
+        return found
 
     def map(self, pool: ResourcePool) -> tuple[CurrentMedication, ...]:
         """Every active immunosuppressant or hepatitis B antiviral of this patient, with its source."""
@@ -72,15 +101,11 @@ class CurrentMedicationMapper:
                 status = resource.get("status")
                 if not isinstance(status, str) or status not in statuses:
                     continue
-                concept = parse_concept(_concept(resource, pool))
-                if concept is None:
-                    continue
-                for kind, matcher in self._matchers:
-                    if matcher.text_matches(concept):
-                        reference = resource_reference(resource)
-                        resource_id = reference.partition("/")[2] or None
-                        source = Provenance(resource_type, resource_id, None)
-                        found.append(CurrentMedication(kind, _name(concept, kind.value), source))
+                for kind, name in self.kinds(_concept(resource, pool)):
+                    reference = resource_reference(resource)
+                    resource_id = reference.partition("/")[2] or None
+                    source = Provenance(resource_type, resource_id, None)
+                    found.append(CurrentMedication(kind, name, source))
         return tuple(found)
 
     def immune_toxicities(self, pool: ResourcePool) -> tuple[ImmunotherapyCaution, ...]:
@@ -93,7 +118,7 @@ class CurrentMedicationMapper:
                 if not resource.get("statusReason") and not resource.get("note"):
                     continue
                 for text in _stop_texts(resource):
-                    if self._immune_toxicity.text_matches({"text": text}):
+                    if self._immune_toxicity.text_says(text):
                         reference = resource_reference(resource)
                         period = resource.get("effectivePeriod")
                         when = as_date(period.get("end")) if isinstance(period, dict) else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -20,6 +20,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir_core.types import FhirBase
 from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator
 
 from cds_service.facts import DataQualityNote
 from cds_service.knowledge import ConditionVocabulary, QualifiedText
@@ -76,6 +77,8 @@ ELEMENTS_READ: dict[str, frozenset[str]] = {
 }
 # Validated datatypes remembered by their JSON (a few KiB each at most).
 ELEMENT_CACHE_SIZE = 4096
+# Whether a text names a vocabulary's word, by the text, per matcher (drug names and statuses recur).
+TEXT_CACHE_SIZE = 4096
 
 
 class ReadResource:
@@ -92,16 +95,16 @@ class ReadResource:
         self.__dict__.update(values)
 
     def __getattr__(self, name: str) -> Any:
-        if name in self.fields:
-            return None
+        """Only reached for a name that is not an element (each element is a class attribute, None)."""
         raise AttributeError(f"{type(self).__name__} has no element {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
 class _Element:
     name: str  # the field's name on the R4B model (its JSON name is the key it is read under)
-    adapter: TypeAdapter[Any]
+    validate: Callable[[Any], Any]  # the R4B type's validator (pydantic-core's, without TypeAdapter's wrapper)
     complex: bool  # an object or an array: validated results are remembered by content
+    temporal: bool  # a date, dateTime or instant: validated results are remembered by the string
     list_of_complex: bool  # an array of datatypes: a null item is invalid (as the R4B model says)
 
 
@@ -113,8 +116,8 @@ class ElementValidator:
     from validating each read element with the type the model declares for it, then the model's
     resource-level rules over those elements: required elements present, at most one type of a choice
     element (``value[x]``). Datatypes recur across resources and patients (the AFP code, a drug's concept,
-    a clinical status), so a validated datatype is remembered by its exact JSON (bounded, least recently
-    used out); validated values are never modified.
+    a clinical status), so a validated datatype is remembered by its exact JSON, and a date, dateTime or
+    instant by its string (bounded, least recently used out); validated values are never modified.
     """
 
     def __init__(self, read: Mapping[str, frozenset[str]], cache_size: int = ELEMENT_CACHE_SIZE) -> None:
@@ -124,6 +127,7 @@ class ElementValidator:
         self._present: dict[str, tuple[str, ...]] = {}  # the key must be there (R4B accepts a null datatype)
         self._choices: dict[str, tuple[tuple[str, tuple[str, ...], bool], ...]] = {}
         self._cache: Lru[tuple[str, str, bytes], Any] = Lru(cache_size)
+        self._moments: Lru[tuple[str, str, str], date] = Lru(cache_size)
         for resource_type, model in R4B_MODELS.items():
             self._compile(resource_type, model, read[resource_type])
 
@@ -134,8 +138,14 @@ class ElementValidator:
             name, info = by_key[key]
             shape = typing.get_args(info.annotation) or (info.annotation,)
             complex_ = any(_is_datatype(arg) for arg in shape) or is_list_type(info)
+            adapter: TypeAdapter[Any] = TypeAdapter(info.annotation)
+            core = adapter.validator
             elements[key] = _Element(
-                name, TypeAdapter(info.annotation), complex_, is_list_type(info) and not is_primitive_type(info)
+                name,
+                core.validate_python if isinstance(core, SchemaValidator) else adapter.validate_python,
+                complex_,
+                any(_is_temporal(arg) for arg in shape),
+                is_list_type(info) and not is_primitive_type(info),
             )
         self._elements[resource_type] = elements
         names = {element.name for element in elements.values()}
@@ -156,10 +166,17 @@ class ElementValidator:
             )
             for prefix, fields in sample.get_one_of_many_fields().items()
         )
+        if {"model", "fields"} & model.model_fields.keys():
+            raise ValueError(f"{resource_type}: an element is named like a ReadResource attribute")
         self._views[resource_type] = type(
             f"{resource_type}Read",
             (ReadResource,),
-            {"model": model, "fields": frozenset(model.model_fields), "__module__": __name__},
+            {
+                "model": model,
+                "fields": frozenset(model.model_fields),
+                "__module__": __name__,
+                **dict.fromkeys(model.model_fields),
+            },
         )
 
     def validate(self, raw: JsonObject) -> ReadResource | None:
@@ -192,7 +209,15 @@ class ElementValidator:
 
     def _element(self, resource_type: str, key: str, element: _Element, value: Any) -> Any:
         if not element.complex:
-            return self._checked(key, element, value)
+            if not element.temporal or type(value) is not str:
+                return self._checked(key, element, value)
+            moment = (resource_type, key, value)
+            found = self._moments.get(moment)
+            if found is None:
+                found = self._checked(key, element, value)
+                if found is not None:
+                    self._moments.put(moment, found)
+            return found
         if element.list_of_complex and isinstance(value, list) and any(item is None for item in value):
             raise ValueError(f"{key}: None is not allowed as an element of {key}")
         try:
@@ -210,11 +235,17 @@ class ElementValidator:
     @staticmethod
     def _checked(key: str, element: _Element, value: Any) -> Any:
         try:
-            return element.adapter.validate_python(value)
+            return element.validate(value)
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_context=False)[0]
             where = ".".join(str(part) for part in (key, *error["loc"]))
             raise ValueError(f"{where}: {error['msg']}") from None
+
+
+def _is_temporal(annotation: Any) -> bool:
+    """A FHIR date, dateTime or instant (``Annotated[datetime, DateTime()]``): an immutable ``date`` when valid."""
+    base = typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
+    return isinstance(base, type) and issubclass(base, date)
 
 
 def _is_datatype(annotation: Any) -> bool:
@@ -362,6 +393,7 @@ class ConceptMatcher:
         self._words = tuple(vocab.text)
         self._extra = _qualified_pattern(vocab.qualified_text)
         self._text = _words_pattern(self._words, self._extra)
+        self._said: Lru[str, bool] = Lru(TEXT_CACHE_SIZE)
 
     @classmethod
     def any_of(cls, matchers: Iterable[ConceptMatcher]) -> ConceptMatcher:
@@ -380,6 +412,7 @@ class ConceptMatcher:
         combined._words = tuple(dict.fromkeys(word for m in parts for word in m._words))
         combined._extra = tuple(dict.fromkeys(extra for m in parts for extra in m._extra))
         combined._text = _words_pattern(combined._words, combined._extra)
+        combined._said = Lru(TEXT_CACHE_SIZE)
         return combined
 
     def _add(self, system: str, code: str) -> None:
@@ -402,13 +435,23 @@ class ConceptMatcher:
     def text_matches(self, concepts: Any) -> bool:
         """The concept's text or a display names one of the vocabulary's words (not negated, when this
         matcher was given the knowledge's negation rules)."""
-        pattern, negation = self._text, self._negation
-        if pattern is None:
+        if self._text is None:
             return False
-        texts = dict.fromkeys(concept_texts(concepts))  # a display often repeats the text
-        if negation is None:
-            return any(pattern.search(t) for t in texts)
-        return any(negation.affirmed(pattern, t) for t in texts)
+        return any(self.text_says(t) for t in dict.fromkeys(concept_texts(concepts)))
+
+    def text_says(self, text: str) -> bool:
+        """The text names a vocabulary word (not negated, with negation rules); remembered by the text."""
+        said = self._said.get(text)
+        if said is None:
+            pattern, negation = self._text, self._negation
+            if pattern is None:
+                said = False
+            elif negation is None:
+                said = pattern.search(text) is not None
+            else:
+                said = negation.affirmed(pattern, text)
+            self._said.put(text, said)
+        return said
 
     def text_denies(self, concepts: Any) -> bool:
         """A recorded absence: no code in the value set, and the text names a vocabulary word only where
@@ -417,7 +460,7 @@ class ConceptMatcher:
         if pattern is None or negation is None or self.code_matches(concepts):
             return False
         named = [t for t in dict.fromkeys(concept_texts(concepts)) if pattern.search(t)]
-        return bool(named) and not any(negation.affirmed(pattern, t) for t in named)
+        return bool(named) and not any(self.text_says(t) for t in named)
 
     def matches(self, concepts: Any) -> bool:
         """Code first, text second (clinical-sequencing.md 6.2)."""

@@ -234,13 +234,19 @@ def episodes_from(
     reader = stop_reasons or StopReasonReader(None, negation)
     episodes: list[TherapyEpisode] = []
     for rtype in MEDICATION_TYPES:
+        excluded = EXCLUDED_STATUSES[rtype]
         for raw in pool.of_type(rtype):
             status = raw.get("status")
-            if not isinstance(status, str) or status in EXCLUDED_STATUSES[rtype]:
+            if not isinstance(status, str) or status in excluded:
                 continue
             if rtype == "MedicationDispense" and status not in ("completed", "in-progress", "on-hold", "unknown"):
                 continue
-            if names_no_agent(raw, pool, matcher):
+            concept = raw.get("medicationCodeableConcept")
+            if (
+                not matcher.names_any_agent(concept)
+                if type(concept) is dict  # the common case of names_no_agent, without its call
+                else names_no_agent(raw, pool, matcher)
+            ):
                 parser.skipped += 1
                 continue
             resource = parser.parse(raw)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any, Literal, cast
 
 from cds_service.facts import (
@@ -75,11 +76,6 @@ class _Reading:
     shown_unit: str | None = None  # the human-readable unit first: what a card names
 
 
-def _is_result(raw: JsonObject) -> bool:
-    status = raw.get("status")
-    return isinstance(status, str) and status in RESULT_STATUSES
-
-
 def _unit_key(unit: str | None) -> str | None:
     return unit.strip().lower().replace("μ", "µ") if unit else None
 
@@ -126,7 +122,8 @@ class ObservationIndex:
 
     def __init__(self, raws: Iterable[JsonObject], owned: Callable[[JsonObject], bool] = lambda _: True) -> None:
         self._owned = owned
-        self._by_code: dict[tuple[str, str], list[JsonObject]] = {}
+        by_code: dict[tuple[str, str], list[JsonObject]] = {}
+        self._by_code = by_code
         for raw in raws:
             code = raw.get("code")
             codings = code.get("coding") if isinstance(code, dict) else None
@@ -136,22 +133,34 @@ class ObservationIndex:
                 if isinstance(coding, dict):
                     system, value = coding.get("system"), coding.get("code")
                     if isinstance(system, str) and isinstance(value, str):
-                        self._by_code.setdefault((system, value), []).append(raw)
+                        listed = by_code.get((system, value))
+                        if listed is None:
+                            by_code[(system, value)] = [raw]
+                        elif listed[-1] is not raw:  # one Observation coded twice alike is listed once
+                            listed.append(raw)
 
     def find(self, system: str, codes: Iterable[str]) -> list[tuple[JsonObject, set[str]]]:
         """The Observations coded with any of ``codes`` in ``system``, each once, with the codes it has."""
+        by_code = self._by_code
+        hits = [(code, listed) for code in codes if (listed := by_code.get((system, code)))]
+        if len(hits) == 1:  # the usual case: each Observation once, with that one code
+            code, listed = hits[0]
+            one = {code}
+            return [(raw, one) for raw in listed if self._owned(raw)]
         found: dict[int, tuple[JsonObject, set[str]]] = {}
-        for code in codes:
-            for raw in self._by_code.get((system, code), ()):
+        for code, listed in hits:
+            for raw in listed:
                 found.setdefault(id(raw), (raw, set()))[1].add(code)
         return [(raw, codes_found) for raw, codes_found in found.values() if self._owned(raw)]
 
 
 def _raw_date(raw: JsonObject) -> str:
     """The raw effective date string, for ordering before anything is validated (ISO 8601 sorts)."""
+    value = raw.get("effectiveDateTime")
+    if isinstance(value, str):
+        return value
     period = raw.get("effectivePeriod")
     for value in (
-        raw.get("effectiveDateTime"),
         raw.get("effectiveInstant"),
         period.get("start") if isinstance(period, dict) else None,
         raw.get("issued"),
@@ -168,8 +177,12 @@ def _newest_first(
 
     Lazy: a rule that needs only the latest usable result validates only until it finds it.
     """
-    candidates = [(_raw_date(raw), raw, found) for raw, found in index.find(system, codes) if _is_result(raw)]
-    candidates.sort(key=lambda item: item[0], reverse=True)
+    candidates = [
+        (_raw_date(raw), raw, found)
+        for raw, found in index.find(system, codes)
+        if isinstance(status := raw.get("status"), str) and status in RESULT_STATUSES
+    ]
+    candidates.sort(key=itemgetter(0), reverse=True)
     for raw_date, raw, _ in candidates:
         if not raw_date:
             parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))

@@ -46,10 +46,14 @@ class ResourcePool:
     index: dict[str, JsonObject] = field(default_factory=dict)
     patient_aliases: set[str] = field(default_factory=set)
     notes: list[DataQualityNote] = field(default_factory=list)
+    _owned: dict[str, list[JsonObject]] = field(default_factory=dict, init=False, repr=False)
 
     def of_type(self, resource_type: str) -> list[JsonObject]:
-        """This patient's resources of a type (others are left out with a note)."""
-        return [r for r in self.by_type.get(resource_type, []) if self.owned(r)]
+        """This patient's resources of a type (others are left out with a note); each type is sorted out once."""
+        found = self._owned.get(resource_type)
+        if found is None:
+            found = self._owned[resource_type] = [r for r in self.by_type.get(resource_type, []) if self.owned(r)]
+        return found
 
     def owned(self, resource: JsonObject) -> bool:
         """True when the resource is this patient's; otherwise note it once and return False."""
@@ -122,6 +126,8 @@ def _entries(value: Any, key: str, notes: list[DataQualityNote]) -> Iterable[tup
 
 # Resources the rules reach through references (medicationReference); only these are indexed.
 REFERENCED_TYPES = frozenset({"Medication"})
+# Types ``collect_resources`` does more with than pool them by type.
+_SPECIAL_TYPES = REFERENCED_TYPES | {"Patient", "OperationOutcome"}
 
 
 def collect_resources(values: Mapping[str, Any], patient_id: str) -> ResourcePool:
@@ -131,15 +137,37 @@ def collect_resources(values: Mapping[str, Any], patient_id: str) -> ResourcePoo
     the many resources no rule reads cost one list append each.
     """
     pool = ResourcePool(patient_id=patient_id, patient_aliases={f"Patient/{patient_id}"})
+    by_type = pool.by_type
     for key, value in values.items():
-        for full_url, resource in _entries(value, key, pool.notes):
-            rtype = resource["resourceType"]
-            if rtype in REFERENCED_TYPES:
-                pool.index.setdefault(resource_reference(resource), resource)
-                if full_url:
-                    pool.index.setdefault(full_url, resource)
-            elif rtype == "Patient" and full_url and resource.get("id") == patient_id:
-                pool.patient_aliases.add(full_url)
-            if rtype != "OperationOutcome":
-                pool.by_type.setdefault(rtype, []).append(resource)
+        entries = value.get("entry") if type(value) is dict and value.get("resourceType") == "Bundle" else None
+        if type(entries) is not list:
+            for full_url, found in _entries(value, key, pool.notes):
+                _pool(pool, full_url, found)
+            continue
+        last_type, bucket = None, []  # a bundle's entries are mostly of one type
+        for position, entry in enumerate(entries):
+            resource: Any = entry.get("resource") if isinstance(entry, dict) else None
+            rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+            if rtype == last_type and rtype is not None:
+                bucket.append(resource)
+            elif not isinstance(rtype, str):
+                pool.notes.append(DataQualityNote(f"{key} entry {position}", "entry has no resource; ignored"))
+            elif rtype in _SPECIAL_TYPES:
+                full_url = entry.get("fullUrl")
+                _pool(pool, full_url if isinstance(full_url, str) else None, resource)
+            else:
+                last_type, bucket = rtype, by_type.setdefault(rtype, [])
+                bucket.append(resource)
     return pool
+
+
+def _pool(pool: ResourcePool, full_url: str | None, resource: JsonObject) -> None:
+    rtype = resource["resourceType"]
+    if rtype in REFERENCED_TYPES:
+        pool.index.setdefault(resource_reference(resource), resource)
+        if full_url:
+            pool.index.setdefault(full_url, resource)
+    elif rtype == "Patient" and full_url and resource.get("id") == pool.patient_id:
+        pool.patient_aliases.add(full_url)
+    if rtype != "OperationOutcome":
+        pool.by_type.setdefault(rtype, []).append(resource)

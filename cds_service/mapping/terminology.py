@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cds_service.knowledge import MedicationHistory, Terminology
+from cds_service.mapping.lru import Lru
 
 RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
 
@@ -31,6 +32,7 @@ class AgentMatch:
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
 TEXT_MEMO_SIZE = 8192
+CONCEPT_MEMO_SIZE = 4096
 INVESTIGATIONAL = "investigational"  # the agent id of a clinical-trial drug recorded as text (policy 6.5)
 
 
@@ -90,17 +92,20 @@ class AgentMatcher:
         The cheap pre-check for long medication lists: only dictionary lookups per string (the text
         matches are remembered); it never says False where ``match_concept`` would find an agent.
         """
+        texts = self._texts
         text = concept.get("text")
-        if type(text) is str and self.match_text(text):
+        if type(text) is str and (texts.get(text) if text in texts else self.match_text(text)):
             return True
         codings = concept.get("coding")
         for coding in codings if type(codings) is list else ():
             if type(coding) is not dict:
                 continue
             code, display = coding.get("code"), coding.get("display")
-            if type(code) is str and (code in self._by_code or self.match_text(code)):
+            if type(code) is str and (
+                code in self._by_code or (texts.get(code) if code in texts else self.match_text(code))
+            ):
                 return True
-            if type(display) is str and self.match_text(display):
+            if type(display) is str and (texts.get(display) if display in texts else self.match_text(display)):
                 return True
         return False
 
@@ -130,11 +135,20 @@ class AgentMatcher:
 
 def field_of(element: Any, name: str) -> Any:
     """A field of a raw JSON object or of a parsed FHIR model (None when absent)."""
-    if type(element) is dict:  # raw JSON, the common case: skips the slower Mapping check
+    kind = type(element)
+    if kind is dict:  # raw JSON, the common case
         return element.get(name)
-    if isinstance(element, Mapping):
-        return element.get(name)
-    return getattr(element, name, None)
+    mapping = _IS_MAPPING.get(kind)
+    if mapping is None:
+        mapping = isinstance(element, Mapping)
+        if len(_IS_MAPPING) < _TYPES_REMEMBERED:
+            _IS_MAPPING[kind] = mapping
+    return element.get(name) if mapping else getattr(element, name, None)
+
+
+# Whether a type is a Mapping, by type: the ABC check is slow and the types are few (R4B models, views).
+_IS_MAPPING: dict[type, bool] = {}
+_TYPES_REMEMBERED = 1024
 
 
 class ProductMatcher:
@@ -152,6 +166,10 @@ class ProductMatcher:
             )
             for product_id, product in history.products.items()
         ]
+        # The products named, by the concept's texts and codes and the agents: a formulary's drafts recur.
+        self._found: Lru[tuple[tuple[str, ...], frozenset[str], frozenset[str]], frozenset[str]] = Lru(
+            CONCEPT_MEMO_SIZE
+        )
 
     def match(self, concept: Any, agents: frozenset[str]) -> frozenset[str]:
         """The products a medication concept names, among those of ``agents``."""
@@ -169,13 +187,19 @@ class ProductMatcher:
         text = field_of(concept, "text")
         if isinstance(text, str):
             texts.append(text)
+        key = (tuple(texts), frozenset(codes), agents)
+        known = self._found.get(key)
+        if known is not None:
+            return known
         found = set()
         for product_id, agent, rxnorm, brands, words in self._products:
             if agent not in agents:
                 continue
             if codes & rxnorm or any(p is not None and p.search(t) for t in texts for p in (brands, words)):
                 found.add(product_id)
-        return frozenset(found)
+        result = frozenset(found)
+        self._found.put(key, result)
+        return result
 
 
 def _any_word(words: Iterable[str]) -> re.Pattern[str] | None:
