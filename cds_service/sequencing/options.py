@@ -73,10 +73,8 @@ def assess_option(ctx: GateContext, setting: SettingRules, option: OptionRule) -
     agents = knowledge.regimen_agents(option.regimen)
     findings = by_severity(evaluate_gates(ctx, option.regimen, agents))
     place = apply_caps(setting.capped(option.place), findings)
-    gate_sources = [
-        SourceRef(section=knowledge.gates[f.gate_id].source.section, quote=knowledge.gates[f.gate_id].source.quote)
-        for f in findings
-    ]
+    planned = ctx.plan.by_id
+    gate_sources = [planned[f.gate_id].source for f in findings]
     regimen = knowledge.regimens[option.regimen]
     return OptionAssessment(
         regimen_id=option.regimen,
