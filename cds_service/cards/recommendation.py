@@ -9,7 +9,6 @@ from cds_service.cards.common import (
     Hook,
     card_links,
     card_source,
-    card_uuid,
     caution_line,
     closing_line,
     evidence_page,
@@ -20,8 +19,7 @@ from cds_service.cards.common import (
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
-from cds_service.cards.issued import IssuedCard, fired_gates
-from cds_service.cards.models import Card
+from cds_service.cards.issued import CardBody, IssuedCard, fired_gates, issue
 from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
@@ -142,6 +140,11 @@ def unranked_selected(rec: Recommendation) -> list[str]:
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
     """Card 1 (info): the setting, every option with place and evidence, caveats, facts used, knowledge version."""
+    return issue(recommendation_body(rec, ctx, hook=hook), ctx, hook)
+
+
+def recommendation_body(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> CardBody:
+    """What card 1 says (``recommendation_card``)."""
     knowledge = ctx.knowledge
     detail = [f"**Setting:** {rec.setting_title or 'Prior systemic therapy unknown'}"]
     if rec.unidentified:
@@ -184,15 +187,15 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     section = f"; review section: {rec.setting_source.section}" if rec.setting_source else ""
     detail += ["", f"Source: {info.review.label}{section}. Knowledge: {info.name} v{knowledge.version}.", ""]
     detail.append(closing_line(knowledge))
-    card = Card(
-        uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
+    findings = [f for o in rec.options for f in o.findings]
+    if hook != "patient-view":
+        findings += [f for s in rec.selected for f in s.findings]
+    return CardBody(
+        "recommendation",
         summary=recommendation_summary(rec),
         detail="\n".join(detail),
         indicator=rec.indicators.recommendation.value,
         source=card_source(knowledge, evidence_page(rec, ctx)),
-        links=card_links(rec, ctx, linked_regimens(rec)),
+        links=tuple(card_links(rec, ctx, linked_regimens(rec))),
+        gates=fired_gates(findings),
     )
-    findings = [f for o in rec.options for f in o.findings]
-    if hook != "patient-view":
-        findings += [f for s in rec.selected for f in s.findings]
-    return IssuedCard(card, "recommendation", {}, fired_gates(findings))
