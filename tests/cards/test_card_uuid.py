@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cds_service.cards.common import CARD_NAMESPACE, card_uuid
 
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=60)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=60)
 
 
 @given(_TEXT, st.lists(_TEXT, max_size=4))
