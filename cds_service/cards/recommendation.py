@@ -28,26 +28,49 @@ from cds_service.sequencing.options import OptionAssessment
 
 
 def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, preferred: str = "preferred") -> list[str]:
+    """The options table: one row per regimen, with its place, evidence, key result and what applies to this
+    patient."""
     rows = ["| Regimen | Place | Evidence | Key result | For this patient |", "|---|---|---|---|---|"]
+    return rows + [_kept_row(option, knowledge, preferred) for option in options]
+
+
+_MAX_ROWS = 2048
+_rows: dict[tuple[int, int, str], tuple[OptionAssessment, Knowledge, str]] = {}
+
+
+def _kept_row(option: OptionAssessment, knowledge: Knowledge, preferred: str) -> str:
+    """``option_row``, once per assessment object (the engine hands out one object for equal assessments);
+    each entry holds its assessment and knowledge, so an ``id`` in a key is never reused while it lives."""
+    key = (id(option), id(knowledge), preferred)
+    entry = _rows.get(key)
+    if entry is not None and entry[0] is option and entry[1] is knowledge:
+        return entry[2]
+    row = option_row(option, knowledge, preferred)
+    if len(_rows) >= _MAX_ROWS:
+        _rows.clear()
+    _rows[key] = (option, knowledge, row)
+    return row
+
+
+def option_row(option: OptionAssessment, knowledge: Knowledge, preferred: str = "preferred") -> str:
+    """One regimen's row of the options table."""
     trials = knowledge.evidence.trials
-    for option in options:
-        evidence = option.evidence.label
-        if option.trials:
-            evidence += ": " + ", ".join(option.trials)
-        key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
-        # A statement about the patient, not the regimen (the current line), is said once above the table.
-        messages = [f.message for f in option.findings if not (f.headline and f.severity is Severity.INFO)]
-        decisive = option.decisive_reason
-        note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
-        if decisive != option.rationale:
-            note += f" (Review: {option.rationale})"
-        place = place_text(option, preferred)
-        if option.after_review:
-            place += " (later evidence, not the review)"
-        elif option.extrapolated:
-            place += " (extrapolated)"
-        rows.append(f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |")
-    return rows
+    evidence = option.evidence.label
+    if option.trials:
+        evidence += ": " + ", ".join(option.trials)
+    key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
+    # A statement about the patient, not the regimen (the current line), is said once above the table.
+    messages = [f.message for f in option.findings if not (f.headline and f.severity is Severity.INFO)]
+    decisive = option.decisive_reason
+    note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
+    if decisive != option.rationale:
+        note += f" (Review: {option.rationale})"
+    place = place_text(option, preferred)
+    if option.after_review:
+        place += " (later evidence, not the review)"
+    elif option.extrapolated:
+        place += " (extrapolated)"
+    return f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |"
 
 
 def linked_regimens(rec: Recommendation) -> list[OptionAssessment]:

@@ -252,7 +252,7 @@ def gate_plan(knowledge: Knowledge) -> GatePlan:
     plan = _PLANS.get(id(knowledge))
     if plan is None or plan.knowledge is not knowledge:
         if len(_PLANS) >= _MAX_PLANS:
-            del _PLANS[next(iter(_PLANS))]
+            _PLANS.clear()
         plan = _PLANS[id(knowledge)] = GatePlan(knowledge)
     return plan
 
