@@ -122,7 +122,31 @@ def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> lis
     return lines
 
 
+_MAX_TAILS = 1024
+_tails: dict[
+    tuple[tuple[int, ...], frozenset[str], tuple[str, ...]], tuple[tuple[OptionAssessment, ...], tuple[str, ...]]
+]
+_tails = {}
+
+
 def preferred_tails(
+    options: Sequence[OptionAssessment],
+    shared_gates: Iterable[str] = (),
+    wordings: Sequence[str] = ("preferred",),
+) -> list[str]:
+    """``summary_tails``, once per set of assessment objects (the engine hands out one object for equal
+    assessments); each entry holds its options, so an ``id`` in a key is never reused while it lives."""
+    held = tuple(options)
+    key = (tuple(map(id, held)), frozenset(shared_gates), tuple(wordings))
+    entry = _tails.get(key)
+    if entry is None or any(a is not b for a, b in zip(entry[0], held, strict=True)):
+        if len(_tails) >= _MAX_TAILS:
+            _tails.clear()
+        entry = _tails[key] = (held, tuple(summary_tails(held, key[1], key[2])))
+    return list(entry[1])
+
+
+def summary_tails(
     options: Sequence[OptionAssessment],
     shared_gates: Iterable[str] = (),
     wordings: Sequence[str] = ("preferred",),
