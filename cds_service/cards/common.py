@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from cds_service.cards.links import capped_links, knowledge_page_url, timeline_app_url
@@ -32,9 +34,20 @@ class CardContext:
     public_base_url: str  # where the service's knowledge pages are (CDS_PUBLIC_BASE_URL)
 
 
+_NAMESPACE_BYTES = CARD_NAMESPACE.bytes
+
+
 def card_uuid(hook_instance: str, *parts: str) -> str:
-    """Deterministic per hook call: a retried call gets the same uuids, feedback maps back to the card."""
-    return str(uuid.uuid5(CARD_NAMESPACE, ":".join((hook_instance, *parts))))
+    """Deterministic per hook call: a retried call gets the same uuids, feedback maps back to the card.
+
+    ``uuid.uuid5(CARD_NAMESPACE, name)`` as text (RFC 4122: SHA-1 of namespace and name, version 5, variant
+    bits), without building a ``UUID`` object."""
+    name = _NAMESPACE_BYTES + ":".join((hook_instance, *parts)).encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def fit_summary(text: str, limit: int = SUMMARY_MAX_CHARS) -> str:
@@ -109,7 +122,31 @@ def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> lis
     return lines
 
 
+_MAX_TAILS = 1024
+_tails: dict[
+    tuple[tuple[int, ...], frozenset[str], tuple[str, ...]], tuple[tuple[OptionAssessment, ...], tuple[str, ...]]
+]
+_tails = {}
+
+
 def preferred_tails(
+    options: Sequence[OptionAssessment],
+    shared_gates: Iterable[str] = (),
+    wordings: Sequence[str] = ("preferred",),
+) -> list[str]:
+    """``summary_tails``, once per set of assessment objects (the engine hands out one object for equal
+    assessments); each entry holds its options, so an ``id`` in a key is never reused while it lives."""
+    held = tuple(options)
+    key = (tuple(map(id, held)), frozenset(shared_gates), tuple(wordings))
+    entry = _tails.get(key)
+    if entry is None or any(a is not b for a, b in zip(entry[0], held, strict=True)):
+        if len(_tails) >= _MAX_TAILS:
+            _tails.clear()
+        entry = _tails[key] = (held, tuple(summary_tails(held, key[1], key[2])))
+    return list(entry[1])
+
+
+def summary_tails(
     options: Sequence[OptionAssessment],
     shared_gates: Iterable[str] = (),
     wordings: Sequence[str] = ("preferred",),
@@ -196,7 +233,12 @@ def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail:
 
 def card_source(knowledge: Knowledge, evidence_page: str) -> Source:
     """The review and knowledge version, with ``url`` at the service's evidence page for the setting."""
-    return Source(label=f"{knowledge.info.review.label}; knowledge v{knowledge.version}", url=evidence_page)
+    return _source(f"{knowledge.info.review.label}; knowledge v{knowledge.version}", evidence_page)
+
+
+@lru_cache(maxsize=256)
+def _source(label: str, url: str) -> Source:
+    return Source(label=label, url=url)
 
 
 def evidence_page(rec: Recommendation, ctx: CardContext) -> str:

@@ -22,10 +22,10 @@ from cds_service.cards.common import (
     regimen_basis,
     summary_naming_cautions,
 )
-from cds_service.cards.issued import IssuedCard, fired_gates
-from cds_service.cards.models import Card, Suggestion
+from cds_service.cards.issued import CardBody, IssuedCard, fired_gates, issue
+from cds_service.cards.models import Suggestion
 from cds_service.cards.override_reasons import override_reason_codings
-from cds_service.cards.suggestions import by_hand_note, replacement_actions
+from cds_service.cards.suggestions import by_hand_note, replacement_actions, uncoded_agents
 from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.cautions import checkpoint_caution
 from cds_service.sequencing.engine import Recommendation
@@ -54,17 +54,16 @@ def alternative_notes(
 
 def _replacement(
     selected: SelectedAssessment, option: OptionAssessment, ctx: CardContext, recommended: bool, preferred: str
-) -> tuple[Suggestion, tuple[str, ...]]:
-    """The suggestion, and the agents of it that must be placed by hand (no known code)."""
+) -> Suggestion:
+    """The suggestion replacing the selected draft order(s) with ``option``."""
     agents = ctx.knowledge.regimens[option.regimen_id].agents
     replacement = replacement_actions(selected.order_references, agents, ctx)
-    suggestion = Suggestion(
+    return Suggestion(
         label=f"Replace with {option.label.lower()} ({place_label(option.place, preferred)})",
         uuid=card_uuid(ctx.hook_instance, "does-not-fit", *selected.order_references, option.regimen_id),
         isRecommended=True if recommended else None,
         actions=replacement.actions,
     )
-    return suggestion, replacement.by_hand
 
 
 _REVIEW = "needs review before ordering"
@@ -153,19 +152,27 @@ def does_not_fit_summary(selected: SelectedAssessment, rec: Recommendation, know
 
 def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard | None:
     """Card 2: the selected regimen does not fit (policy 6.1); critical when a critical gate fired."""
+    body = does_not_fit_body(rec, ctx, hook=hook)
+    return None if body is None else issue_does_not_fit(body, rec, ctx, hook)
+
+
+def _first_misfit(misfits: tuple[SelectedAssessment, ...]) -> SelectedAssessment:
+    """The loudest selected order that does not fit: the card's summary and its replacements are about it."""
+    return max(misfits, key=lambda s: s.indicator.rank)
+
+
+def does_not_fit_body(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> CardBody | None:
+    """What card 2 says; None when every selected order fits."""
     misfits = rec.misfits
     indicator = rec.indicators.does_not_fit
     if not misfits or indicator is None:
         return None
-    first = max(misfits, key=lambda s: s.indicator.rank)
+    first = _first_misfit(misfits)
     alternatives = rec.alternatives
     offered = alternatives.offered_options
     withheld = [f"{w.option.label} ({w.why})" for w in alternatives.withheld]
-    replacements = [
-        _replacement(first, a.option, ctx, a.recommended, rec.preferred_wordings[0]) for a in alternatives.offered
-    ]
-    suggestions = [suggestion for suggestion, _ in replacements]
-    by_hand = tuple(dict.fromkeys(agent for _, agents in replacements for agent in agents))
+    agents = (ctx.knowledge.regimens[a.option.regimen_id].agents for a in alternatives.offered)
+    by_hand = tuple(dict.fromkeys(agent for each in agents for agent in uncoded_agents(each, ctx.knowledge)))
     detail: list[str] = []
     for selected in misfits:
         place = place_text(selected, rec.preferred_wordings[0])
@@ -194,16 +201,26 @@ def does_not_fit_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> I
         detail += ["", note]
     detail += ["", "Every option and the evidence: the recommendation card and the last link.", ""]
     detail.append(closing_line(ctx.knowledge))
-    card = Card(
-        uuid=card_uuid(ctx.hook_instance, hook, "does-not-fit"),
+    reasons = override_reason_codings(ctx.override_reason_system, alternatives_suggested=bool(alternatives.offered))
+    return CardBody(
+        "does-not-fit",
         summary=does_not_fit_summary(first, rec, ctx.knowledge),
         detail="\n".join(detail),
         indicator=indicator.value,
         source=card_source(ctx.knowledge, evidence_page(rec, ctx)),
-        suggestions=suggestions or None,
-        selectionBehavior="at-most-one" if suggestions else None,
-        overrideReasons=override_reason_codings(ctx.override_reason_system, alternatives_suggested=bool(suggestions)),
-        links=card_links(rec, ctx, offered),
+        links=tuple(card_links(rec, ctx, offered)),
+        override_reasons=tuple(reasons),
+        gates=fired_gates(f for s in misfits for f in s.findings),
     )
+
+
+def issue_does_not_fit(body: CardBody, rec: Recommendation, ctx: CardContext, hook: Hook) -> IssuedCard:
+    """Card 2 of one call: ``body`` with a one-click replacement of the selected draft by each alternative."""
+    first = _first_misfit(rec.misfits)
+    alternatives = rec.alternatives
+    suggestions = [
+        _replacement(first, a.option, ctx, a.recommended, rec.preferred_wordings[0]) for a in alternatives.offered
+    ]
+    offered = alternatives.offered_options
     meanings = {s.uuid: f"replace-with:{o.regimen_id}" for s, o in zip(suggestions, offered, strict=True)}
-    return IssuedCard(card, "does-not-fit", meanings, fired_gates(f for s in misfits for f in s.findings))
+    return issue(body, ctx, hook, suggestions, meanings, "at-most-one" if suggestions else None)

@@ -10,6 +10,8 @@ links, and the later evidence. ``source.url`` points at that page too.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
+from typing import Literal
 
 from cds_service.cards.models import Link
 from cds_service.knowledge import Knowledge
@@ -32,6 +34,12 @@ def knowledge_page_url(public_base_url: str, setting: str | None) -> str:
     return f"{base}/{setting}" if setting else base
 
 
+@lru_cache(maxsize=1024)
+def link(label: str, url: str, kind: Literal["absolute", "smart"] = "absolute") -> Link:
+    """One link; links are frozen and the same few recur on every card, so each is validated once."""
+    return Link(label=label, url=url, type=kind)
+
+
 def capped_links(
     trial_ids: Iterable[str], knowledge: Knowledge, page_url: str, timeline_url: str | None = None
 ) -> list[Link]:
@@ -45,11 +53,11 @@ def capped_links(
         trial = knowledge.evidence.trials[trial_id]
         if trial.registry_url:
             label = f"{trial_id} ({trial.nct}, ClinicalTrials.gov)"
-            links.append(Link(label=label, url=trial.registry_url, type="absolute"))
+            links.append(link(label, trial.registry_url))
         elif trial.publication_url:
             where = f"doi {trial.doi}" if trial.doi else f"PubMed {trial.pmid}"
-            links.append(Link(label=f"{trial_id} ({where})", url=trial.publication_url, type="absolute"))
+            links.append(link(f"{trial_id} ({where})", trial.publication_url))
     if timeline_url:
-        links.append(Link(label=TIMELINE_LABEL, url=timeline_url, type="smart"))
-    links.append(Link(label="All options and trials for this setting", url=page_url, type="absolute"))
+        links.append(link(TIMELINE_LABEL, timeline_url, "smart"))
+    links.append(link("All options and trials for this setting", page_url))
     return links

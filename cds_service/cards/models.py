@@ -16,7 +16,9 @@ SUMMARY_MAX_CHARS = 139
 
 
 class _Response(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_min_length=1)
+    """Frozen: a card's parts may be kept with its recommendation and issued again (``CardBody``)."""
+
+    model_config = ConfigDict(extra="forbid", str_min_length=1, frozen=True)
 
 
 class Coding(_Response):

@@ -9,7 +9,6 @@ from cds_service.cards.common import (
     Hook,
     card_links,
     card_source,
-    card_uuid,
     caution_line,
     closing_line,
     evidence_page,
@@ -20,8 +19,7 @@ from cds_service.cards.common import (
     summary_naming_cautions,
 )
 from cds_service.cards.facts import facts_markdown
-from cds_service.cards.issued import IssuedCard, fired_gates
-from cds_service.cards.models import Card
+from cds_service.cards.issued import CardBody, IssuedCard, fired_gates, issue
 from cds_service.knowledge import Knowledge, Place, Severity
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
@@ -30,26 +28,49 @@ from cds_service.sequencing.options import OptionAssessment
 
 
 def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, preferred: str = "preferred") -> list[str]:
+    """The options table: one row per regimen, with its place, evidence, key result and what applies to this
+    patient."""
     rows = ["| Regimen | Place | Evidence | Key result | For this patient |", "|---|---|---|---|---|"]
+    return rows + [_kept_row(option, knowledge, preferred) for option in options]
+
+
+_MAX_ROWS = 2048
+_rows: dict[tuple[int, int, str], tuple[OptionAssessment, Knowledge, str]] = {}
+
+
+def _kept_row(option: OptionAssessment, knowledge: Knowledge, preferred: str) -> str:
+    """``option_row``, once per assessment object (the engine hands out one object for equal assessments);
+    each entry holds its assessment and knowledge, so an ``id`` in a key is never reused while it lives."""
+    key = (id(option), id(knowledge), preferred)
+    entry = _rows.get(key)
+    if entry is not None and entry[0] is option and entry[1] is knowledge:
+        return entry[2]
+    row = option_row(option, knowledge, preferred)
+    if len(_rows) >= _MAX_ROWS:
+        _rows.clear()
+    _rows[key] = (option, knowledge, row)
+    return row
+
+
+def option_row(option: OptionAssessment, knowledge: Knowledge, preferred: str = "preferred") -> str:
+    """One regimen's row of the options table."""
     trials = knowledge.evidence.trials
-    for option in options:
-        evidence = option.evidence.label
-        if option.trials:
-            evidence += ": " + ", ".join(option.trials)
-        key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
-        # A statement about the patient, not the regimen (the current line), is said once above the table.
-        messages = [f.message for f in option.findings if not (f.headline and f.severity is Severity.INFO)]
-        decisive = option.decisive_reason
-        note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
-        if decisive != option.rationale:
-            note += f" (Review: {option.rationale})"
-        place = place_text(option, preferred)
-        if option.after_review:
-            place += " (later evidence, not the review)"
-        elif option.extrapolated:
-            place += " (extrapolated)"
-        rows.append(f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |")
-    return rows
+    evidence = option.evidence.label
+    if option.trials:
+        evidence += ": " + ", ".join(option.trials)
+    key = "; ".join(f"{t}: {trials[t].key_result}" for t in option.trials[:1]) or "—"
+    # A statement about the patient, not the regimen (the current line), is said once above the table.
+    messages = [f.message for f in option.findings if not (f.headline and f.severity is Severity.INFO)]
+    decisive = option.decisive_reason
+    note = " ".join(dict.fromkeys((decisive, *(m for m in messages if m != decisive))))
+    if decisive != option.rationale:
+        note += f" (Review: {option.rationale})"
+    place = place_text(option, preferred)
+    if option.after_review:
+        place += " (later evidence, not the review)"
+    elif option.extrapolated:
+        place += " (extrapolated)"
+    return f"| {cell(option.label)} | {place} | {cell(evidence)} | {cell(key)} | {cell(note)} |"
 
 
 def linked_regimens(rec: Recommendation) -> list[OptionAssessment]:
@@ -142,6 +163,11 @@ def unranked_selected(rec: Recommendation) -> list[str]:
 
 def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> IssuedCard:
     """Card 1 (info): the setting, every option with place and evidence, caveats, facts used, knowledge version."""
+    return issue(recommendation_body(rec, ctx, hook=hook), ctx, hook)
+
+
+def recommendation_body(rec: Recommendation, ctx: CardContext, *, hook: Hook) -> CardBody:
+    """What card 1 says (``recommendation_card``)."""
     knowledge = ctx.knowledge
     detail = [f"**Setting:** {rec.setting_title or 'Prior systemic therapy unknown'}"]
     if rec.unidentified:
@@ -184,15 +210,15 @@ def recommendation_card(rec: Recommendation, ctx: CardContext, *, hook: Hook) ->
     section = f"; review section: {rec.setting_source.section}" if rec.setting_source else ""
     detail += ["", f"Source: {info.review.label}{section}. Knowledge: {info.name} v{knowledge.version}.", ""]
     detail.append(closing_line(knowledge))
-    card = Card(
-        uuid=card_uuid(ctx.hook_instance, hook, "recommendation"),
+    findings = [f for o in rec.options for f in o.findings]
+    if hook != "patient-view":
+        findings += [f for s in rec.selected for f in s.findings]
+    return CardBody(
+        "recommendation",
         summary=recommendation_summary(rec),
         detail="\n".join(detail),
         indicator=rec.indicators.recommendation.value,
         source=card_source(knowledge, evidence_page(rec, ctx)),
-        links=card_links(rec, ctx, linked_regimens(rec)),
+        links=tuple(card_links(rec, ctx, linked_regimens(rec))),
+        gates=fired_gates(findings),
     )
-    findings = [f for o in rec.options for f in o.findings]
-    if hook != "patient-view":
-        findings += [f for s in rec.selected for f in s.findings]
-    return IssuedCard(card, "recommendation", {}, fired_gates(findings))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cds_service.cards.common import CardContext
 from cds_service.cards.drafts import is_coded, medication_concept, medication_request
 from cds_service.cards.models import Action
+from cds_service.knowledge import Knowledge
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,12 @@ def replacement_actions(order_references: tuple[str, ...], agents: tuple[str, ..
         Action(type="delete", description=f"Remove the draft order {reference}", resourceId=reference)
         for reference in leftovers
     ]
-    return Replacement(actions, tuple(a for a in (first, *others) if not is_coded(a, ctx.knowledge)))
+    return Replacement(actions, uncoded_agents(agents, ctx.knowledge))
+
+
+def uncoded_agents(agents: tuple[str, ...], knowledge: Knowledge) -> tuple[str, ...]:
+    """The agents with no known code, in their order: a suggestion drafts them as text, placed by hand."""
+    return tuple(agent for agent in agents if not is_coded(agent, knowledge))
 
 
 def by_hand_note(agents: tuple[str, ...]) -> str | None:

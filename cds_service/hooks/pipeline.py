@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from cds_service.cards.builder import CardContext, IssuedCard, build_cards
+from cds_service.cards.builder import CardBody, CardContext, IssuedCard, build_cards, card_bodies
 from cds_service.cards.models import CdsResponse
 from cds_service.cards.override_reasons import override_reason_system
 from cds_service.config import Settings
@@ -80,6 +80,31 @@ class RecommendationMemo:
         return recommendation
 
 
+class CardBodyMemo:
+    """What the cards of a recommendation say, by (recommendation object, hook); least recently used out.
+
+    ``card_bodies`` depends only on the recommendation, the hook and the pipeline's knowledge and URLs, so a
+    repeated call (the same recommendation from ``RecommendationMemo``) only stamps its own uuids and draft
+    orders. Each entry holds its recommendation, so its ``id`` is never reused while the entry lives.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._entries: Lru[tuple[int, str], tuple[Recommendation, tuple[CardBody, ...]]] = Lru(capacity)
+
+    def get_or_compute(
+        self, rec: Recommendation, hook: str, compute: Callable[[], tuple[CardBody, ...]]
+    ) -> tuple[CardBody, ...]:
+        if not self._entries.capacity:
+            return compute()
+        key = (id(rec), hook)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is rec:
+            return entry[1]
+        bodies = compute()
+        self._entries.put(key, (rec, bodies))
+        return bodies
+
+
 class HookPipeline:
     """Built once at start-up (knowledge, matchers, parameters); ``run`` is called per request."""
 
@@ -95,6 +120,7 @@ class HookPipeline:
         self.knowledge = knowledge
         self.mapper = PatientMapper(knowledge, facts_cache_size=settings.facts_cache_size)
         self.recommendations = RecommendationMemo(settings.facts_cache_size)
+        self.card_bodies = CardBodyMemo(settings.facts_cache_size)
         self.override_reason_system = override_reason_system(settings.public_base_url)
         self.public_base_url = settings.public_base_url
         self.fetcher = fetcher
@@ -163,7 +189,10 @@ class HookPipeline:
         card_context = CardContext(
             self.knowledge, context.patientId, request.hookInstance, self.override_reason_system, self.public_base_url
         )
-        issued = build_cards(recommendation, card_context, hook=service.hook)
+        bodies = self.card_bodies.get_or_compute(
+            recommendation, service.hook, lambda: card_bodies(recommendation, card_context, hook=service.hook)
+        )
+        issued = build_cards(recommendation, card_context, hook=service.hook, bodies=bodies)
         if not self.knowledge.pilot.recommends(service.hook):
             issued = [without_recommended(i) for i in issued]
         outcome = "not-applicable" if not recommendation.applicable else f"cards-{len(issued)}"

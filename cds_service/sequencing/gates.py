@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cache
 from typing import Literal
 
 from cds_service.facts import (
@@ -32,10 +33,11 @@ from cds_service.knowledge import (
     Place,
     SettingId,
     Severity,
+    SourceRef,
     register_knowledge_check,
 )
 from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
-from cds_service.sequencing.gate_fields import filled_fields, placeholders
+from cds_service.sequencing.gate_fields import filled_fields, placeholders, reads_parameter
 from cds_service.sequencing.wording import (
     afp_reading_text,
     afp_text,
@@ -118,12 +120,15 @@ class GateContext:
         self.afp_is_recent = bool(
             afp and afp.effective and (today - afp.effective).days <= self.params.afp_max_age_days
         )
+        self.plan = gate_plan(knowledge)
+        self.per_patient: dict[str, Finding | None] = {}  # findings of the gates that do not read the agents
 
     def for_orders(self, orders: tuple[DraftOrder, ...]) -> GateContext:
         """The same patient, with the selected draft orders the ``selected_order`` gates read."""
         other = GateContext.__new__(GateContext)
         other.__dict__.update(self.__dict__)
         other.orders = orders
+        other.per_patient = {}
         return other
 
     def lines_with(self, agents: frozenset[str]) -> list[TherapyLine]:
@@ -181,36 +186,117 @@ def in_scope(definition: GateDefinition, regimen_id: str | None, agents: frozens
     return regimen_id in definition.scope
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedGate:
+    """One gates.yaml entry with its function, its position, its source as a ``SourceRef`` and whether its
+    function reads the regimen's agents (one that does not answers the same for every regimen of a patient)."""
+
+    order: int
+    gate_id: str
+    definition: GateDefinition
+    function: GateFunction
+    source: SourceRef
+    reads_agents: bool
+
+
+class GatePlan:
+    """The gates of one knowledge in gates.yaml order, and which of them are in scope for a regimen, worked out
+    once per knowledge and regimen instead of per call."""
+
+    MAX_SCOPES = 1024
+
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.knowledge = knowledge
+        self.gates = tuple(
+            PlannedGate(
+                order,
+                gate_id,
+                definition,
+                _GATES[gate_id],
+                SourceRef(section=definition.source.section, quote=definition.source.quote),
+                _reads_agents(_GATES[gate_id]),
+            )
+            for order, (gate_id, definition) in enumerate(knowledge.gates.items())
+        )
+        self.by_id = {g.gate_id: g for g in self.gates}
+        self._scoped: dict[tuple[str | None, frozenset[str], str], tuple[PlannedGate, ...]] = {}
+
+    def in_scope(self, regimen_id: str | None, agents: frozenset[str], applies_to: str) -> tuple[PlannedGate, ...]:
+        """The gates that apply to this regimen, in gates.yaml order (``in_scope``)."""
+        key = (regimen_id, agents, applies_to)
+        found = self._scoped.get(key)
+        if found is None:
+            found = tuple(
+                g
+                for g in self.gates
+                if g.definition.applies_to == applies_to and in_scope(g.definition, regimen_id, agents, self.knowledge)
+            )
+            if len(self._scoped) >= self.MAX_SCOPES:
+                self._scoped.clear()
+            self._scoped[key] = found
+        return found
+
+
+@cache
+def _reads_agents(function: GateFunction) -> bool:
+    return reads_parameter(function, 1)
+
+
+_PLANS: dict[int, GatePlan] = {}
+_MAX_PLANS = 8
+
+
+def gate_plan(knowledge: Knowledge) -> GatePlan:
+    """The knowledge's ``GatePlan``, kept for the few knowledge objects a process holds (each plan holds its
+    knowledge, so an ``id`` is never reused while its plan lives)."""
+    plan = _PLANS.get(id(knowledge))
+    if plan is None or plan.knowledge is not knowledge:
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        plan = _PLANS[id(knowledge)] = GatePlan(knowledge)
+    return plan
+
+
+def _finding(ctx: GateContext, planned: PlannedGate, agents: frozenset[str]) -> Finding | None:
+    fired = planned.function(ctx, agents)
+    if fired is None:
+        return None
+    definition = planned.definition
+    values = {key: str(value) for key, value in fired.fields.items()}
+    return Finding(
+        gate_id=planned.gate_id,
+        title=definition.title,
+        severity=definition.effect.severity,
+        place_cap=definition.effect.place_cap,
+        offer=definition.effect.offer,
+        summary=definition.summary.format(**values),
+        message=" ".join(definition.message.format(**values).split()),
+        headline=definition.headline,
+        gap=fired.gap,
+        order=planned.order,
+        statement=fired.statement,
+    )
+
+
 def evaluate_gates(
     ctx: GateContext, regimen_id: str | None, agents: frozenset[str], applies_to: str = "regimen"
 ) -> tuple[Finding, ...]:
     """Every gate in scope for this regimen, in gates.yaml order; the fired ones become findings.
 
     ``applies_to`` "selected_order": only the gates that read the clinician's draft (gates.yaml ``applies_to``).
+    A gate that does not read the agents is evaluated once per context and its finding reused.
     """
     findings = []
-    for order, (gate_id, definition) in enumerate(ctx.knowledge.gates.items()):
-        if definition.applies_to != applies_to or not in_scope(definition, regimen_id, agents, ctx.knowledge):
-            continue
-        fired = _GATES[gate_id](ctx, agents)
-        if fired is None:
-            continue
-        values = {key: str(value) for key, value in fired.fields.items()}
-        findings.append(
-            Finding(
-                gate_id=gate_id,
-                title=definition.title,
-                severity=definition.effect.severity,
-                place_cap=definition.effect.place_cap,
-                offer=definition.effect.offer,
-                summary=definition.summary.format(**values),
-                message=" ".join(definition.message.format(**values).split()),
-                headline=definition.headline,
-                gap=fired.gap,
-                order=order,
-                statement=fired.statement,
-            )
-        )
+    memo = ctx.per_patient
+    for planned in ctx.plan.in_scope(regimen_id, agents, applies_to):
+        if planned.reads_agents:
+            finding = _finding(ctx, planned, agents)
+        elif planned.gate_id in memo:
+            finding = memo[planned.gate_id]
+        else:
+            finding = memo[planned.gate_id] = _finding(ctx, planned, agents)
+        if finding is not None:
+            findings.append(finding)
     return tuple(findings)
 
 

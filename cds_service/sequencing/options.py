@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.knowledge import EvidenceLevel, OptionRule, Place, SettingRules, Severity, SourceRef
+from cds_service.knowledge import EvidenceLevel, Knowledge, OptionRule, Place, SettingRules, Severity, SourceRef
 from cds_service.sequencing.cautions import checkpoint_notes, own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
 
@@ -67,16 +67,38 @@ def by_severity(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
     return tuple(sorted(findings, key=lambda f: -f.severity.rank))
 
 
+_MAX_ASSESSED = 2048
+_assessed: dict[
+    tuple[int, int, int, tuple[Finding, ...]], tuple[Knowledge, SettingRules, OptionRule, OptionAssessment]
+] = {}
+
+
 def assess_option(ctx: GateContext, setting: SettingRules, option: OptionRule) -> OptionAssessment:
-    """The setting's place for the regimen (capped in an extrapolated setting), then every gate in scope."""
+    """The setting's place for the regimen (capped in an extrapolated setting), then every gate in scope.
+
+    The assessment follows from the knowledge's setting and option and the findings alone, so one equal to an
+    earlier one (the same findings, by value) is that earlier object; each entry holds its knowledge objects,
+    so an ``id`` in a key is never reused while it lives."""
     knowledge = ctx.knowledge
-    agents = knowledge.regimen_agents(option.regimen)
-    findings = by_severity(evaluate_gates(ctx, option.regimen, agents))
+    findings = by_severity(evaluate_gates(ctx, option.regimen, knowledge.regimen_agents(option.regimen)))
+    key = (id(knowledge), id(setting), id(option), findings)
+    entry = _assessed.get(key)
+    if entry is not None and entry[0] is knowledge and entry[1] is setting and entry[2] is option:
+        return entry[3]
+    assessment = _assessment(ctx, setting, option, findings)
+    if len(_assessed) >= _MAX_ASSESSED:
+        _assessed.clear()
+    _assessed[key] = (knowledge, setting, option, assessment)
+    return assessment
+
+
+def _assessment(
+    ctx: GateContext, setting: SettingRules, option: OptionRule, findings: tuple[Finding, ...]
+) -> OptionAssessment:
+    knowledge = ctx.knowledge
     place = apply_caps(setting.capped(option.place), findings)
-    gate_sources = [
-        SourceRef(section=knowledge.gates[f.gate_id].source.section, quote=knowledge.gates[f.gate_id].source.quote)
-        for f in findings
-    ]
+    planned = ctx.plan.by_id
+    gate_sources = [planned[f.gate_id].source for f in findings]
     regimen = knowledge.regimens[option.regimen]
     return OptionAssessment(
         regimen_id=option.regimen,
