@@ -58,6 +58,51 @@ def after_sorafenib(patient_id: str = "hcc-sorafenib") -> dict[str, Any]:
     return cds_hooks_request(patient_id, "order-select", patient_id, AFTER_SORAFENIB, CABOZANTINIB_SELECTED)
 
 
+def _profile(
+    agents: list[str], stop_reason: str, afp: float, bilirubin: float, albumin: float, ecog: int
+) -> SyntheticPatient:
+    line = PriorLine(agents=agents, start=date(2025, 3, 15), end=date(2026, 9, 30), stop_reason=stop_reason)
+    return AFTER_SORAFENIB.model_copy(
+        update={
+            "prior_lines": [line],
+            "afp": Afp(value=afp, date=LABS_DAY),
+            "labs": Labs(
+                bilirubin=Bilirubin(value=bilirubin, date=LABS_DAY),
+                albumin=Albumin(value=albumin, date=LABS_DAY),
+                inr=Inr(value=1.1, date=LABS_DAY),
+            ),
+            "ecog": Ecog(value=ecog, date=LABS_DAY),
+        }
+    )
+
+
+def _with_own_values(profile: SyntheticPatient, patient: int) -> SyntheticPatient:
+    """The profile with this patient's own AFP and bilirubin (each on the same side of its cutoffs)."""
+    if profile.afp is None or profile.labs is None or profile.labs.bilirubin is None:
+        return profile
+    bilirubin = profile.labs.bilirubin.model_copy(update={"value": profile.labs.bilirubin.value + patient % 5 / 10})
+    return profile.model_copy(
+        update={
+            "afp": profile.afp.model_copy(update={"value": profile.afp.value + patient % 50}),
+            "labs": profile.labs.model_copy(update={"bilirubin": bilirubin}),
+        }
+    )
+
+
+# The cold cycle's clinical variety: which first line ended and why, AFP either side of ramucirumab's
+# 400 ng/mL, Child-Pugh A or B, ECOG 0-2, and the drug picked; so that no answer (setting, gates, cards)
+# is the same for every patient of the cycle, as it would be for identical patients with other ids.
+COLD_PROFILES: list[tuple[SyntheticPatient, Orders]] = [
+    (AFTER_SORAFENIB, CABOZANTINIB_SELECTED),
+    (_profile(["sorafenib"], "intolerance", 620, 0.8, 4.1, 0), Orders(selected=["regorafenib"])),
+    (_profile(["sorafenib"], "progression", 180, 1.0, 3.8, 1), Orders(selected=["ramucirumab"])),
+    (_profile(["lenvatinib"], "progression", 910, 1.2, 3.6, 1), Orders(selected=["cabozantinib"])),
+    (_profile(["atezolizumab", "bevacizumab"], "progression", 2400, 0.9, 3.9, 0), Orders(selected=["regorafenib"])),
+    (_profile(["sorafenib"], "progression", 75, 2.4, 3.0, 1), Orders(selected=["nivolumab"])),
+    (_profile(["sorafenib"], "progression", 1500, 1.1, 3.7, 2), Orders(selected=["ramucirumab"])),
+]
+
+
 def _vital_sign(index: int, patient_id: str) -> dict[str, Any]:
     """An Observation the rules do not read (a heart rate), shaped like a Synthea vital sign."""
     when = f"2026-{1 + index % 12:02d}-{1 + index % 28:02d}T08:00:00Z"
@@ -135,15 +180,22 @@ def _lab(resource_id: str, patient_id: str, code: str, name: str, value: float, 
     return search_entry(lab(resource_id, patient_id, code, name, when, value, unit))
 
 
-def realistic(resources: int = 100, patient: int = 0) -> dict[str, Any]:
+def realistic(resources: int = 100, patient: int = 0, *, varied: bool = False) -> dict[str, Any]:
     """A chart shaped like a real HCC patient's, of about ``resources`` resources, for patient ``patient``.
 
     The fixture patient after sorafenib (cabozantinib selected) with a long list of non-oncology
     MedicationStatements, 40 AFP results over two years and a liver-lab history; the rest (from 1,000
     resources on) is split between more medications, liver labs and vital signs. Every ``patient``
     number gives different ids and values, so no validated resource can be reused from another one.
+    ``varied``: the patient's clinical profile and selected drug come from ``COLD_PROFILES`` in turn.
     """
-    request = after_sorafenib(f"hcc-bench-{patient}")
+    patient_id = f"hcc-bench-{patient}"
+    if varied:
+        profile, orders = COLD_PROFILES[patient % len(COLD_PROFILES)]
+        profile = _with_own_values(profile, patient)
+        request = cds_hooks_request(patient_id, "order-select", patient_id, profile, orders)
+    else:
+        request = after_sorafenib(patient_id)
     request["hookInstance"] = f"bench-{patient}-{resources}"
     patient_id = request["context"]["patientId"]
     prefetch = request["prefetch"]

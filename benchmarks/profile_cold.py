@@ -3,7 +3,8 @@
     python -m benchmarks.profile_cold [--requests 400] [--profile cold|warm|irrelevant] [--top 30]
 
 Builds the app as uvicorn would (``create_app`` + its lifespan), then calls it directly with the
-benchmark's bodies: **cold** cycles through 200 different patients with a facts cache smaller than the
+benchmark's bodies: **cold** cycles through 200 different patients (seven clinical profiles,
+``payloads.COLD_PROFILES``, each patient with its own ids and values) with a facts cache smaller than the
 cycle (as ``benchmarks.run`` does), **warm** repeats one body, **irrelevant** selects metoprolol. Prints the
 mean CPU per call of each and, with ``--profile``, the cProfile top entries of that case (own time and
 cumulative). The echo app is measured the same way, as the anchor.
@@ -47,7 +48,7 @@ def irrelevant_body() -> bytes:
 
 def cases() -> dict[str, list[bytes]]:
     """The bodies of each case: cold (a different patient each call), warm (one body), irrelevant."""
-    cold = [orjson.dumps(realistic(100, patient)) for patient in range(COLD_PATIENTS)]
+    cold = [orjson.dumps(realistic(100, patient, varied=True)) for patient in range(COLD_PATIENTS)]
     return {"cold": cold, "warm": [cold[0]], "irrelevant": [irrelevant_body()]}
 
 

@@ -266,7 +266,7 @@ RSS_FLAT_MIB = 2.0  # "flat": less than this gained over the last 30 s of the so
 
 def issue_targets(args: argparse.Namespace, tmp: Path) -> list[str]:
     """Cold / warm / irrelevant side by side with the echo, CPU per cold call, RSS through a soak at c64."""
-    cold_bodies = [orjson.dumps(realistic(100, p)) for p in range(COLD_PATIENTS[100])]
+    cold_bodies = [orjson.dumps(realistic(100, p, varied=True)) for p in range(COLD_PATIENTS[100])]
     cases = [
         ("cold: a different patient every call", cold_bodies),
         ("warm: the same chart again (facts cache hit)", [cold_bodies[0]]),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
@@ -39,35 +42,66 @@ def is_coded(agent: str, knowledge: Knowledge) -> bool:
     return spec.order_coding is not None or spec.rxnorm_ingredient is not None
 
 
+# A validated draft's JSON by what it orders (and the knowledge that names it); the subject is filled per call.
+_VALIDATED: dict[tuple[str, str, int], tuple[object, bytes]] = {}
+_MAX_VALIDATED = 256
+_SUBJECT_PLACEHOLDER = "Patient/subject"
+
+
+def _validated(kind: str, what: str, knowledge: Knowledge, build: Callable[[], dict[str, object]]) -> bytes:
+    """``build()`` validated as its R4B model and dumped, once per (kind, what, knowledge): only the subject
+    reference differs between calls, and any reference string is valid where the model has it."""
+    key = (kind, what, id(knowledge))
+    found = _VALIDATED.get(key)
+    if found is None or found[0] is not knowledge:
+        model = MedicationRequest if kind == "MedicationRequest" else ServiceRequest
+        resource = model.model_validate({**build(), "subject": {"reference": _SUBJECT_PLACEHOLDER}})
+        if len(_VALIDATED) >= _MAX_VALIDATED:
+            _VALIDATED.clear()
+        found = _VALIDATED[key] = (knowledge, orjson.dumps(resource.model_dump(mode="json", exclude_none=True)))
+    return found[1]
+
+
+def _for_subject(validated: bytes, patient_id: str) -> dict[str, object]:
+    resource: dict[str, object] = orjson.loads(validated)
+    resource["subject"] = {"reference": f"Patient/{patient_id}"}
+    return resource
+
+
 def medication_request(agent: str, ctx: CardContext, *, draft_id: str | None = None) -> dict[str, object]:
     """A draft order for one agent; with ``draft_id`` it is that draft, changed (for an ``update`` action).
 
     The draft's id is the one the client sent, echoed as it is (validated R4B without it): an EHR whose
     draft ids are not valid FHIR ids (``draft_ramu``) still gets its warning and its update action.
     """
-    resource = MedicationRequest.model_validate(
-        {
+    knowledge = ctx.knowledge
+    validated = _validated(
+        "MedicationRequest",
+        agent,
+        knowledge,
+        lambda: {
             "resourceType": "MedicationRequest",
             "status": "draft",
             "intent": "order",
-            "subject": {"reference": f"Patient/{ctx.patient_id}"},
-            "medicationCodeableConcept": medication_concept(agent, ctx.knowledge),
-        }
+            "medicationCodeableConcept": medication_concept(agent, knowledge),
+        },
     )
-    dumped: dict[str, object] = resource.model_dump(mode="json", exclude_none=True)
+    dumped = _for_subject(validated, ctx.patient_id)
     return {"resourceType": "MedicationRequest", "id": draft_id, **dumped} if draft_id else dumped
 
 
 def lab_service_request(lab: str, ctx: CardContext) -> dict[str, object]:
     """A draft lab order (LOINC) for AFP or one Child-Pugh laboratory value."""
     code, display, text = LAB_ORDERS[lab]
-    resource = ServiceRequest.model_validate(
-        {
+    validated = _validated(
+        "ServiceRequest",
+        lab,
+        ctx.knowledge,
+        lambda: {
             "resourceType": "ServiceRequest",
             "status": "draft",
             "intent": "order",
             "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": text},
-            "subject": {"reference": f"Patient/{ctx.patient_id}"},
-        }
+        },
     )
-    return resource.model_dump(mode="json", exclude_none=True)
+    return _for_subject(validated, ctx.patient_id)
