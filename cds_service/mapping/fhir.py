@@ -190,7 +190,13 @@ class ElementValidator:
             element = elements.get(key)
             if element is None or value is None:
                 continue
-            found = self._element(resource_type, key, element, value)
+            if element.complex or element.temporal:
+                found = self._element(resource_type, key, element, value)
+            else:
+                try:
+                    found = element.validate(value)
+                except ValidationError:
+                    found = self._checked(key, element, value)  # raises with the first error
             if found is not None:
                 values[element.name] = found
         for name in self._required[resource_type]:

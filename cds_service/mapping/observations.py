@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -120,8 +120,16 @@ class ObservationIndex:
     labs) cost one dictionary lookup each and are never validated.
     """
 
-    def __init__(self, raws: Iterable[JsonObject], owned: Callable[[JsonObject], bool] = lambda _: True) -> None:
+    def __init__(
+        self,
+        raws: Iterable[JsonObject],
+        owned: Callable[[JsonObject], bool] = lambda _: True,
+        aliases: Collection[str] = (),
+    ) -> None:
+        """``owned`` says whether an Observation is the patient's (noting it when not); a subject reference in
+        ``aliases`` (the patient's own references) is the patient's without that call."""
         self._owned = owned
+        self._aliases = aliases
         by_code: dict[tuple[str, str], list[JsonObject]] = {}
         self._by_code = by_code
         for raw in raws:
@@ -153,6 +161,36 @@ class ObservationIndex:
                 found.setdefault(id(raw), (raw, set()))[1].add(code)
         return [(raw, codes_found) for raw, codes_found in found.values() if self._owned(raw)]
 
+    def results(self, system: str, codes: Iterable[str]) -> list[tuple[str, JsonObject, set[str]]]:
+        """``find`` kept to final/amended/corrected results, each with its raw date (``_raw_date``).
+
+        Ownership is checked for every Observation found (others are noted), then the status, as ``find``
+        then a status filter would; in one pass for the usual single code.
+        """
+        by_code = self._by_code
+        hits = [(code, listed) for code in codes if (listed := by_code.get((system, code)))]
+        if len(hits) != 1:
+            return [
+                (_raw_date(raw), raw, found)
+                for raw, found in self.find(system, codes)
+                if isinstance(status := raw.get("status"), str) and status in RESULT_STATUSES
+            ]
+        code, listed = hits[0]
+        one = {code}
+        owned, aliases = self._owned, self._aliases
+        candidates: list[tuple[str, JsonObject, set[str]]] = []
+        for raw in listed:
+            subject = raw.get("subject")
+            if not (
+                type(subject) is dict and type(ref := subject.get("reference")) is str and ref in aliases
+            ) and not owned(raw):
+                continue
+            status = raw.get("status")
+            if isinstance(status, str) and status in RESULT_STATUSES:
+                when = raw.get("effectiveDateTime")
+                candidates.append((when if isinstance(when, str) else _raw_date(raw), raw, one))
+        return candidates
+
 
 def _raw_date(raw: JsonObject) -> str:
     """The raw effective date string, for ordering before anything is validated (ISO 8601 sorts)."""
@@ -175,26 +213,37 @@ def _newest_first(
 ) -> Iterator[tuple[Any, date, set[str]]]:
     """Final/amended/corrected observations with one of ``codes``, newest first; undated ones are noted.
 
-    Lazy: a rule that needs only the latest usable result validates only until it finds it.
+    Lazy: a rule that needs only the latest usable result validates only that one (the newest is found
+    without sorting; the rest are sorted only when it is not usable). Of equal dates, the first listed
+    comes first.
     """
-    candidates = [
-        (_raw_date(raw), raw, found)
-        for raw, found in index.find(system, codes)
-        if isinstance(status := raw.get("status"), str) and status in RESULT_STATUSES
-    ]
-    candidates.sort(key=itemgetter(0), reverse=True)
+    candidates = index.results(system, codes)
     for raw_date, raw, _ in candidates:
         if not raw_date:
             parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
-    for _, raw, found in candidates:
-        observation = parser.parse(raw)
-        if observation is None:
-            continue
-        when = _effective(observation)
-        if when is None:
-            parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
-            continue
-        yield observation, when, found
+    if not candidates:
+        return
+    newest = max(candidates, key=itemgetter(0))
+    found = _usable(newest[1], parser)
+    if found is not None:
+        yield found[0], found[1], newest[2]
+    candidates.sort(key=itemgetter(0), reverse=True)
+    for _, raw, codes_found in candidates[1:]:
+        found = _usable(raw, parser)
+        if found is not None:
+            yield found[0], found[1], codes_found
+
+
+def _usable(raw: JsonObject, parser: Parser) -> tuple[Any, date] | None:
+    """The validated Observation and its date, or None (invalid, or undated: noted)."""
+    observation = parser.parse(raw)
+    if observation is None:
+        return None
+    when = _effective(observation)
+    if when is None:
+        parser.notes.append(DataQualityNote(resource_reference(raw), "result has no date; left out"))
+        return None
+    return observation, when
 
 
 def _results(

@@ -156,7 +156,7 @@ class PatientMapper:
             current_days=self.params.current_line_days,
             combinations=self.combinations,
         )
-        observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned)
+        observations = ObservationIndex(pool.by_type.get("Observation", []), pool.owned, pool.patient_aliases)
         factor = self.params.afp_iu_per_ml_to_ng_per_ml
         afp = latest_afp(observations, vocabulary, factor, parser)
         bilirubin, albumin, inr = map_liver_labs(observations, vocabulary, parser)
