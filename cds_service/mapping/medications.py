@@ -243,7 +243,7 @@ def episodes_from(
                 continue
             concept = raw.get("medicationCodeableConcept")
             if (
-                not matcher.names_any_agent(concept)
+                not matcher.may_name_agent(concept)
                 if type(concept) is dict  # the common case of names_no_agent, without its call
                 else names_no_agent(raw, pool, matcher)
             ):

@@ -8,10 +8,13 @@ never mistaken for the listed agent alone. The vocabulary lives in ``knowledge/t
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from cds_service.knowledge import MedicationHistory, Terminology
 from cds_service.mapping.lru import Lru
@@ -32,6 +35,8 @@ class AgentMatch:
 
 NO_MATCH = AgentMatch(frozenset(), frozenset())
 TEXT_MEMO_SIZE = 8192
+# Whether a medication concept may name an agent, by its exact JSON (a formulary's concepts recur).
+SCREEN_CACHE_SIZE = 4096
 CONCEPT_MEMO_SIZE = 4096
 INVESTIGATIONAL = "investigational"  # the agent id of a clinical-trial drug recorded as text (policy 6.5)
 
@@ -63,6 +68,7 @@ class AgentMatcher:
             for name in names:
                 self._by_name[name.lower()] = self._by_name.get(name.lower(), frozenset()) | contains
         self._texts: dict[str, frozenset[str]] = {}
+        self._screened = functools.lru_cache(maxsize=SCREEN_CACHE_SIZE)(self._screen_json)
         alternatives = sorted(self._by_name, key=len, reverse=True)
         self._pattern = re.compile(
             r"(?<![\w])(" + "|".join(re.escape(a) for a in alternatives) + r")(?![\w])", re.IGNORECASE
@@ -108,6 +114,21 @@ class AgentMatcher:
             if type(display) is str and (texts.get(display) if display in texts else self.match_text(display)):
                 return True
         return False
+
+    def may_name_agent(self, concept: dict[str, Any]) -> bool:
+        """``names_any_agent``, remembered by the concept's exact JSON (bounded, least recently used out).
+
+        A chart lists the same few concepts again and again, as do the charts of one formulary. A concept
+        that is not plain JSON (a subclass of a JSON type, a non-string key) is read directly.
+        """
+        try:
+            key = orjson.dumps(concept, option=orjson.OPT_PASSTHROUGH_SUBCLASS)
+        except (TypeError, orjson.JSONEncodeError):
+            return self.names_any_agent(concept)
+        return self._screened(key)
+
+    def _screen_json(self, key: bytes) -> bool:
+        return self.names_any_agent(orjson.loads(key))
 
     def match_concept(self, concept: Any) -> AgentMatch:
         """Agents named by a CodeableConcept (raw dict or R4B model): codes, displays and text."""
