@@ -95,26 +95,28 @@ class CurrentMedicationMapper:
 
     def map(self, pool: ResourcePool) -> tuple[CurrentMedication, ...]:
         """Every active immunosuppressant or hepatitis B antiviral of this patient, with its source."""
-        found: list[CurrentMedication] = []
-        for resource_type, statuses in ACTIVE_STATUSES.items():
-            for resource in pool.of_type(resource_type):
-                status = resource.get("status")
-                if not isinstance(status, str) or status not in statuses:
-                    continue
-                for kind, name in self.kinds(_concept(resource, pool)):
-                    reference = resource_reference(resource)
-                    resource_id = reference.partition("/")[2] or None
-                    source = Provenance(resource_type, resource_id, None)
-                    found.append(CurrentMedication(kind, name, source))
-        return tuple(found)
+        return self.scan(pool)[0]
 
     def immune_toxicities(self, pool: ResourcePool) -> tuple[ImmunotherapyCaution, ...]:
         """Policy 6.5: a medication stopped for an immune-related adverse event named in words ("Grade 3
         immune-mediated colitis", "irAE") in its ``statusReason`` or a note: a prior immune toxicity, whatever
         the anticancer history makes of the stop reason."""
-        found: list[ImmunotherapyCaution] = []
+        return self.scan(pool)[1]
+
+    def scan(self, pool: ResourcePool) -> tuple[tuple[CurrentMedication, ...], tuple[ImmunotherapyCaution, ...]]:
+        """``map`` and ``immune_toxicities`` in one pass over the medication resources."""
+        found: list[CurrentMedication] = []
+        cautions: list[ImmunotherapyCaution] = []
         for resource_type in ("MedicationStatement", "MedicationRequest", "MedicationAdministration"):
+            statuses = ACTIVE_STATUSES.get(resource_type, ())
             for resource in pool.of_type(resource_type):
+                status = resource.get("status")
+                if isinstance(status, str) and status in statuses:
+                    for kind, name in self.kinds(_concept(resource, pool)):
+                        reference = resource_reference(resource)
+                        resource_id = reference.partition("/")[2] or None
+                        source = Provenance(resource_type, resource_id, None)
+                        found.append(CurrentMedication(kind, name, source))
                 if not resource.get("statusReason") and not resource.get("note"):
                     continue
                 for text in _stop_texts(resource):
@@ -123,6 +125,6 @@ class CurrentMedicationMapper:
                         period = resource.get("effectivePeriod")
                         when = as_date(period.get("end")) if isinstance(period, dict) else None
                         source = Provenance(resource_type, reference.partition("/")[2] or None, when)
-                        found.append(ImmunotherapyCaution(CautionKind.IMMUNE_TOXICITY, text, source))
+                        cautions.append(ImmunotherapyCaution(CautionKind.IMMUNE_TOXICITY, text, source))
                         break
-        return tuple(found)
+        return tuple(found), tuple(cautions)

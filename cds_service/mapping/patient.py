@@ -169,6 +169,7 @@ class PatientMapper:
             coded=map_coded_child_pugh(observations, self.child_pugh_code, parser) if self.child_pugh_code else None,
             conditions_recorded=conditions_available,
         )
+        current_medications, immune_toxicities = self.current_medications.scan(pool)
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
@@ -176,10 +177,10 @@ class PatientMapper:
             afp=afp,
             liver=liver,
             ecog=map_ecog(observations, vocabulary, parser),
-            immunotherapy_cautions=(*condition_facts.cautions, *self.current_medications.immune_toxicities(pool)),
+            immunotherapy_cautions=(*condition_facts.cautions, *immune_toxicities),
             notes=tuple(dict.fromkeys(notes)),
             medication_history_known=medications_available,
-            current_medications=self.current_medications.map(pool),
+            current_medications=current_medications,
             populations=(*condition_facts.populations, *map_pregnancy_tests(observations, vocabulary, parser)),
             birth_date=_birth_date(pool.of_type("Patient")),
         )
