@@ -35,6 +35,12 @@ class KeyStatus(StrEnum):
     MISSING = "missing"  # not sent and not fetched
 
 
+# Member lookups on an enum class cost a Python-level call each on 3.11: these are looked up once.
+_PROVIDED, _NONE, _ERROR, _MISSING = KeyStatus.PROVIDED, KeyStatus.NONE, KeyStatus.ERROR, KeyStatus.MISSING
+_COMPLETE = (_PROVIDED, _NONE)
+_UNAVAILABLE = (_ERROR, _MISSING)
+
+
 @dataclass
 class ResolvedData:
     values: dict[str, Any] = field(default_factory=dict)
@@ -52,13 +58,20 @@ class ResolvedData:
         on the card, not a reason to call the whole category unknown. A key whose search was cut (more
         pages than read) makes its category incomplete: unknown, not "nothing more".
         """
-        feeding = [s for s in self.specs if s.category == category]
-        keys = [s.key for s in feeding if s.required] or [s.key for s in feeding]
-        complete = not any(s.key in self.truncated for s in feeding)
-        return bool(keys) and complete and all(self.status.get(k) in (KeyStatus.PROVIDED, KeyStatus.NONE) for k in keys)
+        required: list[str] = []
+        optional: list[str] = []
+        for spec in self.specs:
+            if spec.category == category:
+                if spec.key in self.truncated:
+                    return False
+                (required if spec.required else optional).append(spec.key)
+        keys = required or optional
+        status = self.status
+        return bool(keys) and all(status.get(k) in _COMPLETE for k in keys)
 
     def unavailable(self) -> list[PrefetchSpec]:
-        return [s for s in self.specs if self.status.get(s.key) in (KeyStatus.ERROR, KeyStatus.MISSING)]
+        status = self.status
+        return [s for s in self.specs if status.get(s.key) in _UNAVAILABLE]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +137,14 @@ def _is_error(value: Mapping[str, Any]) -> bool:
 def classify_value(value: Any) -> KeyStatus:
     """What one present prefetch value means (null and empty Bundles are "none", never refetched)."""
     if value is None:
-        return KeyStatus.NONE
+        return _NONE
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        return KeyStatus.ERROR
+        return _ERROR
     if _is_error(value):
-        return KeyStatus.ERROR
+        return _ERROR
     if value["resourceType"] == "Bundle" and not value.get("entry"):
-        return KeyStatus.NONE
-    return KeyStatus.PROVIDED
+        return _NONE
+    return _PROVIDED
 
 
 async def resolve_data(
@@ -166,10 +179,10 @@ async def resolve_data(
         resolved.fetched = tuple(k for k in fetched.values if k in resolved.values)
     for spec in missing:
         if spec.key not in resolved.status:
-            resolved.status[spec.key] = KeyStatus.MISSING
+            resolved.status[spec.key] = _MISSING
             resolved.reasons.setdefault(spec.key, "not in prefetch; fetching from the FHIR server is not enabled")
     for spec in specs:
-        if resolved.status[spec.key] is KeyStatus.ERROR:
+        if resolved.status[spec.key] is _ERROR:
             resolved.reasons.setdefault(spec.key, "answered with an error (OperationOutcome)")
     failed = [s for s in resolved.unavailable() if s.required]
     if failed:
