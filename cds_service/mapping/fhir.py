@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -106,6 +107,7 @@ class _Element:
     complex: bool  # an object or an array: validated results are remembered by content
     temporal: bool  # a date, dateTime or instant: validated results are remembered by the string
     list_of_complex: bool  # an array of datatypes: a null item is invalid (as the R4B model says)
+    choice: int = 0  # the bit of its choice element (``value[x]``), 0 for an element that is not one
 
 
 class ElementValidator:
@@ -126,6 +128,7 @@ class ElementValidator:
         self._required: dict[str, tuple[str, ...]] = {}  # a value must be given
         self._present: dict[str, tuple[str, ...]] = {}  # the key must be there (R4B accepts a null datatype)
         self._choices: dict[str, tuple[tuple[str, tuple[str, ...], bool], ...]] = {}
+        self._required_choices: dict[str, int] = {}  # the bits of the choice elements a value must be given for
         self._cache: Lru[tuple[str, str, bytes], Any] = Lru(cache_size)
         self._moments: Lru[tuple[str, str, str], date] = Lru(cache_size)
         for resource_type, model in R4B_MODELS.items():
@@ -166,6 +169,17 @@ class ElementValidator:
             )
             for prefix, fields in sample.get_one_of_many_fields().items()
         )
+        bits = {
+            field: 1 << position
+            for position, (_, fields, _) in enumerate(self._choices[resource_type])
+            for field in fields
+        }
+        self._elements[resource_type] = {
+            key: dataclasses.replace(element, choice=bits.get(element.name, 0)) for key, element in elements.items()
+        }
+        self._required_choices[resource_type] = sum(
+            1 << position for position, (_, _, required) in enumerate(self._choices[resource_type]) if required
+        )
         if {"model", "fields"} & model.model_fields.keys():
             raise ValueError(f"{resource_type}: an element is named like a ReadResource attribute")
         self._views[resource_type] = type(
@@ -186,6 +200,8 @@ class ElementValidator:
         if elements is None or resource_type is None:
             return None
         values: dict[str, Any] = {}
+        chosen = 0  # the choice elements given a value, as bits
+        clash = False  # one choice element given more than one type
         for key, value in raw.items():
             element = elements.get(key)
             if element is None or value is None:
@@ -199,12 +215,18 @@ class ElementValidator:
                     found = self._checked(key, element, value)  # raises with the first error
             if found is not None:
                 values[element.name] = found
+                if element.choice:
+                    clash = clash or bool(chosen & element.choice)
+                    chosen |= element.choice
         for name in self._required[resource_type]:
             if name not in values:
                 raise ValueError(f"{name}: a required element is missing")
         for key in self._present[resource_type]:
             if key not in raw:
                 raise ValueError(f"{key}: a required element is missing")
+        required_choices = self._required_choices[resource_type]
+        if not clash and chosen & required_choices == required_choices:
+            return self._views[resource_type](values)
         for prefix, fields, required in self._choices[resource_type]:
             present = [f for f in fields if f in values]
             if len(present) > 1:
