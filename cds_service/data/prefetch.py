@@ -97,9 +97,9 @@ def has_next_page(value: Any) -> bool:
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
         return False
     links = value.get("link")
-    return any(
-        isinstance(link, dict) and link.get("relation") == "next" for link in (links if isinstance(links, list) else [])
-    )
+    if not isinstance(links, list):
+        return False
+    return any(isinstance(link, dict) and link.get("relation") == "next" for link in links)
 
 
 class FhirFetcher(Protocol):
