@@ -170,18 +170,20 @@ class PatientMapper:
             conditions_recorded=conditions_available,
         )
         current_medications, immune_toxicities = self.current_medications.scan(pool)
+        ecog = map_ecog(observations, vocabulary, parser)
+        pregnancy_tests = map_pregnancy_tests(observations, vocabulary, parser)
         return PatientFacts(
             hcc=condition_facts.hcc,
             lines=lines,
             current_line=current_line,
             afp=afp,
             liver=liver,
-            ecog=map_ecog(observations, vocabulary, parser),
+            ecog=ecog,
             immunotherapy_cautions=(*condition_facts.cautions, *immune_toxicities),
-            notes=tuple(dict.fromkeys(notes)),
+            notes=tuple(dict.fromkeys(notes)),  # after every mapper that can add one
             medication_history_known=medications_available,
             current_medications=current_medications,
-            populations=(*condition_facts.populations, *map_pregnancy_tests(observations, vocabulary, parser)),
+            populations=(*condition_facts.populations, *pregnancy_tests),
             birth_date=_birth_date(pool.of_type("Patient")),
         )
 

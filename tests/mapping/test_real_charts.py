@@ -244,6 +244,18 @@ def test_a_pregnancy_test_counts_only_when_positive(mapper: PatientMapper) -> No
     assert mapper.map_facts({"labs": bundle(negative)}, PID).populations == ()
 
 
+def test_a_pregnancy_test_left_out_says_why_in_the_facts(mapper: PatientMapper) -> None:
+    undated = {
+        **observation("2106-3", rid="hcg-undated"),
+        "valueCodeableConcept": {"coding": [{"system": LOINC, "code": "LA6576-8", "display": "Positive"}]},
+    }
+    for element in ("valueQuantity", "effectiveDateTime", "issued"):
+        undated.pop(element, None)
+    facts = mapper.map_facts({"labs": bundle(undated)}, PID)
+    assert facts.populations == ()
+    assert [(n.reference, n.reason) for n in facts.notes] == [("Observation/hcg-undated", "result has no date; left out")]
+
+
 def test_the_birth_date_is_read_from_the_patient(mapper: PatientMapper) -> None:
     patient = {"resourceType": "Patient", "id": PID, "birthDate": "2011-06-01"}
     assert mapper.map_facts({"patient": patient}, PID).birth_date == date(2011, 6, 1)
