@@ -253,7 +253,8 @@ def test_a_pregnancy_test_left_out_says_why_in_the_facts(mapper: PatientMapper) 
         undated.pop(element, None)
     facts = mapper.map_facts({"labs": bundle(undated)}, PID)
     assert facts.populations == ()
-    assert [(n.reference, n.reason) for n in facts.notes] == [("Observation/hcg-undated", "result has no date; left out")]
+    notes = [(n.reference, n.reason) for n in facts.notes]
+    assert notes == [("Observation/hcg-undated", "result has no date; left out")]
 
 
 def test_the_birth_date_is_read_from_the_patient(mapper: PatientMapper) -> None:
