@@ -223,7 +223,12 @@ def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail:
     the first optional ``tail`` form that fits; if none does, the form that names the most, the rest counted. A
     form is never cut: the summary gives up words of the answer before it leaves a caution unnamed (pharmacist
     review)."""
-    results = [(form, *caution_line(form, cautions)) for form in forms]
+    results = []
+    for form in forms:
+        line, unnamed = caution_line(form, cautions)
+        if not unnamed and line.startswith(form):
+            return first_fitting(line, tail)
+        results.append((form, line, unnamed))
     whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
     for form, _, unnamed in whole:
         if not unnamed:
