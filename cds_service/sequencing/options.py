@@ -64,7 +64,13 @@ def apply_caps(place: Place, findings: tuple[Finding, ...]) -> Place:
 
 
 def by_severity(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    return tuple(sorted(findings, key=lambda f: -f.severity.rank))
+    if len(findings) < 2:
+        return findings
+    return tuple(sorted(findings, key=_severity_first))
+
+
+def _severity_first(finding: Finding) -> int:
+    return -finding.severity.rank
 
 
 _MAX_ASSESSED = 2048
