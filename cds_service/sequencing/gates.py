@@ -220,6 +220,14 @@ class GatePlan:
         )
         self.by_id = {g.gate_id: g for g in self.gates}
         self._scoped: dict[tuple[str | None, frozenset[str], str], tuple[PlannedGate, ...]] = {}
+        self._agents: dict[str | None, frozenset[str]] = {}
+
+    def agents_of(self, regimen_id: str | None) -> frozenset[str]:
+        """``Knowledge.regimen_agents``, once per regimen."""
+        found = self._agents.get(regimen_id)
+        if found is None:
+            found = self._agents[regimen_id] = self.knowledge.regimen_agents(regimen_id)
+        return found
 
     def in_scope(self, regimen_id: str | None, agents: frozenset[str], applies_to: str) -> tuple[PlannedGate, ...]:
         """The gates that apply to this regimen, in gates.yaml order (``in_scope``)."""
