@@ -222,7 +222,12 @@ def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail:
     """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
     the first optional ``tail`` form that fits; if none does, the form that names the most, the rest counted. A
     form is never cut: the summary gives up words of the answer before it leaves a caution unnamed (pharmacist
-    review)."""
+    review). Kept per (forms, cautions, tail): a pure function of those texts."""
+    return _naming_cautions(tuple(forms), tuple(cautions), tuple(tail))
+
+
+@lru_cache(maxsize=4096)
+def _naming_cautions(forms: tuple[str, ...], cautions: tuple[str, ...], tail: tuple[str, ...]) -> str:
     results = []
     for form in forms:
         line, unnamed = caution_line(form, cautions)
