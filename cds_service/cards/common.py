@@ -222,8 +222,18 @@ def summary_naming_cautions(forms: Sequence[str], cautions: Sequence[str], tail:
     """The first of ``forms`` (the essential part, most complete first) whose line names every caution, then
     the first optional ``tail`` form that fits; if none does, the form that names the most, the rest counted. A
     form is never cut: the summary gives up words of the answer before it leaves a caution unnamed (pharmacist
-    review)."""
-    results = [(form, *caution_line(form, cautions)) for form in forms]
+    review). Kept per (forms, cautions, tail): a pure function of those texts."""
+    return _naming_cautions(tuple(forms), tuple(cautions), tuple(tail))
+
+
+@lru_cache(maxsize=4096)
+def _naming_cautions(forms: tuple[str, ...], cautions: tuple[str, ...], tail: tuple[str, ...]) -> str:
+    results = []
+    for form in forms:
+        line, unnamed = caution_line(form, cautions)
+        if not unnamed and line.startswith(form):
+            return first_fitting(line, tail)
+        results.append((form, line, unnamed))
     whole = [result for result in results if result[1].startswith(result[0])] or results[-1:]
     for form, _, unnamed in whole:
         if not unnamed:

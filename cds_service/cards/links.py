@@ -40,14 +40,32 @@ def link(label: str, url: str, kind: Literal["absolute", "smart"] = "absolute") 
     return Link(label=label, url=url, type=kind)
 
 
+_MAX_LINK_SETS = 512
+_link_sets: dict[tuple[tuple[str, ...], int, str, str | None], tuple[Knowledge, tuple[Link, ...]]] = {}
+
+
 def capped_links(
     trial_ids: Iterable[str], knowledge: Knowledge, page_url: str, timeline_url: str | None = None
 ) -> list[Link]:
     """One link per trial (first ones first), the timeline app (a SMART link) when given, and the evidence page
-    last: at most ``MAX_CARD_LINKS`` in all."""
+    last: at most ``MAX_CARD_LINKS`` in all. Kept per (trials, knowledge, URLs): each entry holds its knowledge,
+    so an ``id`` in a key is never reused while it lives."""
+    trials = tuple(dict.fromkeys(trial_ids))
+    key = (trials, id(knowledge), page_url, timeline_url)
+    entry = _link_sets.get(key)
+    if entry is None or entry[0] is not knowledge:
+        if len(_link_sets) >= _MAX_LINK_SETS:
+            _link_sets.clear()
+        entry = _link_sets[key] = (knowledge, tuple(_capped_links(trials, knowledge, page_url, timeline_url)))
+    return list(entry[1])
+
+
+def _capped_links(
+    trial_ids: tuple[str, ...], knowledge: Knowledge, page_url: str, timeline_url: str | None
+) -> list[Link]:
     links: list[Link] = []
     room = MAX_CARD_LINKS - (2 if timeline_url else 1)
-    for trial_id in dict.fromkeys(trial_ids):
+    for trial_id in trial_ids:
         if len(links) == room:
             break
         trial = knowledge.evidence.trials[trial_id]

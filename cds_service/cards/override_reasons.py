@@ -10,6 +10,7 @@ six non-adherence reason categories of the CDS Hooks 3.0 ballot (HL7's CodeSyste
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cds_service.cards.models import Coding
@@ -69,6 +70,12 @@ ALTERNATIVES_REASON = "contraindication-to-alternatives"
 def override_reason_codings(system: str, *, alternatives_suggested: bool) -> list[Coding]:
     """The override reasons a warning offers: "contraindication-to-alternatives" only on a card that suggests an
     alternative (pharmacist review: on a card that suggests none it makes no sense)."""
+    return list(_codings(system, alternatives_suggested))
+
+
+@lru_cache(maxsize=64)
+def _codings(system: str, alternatives_suggested: bool) -> tuple[Coding, ...]:
+    """The frozen codings of ``override_reason_codings``, validated once per system and choice."""
     own = [
         Coding(system=system, code=code, display=display)
         for code, display, _ in OVERRIDE_REASONS
@@ -82,7 +89,7 @@ def override_reason_codings(system: str, *, alternatives_suggested: bool) -> lis
         for code, display, _ in OVERRIDE_REASONS
         if code == OTHER_REASON
     ]
-    return [*own, *ballot, *other]
+    return (*own, *ballot, *other)
 
 
 def override_reason_code_system(system: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from cds_service.cards.common import (
     CardContext,
@@ -113,10 +114,15 @@ def recommendation_summary(rec: Recommendation) -> str:
     for selected in unranked_selected(rec):
         shorter = (*answers, *see_options, *none_preferred)
         answers = [*(f"{selected}; {a}" for a in shorter), selected, *answers]
-    facts = [f.summary for f in rec.headline_findings]
+    return _summary(tuple(answers), tuple(see_options), tuple(f.summary for f in rec.headline_findings))
+
+
+@lru_cache(maxsize=4096)
+def _summary(answers: tuple[str, ...], see_options: tuple[str, ...], facts: tuple[str, ...]) -> str:
+    """The end of ``recommendation_summary``: a pure function of its texts, kept per (answers, options, facts)."""
     if not facts:
         return summary_naming_cautions(list(dict.fromkeys(answers)), [])
-    once = named_once(facts, list(dict.fromkeys([*answers, *see_options])))
+    once = named_once(list(facts), list(dict.fromkeys([*answers, *see_options])))
     if once is not None:
         return once
     first = facts[0]

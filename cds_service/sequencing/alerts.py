@@ -32,7 +32,11 @@ class Fit(StrEnum):
 
 
 def worst_severity(findings: Iterable[Finding]) -> Severity:
-    return max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.INFO)
+    worst = Severity.INFO
+    for finding in findings:
+        if finding.severity is not worst and finding.severity.rank > worst.rank:
+            worst = finding.severity
+    return worst
 
 
 def fit_of(place: Place, findings: Iterable[Finding], *, better_option_exists: bool) -> Fit:

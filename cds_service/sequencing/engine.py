@@ -51,11 +51,20 @@ class Recommendation:
     # not cover (the setting is then "not determined").
     current_line_statement: str | None = None
     unidentified: tuple[str, ...] = ()
+    # What the properties below derive from the fields above, worked out on first use (the cards ask often).
+    _misfits: tuple[SelectedAssessment, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _preferred: tuple[OptionAssessment, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _wordings: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _headline: tuple[Finding, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def misfits(self) -> tuple[SelectedAssessment, ...]:
         """The selected orders that do not fit this patient (policy 6.1): what the does-not-fit card is about."""
-        return misfits_of(self.selected)
+        found = self._misfits
+        if found is None:
+            found = misfits_of(self.selected)
+            object.__setattr__(self, "_misfits", found)
+        return found
 
     @property
     def options_apply(self) -> bool:
@@ -70,15 +79,23 @@ class Recommendation:
 
     @property
     def preferred(self) -> tuple[OptionAssessment, ...]:
-        return tuple(o for o in self.options if o.place is Place.PREFERRED)
+        found = self._preferred
+        if found is None:
+            found = tuple(o for o in self.options if o.place is Place.PREFERRED)
+            object.__setattr__(self, "_preferred", found)
+        return found
 
     @property
     def preferred_wordings(self) -> tuple[str, ...]:
         """The setting's preferred place in its source's words, most complete first: "preferred in the 2021
         review", then "preferred" (rules.yaml preferred_label and preferred_attribution)."""
-        label = self.preferred_label
-        full = f"{label} {self.preferred_attribution}" if self.preferred_attribution else label
-        return tuple(dict.fromkeys((full, label)))
+        found = self._wordings
+        if found is None:
+            label = self.preferred_label
+            full = f"{label} {self.preferred_attribution}" if self.preferred_attribution else label
+            found = tuple(dict.fromkeys((full, label)))
+            object.__setattr__(self, "_wordings", found)
+        return found
 
     @property
     def population_messages(self) -> tuple[str, ...]:
@@ -91,6 +108,8 @@ class Recommendation:
     def headline_findings(self) -> tuple[Finding, ...]:
         """Warning and critical facts about the patient (headline gates), once per gate, loudest first, then in
         gates.yaml order (the order summaries name them in)."""
+        if self._headline is not None:
+            return self._headline
         found: dict[str, Finding] = {}
         for finding in (
             *(f for s in self.selected for f in s.findings),
@@ -98,7 +117,9 @@ class Recommendation:
         ):
             if finding.headline and finding.severity is not Severity.INFO:
                 found.setdefault(finding.gate_id, finding)
-        return tuple(sorted(found.values(), key=lambda f: (-f.severity.rank, f.order)))
+        headline = tuple(sorted(found.values(), key=lambda f: (-f.severity.rank, f.order)))
+        object.__setattr__(self, "_headline", headline)
+        return headline
 
 
 def misfits_of(selected: tuple[SelectedAssessment, ...]) -> tuple[SelectedAssessment, ...]:

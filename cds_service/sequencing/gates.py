@@ -220,6 +220,14 @@ class GatePlan:
         )
         self.by_id = {g.gate_id: g for g in self.gates}
         self._scoped: dict[tuple[str | None, frozenset[str], str], tuple[PlannedGate, ...]] = {}
+        self._agents: dict[str | None, frozenset[str]] = {}
+
+    def agents_of(self, regimen_id: str | None) -> frozenset[str]:
+        """``Knowledge.regimen_agents``, once per regimen."""
+        found = self._agents.get(regimen_id)
+        if found is None:
+            found = self._agents[regimen_id] = self.knowledge.regimen_agents(regimen_id)
+        return found
 
     def in_scope(self, regimen_id: str | None, agents: frozenset[str], applies_to: str) -> tuple[PlannedGate, ...]:
         """The gates that apply to this regimen, in gates.yaml order (``in_scope``)."""
@@ -257,12 +265,29 @@ def gate_plan(knowledge: Knowledge) -> GatePlan:
     return plan
 
 
+_MAX_FINDINGS = 4096
+_findings: dict[tuple[object, ...], tuple[PlannedGate, Finding]] = {}
+
+
 def _finding(ctx: GateContext, planned: PlannedGate, agents: frozenset[str]) -> Finding | None:
+    """What a fired gate says, worded once per (gate, values, gap, statement): the finding is a function of
+    those alone, and equal ones recur (a regimen received on an earlier line, the same caution). Each entry
+    holds its planned gate, so an ``id`` in a key is never reused while it lives."""
     fired = planned.function(ctx, agents)
     if fired is None:
         return None
-    definition = planned.definition
     values = {key: str(value) for key, value in fired.fields.items()}
+    key = (id(planned), *values.items(), fired.gap, fired.statement)
+    entry = _findings.get(key)
+    if entry is None or entry[0] is not planned:
+        if len(_findings) >= _MAX_FINDINGS:
+            _findings.clear()
+        entry = _findings[key] = (planned, _worded(planned, values, fired))
+    return entry[1]
+
+
+def _worded(planned: PlannedGate, values: dict[str, str], fired: Fired) -> Finding:
+    definition = planned.definition
     return Finding(
         gate_id=planned.gate_id,
         title=definition.title,

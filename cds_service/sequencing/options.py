@@ -64,7 +64,13 @@ def apply_caps(place: Place, findings: tuple[Finding, ...]) -> Place:
 
 
 def by_severity(findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
-    return tuple(sorted(findings, key=lambda f: -f.severity.rank))
+    if len(findings) < 2:
+        return findings
+    return tuple(sorted(findings, key=_severity_first))
+
+
+def _severity_first(finding: Finding) -> int:
+    return -finding.severity.rank
 
 
 _MAX_ASSESSED = 2048
@@ -80,7 +86,7 @@ def assess_option(ctx: GateContext, setting: SettingRules, option: OptionRule) -
     earlier one (the same findings, by value) is that earlier object; each entry holds its knowledge objects,
     so an ``id`` in a key is never reused while it lives."""
     knowledge = ctx.knowledge
-    findings = by_severity(evaluate_gates(ctx, option.regimen, knowledge.regimen_agents(option.regimen)))
+    findings = by_severity(evaluate_gates(ctx, option.regimen, ctx.plan.agents_of(option.regimen)))
     key = (id(knowledge), id(setting), id(option), findings)
     entry = _assessed.get(key)
     if entry is not None and entry[0] is knowledge and entry[1] is setting and entry[2] is option:

@@ -50,6 +50,22 @@ class SelectedAssessment:
         return any(f.gate_id == "already_received" for f in self.findings)
 
 
+_MAX_KNOWLEDGE = 8
+_combinations_by_id: dict[int, tuple[Knowledge, tuple[frozenset[str], ...]]] = {}
+
+
+def _combinations(knowledge: Knowledge) -> tuple[frozenset[str], ...]:
+    """The knowledge's multi-agent regimens, largest first, once per knowledge object (each entry holds its
+    knowledge, so an ``id`` is never reused while it lives)."""
+    entry = _combinations_by_id.get(id(knowledge))
+    if entry is None or entry[0] is not knowledge:
+        combinations = sorted((a for a in knowledge.regimen_by_agents if len(a) > 1), key=len, reverse=True)
+        if len(_combinations_by_id) >= _MAX_KNOWLEDGE:
+            _combinations_by_id.clear()
+        entry = _combinations_by_id[id(knowledge)] = (knowledge, tuple(combinations))
+    return entry[1]
+
+
 def group_selected(
     selected: tuple[DraftOrder, ...], other_drafts: tuple[DraftOrder, ...], knowledge: Knowledge
 ) -> list[tuple[frozenset[str], tuple[str, ...]]]:
@@ -57,8 +73,7 @@ def group_selected(
     drafted = {agent for order in (*selected, *other_drafts) for agent in order.agents}
     remaining = {agent for order in selected for agent in order.agents}
     groups: list[frozenset[str]] = []
-    combinations = sorted((agents for agents in knowledge.regimen_by_agents if len(agents) > 1), key=len, reverse=True)
-    for agents in combinations:
+    for agents in _combinations(knowledge):
         if agents <= drafted and agents & remaining:
             groups.append(agents)
             remaining -= agents
