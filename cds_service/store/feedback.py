@@ -142,10 +142,17 @@ class FeedbackStore:
             raise
 
     def _insert_new(self, table: Table, rows: list[dict[str, Any]]) -> int:
-        insert = postgresql_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        """Insert the rows that are not there yet; how many were new. One compiled statement, one transaction.
+
+        SQLite counts the rows an executemany inserted (``rowcount`` is their sum), so its rows go through the
+        driver's own executemany; PostgreSQL counts them by ``RETURNING`` (SQLAlchemy's insertmanyvalues).
+        """
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.begin() as connection:
+                return int(connection.execute(sqlite_insert(table).on_conflict_do_nothing(), rows).rowcount)
         key = next(iter(table.primary_key.columns))
-        statement = insert(table).on_conflict_do_nothing().returning(key)
-        with self.engine.begin() as connection:  # executemany: one compiled statement, whatever the batch size
+        statement = postgresql_insert(table).on_conflict_do_nothing().returning(key)
+        with self.engine.begin() as connection:
             return len(connection.execute(statement, rows).fetchall())
 
     def record_issued(self, records: list[IssuedCardRecord]) -> int:
@@ -308,12 +315,15 @@ def _fit_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     fitted = dict(row)
     for name, length in _text_columns(table).items():
         value = fitted.get(name)
-        if not isinstance(value, str) or (value.isascii() and "\x00" not in value):
-            clean = value  # the usual case: nothing to replace
+        if not isinstance(value, str):
+            continue
+        if value.isascii() and "\x00" not in value:
+            if length is None or len(value) <= length:
+                continue  # the usual case: nothing to replace or cut
+            clean = value
         else:
             clean = value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
-        if isinstance(clean, str):
-            fitted[name] = clean[:length] if length is not None else clean
+        fitted[name] = clean[:length] if length is not None else clean
     return fitted
 
 
