@@ -43,6 +43,7 @@ from cds_service.sequencing.wording import (
     afp_text,
     afp_value_text,
     agents_text,
+    joined,
     number_text,
     quoted_reason,
     stop_text,
@@ -589,11 +590,13 @@ def child_pugh_unknown(ctx: GateContext, agents: frozenset[str]) -> Fired | None
     if cp.labs_known or cp.min_class == "C":
         return None
     why = "; ".join(lab.describe() for lab in cp.labs)
+    needed = cp.missing_labs
+    current = "A current" if len(needed) == 1 else "Current"
     gap = DataGap(
         "child_pugh",
-        f"Child-Pugh class unknown (possible class {cp.class_text}): {why}. Current bilirubin, albumin and "
-        f"INR (within {ctx.params.liver_lab_max_age_days} days) would determine it.",
-        labs=cp.missing_labs,
+        f"Child-Pugh class unknown (possible class {cp.class_text}): {why}. {current} {joined(needed, 'and')} "
+        f"(within {ctx.params.liver_lab_max_age_days} days) would determine it.",
+        labs=needed,
     )
     return Fired({"why": why}, gap)
 

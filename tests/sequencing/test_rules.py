@@ -18,7 +18,7 @@ from cds_service.facts import (
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, SettingId
 from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.options import OptionAssessment
-from tests.sequencing.builders import TODAY, afp, facts, line, order
+from tests.sequencing.builders import TODAY, afp, facts, lab, line, order
 
 
 def run(
@@ -317,7 +317,17 @@ def test_child_pugh_unknown_says_so_and_asks_for_the_labs(knowledge: Knowledge) 
     assert all("child_pugh_unknown" in gates(o) for o in rec.options if o.regimen_id != "clinical_trial")
     gap = next(g for g in rec.data_gaps if g.kind == "child_pugh")
     assert gap.labs == ("bilirubin", "albumin", "INR")
+    assert "Current bilirubin, albumin and INR (within 90 days) would determine it." in gap.description
     assert option(rec, "cabozantinib").place is Place.PREFERRED
+
+
+def test_child_pugh_unknown_asks_only_for_the_lab_that_is_missing(knowledge: Knowledge) -> None:
+    """Independent review r31: bilirubin and INR current, albumin unusable: only albumin is asked for."""
+    liver = LiverFacts(lab("1.0", "mg/dL"), None, lab("1.1"))
+    rec = run(knowledge, replace(facts(line(1, "sorafenib"), afp_result=afp(1250)), liver=liver))
+    gap = next(g for g in rec.data_gaps if g.kind == "child_pugh")
+    assert gap.labs == ("albumin",)
+    assert gap.description.endswith("A current albumin (within 90 days) would determine it.")
 
 
 def test_organ_transplant_is_critical_for_checkpoint_inhibitors_only(knowledge: Knowledge) -> None:
