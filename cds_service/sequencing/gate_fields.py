@@ -64,12 +64,14 @@ def filled_fields(function: Callable[..., Any]) -> set[str] | None:
 
 
 def reads_parameter(function: Callable[..., Any], index: int) -> bool:
-    """Whether ``function``'s body reads its parameter at ``index`` by name; True when its source cannot be read
-    or it takes no such parameter (a gate that never reads its regimen's agents answers the same for every
-    regimen of one patient)."""
+    """Whether ``function``'s body reads its parameter at ``index`` by name; True when its source cannot be read,
+    is not this function's (a file changed under the running process) or it takes no such parameter (a gate
+    that never reads its regimen's agents answers the same for every regimen of one patient)."""
     tree = _tree(function)
     definition = tree.body[0] if isinstance(tree, ast.Module) and tree.body else None
-    if not isinstance(definition, ast.FunctionDef) or len(definition.args.args) <= index:
+    if not isinstance(definition, ast.FunctionDef) or definition.name != getattr(function, "__name__", None):
+        return True
+    if len(definition.args.args) <= index:
         return True
     name = definition.args.args[index].arg
     return any(isinstance(node, ast.Name) and node.id == name for node in ast.walk(definition))

@@ -32,6 +32,17 @@ def test_unreadable_source_counts_as_reading() -> None:
     assert reads_parameter(lambda ctx: ctx, 1)
 
 
+def test_source_that_is_not_the_functions_counts_as_reading() -> None:
+    """A file changed under the running process: the lines at the function's place are another function's."""
+
+    def moved(ctx: GateContext, agents: frozenset[str]) -> bool:
+        return ctx is None
+
+    assert not reads_parameter(moved, 1)
+    moved.__name__ = "another_gate"
+    assert reads_parameter(moved, 1)
+
+
 def test_only_the_regimen_gates_read_the_agents() -> None:
     from cds_service.sequencing.gates import _GATES, _reads_agents
 
