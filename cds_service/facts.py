@@ -224,6 +224,11 @@ class CautionKind(StrEnum):
     HEPATITIS_B = "hepatitis_b"
     IMMUNE_TOXICITY = "immune_toxicity"
 
+    @property
+    def label(self) -> str:
+        """The caution in words, as a line names it: "organ transplant", "hepatitis B"."""
+        return self.value.replace("_", " ").replace("hepatitis b", "hepatitis B")
+
 
 class MedicationKind(StrEnum):
     """Medicines read for policy 6.5 apart from the anticancer lines."""

@@ -75,9 +75,9 @@ def facts_markdown(facts: PatientFacts, child_pugh: ChildPughAssessment | None) 
     if facts.ecog is not None:
         rows.append(f"- ECOG: {facts.ecog.grade} ({facts.ecog.source.reference}, {when(facts.ecog.source.date)})")
     for caution in facts.immunotherapy_cautions:
-        kind = caution.kind.value.replace("_", " ")
         rows.append(
-            f"- Checkpoint-inhibitor caution ({kind}): {cell(caution.description)} ({caution.source.reference})"
+            f"- Checkpoint-inhibitor caution ({caution.kind.label}): {cell(caution.description)} "
+            f"({caution.source.reference})"
         )
     for medication in facts.current_medications:
         kind = medication.kind.value.replace("hbv_", "hepatitis B ").replace("_", " ")

@@ -191,7 +191,7 @@ def _cautions(facts: PatientFacts, knowledge: Knowledge) -> list[JsonDict]:
     transplant, autoimmune disease, hepatitis B, a checkpoint inhibitor stopped for intolerance, ECOG."""
     found = [
         {
-            "label": caution.kind.value.replace("_", " ").capitalize(),
+            "label": caution.kind.label[:1].upper() + caution.kind.label[1:],
             "text": caution.description,
             **_source(caution.source),
         }

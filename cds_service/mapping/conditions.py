@@ -235,7 +235,7 @@ class ConditionMapper:
             (CautionKind.IMMUNE_TOXICITY, self.immune_toxicity),
         ):
             if self.counts_as_caution(kind, matcher, condition):
-                cautions.append((kind, next(iter(concept_texts(code)), kind.value.replace("_", " "))))
+                cautions.append((kind, next(iter(concept_texts(code)), kind.label)))
         populations = tuple(self.population(condition))
         if not is_current(condition):
             return _Verdict(False, tuple(cautions), populations)

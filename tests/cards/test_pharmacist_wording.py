@@ -162,3 +162,13 @@ def test_facts_show_the_afp_compared_and_the_reported_value_only_when_converted(
     assert "- AFP: 35 ng/mL (Observation/afp, " in "\n".join(facts_markdown(facts(afp_result=as_reported), None))
     rows = "\n".join(facts_markdown(facts(afp_result=converted), None))
     assert "- AFP: 363 ng/mL (reported 300 IU/mL) (Observation/afp, " in rows
+
+
+def test_a_caution_is_named_with_its_proper_capitals() -> None:
+    """Independent review r28: "Checkpoint-inhibitor caution (hepatitis b)" read as a typo."""
+    rows = facts_markdown(facts(cautions=(CautionKind.HEPATITIS_B, CautionKind.ORGAN_TRANSPLANT)), None)
+    named = [row.split(":", 1)[0] for row in rows if row.startswith("- Checkpoint-inhibitor caution")]
+    assert named == [
+        "- Checkpoint-inhibitor caution (hepatitis B)",
+        "- Checkpoint-inhibitor caution (organ transplant)",
+    ]
