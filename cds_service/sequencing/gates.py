@@ -519,7 +519,13 @@ def after_ctla4_combination(ctx: GateContext, agents: frozenset[str]) -> Fired |
 def child_pugh_c(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     """Child-Pugh C (its recorded minimum reaches C): no trial in the review enrolled it (policy 6.2)."""
     cp = ctx.child_pugh
-    return Fired({"basis": cp.score_text}) if cp.min_class == "C" else None
+    return Fired({"basis": _basis(cp)}) if cp.min_class == "C" else None
+
+
+def _basis(cp: ChildPughAssessment) -> str:
+    """The score, and the other class when a coded and a computed class were compared (policy 6.2: "take the
+    worse, and show both")."""
+    return f"{cp.score_text}; {cp.compared}" if cp.compared else cp.score_text
 
 
 def _years_between(born: date, today: date) -> int:
@@ -580,7 +586,7 @@ def child_pugh_b(ctx: GateContext, agents: frozenset[str]) -> Fired | None:
     cp = ctx.child_pugh
     if cp.min_class != "B" or cp.max_class == "C":
         return None
-    return Fired({"basis": cp.score_text})
+    return Fired({"basis": _basis(cp)})
 
 
 @gate("child_pugh_unknown")

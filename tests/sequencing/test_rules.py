@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from cds_service.facts import (
     AfpResult,
     CautionKind,
+    CodedChildPugh,
     DiagnosisStatus,
     HccDiagnosis,
     LiverFacts,
     PatientFacts,
+    Provenance,
     StopReason,
 )
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, SettingId
@@ -328,6 +331,17 @@ def test_child_pugh_unknown_asks_only_for_the_lab_that_is_missing(knowledge: Kno
     gap = next(g for g in rec.data_gaps if g.kind == "child_pugh")
     assert gap.labs == ("albumin",)
     assert gap.description.endswith("A current albumin (within 90 days) would determine it.")
+
+
+def test_child_pugh_c_from_labs_shows_the_better_recorded_class_too(knowledge: Knowledge) -> None:
+    """Policy 6.2: a coded class and a class computed from current labs: take the worse, and show both."""
+    coded = CodedChildPugh("B", 8, Provenance("Observation", "child-pugh", TODAY - timedelta(days=20)))
+    liver = LiverFacts(lab("3.6", "mg/dL"), lab("2.5", "g/dL"), lab("1.9"), coded=coded)
+    rec = run(knowledge, replace(facts(line(1, "sorafenib"), afp_result=afp(1250)), liver=liver), ("cabozantinib",))
+    [message] = [f.message for f in rec.selected[0].findings if f.gate_id == "child_pugh_c"]
+    assert message.startswith("Child-Pugh C (score ")
+    assert "; recorded class B (Observation/child-pugh, " in message
+    assert rec.selected[0].indicator.value == "critical"
 
 
 def test_organ_transplant_is_critical_for_checkpoint_inhibitors_only(knowledge: Knowledge) -> None:
