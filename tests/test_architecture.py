@@ -24,11 +24,13 @@ SERVICE_LAYERS = [
 ]
 OUTSIDE_CONCERNS = ["fhir", "httpx", "fastapi", "starlette", "sqlalchemy"]
 
-# What each layer must not import (project layers above it, and outside concerns). The knowledge package
-# and the patient-facts vocabulary are at the bottom: every layer may import them, they import no layer.
+# What each layer must not import (project layers above it, and outside concerns). The knowledge package,
+# the patient-facts vocabulary and the bounded memos are at the bottom: every layer may import them, they import
+# no layer.
 FORBIDDEN = {
     "knowledge": SERVICE_LAYERS + OUTSIDE_CONCERNS,
     "facts.py": [layer for layer in SERVICE_LAYERS if layer != "cds_service.facts"] + OUTSIDE_CONCERNS,
+    "memo.py": SERVICE_LAYERS + OUTSIDE_CONCERNS,
     "sequencing": [
         "cds_service.mapping",
         "cds_service.cards",

@@ -12,6 +12,7 @@ from typing import Literal
 from cds_service.cards.links import capped_links, knowledge_page_url, timeline_app_url
 from cds_service.cards.models import SUMMARY_MAX_CHARS, Link, Source
 from cds_service.knowledge import Knowledge, Place, Severity
+from cds_service.memo import Memo
 from cds_service.sequencing.cautions import checkpoint_caution as checkpoint_caution
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.options import OptionAssessment
@@ -122,11 +123,7 @@ def regimen_basis(selected: SelectedAssessment, said: Iterable[str] = ()) -> lis
     return lines
 
 
-_MAX_TAILS = 1024
-_tails: dict[
-    tuple[tuple[int, ...], frozenset[str], tuple[str, ...]], tuple[tuple[OptionAssessment, ...], tuple[str, ...]]
-]
-_tails = {}
+_tails: Memo[tuple[str, ...]] = Memo(1024)
 
 
 def preferred_tails(
@@ -135,15 +132,9 @@ def preferred_tails(
     wordings: Sequence[str] = ("preferred",),
 ) -> list[str]:
     """``summary_tails``, once per set of assessment objects (the engine hands out one object for equal
-    assessments); each entry holds its options, so an ``id`` in a key is never reused while it lives."""
-    held = tuple(options)
-    key = (tuple(map(id, held)), frozenset(shared_gates), tuple(wordings))
-    entry = _tails.get(key)
-    if entry is None or any(a is not b for a, b in zip(entry[0], held, strict=True)):
-        if len(_tails) >= _MAX_TAILS:
-            _tails.clear()
-        entry = _tails[key] = (held, tuple(summary_tails(held, key[1], key[2])))
-    return list(entry[1])
+    assessments)."""
+    held, shared, said = tuple(options), frozenset(shared_gates), tuple(wordings)
+    return list(_tails.get(held, (shared, said), lambda: tuple(summary_tails(held, shared, said))))
 
 
 def summary_tails(

@@ -10,6 +10,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_service.cards.common import CardContext
 from cds_service.knowledge import Knowledge
+from cds_service.memo import Memo
 
 LOINC = "http://loinc.org"
 LAB_ORDERS: dict[str, tuple[str, str, str]] = {
@@ -43,23 +44,20 @@ def is_coded(agent: str, knowledge: Knowledge) -> bool:
 
 
 # A validated draft's JSON by what it orders (and the knowledge that names it); the subject is filled per call.
-_VALIDATED: dict[tuple[str, str, int], tuple[object, bytes]] = {}
-_MAX_VALIDATED = 256
+_VALIDATED: Memo[bytes] = Memo(256)
 _SUBJECT_PLACEHOLDER = "Patient/subject"
 
 
 def _validated(kind: str, what: str, knowledge: Knowledge, build: Callable[[], dict[str, object]]) -> bytes:
     """``build()`` validated as its R4B model and dumped, once per (kind, what, knowledge): only the subject
     reference differs between calls, and any reference string is valid where the model has it."""
-    key = (kind, what, id(knowledge))
-    found = _VALIDATED.get(key)
-    if found is None or found[0] is not knowledge:
+
+    def validate() -> bytes:
         model = MedicationRequest if kind == "MedicationRequest" else ServiceRequest
         resource = model.model_validate({**build(), "subject": {"reference": _SUBJECT_PLACEHOLDER}})
-        if len(_VALIDATED) >= _MAX_VALIDATED:
-            _VALIDATED.clear()
-        found = _VALIDATED[key] = (knowledge, orjson.dumps(resource.model_dump(mode="json", exclude_none=True)))
-    return found[1]
+        return orjson.dumps(resource.model_dump(mode="json", exclude_none=True))
+
+    return _VALIDATED.get((knowledge,), (kind, what), validate)
 
 
 def _for_subject(validated: bytes, patient_id: str) -> dict[str, object]:

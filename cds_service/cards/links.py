@@ -15,6 +15,7 @@ from typing import Literal
 
 from cds_service.cards.models import Link
 from cds_service.knowledge import Knowledge
+from cds_service.memo import Memo
 
 MAX_CARD_LINKS = 5
 RECRUITING_HCC_TRIALS_URL = "https://clinicaltrials.gov/search?cond=Hepatocellular%20Carcinoma&aggFilters=status:rec"
@@ -40,24 +41,19 @@ def link(label: str, url: str, kind: Literal["absolute", "smart"] = "absolute") 
     return Link(label=label, url=url, type=kind)
 
 
-_MAX_LINK_SETS = 512
-_link_sets: dict[tuple[tuple[str, ...], int, str, str | None], tuple[Knowledge, tuple[Link, ...]]] = {}
+_link_sets: Memo[tuple[Link, ...]] = Memo(512)
 
 
 def capped_links(
     trial_ids: Iterable[str], knowledge: Knowledge, page_url: str, timeline_url: str | None = None
 ) -> list[Link]:
     """One link per trial (first ones first), the timeline app (a SMART link) when given, and the evidence page
-    last: at most ``MAX_CARD_LINKS`` in all. Kept per (trials, knowledge, URLs): each entry holds its knowledge,
-    so an ``id`` in a key is never reused while it lives."""
+    last: at most ``MAX_CARD_LINKS`` in all. Kept per (trials, knowledge, URLs)."""
     trials = tuple(dict.fromkeys(trial_ids))
-    key = (trials, id(knowledge), page_url, timeline_url)
-    entry = _link_sets.get(key)
-    if entry is None or entry[0] is not knowledge:
-        if len(_link_sets) >= _MAX_LINK_SETS:
-            _link_sets.clear()
-        entry = _link_sets[key] = (knowledge, tuple(_capped_links(trials, knowledge, page_url, timeline_url)))
-    return list(entry[1])
+    key = (trials, page_url, timeline_url)
+    return list(
+        _link_sets.get((knowledge,), key, lambda: tuple(_capped_links(trials, knowledge, page_url, timeline_url)))
+    )
 
 
 def _capped_links(

@@ -22,6 +22,7 @@ from cds_service.cards.common import (
 from cds_service.cards.facts import facts_markdown
 from cds_service.cards.issued import CardBody, IssuedCard, fired_gates, issue
 from cds_service.knowledge import Knowledge, Place, Severity
+from cds_service.memo import Memo
 from cds_service.sequencing.alerts import Fit
 from cds_service.sequencing.engine import Recommendation
 from cds_service.sequencing.markdown import cell
@@ -35,22 +36,12 @@ def option_rows(options: Iterable[OptionAssessment], knowledge: Knowledge, prefe
     return rows + [_kept_row(option, knowledge, preferred) for option in options]
 
 
-_MAX_ROWS = 2048
-_rows: dict[tuple[int, int, str], tuple[OptionAssessment, Knowledge, str]] = {}
+_rows: Memo[str] = Memo(2048)
 
 
 def _kept_row(option: OptionAssessment, knowledge: Knowledge, preferred: str) -> str:
-    """``option_row``, once per assessment object (the engine hands out one object for equal assessments);
-    each entry holds its assessment and knowledge, so an ``id`` in a key is never reused while it lives."""
-    key = (id(option), id(knowledge), preferred)
-    entry = _rows.get(key)
-    if entry is not None and entry[0] is option and entry[1] is knowledge:
-        return entry[2]
-    row = option_row(option, knowledge, preferred)
-    if len(_rows) >= _MAX_ROWS:
-        _rows.clear()
-    _rows[key] = (option, knowledge, row)
-    return row
+    """``option_row``, once per assessment object (the engine hands out one object for equal assessments)."""
+    return _rows.get((option, knowledge), preferred, lambda: option_row(option, knowledge, preferred))
 
 
 def option_row(option: OptionAssessment, knowledge: Knowledge, preferred: str = "preferred") -> str:

@@ -17,8 +17,8 @@ from cds_service.facts import DataQualityNote, DraftOrder, PatientFacts
 from cds_service.hooks.models import HookRequest
 from cds_service.hooks.services import ServiceDefinition
 from cds_service.knowledge import Knowledge
-from cds_service.mapping.lru import Lru
 from cds_service.mapping.patient import DraftOrders, PatientMapper
+from cds_service.memo import Lru
 from cds_service.sequencing.engine import Recommendation, recommend
 from cds_service.sequencing.gates import check_gate_registry
 

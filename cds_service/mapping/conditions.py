@@ -21,10 +21,10 @@ from cds_service.facts import (
 )
 from cds_service.knowledge import ClinicalVocabulary, ExtraCodes
 from cds_service.mapping.fhir import ConceptMatcher, Parser, codings, concept_texts, first_date
-from cds_service.mapping.lru import Lru
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject
 from cds_service.mapping.terminology import field_of
+from cds_service.memo import Lru
 
 CLINICAL_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 VERIFICATION_STATUS_SYSTEM = "http://terminology.hl7.org/CodeSystem/condition-ver-status"

@@ -16,8 +16,8 @@ import orjson
 from cds_service.facts import CautionKind, CurrentMedication, ImmunotherapyCaution, MedicationKind, Provenance
 from cds_service.knowledge import ClinicalVocabulary
 from cds_service.mapping.fhir import ConceptMatcher, as_date, concept_texts, parse_concept
-from cds_service.mapping.lru import Lru
 from cds_service.mapping.resources import JsonObject, ResourcePool, as_list, resource_reference
+from cds_service.memo import Lru
 
 # What a medication concept is (immunosuppressant, antiviral), by its exact JSON.
 KIND_CACHE_SIZE = 4096

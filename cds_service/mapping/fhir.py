@@ -25,10 +25,10 @@ from pydantic_core import SchemaValidator
 
 from cds_service.facts import DataQualityNote
 from cds_service.knowledge import ConditionVocabulary, QualifiedText
-from cds_service.mapping.lru import Lru
 from cds_service.mapping.negation import Negation
 from cds_service.mapping.resources import JsonObject, as_list, resource_reference
 from cds_service.mapping.terminology import field_of
+from cds_service.memo import Lru
 
 R4B_MODELS: dict[str, Any] = {
     "Condition": Condition,

@@ -19,7 +19,6 @@ from cds_service.knowledge import Knowledge
 from cds_service.mapping.conditions import ConditionMapper
 from cds_service.mapping.current_medications import CurrentMedicationMapper
 from cds_service.mapping.fhir import Parser, as_date, parse_concept
-from cds_service.mapping.lru import Lru
 from cds_service.mapping.medications import StopReasonReader, build_lines, episodes_from
 from cds_service.mapping.observations import (
     ObservationIndex,
@@ -36,6 +35,7 @@ from cds_service.mapping.resources import (
     resource_reference,
 )
 from cds_service.mapping.terminology import AgentMatch, AgentMatcher, ProductMatcher, field_of
+from cds_service.memo import Lru
 
 MEDICATION_ORDER_TYPES = frozenset({"MedicationRequest", "MedicationOrder"})
 

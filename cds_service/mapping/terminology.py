@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from cds_service.knowledge import MedicationHistory, Terminology
-from cds_service.mapping.lru import Lru
+from cds_service.memo import Lru
 
 RXNORM_SYSTEMS = frozenset({"http://www.nlm.nih.gov/research/umls/rxnorm", "urn:oid:2.16.840.1.113883.6.88"})
 

@@ -36,6 +36,7 @@ from cds_service.knowledge import (
     SourceRef,
     register_knowledge_check,
 )
+from cds_service.memo import Memo
 from cds_service.sequencing.child_pugh import ChildPughAssessment, assess_child_pugh
 from cds_service.sequencing.gate_fields import filled_fields, placeholders, reads_parameter
 from cds_service.sequencing.wording import (
@@ -204,8 +205,6 @@ class GatePlan:
     """The gates of one knowledge in gates.yaml order, and which of them are in scope for a regimen, worked out
     once per knowledge and regimen instead of per call."""
 
-    MAX_SCOPES = 1024
-
     def __init__(self, knowledge: Knowledge) -> None:
         self.knowledge = knowledge
         self.gates = tuple(
@@ -220,7 +219,7 @@ class GatePlan:
             for order, (gate_id, definition) in enumerate(knowledge.gates.items())
         )
         self.by_id = {g.gate_id: g for g in self.gates}
-        self._scoped: dict[tuple[str | None, frozenset[str], str], tuple[PlannedGate, ...]] = {}
+        self._scoped: Memo[tuple[PlannedGate, ...]] = Memo(1024)
         self._agents: dict[str | None, frozenset[str]] = {}
 
     def agents_of(self, regimen_id: str | None) -> frozenset[str]:
@@ -232,18 +231,15 @@ class GatePlan:
 
     def in_scope(self, regimen_id: str | None, agents: frozenset[str], applies_to: str) -> tuple[PlannedGate, ...]:
         """The gates that apply to this regimen, in gates.yaml order (``in_scope``)."""
-        key = (regimen_id, agents, applies_to)
-        found = self._scoped.get(key)
-        if found is None:
-            found = tuple(
+        return self._scoped.get(
+            (),
+            (regimen_id, agents, applies_to),
+            lambda: tuple(
                 g
                 for g in self.gates
                 if g.definition.applies_to == applies_to and in_scope(g.definition, regimen_id, agents, self.knowledge)
-            )
-            if len(self._scoped) >= self.MAX_SCOPES:
-                self._scoped.clear()
-            self._scoped[key] = found
-        return found
+            ),
+        )
 
 
 @cache
@@ -251,40 +247,27 @@ def _reads_agents(function: GateFunction) -> bool:
     return reads_parameter(function, 1)
 
 
-_PLANS: dict[int, GatePlan] = {}
-_MAX_PLANS = 8
+_PLANS: Memo[GatePlan] = Memo(8)
 
 
 def gate_plan(knowledge: Knowledge) -> GatePlan:
-    """The knowledge's ``GatePlan``, kept for the few knowledge objects a process holds (each plan holds its
-    knowledge, so an ``id`` is never reused while its plan lives)."""
-    plan = _PLANS.get(id(knowledge))
-    if plan is None or plan.knowledge is not knowledge:
-        if len(_PLANS) >= _MAX_PLANS:
-            _PLANS.clear()
-        plan = _PLANS[id(knowledge)] = GatePlan(knowledge)
-    return plan
+    """The knowledge's ``GatePlan``, kept for the few knowledge objects a process holds."""
+    return _PLANS.get((knowledge,), None, lambda: GatePlan(knowledge))
 
 
-_MAX_FINDINGS = 4096
-_findings: dict[tuple[object, ...], tuple[PlannedGate, Finding]] = {}
+_findings: Memo[Finding] = Memo(4096)
 
 
 def _finding(ctx: GateContext, planned: PlannedGate, agents: frozenset[str]) -> Finding | None:
     """What a fired gate says, worded once per (gate, values, gap, statement): the finding is a function of
-    those alone, and equal ones recur (a regimen received on an earlier line, the same caution). Each entry
-    holds its planned gate, so an ``id`` in a key is never reused while it lives."""
+    those alone, and equal ones recur (a regimen received on an earlier line, the same caution)."""
     fired = planned.function(ctx, agents)
     if fired is None:
         return None
     values = {key: str(value) for key, value in fired.fields.items()}
-    key = (id(planned), *values.items(), fired.gap, fired.statement)
-    entry = _findings.get(key)
-    if entry is None or entry[0] is not planned:
-        if len(_findings) >= _MAX_FINDINGS:
-            _findings.clear()
-        entry = _findings[key] = (planned, _worded(planned, values, fired))
-    return entry[1]
+    return _findings.get(
+        (planned,), (*values.items(), fired.gap, fired.statement), lambda: _worded(planned, values, fired)
+    )
 
 
 def _worded(planned: PlannedGate, values: dict[str, str], fired: Fired) -> Finding:

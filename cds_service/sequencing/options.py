@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cds_service.knowledge import EvidenceLevel, Knowledge, OptionRule, Place, SettingRules, Severity, SourceRef
+from cds_service.knowledge import EvidenceLevel, OptionRule, Place, SettingRules, Severity, SourceRef
+from cds_service.memo import Memo
 from cds_service.sequencing.cautions import checkpoint_notes, own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, evaluate_gates
 
@@ -73,29 +74,17 @@ def _severity_first(finding: Finding) -> int:
     return -finding.severity.rank
 
 
-_MAX_ASSESSED = 2048
-_assessed: dict[
-    tuple[int, int, int, tuple[Finding, ...]], tuple[Knowledge, SettingRules, OptionRule, OptionAssessment]
-] = {}
+_assessed: Memo[OptionAssessment] = Memo(2048)
 
 
 def assess_option(ctx: GateContext, setting: SettingRules, option: OptionRule) -> OptionAssessment:
     """The setting's place for the regimen (capped in an extrapolated setting), then every gate in scope.
 
     The assessment follows from the knowledge's setting and option and the findings alone, so one equal to an
-    earlier one (the same findings, by value) is that earlier object; each entry holds its knowledge objects,
-    so an ``id`` in a key is never reused while it lives."""
-    knowledge = ctx.knowledge
+    earlier one (the same findings, by value) is that earlier object."""
     findings = by_severity(evaluate_gates(ctx, option.regimen, ctx.plan.agents_of(option.regimen)))
-    key = (id(knowledge), id(setting), id(option), findings)
-    entry = _assessed.get(key)
-    if entry is not None and entry[0] is knowledge and entry[1] is setting and entry[2] is option:
-        return entry[3]
-    assessment = _assessment(ctx, setting, option, findings)
-    if len(_assessed) >= _MAX_ASSESSED:
-        _assessed.clear()
-    _assessed[key] = (knowledge, setting, option, assessment)
-    return assessment
+    held = (ctx.knowledge, setting, option)
+    return _assessed.get(held, findings, lambda: _assessment(ctx, setting, option, findings))
 
 
 def _assessment(

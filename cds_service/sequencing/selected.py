@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cds_service.facts import DraftOrder
 from cds_service.knowledge import EvidenceLevel, Knowledge, Place, Severity
+from cds_service.memo import Memo
 from cds_service.sequencing.alerts import Fit, fit_of, indicator_for, worst_severity
 from cds_service.sequencing.cautions import own_cautions
 from cds_service.sequencing.gates import Finding, GateContext, continues_current_line, evaluate_gates
@@ -50,20 +51,16 @@ class SelectedAssessment:
         return any(f.gate_id == "already_received" for f in self.findings)
 
 
-_MAX_KNOWLEDGE = 8
-_combinations_by_id: dict[int, tuple[Knowledge, tuple[frozenset[str], ...]]] = {}
+_combinations_by_knowledge: Memo[tuple[frozenset[str], ...]] = Memo(8)
 
 
 def _combinations(knowledge: Knowledge) -> tuple[frozenset[str], ...]:
-    """The knowledge's multi-agent regimens, largest first, once per knowledge object (each entry holds its
-    knowledge, so an ``id`` is never reused while it lives)."""
-    entry = _combinations_by_id.get(id(knowledge))
-    if entry is None or entry[0] is not knowledge:
-        combinations = sorted((a for a in knowledge.regimen_by_agents if len(a) > 1), key=len, reverse=True)
-        if len(_combinations_by_id) >= _MAX_KNOWLEDGE:
-            _combinations_by_id.clear()
-        entry = _combinations_by_id[id(knowledge)] = (knowledge, tuple(combinations))
-    return entry[1]
+    """The knowledge's multi-agent regimens, largest first, once per knowledge object."""
+    return _combinations_by_knowledge.get(
+        (knowledge,),
+        None,
+        lambda: tuple(sorted((a for a in knowledge.regimen_by_agents if len(a) > 1), key=len, reverse=True)),
+    )
 
 
 def group_selected(
