@@ -239,25 +239,22 @@ class ElementValidator:
         if not element.complex:
             if not element.temporal or type(value) is not str:
                 return self._checked(key, element, value)
-            moment = (resource_type, key, value)
-            found = self._moments.get(moment)
-            if found is None:
-                found = self._checked(key, element, value)
-                if found is not None:
-                    self._moments.put(moment, found)
-            return found
+            return self._remembered(self._moments, (resource_type, key, value), key, element, value)
         if element.list_of_complex and isinstance(value, list) and any(item is None for item in value):
             raise ValueError(f"{key}: None is not allowed as an element of {key}")
         try:
             digest = orjson.dumps(value)
         except (TypeError, orjson.JSONEncodeError):
             return self._checked(key, element, value)
-        cache_key = (resource_type, key, digest)
-        found = self._cache.get(cache_key)
+        return self._remembered(self._cache, (resource_type, key, digest), key, element, value)
+
+    def _remembered(self, cache: Lru[Any, Any], cache_key: Any, key: str, element: _Element, value: Any) -> Any:
+        """``_checked``, remembered in ``cache`` by ``cache_key`` (a value that is the same JSON validates the same)."""
+        found = cache.get(cache_key)
         if found is None:
             found = self._checked(key, element, value)
             if found is not None:
-                self._cache.put(cache_key, found)
+                cache.put(cache_key, found)
         return found
 
     @staticmethod
